@@ -1,0 +1,5 @@
+import sys
+
+from consentune.cli import main
+
+sys.exit(main())

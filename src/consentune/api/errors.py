@@ -1,0 +1,93 @@
+"""One JSON error shape for every failure: ``{"error": {"code", "message", "hint"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from consentune.errors import (
+    AccessDenied,
+    AudioRejected,
+    AuthenticationFailed,
+    Conflict,
+    ConsentError,
+    ConsentuneError,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    StorageError,
+    VerificationFailed,
+)
+
+_STATUS: list[tuple[type[ConsentuneError], int]] = [
+    (AudioRejected, 422),
+    (InvalidInput, 400),
+    (NotFound, 404),
+    (Conflict, 409),
+    (ConsentError, 409),
+    (AccessDenied, 403),
+    (AuthenticationFailed, 401),
+    (VerificationFailed, 422),
+    (LedgerError, 500),
+    (StorageError, 503),
+]
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+def status_for(exc: ConsentuneError) -> int:
+    return next((status for cls, status in _STATUS if isinstance(exc, cls)), 500)
+
+
+def error_body(code: str, message: str, hint: str = "", **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "hint": hint, **extra}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ConsentuneError)
+    async def _ours(_request: Request, exc: ConsentuneError) -> JSONResponse:
+        extra = {"reason": exc.reason} if isinstance(exc, AudioRejected) else {}
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
+        return JSONResponse(error_body(exc.code, exc.message, exc.hint, **extra), status_for(exc), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}" for err in exc.errors()
+        )
+        return JSONResponse(
+            error_body(
+                "invalid_request",
+                f"request is not valid: {problems}",
+                "see /openapi.json for the request schema",
+            ),
+            422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail), "see /docs for the API"), exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                "internal_error",
+                f"unexpected {type(exc).__name__}",
+                "report this with the server log",
+            ),
+            500,
+        )

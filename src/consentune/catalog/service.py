@@ -1,0 +1,158 @@
+"""Catalog: artists and tracks; uploads enter through the gate and are logged."""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath, PureWindowsPath
+
+from consentune.errors import AudioRejected, InvalidInput, NotFound
+from consentune.gate import PurposeGate
+from consentune.ledger.log import UsageLedger, UsageRecord
+from consentune.ports import CatalogRepo, ConsentRepo
+from consentune.types import Artist, ArtistId, Track, TrackId
+
+_NAME_MAX = 200
+_TITLE_MAX = 300
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    track: Track
+    created: bool
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def safe_filename(name: str) -> str:
+    """Accept a bare file name only; anything that looks like a path is refused."""
+    if not name or name in {".", ".."} or len(name) > 255:
+        raise InvalidInput(
+            f"file name {name!r} is empty or too long",
+            hint="send a plain file name such as 'song.flac'",
+        )
+    bad = any(unicodedata.category(ch).startswith("C") for ch in name)
+    if bad or PurePosixPath(name).name != name or PureWindowsPath(name).name != name or ".." in name:
+        raise InvalidInput(
+            f"file name {name!r} contains path parts or control characters",
+            hint="send only the base name of the file, e.g. 'song.flac'",
+        )
+    return name
+
+
+def _clean_text(value: str, *, what: str, limit: int) -> str:
+    text = unicodedata.normalize("NFC", value).strip()
+    if not text or len(text) > limit or any(unicodedata.category(c).startswith("C") for c in text):
+        raise InvalidInput(
+            f"{what} {value!r} must be 1–{limit} printable characters",
+            hint=f"give a shorter {what} without control characters",
+        )
+    return text
+
+
+class Catalog:
+    def __init__(
+        self,
+        *,
+        repo: CatalogRepo,
+        consent: ConsentRepo,
+        gate: PurposeGate,
+        ledger: UsageLedger,
+        max_upload_bytes: int,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._repo = repo
+        self._consent = consent
+        self._gate = gate
+        self._ledger = ledger
+        self._max_upload_bytes = max_upload_bytes
+        self._clock = clock
+
+    def add_artist(self, name: str, *, actor: str) -> Artist:
+        terms = self._consent.all_terms()
+        if not terms:
+            raise NotFound("no terms published yet", hint="run `consentune terms publish`")
+        artist = Artist(
+            ArtistId(new_id("art")),
+            _clean_text(name, what="artist name", limit=_NAME_MAX),
+            self._clock(),
+            max(terms),
+        )
+        self._repo.add_artist(artist)
+        self._ledger.append(
+            [
+                UsageRecord(
+                    actor,
+                    "artist-add",
+                    None,
+                    None,
+                    "record",
+                    f"artist {artist.id} created",
+                    artist.terms_version,
+                )
+            ]
+        )
+        return artist
+
+    def artist(self, ref: str) -> Artist:
+        """Find an artist by id or exact name."""
+        found = self._repo.get_artist(ArtistId(ref)) or self._repo.artist_by_name(ref)
+        if found is None:
+            raise NotFound(
+                f"unknown artist {ref!r}",
+                hint="create it with `consentune artist add NAME` or check the spelling",
+            )
+        return found
+
+    def artists(self) -> list[Artist]:
+        return self._repo.list_artists()
+
+    def track(self, track_id: str) -> Track:
+        found = self._repo.get_track(TrackId(track_id))
+        if found is None:
+            raise NotFound(f"unknown track {track_id!r}", hint="list tracks with `consentune tracks`")
+        return found
+
+    def tracks(self, *, artist: Artist | None = None, limit: int = 100, offset: int = 0) -> list[Track]:
+        return self._repo.list_tracks(artist_id=artist.id if artist else None, limit=limit, offset=offset)
+
+    def ingest(self, data: bytes, *, filename: str, artist: Artist, title: str | None, actor: str) -> IngestResult:
+        """Validate, store content-addressed and register one upload; identical bytes are idempotent."""
+        name = safe_filename(filename)
+        if len(data) > self._max_upload_bytes:
+            raise AudioRejected(
+                f"{name} is {len(data)} bytes, over the {self._max_upload_bytes}-byte limit",
+                reason="too_large",
+                hint="upload a shorter or more compressed file, or raise CONSENTUNE_MAX_UPLOAD_BYTES",
+            )
+        admitted = self._gate.admit_upload(data, filename=name)
+        info = admitted.info
+        track = Track(
+            id=TrackId(new_id("trk")),
+            artist_id=artist.id,
+            title=_clean_text(title or PurePosixPath(name).stem or name, what="title", limit=_TITLE_MAX),
+            content_sha256=admitted.sha256,
+            format=info.format,
+            duration_s=round(info.duration_s, 3),
+            sample_rate=info.sample_rate,
+            channels=info.channels,
+            size_bytes=admitted.size_bytes,
+            created_at=self._clock(),
+        )
+        stored, created = self._repo.add_track(track, filename=name, actor=actor)
+        if created:
+            reason = f"stored original sha256:{admitted.sha256} ({info.format}, {info.duration_s:.1f} s)"
+            self._ledger.append([UsageRecord(actor, "ingest", None, stored.id, "record", reason, artist.terms_version)])
+        return IngestResult(stored, created)
+
+
+__all__ = ["Catalog", "IngestResult", "new_id", "safe_filename"]

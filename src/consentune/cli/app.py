@@ -1,0 +1,29 @@
+"""The typer application: one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from consentune.cli.bench import bench_app
+from consentune.cli.catalog import artist_app, ingest, tracks
+from consentune.cli.consent import consent_app, terms_app
+from consentune.cli.keys import keys_app
+from consentune.cli.ledger import ledger_app
+from consentune.cli.serve import demo, serve
+
+app = typer.Typer(
+    name="consentune",
+    help="AI services for audio platforms with enforceable, provable artist consent.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(demo)
+app.command()(serve)
+app.command()(ingest)
+app.command()(tracks)
+app.add_typer(artist_app, name="artist")
+app.add_typer(consent_app, name="consent")
+app.add_typer(terms_app, name="terms")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(keys_app, name="keys")
+app.add_typer(bench_app, name="bench")

@@ -1,0 +1,159 @@
+"""``consentune consent show|set|revoke`` and ``consentune terms show|publish|accept``."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
+from consentune.errors import InvalidInput
+from consentune.types import Purpose, TrackId
+
+consent_app = typer.Typer(help="See and change an artist's consent.", no_args_is_help=True)
+terms_app = typer.Typer(help="Platform terms versions.", no_args_is_help=True)
+
+
+def _when(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{name} {value!r} is not an ISO 8601 time", hint="e.g. 2027-01-31T00:00:00+00:00") from None
+    if parsed.tzinfo is None:
+        raise InvalidInput(f"{name} {value!r} has no time zone", hint="append +00:00 for UTC")
+    return parsed
+
+
+@consent_app.command("show")
+def show(artist: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show per-purpose consent of an artist (terms kind, their rule, track overrides)."""
+    svc = service()
+    view = svc.consent.view(svc.catalog.artist(artist))
+    rows = [
+        {
+            "purpose": p.purpose,
+            "kind": p.kind.value if p.kind else None,
+            "artist_rule": None if p.artist_rule is None else ("allow" if p.artist_rule.allow else "deny"),
+            "track_overrides": {r.track_id: "allow" if r.allow else "deny" for r in p.track_rules},
+            "allowed": p.effective_default,
+        }
+        for p in view.purposes
+    ]
+    if as_json:
+        print_json({"artist": view.artist.id, "terms_version": view.terms.version, "purposes": rows})
+        return
+    table = Table(
+        "purpose",
+        "terms",
+        "artist rule",
+        "track overrides",
+        "allowed",
+        title=f"{view.artist.name} — terms v{view.terms.version}",
+    )
+    for row in rows:
+        overrides = ", ".join(f"{t}={v}" for t, v in row["track_overrides"].items()) or "-"  # type: ignore[union-attr]
+        table.add_row(
+            str(row["purpose"]),
+            str(row["kind"]),
+            str(row["artist_rule"] or "-"),
+            overrides,
+            "yes" if row["allowed"] else "no",
+        )
+    console.print(table)
+
+
+@consent_app.command("set")
+def set_(
+    artist: str,
+    purpose: str,
+    answer: Annotated[str, typer.Argument(help="allow or deny")],
+    track: Annotated[str | None, typer.Option(help="only this track")] = None,
+    valid_from: Annotated[str | None, typer.Option(help="ISO 8601 start")] = None,
+    valid_until: Annotated[str | None, typer.Option(help="ISO 8601 end")] = None,
+) -> None:
+    """Record an artist's allow/deny for a purpose (all tracks or one)."""
+    if answer not in ("allow", "deny"):
+        raise InvalidInput(
+            f"answer {answer!r} must be allow or deny",
+            hint="consentune consent set ARTIST PURPOSE allow",
+        )
+    svc = service()
+    rule = svc.consent.set(
+        svc.catalog.artist(artist),
+        purpose=Purpose(purpose),
+        allow=answer == "allow",
+        actor=ADMIN_ACTOR,
+        track=TrackId(track) if track else None,
+        valid_from=_when(valid_from, "--valid-from"),
+        valid_until=_when(valid_until, "--valid-until"),
+    )
+    console.print(f"rule {rule.id}: {answer} {purpose} for {track or 'all tracks'}")
+
+
+@consent_app.command("revoke")
+def revoke(
+    artist: str,
+    purpose: str,
+    track: Annotated[str | None, typer.Option(help="only this track")] = None,
+) -> None:
+    """Withdraw consent for a purpose and purge what was derived under it."""
+    svc = service()
+    svc.consent.revoke(
+        svc.catalog.artist(artist),
+        purpose=Purpose(purpose),
+        actor=ADMIN_ACTOR,
+        track=TrackId(track) if track else None,
+    )
+    job = svc.consent.purge_jobs()[-1]
+    console.print(
+        f"revoked {purpose} for {track or 'all tracks'}; purge job {job.id}: {job.status}, {job.purged} items removed"
+    )
+
+
+@terms_app.command("show")
+def terms_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List all terms versions."""
+    versions = service().consent.all_terms()
+    if as_json:
+        print_json(
+            {
+                v: {"kinds": {p: k.value for p, k in t.kinds.items()}, "summary": t.summary}
+                for v, t in sorted(versions.items())
+            }
+        )
+        return
+    for v, t in sorted(versions.items()):
+        table = Table("purpose", "kind", title=f"terms v{v}: {t.summary}")
+        for p, k in t.kinds.items():
+            table.add_row(p, k.value)
+        console.print(table)
+
+
+@terms_app.command("publish")
+def terms_publish(
+    file: Annotated[Path, typer.Argument(help='JSON: {"kinds": {purpose: kind}, "summary": "..."}')],
+) -> None:
+    """Publish a new terms version (artists move to it when they accept)."""
+    try:
+        body = json.loads(file.read_text())
+        kinds, summary = body["kinds"], str(body.get("summary", ""))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(
+            f"cannot read terms from {file}: {exc}", hint='write {"kinds": {...}, "summary": "..."}'
+        ) from None
+    terms = service().consent.publish_terms(kinds, summary=summary, actor=ADMIN_ACTOR)
+    console.print(f"published terms v{terms.version}")
+
+
+@terms_app.command("accept")
+def terms_accept(artist: str, version: int) -> None:
+    """Record that an artist accepted a terms version."""
+    svc = service()
+    svc.consent.accept_terms(svc.catalog.artist(artist), version=version, actor=ADMIN_ACTOR)
+    console.print(f"{artist} now on terms v{version}")

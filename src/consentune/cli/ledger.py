@@ -1,0 +1,111 @@
+"""``consentune ledger checkpoint|receipt|verify|audit|public-key``."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from consentune.cli.common import console, print_json, service
+from consentune.errors import InvalidInput, VerificationFailed
+from consentune.ledger import verify_receipt
+
+ledger_app = typer.Typer(help="The verifiable usage ledger.", no_args_is_help=True)
+
+
+@ledger_app.command("checkpoint")
+def checkpoint() -> None:
+    """Sign (if the log grew) and print the latest checkpoint as a C2SP signed note."""
+    print(service().ledger.checkpoint().note, end="")
+
+
+@ledger_app.command("public-key")
+def public_key() -> None:
+    """Print the C2SP verifier key for checkpoints."""
+    print(service().ledger.verifier_key)
+
+
+@ledger_app.command("receipt")
+def receipt(
+    track: Annotated[str, typer.Option(help="track id")],
+    purpose: Annotated[str | None, typer.Option(help="only entries for this purpose")] = None,
+    out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+) -> None:
+    """Write a receipt (entries, inclusion proofs, signed checkpoint) for offline checking."""
+    data = service().ledger.receipt(track=track, purpose=purpose)
+    if out is None:
+        print(data.decode())
+    else:
+        out.write_bytes(data)
+        console.print(f"wrote {out} ({len(data)} bytes)")
+
+
+def _read_key(value: str) -> str:
+    path = Path(value)
+    if "+" not in value and path.exists():
+        return path.read_text().strip()
+    if "+" in value:
+        return value.strip()
+    raise InvalidInput(
+        f"public key {value!r} is neither a verifier key nor a file",
+        hint="pass the output of `consentune ledger public-key`",
+    )
+
+
+@ledger_app.command("verify")
+def verify(
+    receipt_file: Annotated[Path, typer.Argument(help="receipt JSON")],
+    public_key: Annotated[str, typer.Option("--public-key", help="verifier key, or a file holding it")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Verify a receipt offline: no database, only the receipt and the log's public key."""
+    try:
+        data = receipt_file.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {receipt_file}: {exc.strerror}", hint="check the path") from None
+    if data.endswith(b"\n"):
+        data = data[:-1]  # the one newline `ledger receipt` adds when printing to stdout
+    verified = verify_receipt(data, verifier_key=_read_key(public_key))
+    cp = verified.checkpoint
+    if as_json:
+        print_json(
+            {
+                "ok": True,
+                "tree_size": cp.size,
+                "root_hash": base64.b64encode(cp.root_hash).decode(),
+                "entries": [e.to_dict() for e in verified.entries],
+            }
+        )
+        return
+    console.print(f"OK: {len(verified.entries)} entries proven in tree of size {cp.size} signed by {cp.origin}")
+    for e in verified.entries:
+        console.print(f"  #{e.sequence} {e.time} {e.action} {e.purpose or '-'} {e.decision}: {e.reason}")
+
+
+@ledger_app.command("audit")
+def audit(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Recompute the whole log from stored entries; fail on any tampering."""
+    report = service().ledger.audit()
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "size": report.size,
+                "checkpoints_checked": report.checkpoints_checked,
+                "nodes_checked": report.nodes_checked,
+                "problems": report.problems,
+            }
+        )
+    else:
+        for problem in report.problems:
+            console.print(f"[red]TAMPER[/red] {problem}")
+        console.print(
+            f"{report.size} entries, {report.nodes_checked} nodes, {report.checkpoints_checked} checkpoints checked"
+        )
+    if not report.ok:
+        raise VerificationFailed(
+            f"ledger audit found {len(report.problems)} problem(s)",
+            hint="restore from backup; investigate who wrote to the database",
+        )

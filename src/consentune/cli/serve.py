@@ -1,0 +1,51 @@
+"""``consentune serve`` and ``consentune demo``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from consentune.cli.common import console, service
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default CONSENTUNE_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default CONSENTUNE_PORT or 8000)")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from consentune.api import create_app
+
+    svc = service()
+    bind_host, bind_port = host or svc.settings.host, port or svc.settings.port
+    console.print(f"Consentune API on http://{bind_host}:{bind_port}/v1  (docs: /docs)")
+    uvicorn.run(create_app(svc), host=bind_host, port=bind_port, log_level="warning")
+
+
+def demo(
+    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="build the demo catalogue and exit")] = False,
+) -> None:
+    """Build a demo catalogue of synthesized music with mixed consents, then serve it."""
+    import uvicorn
+
+    from consentune.api import create_app
+    from consentune.demo.catalog import build_demo
+
+    svc = service()
+    console.print(f"data folder: {svc.settings.home}")
+    keys = build_demo(svc, progress=console.print)
+    bind_port = port or svc.settings.port
+    url = f"http://{svc.settings.host}:{bind_port}"
+    console.print()
+    console.print(f"[bold]Consentune demo[/bold] at {url}/v1  (OpenAPI docs: {url}/docs)")
+    console.print(f"admin API key:  {keys.admin}")
+    for name, key in keys.artists.items():
+        console.print(f"artist key ({name}): {key}")
+    console.print(f"try:  curl -H 'Authorization: Bearer {keys.admin}' {url}/v1/tracks")
+    console.print(f"      curl -H 'Authorization: Bearer {next(iter(keys.artists.values()))}' {url}/v1/me/consent")
+    if no_serve:
+        return
+    uvicorn.run(create_app(svc), host=svc.settings.host, port=bind_port, log_level="warning")

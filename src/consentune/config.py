@@ -1,0 +1,80 @@
+"""One typed, frozen settings object, read once from ``CONSENTUNE_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from consentune.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where data lives and the limits the service enforces.
+
+    ``database_url`` defaults to a SQLite file (WAL mode) inside ``home``;
+    set ``CONSENTUNE_DATABASE_URL`` (e.g. ``postgresql+psycopg://host/db``)
+    to scale out.  Blobs (original uploads) always live under ``home/blobs``.
+    """
+
+    home: Path
+    database_url: str
+    max_upload_bytes: int = 200 * 2**20
+    max_duration_s: float = 1800.0
+    log_origin: str = "consentune.local/ledger"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def key_path(self) -> Path:
+        return self.home / "ledger-signing.key"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        home = Path(env.get("CONSENTUNE_HOME", "consentune-data")).expanduser().absolute()
+        url = env.get("CONSENTUNE_DATABASE_URL") or f"sqlite:///{home / 'consentune.db'}"
+        return cls(
+            home=home,
+            database_url=url,
+            max_upload_bytes=_int(env, "CONSENTUNE_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            max_duration_s=_float(env, "CONSENTUNE_MAX_DURATION_S", cls.max_duration_s),
+            log_origin=env.get("CONSENTUNE_LOG_ORIGIN", cls.log_origin),
+            host=env.get("CONSENTUNE_HOST", cls.host),
+            port=_int(env, "CONSENTUNE_PORT", cls.port),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}={raw!r} is not an integer", hint=f"unset {name} or give a whole number") from None
+    if value <= 0:
+        raise InvalidInput(f"{name}={value} must be positive", hint=f"unset {name} or give a positive number")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}={raw!r} is not a number", hint=f"unset {name} or give a number") from None
+    if not value > 0:
+        raise InvalidInput(f"{name}={value} must be positive", hint=f"unset {name} or give a positive number")
+    return value
+
+
+__all__ = ["Settings"]

@@ -1,0 +1,267 @@
+"""ConsentRegistry: publish terms, record artists' agreements, revoke and purge.
+
+Every change is written to the usage ledger.  A change that turns a
+purpose off for some tracks triggers the registered purgers (the gate's
+derived-feature purge first; capabilities add theirs) through a purge job
+that an operator can inspect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from consentune.consent.decide import BatchDecision
+from consentune.consent.rules import ConsentRule
+from consentune.consent.terms import EXPLANATIONS, Terms, default_terms, validate_kinds
+from consentune.errors import ConsentError, InvalidInput, NotFound
+from consentune.ledger.log import UsageLedger, UsageRecord
+from consentune.ports import CatalogRepo, ConsentRepo, PurgeJob
+from consentune.types import Artist, Purpose, PurposeKind, TrackId
+
+# (purpose, tracks now denied, actor) -> number of derived items removed
+Purger = Callable[[Purpose, Sequence[TrackId], str], int]
+# (purpose, tracks) -> decisions without logging; supplied by the gate
+Decider = Callable[[Purpose, Sequence[TrackId]], BatchDecision]
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeView:
+    """One purpose as an artist sees it: the terms' default, their own answer, the outcome."""
+
+    purpose: Purpose
+    kind: PurposeKind | None
+    explanation: str
+    artist_rule: ConsentRule | None
+    track_rules: tuple[ConsentRule, ...]
+    effective_default: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentView:
+    artist: Artist
+    terms: Terms
+    purposes: tuple[PurposeView, ...]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConsentRegistry:
+    def __init__(
+        self,
+        *,
+        repo: ConsentRepo,
+        catalog: CatalogRepo,
+        ledger: UsageLedger,
+        decider: Decider,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._repo = repo
+        self._catalog = catalog
+        self._ledger = ledger
+        self._decider = decider
+        self._clock = clock
+        self._purgers: list[Purger] = []
+
+    def add_purger(self, purger: Purger) -> None:
+        """Register a capability's purge hook, called when consent is withdrawn."""
+        self._purgers.append(purger)
+
+    # -- terms --------------------------------------------------------------
+    def ensure_default_terms(self) -> Terms:
+        existing = self._repo.all_terms()
+        if existing:
+            return existing[max(existing)]
+        return self.publish_terms(
+            {p: k.value for p, k in default_terms().kinds.items()},
+            summary=default_terms().summary,
+            actor="system",
+        )
+
+    def current_terms(self) -> Terms:
+        existing = self._repo.all_terms()
+        if not existing:
+            raise NotFound("no terms published yet", hint="run `consentune terms publish`")
+        return existing[max(existing)]
+
+    def terms(self, version: int) -> Terms:
+        found = self._repo.all_terms().get(version)
+        if found is None:
+            raise NotFound(
+                f"terms version {version} does not exist",
+                hint="list versions with `consentune terms show`",
+            )
+        return found
+
+    def all_terms(self) -> dict[int, Terms]:
+        return self._repo.all_terms()
+
+    def publish_terms(self, kinds: Mapping[str, str], *, summary: str, actor: str) -> Terms:
+        """Validate and publish the next terms version; artists move to it when they accept it."""
+        typed = validate_kinds(kinds)
+        terms = self._repo.publish_terms(Terms(0, typed, summary, self._clock().isoformat(), EXPLANATIONS))
+        self._ledger.append(
+            [
+                UsageRecord(
+                    actor,
+                    "terms-publish",
+                    None,
+                    None,
+                    "record",
+                    _describe_terms(terms),
+                    terms.version,
+                )
+            ]
+        )
+        return terms
+
+    def accept_terms(self, artist: Artist, *, version: int, actor: str) -> None:
+        self.terms(version)
+        self._repo.set_artist_terms(artist.id, version)
+        self._ledger.append(
+            [
+                UsageRecord(
+                    actor,
+                    "terms-accept",
+                    None,
+                    None,
+                    "record",
+                    f"artist {artist.id} accepted terms",
+                    version,
+                )
+            ]
+        )
+
+    # -- agreements -----------------------------------------------------------
+    def set(
+        self,
+        artist: Artist,
+        *,
+        purpose: Purpose,
+        allow: bool,
+        actor: str,
+        track: TrackId | None = None,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+    ) -> ConsentRule:
+        """Record an artist's yes/no for ``purpose`` (all their tracks, or one track)."""
+        terms = self.terms(artist.terms_version)
+        kind = terms.kind_of(purpose)
+        _check_rule(artist, purpose, kind, allow, terms.version, valid_from, valid_until)
+        if track is not None:
+            self._check_owner(artist, track)
+        rule = self._repo.add_rule(
+            ConsentRule(0, artist.id, track, purpose, allow, self._clock(), valid_from, valid_until),
+            actor=actor,
+        )
+        # one entry per affected track, so every track's receipt shows the change
+        affected: list[TrackId | None] = [track] if track else [*self._artist_tracks(artist)] or [None]
+        reason = _describe_rule(rule)
+        self._ledger.append(
+            [UsageRecord(actor, "consent-set", purpose, t, "record", reason, terms.version) for t in affected]
+        )
+        if not allow:
+            self._purge_now_denied(artist, purpose, track, actor)
+        return rule
+
+    def revoke(self, artist: Artist, *, purpose: Purpose, actor: str, track: TrackId | None = None) -> ConsentRule:
+        return self.set(artist, purpose=purpose, allow=False, actor=actor, track=track)
+
+    def view(self, artist: Artist) -> ConsentView:
+        terms = self.terms(artist.terms_version)
+        rules = self._repo.rules_for_artists([artist.id])
+        now = self._clock()
+        purposes = []
+        for purpose, kind in terms.kinds.items():
+            active = sorted(
+                (r for r in rules if r.purpose == purpose and r.active_at(now)),
+                key=lambda r: (r.created_at, r.id),
+            )
+            artist_rule = next((r for r in reversed(active) if r.track_id is None), None)
+            latest_per_track: dict[TrackId, ConsentRule] = {}
+            for r in active:
+                if r.track_id is not None:
+                    latest_per_track[r.track_id] = r
+            default = kind is not PurposeKind.OPT_IN
+            effective = (
+                True if kind is PurposeKind.REQUIRED else (artist_rule.allow if artist_rule is not None else default)
+            )
+            purposes.append(
+                PurposeView(
+                    purpose,
+                    kind,
+                    terms.explanations.get(purpose, ""),
+                    artist_rule,
+                    tuple(latest_per_track.values()),
+                    effective,
+                )
+            )
+        return ConsentView(artist, terms, tuple(purposes))
+
+    def purge_jobs(self, *, status: str | None = None) -> list[PurgeJob]:
+        return self._repo.list_purge_jobs(status=status)
+
+    def _artist_tracks(self, artist: Artist) -> list[TrackId]:
+        return [t.id for t in self._catalog.list_tracks(artist_id=artist.id, limit=10**9)]
+
+    def _check_owner(self, artist: Artist, track: TrackId) -> None:
+        owners = self._catalog.track_owners([track])
+        if owners.get(track) != artist.id:
+            raise NotFound(
+                f"artist {artist.name!r} has no track {track}",
+                hint="list your tracks with `consentune tracks --artist NAME`",
+            )
+
+    def _purge_now_denied(self, artist: Artist, purpose: Purpose, track: TrackId | None, actor: str) -> None:
+        tracks = [track] if track else self._artist_tracks(artist)
+        decision = self._decider(purpose, tracks)
+        denied = [t for t, ok in zip(tracks, decision.allowed.tolist(), strict=True) if not ok]
+        job = self._repo.add_purge_job(artist.id, track, purpose, self._clock())
+        purged = sum(purger(purpose, denied, actor) for purger in self._purgers) if denied else 0
+        self._repo.finish_purge_job(job.id, purged=purged, at=self._clock())
+
+
+def _check_rule(
+    artist: Artist,
+    purpose: Purpose,
+    kind: PurposeKind | None,
+    allow: bool,
+    version: int,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+) -> None:
+    if kind is None:
+        raise ConsentError(
+            f"purpose {purpose!r} is not in terms v{version} accepted by {artist.name!r}",
+            hint="see `consentune terms show` for the purposes of the terms",
+        )
+    if kind is PurposeKind.REQUIRED and not allow:
+        raise ConsentError(
+            f"{purpose} is required by terms v{version}; it cannot be switched off",
+            hint="required purposes protect platform integrity; every use is still logged",
+        )
+    if valid_from and valid_until and valid_until <= valid_from:
+        raise InvalidInput(
+            f"valid_until {valid_until.isoformat()} is not after valid_from {valid_from.isoformat()}",
+            hint="give an end time later than the start time",
+        )
+
+
+def _describe_rule(rule: ConsentRule) -> str:
+    scope = f"track {rule.track_id}" if rule.track_id else f"all tracks of artist {rule.artist_id}"
+    text = f"{'allow' if rule.allow else 'deny'} for {scope}"
+    if rule.valid_from:
+        text += f" from {rule.valid_from.isoformat()}"
+    if rule.valid_until:
+        text += f" until {rule.valid_until.isoformat()}"
+    return text
+
+
+def _describe_terms(terms: Terms) -> str:
+    return ", ".join(f"{p}={k.value}" for p, k in sorted(terms.kinds.items()))
+
+
+__all__ = ["ConsentRegistry", "ConsentView", "Purger", "PurposeView"]

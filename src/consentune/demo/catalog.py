@@ -1,0 +1,96 @@
+"""Build the demo catalogue: a few artists, synthesized tracks in every format, mixed consents."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from consentune.demo.synth import SongSpec, encode, synthesize
+from consentune.service import Consentune
+from consentune.types import ArtistId, Purpose, Role, TrackId
+
+ACTOR = "admin:demo"
+
+# (artist, [(title, style, seed, format)], consent choices)
+DEMO_ARTISTS: tuple[tuple[str, tuple[tuple[str, str, int, str], ...]], ...] = (
+    (
+        "Aurora Vale",
+        (("Glass Harbour", "ambient", 11, "flac"), ("Night Ferry", "lofi", 12, "ogg-vorbis")),
+    ),
+    (
+        "The Night Sequencers",
+        (
+            ("Pulse Grid", "techno", 21, "mp3"),
+            ("Neon Rain", "pop", 22, "opus"),
+            ("Static Bloom", "techno", 23, "wav"),
+        ),
+    ),
+    ("Lumen Drift", (("Paper Lanterns", "pop", 31, "flac"), ("Slow Orbit", "ambient", 32, "mp3"))),
+)
+
+
+@dataclass(frozen=True)
+class DemoKeys:
+    admin: str
+    artists: dict[str, str]
+
+
+def build_demo(
+    svc: Consentune,
+    *,
+    duration_s: float = 20.0,
+    progress: Callable[[str], object] = lambda _m: None,
+) -> DemoKeys:
+    """Create the demo catalogue once (idempotent), exercise the gate, return fresh API keys."""
+    tracks: dict[str, list[TrackId]] = {}
+    for name, songs in DEMO_ARTISTS:
+        existing = next((a for a in svc.catalog.artists() if a.name == name), None)
+        artist = existing or svc.catalog.add_artist(name, actor=ACTOR)
+        tracks[name] = []
+        have = {t.title: t.id for t in svc.catalog.tracks(artist=artist, limit=1000)}
+        for title, style, seed, fmt in songs:
+            if title in have:  # Ogg encoders pick random stream serials: never re-encode
+                tracks[name].append(have[title])
+                progress(f"  kept  {name} — {title}")
+                continue
+            rate = 48_000 if fmt == "opus" else 44_100
+            audio = synthesize(SongSpec(seed=seed, duration_s=duration_s, sample_rate=rate, style=style))
+            ext = {"ogg-vorbis": "ogg", "opus": "opus"}.get(fmt, fmt)
+            data = encode(audio, rate, format=fmt)
+            result = svc.catalog.ingest(
+                data,
+                filename=f"{title.lower().replace(' ', '-')}.{ext}",
+                artist=artist,
+                title=title,
+                actor=ACTOR,
+            )
+            tracks[name].append(result.track.id)
+            progress(f"  added {name} — {title} ({fmt})")
+        if existing is None:
+            _demo_consents(svc, name, tracks[name])
+    _exercise_gate(svc, [t for ts in tracks.values() for t in ts])
+    svc.ledger.checkpoint()
+    _admin, admin_key = svc.keys.create(role=Role.ADMIN, label="demo admin")
+    artist_keys = {}
+    for name, _songs in DEMO_ARTISTS:
+        artist = svc.catalog.artist(name)
+        _rec, key = svc.keys.create(role=Role.ARTIST, artist_id=ArtistId(artist.id), label=f"demo {name}")
+        artist_keys[name] = key
+    return DemoKeys(admin_key, artist_keys)
+
+
+def _demo_consents(svc: Consentune, name: str, tracks: list[TrackId]) -> None:
+    artist = svc.catalog.artist(name)
+    if name == "Aurora Vale":  # opts in to AI training, but not generative
+        svc.consent.set(artist, purpose=Purpose("train-ai"), allow=True, actor=ACTOR)
+    elif name == "The Night Sequencers":  # keeps one track out of recommendations
+        svc.consent.set(artist, purpose=Purpose("recommend"), allow=False, actor=ACTOR, track=tracks[0])
+        svc.consent.set(artist, purpose=Purpose("train-generative"), allow=True, actor=ACTOR, track=tracks[1])
+    else:  # opts out of organization entirely
+        svc.consent.set(artist, purpose=Purpose("organize"), allow=False, actor=ACTOR)
+
+
+def _exercise_gate(svc: Consentune, tracks: list[TrackId]) -> None:
+    """Pipelines ask the gate, as they would in production; every answer lands in the ledger."""
+    for purpose in ("identify", "recommend", "organize", "train-generative"):
+        svc.gate.request(actor=f"service:demo-{purpose}", purpose=Purpose(purpose), tracks=tracks)

@@ -1,0 +1,96 @@
+"""One error tree for the whole project; every error carries a hint.
+
+::
+
+    ConsentuneError
+    ├── InvalidInput            bad argument or request body
+    │   └── AudioRejected       upload is not acceptable audio
+    ├── NotFound                unknown artist, track, key, ...
+    ├── Conflict                state does not allow the change
+    ├── ConsentError            consent rule or terms rejected
+    ├── AccessDenied            authenticated but not allowed
+    ├── AuthenticationFailed    missing or unknown credentials
+    ├── LedgerError             ledger cannot serve the request
+    │   └── VerificationFailed  proof, receipt or checkpoint does not verify
+    └── StorageError            database or blob store failure
+
+The CLI maps each class to one line and an exit code; the API maps each
+class to an HTTP status and one JSON error shape.
+"""
+
+from __future__ import annotations
+
+
+class ConsentuneError(Exception):
+    """Base class: a message saying what happened and a hint saying what to do."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} (hint: {self.hint})" if self.hint else self.message
+
+
+class InvalidInput(ConsentuneError):
+    code = "invalid_input"
+
+
+class AudioRejected(InvalidInput):
+    """The upload is not audio we accept; ``reason`` is a stable machine tag."""
+
+    code = "audio_rejected"
+
+    def __init__(self, message: str, *, reason: str, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
+class NotFound(ConsentuneError):
+    code = "not_found"
+
+
+class Conflict(ConsentuneError):
+    code = "conflict"
+
+
+class ConsentError(ConsentuneError):
+    code = "consent_error"
+
+
+class AccessDenied(ConsentuneError):
+    code = "forbidden"
+
+
+class AuthenticationFailed(ConsentuneError):
+    code = "unauthenticated"
+
+
+class LedgerError(ConsentuneError):
+    code = "ledger_error"
+
+
+class VerificationFailed(LedgerError):
+    code = "verification_failed"
+
+
+class StorageError(ConsentuneError):
+    code = "storage_error"
+
+
+__all__ = [
+    "AccessDenied",
+    "AudioRejected",
+    "AuthenticationFailed",
+    "Conflict",
+    "ConsentError",
+    "ConsentuneError",
+    "InvalidInput",
+    "LedgerError",
+    "NotFound",
+    "StorageError",
+    "VerificationFailed",
+]

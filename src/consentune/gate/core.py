@@ -1,0 +1,193 @@
+"""PurposeGate: the single door to audio, decoded samples and derived features.
+
+Callers name actor, purpose, action and tracks.  The gate decides per
+track from the consent registry, writes every decision (allow and deny) to
+the ledger in one batch, and returns handles only for allowed tracks.
+Content is then read by presenting a handle back to the gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from consentune.consent.decide import BatchDecision, ConsentContext, decide_batch
+from consentune.errors import InvalidInput, NotFound
+from consentune.gate import decode as _decode
+from consentune.gate.blobs import BlobStore
+from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
+from consentune.ledger.log import UsageLedger, UsageRecord
+from consentune.ports import CatalogRepo, ConsentRepo, FeatureRepo
+from consentune.types import Purpose, Track, TrackId, is_wellformed_purpose
+
+MAX_BATCH = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    track: TrackId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Outcome of one gate request: handles for allowed tracks, reasons for the rest."""
+
+    purpose: Purpose
+    action: str
+    allowed: tuple[TrackHandle, ...]
+    denied: tuple[Denial, ...]
+    ledger_range: range
+
+
+@dataclass(frozen=True, slots=True)
+class AdmittedUpload:
+    """An upload the gate accepted and stored; ``info`` comes from a full decode."""
+
+    sha256: str
+    info: _decode.AudioInfo
+    size_bytes: int
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PurposeGate:
+    def __init__(
+        self,
+        *,
+        catalog: CatalogRepo,
+        consent: ConsentRepo,
+        features: FeatureRepo,
+        ledger: UsageLedger,
+        blob_dir: Path,
+        limits: _decode.AudioLimits,
+        handle_ttl_s: float = 900.0,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._catalog = catalog
+        self._consent = consent
+        self._features = features
+        self._ledger = ledger
+        self._blobs = BlobStore(blob_dir)
+        self._limits = limits
+        self._minter = HandleMinter(ttl_s=handle_ttl_s)
+        self._clock = clock
+
+    # -- decisions --------------------------------------------------------
+    def decide(self, *, purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
+        """Decide without logging or granting: for read-only consent views, never for content."""
+        owners = self._catalog.track_owners(tracks)
+        artists = sorted(set(owners.values()))
+        context = ConsentContext(
+            terms=self._consent.all_terms(),
+            track_artist=owners,
+            artist_terms=self._consent.artist_terms(artists),
+            rules=self._consent.rules_for_artists(artists),
+        )
+        return decide_batch(context, tracks=tracks, purpose=purpose, at=self._clock())
+
+    def request(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId], action: str = "read-audio") -> Grant:
+        """Decide, log every decision in one ledger batch, and hand out handles for allowed tracks."""
+        _check_request(actor=actor, purpose=purpose, tracks=tracks, action=action)
+        batch = self.decide(purpose=purpose, tracks=tracks)
+        records = [
+            UsageRecord(
+                actor=actor,
+                action=action,
+                purpose=purpose,
+                track=track,
+                decision="allow" if ok else "deny",
+                reason=batch.reason_text(i),
+                terms_version=_version(batch.terms_versions[i]),
+            )
+            for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True))
+        ]
+        logged = self._ledger.append(records)
+        allowed, denied = [], []
+        for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True)):
+            if ok:
+                allowed.append(self._minter.mint(track=track, purpose=purpose, action=action, actor=actor))
+            else:
+                denied.append(Denial(track, batch.reason_text(i)))
+        return Grant(purpose, action, tuple(allowed), tuple(denied), logged)
+
+    # -- content ----------------------------------------------------------
+    def read_audio(self, handle: TrackHandle) -> bytes:
+        """Original uploaded bytes of the handle's track."""
+        self._minter.check(handle, action="read-audio")
+        return self._blobs.get(self._track(handle.track).content_sha256)
+
+    def decode_audio(
+        self, handle: TrackHandle, *, mono: bool = False, target_sr: int | None = None
+    ) -> tuple[npt.NDArray[np.float32], int]:
+        """Decoded float32 samples (frames[, channels]) and their sample rate in Hz."""
+        return _decode.decode(self.read_audio(handle), mono=mono, target_sr=target_sr)
+
+    def read_feature(self, handle: TrackHandle, kind: str) -> bytes | None:
+        self._minter.check(handle, action="read-features")
+        found = self._features.get_feature(handle.track, kind)
+        return None if found is None else found[1]
+
+    def write_feature(self, handle: TrackHandle, kind: str, data: bytes) -> None:
+        """Store a feature derived under the handle's purpose (purged if that purpose is revoked)."""
+        self._minter.check(handle, action="write-features")
+        self._features.put_feature(handle.track, kind, handle.purpose, data, self._clock())
+
+    # -- uploads and purges ------------------------------------------------
+    def admit_upload(self, data: bytes, *, filename: str | None = None) -> AdmittedUpload:
+        """Validate an upload by decoding all of it, then store it content-addressed."""
+        info = _decode.probe_and_validate(data, limits=self._limits, filename=filename)
+        return AdmittedUpload(self._blobs.put(data), info, len(data))
+
+    def purge(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId]) -> int:
+        """Delete everything derived from ``tracks`` under ``purpose``; log one entry per track."""
+        purged = self._features.delete_features(tracks, purpose)
+        self._ledger.append(
+            [
+                UsageRecord(
+                    actor,
+                    "purge",
+                    purpose,
+                    track,
+                    "record",
+                    f"consent revoked; {purged} derived items removed",
+                )
+                for track in tracks
+            ]
+        )
+        return purged
+
+    def _track(self, track_id: TrackId) -> Track:
+        track = self._catalog.get_track(track_id)
+        if track is None:
+            raise NotFound(f"track {track_id} not found", hint="list tracks with `consentune tracks`")
+        return track
+
+
+def _version(value: np.int64) -> int | None:
+    version = int(value)
+    return version if version >= 0 else None
+
+
+def _check_request(*, actor: str, purpose: str, tracks: Sequence[TrackId], action: str) -> None:
+    if not actor:
+        raise InvalidInput("actor must be named", hint="pass who is asking, e.g. 'service:recommend-trainer'")
+    if not is_wellformed_purpose(purpose):
+        raise InvalidInput(f"purpose {purpose!r} is not well-formed", hint="use a purpose name such as 'recommend'")
+    if action not in ACTIONS:
+        raise InvalidInput(f"unknown action {action!r}", hint=f"use one of {sorted(ACTIONS)}")
+    if len(tracks) > MAX_BATCH:
+        raise InvalidInput(
+            f"{len(tracks)} tracks in one request",
+            hint=f"split into batches of at most {MAX_BATCH}",
+        )
+
+
+__all__ = ["AdmittedUpload", "Denial", "Grant", "PurposeGate"]

@@ -1,0 +1,489 @@
+"""Probe, validate and decode uploaded audio: the only module that decodes audio.
+
+Everything works on in-memory bytes; the caller stores originals elsewhere.
+Accepted formats are WAV, FLAC, Ogg Vorbis, Ogg Opus and MP3 (Layer III),
+identified from content, never from a file name.
+
+Truncation and corruption are found by four independent checks:
+
+- WAV: the ``data`` chunk must not declare more bytes than the upload holds
+  (libsndfile silently shortens such files).
+- FLAC: libFLAC reports frame CRC and sync errors while decoding, and the
+  frames decoded must equal STREAMINFO ``total_samples``.
+- Ogg (Vorbis, Opus): every page must be complete and pass its CRC, nothing
+  may follow the last page, and every logical stream must end with an
+  end-of-stream page (libogg silently skips damaged pages).
+- MP3: the last frame header must not promise more bytes than remain, and
+  when a Xing/Info header states the length, decoding must reach it.
+  libsndfile guesses the length of a VBR MP3 without a Xing/Info header and
+  stops decoding there, so decoding must also reach the length counted from
+  the frame headers; if not, the file is rejected as ``unsupported_format``.
+
+Not detectable: an MP3 without a Xing/Info header cut exactly on a frame
+boundary (MPEG audio has no length field), or one cut that drops only the
+final frame of a Xing/Info file (within the one-frame tolerance); damage
+inside an MP3 frame, which has no mandatory checksum. A FLAC without
+``total_samples`` (written to a pipe) is rejected as ``unsupported_format``
+because libsndfile cannot read it reliably.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import soundfile as sf  # type: ignore[import-untyped,unused-ignore]
+
+from consentune.errors import AudioRejected
+
+ACCEPTED_FORMATS: tuple[str, ...] = ("wav", "flac", "ogg-vorbis", "opus", "mp3")
+
+_FORMAT_NAMES: dict[tuple[str, str | None], str] = {
+    ("WAV", None): "wav",
+    ("WAVEX", None): "wav",
+    ("FLAC", None): "flac",
+    ("OGG", "VORBIS"): "ogg-vorbis",
+    ("OGG", "OPUS"): "opus",
+    ("MP3", "MPEG_LAYER_III"): "mp3",
+}
+_ACCEPTED_HINT = "upload WAV, FLAC, Ogg Vorbis, Opus or MP3 audio"
+_BLOCK_SAMPLES = 2**17  # per block, across channels: bounds memory whatever the channel count
+_FLOOR_DBFS = -200.0  # reported for digital silence instead of -inf, keeps values JSON-safe
+_SAMPLE_RATE_RANGE = (1000, 768_000)  # Hz
+_MAX_CHANNELS = 64
+_UNKNOWN_LENGTH = 2**63 - 1  # libsndfile's frame count when a header does not state one
+_MP3_FRAME_TOLERANCE = 1152  # samples: one MPEG-1 Layer III frame
+_MP3_GAPLESS_SLACK = 4 * 1152  # samples: Xing frame + encoder delay + padding, generously
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """What an upload must satisfy; sizes in bytes, durations in seconds, levels in dBFS."""
+
+    max_bytes: int = 200 * 2**20
+    max_duration_s: float = 1800.0
+    min_duration_s: float = 0.5
+    silence_dbfs: float = -60.0
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """Facts measured by decoding the whole upload.
+
+    ``format`` is one of :data:`ACCEPTED_FORMATS`; ``subtype`` is libsndfile's
+    encoding name (e.g. ``PCM_16``); ``sample_rate`` in Hz; ``frames`` counts
+    samples per channel actually decoded; ``duration_s`` in seconds; levels in
+    dBFS over all channels (floored at -200 for digital silence).
+    """
+
+    format: str
+    subtype: str
+    sample_rate: int
+    channels: int
+    frames: int
+    duration_s: float
+    peak_dbfs: float
+    rms_dbfs: float
+
+
+@dataclass
+class _Levels:
+    """Running totals while scanning; frames per channel, sums over all samples."""
+
+    frames: int = 0
+    peak: float = 0.0
+    sum_squares: float = 0.0
+    samples: int = 0
+
+    def add(self, block: np.ndarray) -> None:
+        self.frames += block.shape[0]
+        if block.size:
+            self.peak = max(self.peak, float(np.max(np.abs(block))))
+            self.sum_squares += float(np.sum(np.square(block, dtype=np.float64)))
+            self.samples += block.size
+
+
+def probe_and_validate(data: bytes, *, limits: AudioLimits = AudioLimits(), filename: str | None = None) -> AudioInfo:
+    """Decode the whole upload block-wise to prove it is intact, and measure it.
+
+    Raises :class:`~consentune.errors.AudioRejected` with ``reason`` one of
+    ``empty``, ``too_large``, ``not_audio``, ``unsupported_format``,
+    ``corrupt``, ``too_long``, ``too_short`` or ``silent``. ``filename`` only
+    labels messages. Memory stays bounded (about 1 MB of samples per block)
+    and decoding stops once the duration limit is passed.
+    """
+    label = repr(filename) if filename else "upload"
+    _check_size(data, limits, label)
+    with _open(data, label) as sound:
+        fmt = _format_name(sound, label)
+        _check_stream(sound, fmt, label)
+        _check_container(data, fmt, label)
+        cap = int(limits.max_duration_s * sound.samplerate)
+        levels = _scan(sound, cap, label)
+        _check_cap(sound, levels.frames, cap, limits, label)
+        _check_length(sound, fmt, levels.frames, data, label)
+        info = _info(sound, fmt, levels)
+    _check_limits(info, limits, label)
+    return info
+
+
+def decode(data: bytes, *, mono: bool = False, target_sr: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode validated audio to float32 in [-1, 1] full scale.
+
+    Returns ``(samples, sample_rate)`` with samples shaped ``(frames, channels)``,
+    or ``(frames,)`` when ``mono`` (channel mean). ``target_sr`` (Hz) resamples
+    with a polyphase filter. Call :func:`probe_and_validate` first; this raises
+    ``AudioRejected`` (``not_audio`` or ``corrupt``) only as a safety net.
+    """
+    with _open(data, "audio") as sound:
+        sample_rate = int(sound.samplerate)
+        blocks = [block.copy() for block in _blocks(sound, None, "audio")]
+        channels = int(sound.channels)
+    samples = np.concatenate(blocks) if blocks else np.zeros((0, channels), np.float32)
+    if target_sr is not None and target_sr != sample_rate:
+        samples = _resample(samples, sample_rate, target_sr)
+        sample_rate = target_sr
+    if mono:
+        return samples.mean(axis=1, dtype=np.float32), sample_rate
+    return samples, sample_rate
+
+
+def _resample(samples: np.ndarray, source_sr: int, target_sr: int) -> np.ndarray:
+    """Polyphase resampling along frames; rates in Hz."""
+    if target_sr <= 0:
+        raise ValueError(f"target_sr must be a positive rate in Hz, got {target_sr}")
+    from scipy.signal import resample_poly
+
+    step = math.gcd(source_sr, target_sr)
+    out = resample_poly(samples, target_sr // step, source_sr // step, axis=0)
+    return np.asarray(out, dtype=np.float32)
+
+
+def _reject(reason: str, message: str, hint: str) -> AudioRejected:
+    return AudioRejected(message, reason=reason, hint=hint)
+
+
+def _check_size(data: bytes, limits: AudioLimits, label: str) -> None:
+    if not data:
+        raise _reject("empty", f"{label} is empty (0 bytes)", "choose a non-empty audio file")
+    if len(data) > limits.max_bytes:
+        raise _reject(
+            "too_large",
+            f"{label} is {len(data)} bytes; the limit is {limits.max_bytes} bytes",
+            "upload a shorter or more compressed file (e.g. FLAC or Opus)",
+        )
+
+
+def _open(data: bytes, label: str) -> sf.SoundFile:
+    try:
+        return sf.SoundFile(io.BytesIO(data))
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise _reject(
+            "not_audio",
+            f"{label} is not a recognised audio file ({len(data)} bytes)",
+            _ACCEPTED_HINT,
+        ) from exc
+
+
+def _format_name(sound: sf.SoundFile, label: str) -> str:
+    major, subtype = str(sound.format), str(sound.subtype)
+    name = _FORMAT_NAMES.get((major, None)) or _FORMAT_NAMES.get((major, subtype))
+    if name is None:
+        raise _reject(
+            "unsupported_format",
+            f"{label} is {major}/{subtype} audio; accepted: {', '.join(ACCEPTED_FORMATS)}",
+            _ACCEPTED_HINT,
+        )
+    return name
+
+
+def _check_stream(sound: sf.SoundFile, fmt: str, label: str) -> None:
+    """Reject parameters we cannot process sensibly, before decoding anything."""
+    low, high = _SAMPLE_RATE_RANGE
+    if not low <= sound.samplerate <= high:
+        raise _reject(
+            "unsupported_format",
+            f"{label} has sample rate {sound.samplerate} Hz; accepted: {low}..{high} Hz",
+            "resample to 44100 or 48000 Hz",
+        )
+    if not 1 <= sound.channels <= _MAX_CHANNELS:
+        raise _reject(
+            "unsupported_format",
+            f"{label} has {sound.channels} channels; accepted: 1..{_MAX_CHANNELS}",
+            "mix down to stereo",
+        )
+    if fmt == "flac" and sound.frames == _UNKNOWN_LENGTH:
+        raise _reject(
+            "unsupported_format",
+            f"{label} is FLAC without a total sample count in STREAMINFO",
+            "re-encode to a regular file (not a pipe), e.g. `flac -f in.wav`",
+        )
+
+
+def _check_container(data: bytes, fmt: str, label: str) -> None:
+    problem = None
+    if fmt == "wav":
+        problem = _wav_problem(data)
+    elif fmt in ("ogg-vorbis", "opus"):
+        problem = _ogg_problem(data)
+    elif fmt == "mp3":
+        problem = _mp3_problem(data)
+    if problem:
+        raise _corrupt(label, problem)
+
+
+def _corrupt(label: str, problem: str) -> AudioRejected:
+    return _reject(
+        "corrupt",
+        f"{label} is damaged or truncated: {problem}",
+        "upload the complete original file again",
+    )
+
+
+def _blocks(sound: sf.SoundFile, cap: int | None, label: str) -> Iterator[np.ndarray]:
+    """Yield float32 blocks (frames, channels) reusing one buffer; stop past ``cap`` frames."""
+    buffer = np.empty((max(1, _BLOCK_SAMPLES // sound.channels), sound.channels), np.float32)
+    read = 0
+    while cap is None or read <= cap:
+        try:
+            block = sound.read(out=buffer, dtype="float32")
+        except (RuntimeError, ValueError) as exc:
+            raise _corrupt(label, f"decoding failed after {read} frames ({exc})") from exc
+        if not len(block):
+            return
+        read += len(block)
+        yield block
+
+
+def _scan(sound: sf.SoundFile, cap: int, label: str) -> _Levels:
+    levels = _Levels()
+    for block in _blocks(sound, cap, label):
+        if not np.all(np.isfinite(block)):
+            raise _corrupt(label, f"non-finite samples after {levels.frames} frames")
+        levels.add(block)
+    return levels
+
+
+def _check_length(sound: sf.SoundFile, fmt: str, decoded: int, data: bytes, label: str) -> None:
+    """Compare frames decoded with the length the header promised, where it is exact."""
+    declared = int(sound.frames)
+    if fmt == "flac":
+        truncated = decoded < declared
+    elif fmt == "mp3":
+        short = decoded < declared - _MP3_FRAME_TOLERANCE
+        truncated = short and _mp3_declares_length(data)
+    else:
+        return
+    if truncated:
+        raise _corrupt(label, f"header declares {declared} frames, decoded {decoded}")
+    if fmt == "mp3":
+        _check_mp3_decoded_all(data, decoded, label)
+
+
+def _check_cap(sound: sf.SoundFile, decoded: int, cap: int, limits: AudioLimits, label: str) -> None:
+    """Decoding stopped at the duration limit: report the declared length if known."""
+    if decoded <= cap:
+        return
+    declared = int(sound.frames)
+    length = "an unknown length" if declared >= _UNKNOWN_LENGTH else f"{declared / sound.samplerate:.1f} s"
+    longest = limits.max_duration_s
+    raise _reject(
+        "too_long",
+        f"{label} lasts {length}, more than the limit of {longest:g} s",
+        f"trim the audio to at most {longest:g} seconds",
+    )
+
+
+def _info(sound: sf.SoundFile, fmt: str, levels: _Levels) -> AudioInfo:
+    mean_square = levels.sum_squares / levels.samples if levels.samples else 0.0
+    return AudioInfo(
+        format=fmt,
+        subtype=str(sound.subtype),
+        sample_rate=int(sound.samplerate),
+        channels=int(sound.channels),
+        frames=levels.frames,
+        duration_s=levels.frames / sound.samplerate,
+        peak_dbfs=_dbfs(levels.peak),
+        rms_dbfs=_dbfs(math.sqrt(mean_square)),
+    )
+
+
+def _dbfs(amplitude: float) -> float:
+    """Amplitude (1.0 = full scale) in dBFS, floored for digital silence."""
+    return max(_FLOOR_DBFS, 20.0 * math.log10(amplitude)) if amplitude > 0 else _FLOOR_DBFS
+
+
+def _check_limits(info: AudioInfo, limits: AudioLimits, label: str) -> None:
+    if info.duration_s < limits.min_duration_s:
+        raise _reject(
+            "too_short",
+            f"{label} lasts {info.duration_s:.3f} s; the minimum is {limits.min_duration_s:g} s",
+            f"upload at least {limits.min_duration_s:g} seconds of audio",
+        )
+    if info.peak_dbfs < limits.silence_dbfs:
+        raise _reject(
+            "silent",
+            f"{label} peaks at {info.peak_dbfs:.1f} dBFS, below the silence threshold of {limits.silence_dbfs:g} dBFS",
+            "check the export: the file contains only silence",
+        )
+
+
+# --- WAV -------------------------------------------------------------------
+
+
+def _wav_problem(data: bytes) -> str | None:
+    """Does the ``data`` chunk declare more bytes than the upload holds?"""
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if chunk == b"data":
+            missing = pos + 8 + size - len(data)
+            if size in (0, 0xFFFFFFFF) or missing <= 0:  # 0/all-ones: writer left size open
+                return None
+            return f"data chunk declares {size} bytes but {size - missing} are present"
+        pos += 8 + size + (size & 1)
+    return None
+
+
+# --- Ogg -------------------------------------------------------------------
+
+_BIT_REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+_OGG_BOS, _OGG_EOS = 0x02, 0x04
+
+
+def _ogg_problem(data: bytes) -> str | None:
+    """Walk every page: complete, CRC-valid, nothing after, every stream ended."""
+    pos, open_streams = 0, set[int]()
+    while pos < len(data):
+        end = _ogg_page_end(data, pos)
+        if end is None:
+            return f"incomplete or missing Ogg page at byte {pos} of {len(data)}"
+        if _ogg_crc(data, pos, end) != int.from_bytes(data[pos + 22 : pos + 26], "little"):
+            return f"Ogg page at byte {pos} fails its CRC check"
+        flags, serial = data[pos + 5], int.from_bytes(data[pos + 14 : pos + 18], "little")
+        if flags & _OGG_BOS:
+            open_streams.add(serial)
+        if flags & _OGG_EOS:
+            open_streams.discard(serial)
+        pos = end
+    return "stream ends without an end-of-stream page" if open_streams else None
+
+
+def _ogg_page_end(data: bytes, pos: int) -> int | None:
+    """Byte offset just past the page at ``pos``, or None if it is not a whole page."""
+    if data[pos : pos + 4] != b"OggS" or pos + 27 > len(data):
+        return None
+    header_end = pos + 27 + data[pos + 26]
+    if header_end > len(data):
+        return None
+    end = header_end + sum(data[pos + 27 : header_end])
+    return end if end <= len(data) else None
+
+
+def _ogg_crc(data: bytes, pos: int, end: int) -> int:
+    """Ogg's CRC-32 (poly 0x04C11DB7, MSB-first, no reflection) via zlib's reflected CRC.
+
+    Reversing the bits of every input byte and of the result turns one into the
+    other; zlib then does the work in C instead of a Python loop.
+    """
+    page = data[pos : pos + 22] + bytes(4) + data[pos + 26 : end]
+    reflected = zlib.crc32(page.translate(_BIT_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{reflected:032b}"[::-1], 2)
+
+
+# --- MP3 -------------------------------------------------------------------
+
+_MP3_KBPS = {
+    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+class _Mp3Walk(NamedTuple):
+    """Result of walking frame headers: complete frames, their samples, any overrun."""
+
+    frames: int
+    samples: int  # per channel, before encoder delay/padding is trimmed
+    synced: bool  # every header up to the end parsed; otherwise no verdict
+    problem: str | None
+
+
+def _mp3_walk(data: bytes) -> _Mp3Walk:
+    """Walk Layer III frame headers from the first frame to the trailing tags."""
+    pos, end, frames, samples = _id3v2_end(data), _audio_end(data), 0, 0
+    while pos + 4 <= end:
+        frame = _mp3_frame(data[pos : pos + 4])
+        if frame is None:
+            return _Mp3Walk(frames, samples, False, None)
+        if pos + frame[0] > end:
+            overrun = f"last MPEG frame at byte {pos} needs {frame[0]} bytes, {end - pos} present"
+            return _Mp3Walk(frames, samples, True, overrun)
+        pos, frames, samples = pos + frame[0], frames + 1, samples + frame[1]
+    return _Mp3Walk(frames, samples, True, None)
+
+
+def _mp3_problem(data: bytes) -> str | None:
+    return _mp3_walk(data).problem
+
+
+def _check_mp3_decoded_all(data: bytes, decoded: int, label: str) -> None:
+    """libsndfile stops early on VBR MP3 without a Xing header: it guesses the length."""
+    walk = _mp3_walk(data)
+    if walk.synced and decoded < walk.samples - _MP3_GAPLESS_SLACK:
+        raise _reject(
+            "unsupported_format",
+            f"{label} is a VBR MP3 without a Xing/Info header: only {decoded} of about "
+            f"{walk.samples} samples per channel can be decoded",
+            "re-encode it (e.g. with LAME, which writes the header) or upload FLAC",
+        )
+
+
+def _mp3_frame(header: bytes) -> tuple[int, int] | None:
+    """(bytes, samples) of the Layer III frame starting with this 4-byte header, or None."""
+    if header[0] != 0xFF or header[1] & 0xE0 != 0xE0 or (header[1] >> 1) & 0x3 != 1:
+        return None
+    version, bitrate_index = (header[1] >> 3) & 0x3, header[2] >> 4
+    rate_index, padding = (header[2] >> 2) & 0x3, (header[2] >> 1) & 0x1
+    if version == 1 or bitrate_index in (0, 15) or rate_index == 3:
+        return None  # reserved version, free-format or invalid: no length to check
+    mpeg1 = version == 3
+    kbps = _MP3_KBPS[1 if mpeg1 else 2][bitrate_index]
+    size = (144 if mpeg1 else 72) * kbps * 1000 // _MP3_RATES[version][rate_index] + padding
+    return size, 1152 if mpeg1 else 576
+
+
+def _id3v2_end(data: bytes) -> int:
+    if data[:3] != b"ID3" or len(data) < 10:
+        return 0
+    size = 0
+    for byte in data[6:10]:  # "syncsafe": 7 bits per byte
+        size = (size << 7) | (byte & 0x7F)
+    return 10 + size + (10 if data[5] & 0x10 else 0)
+
+
+def _audio_end(data: bytes) -> int:
+    """End of MPEG frames, before trailing APEv2 and ID3v1 tags."""
+    end = len(data)
+    if end >= 128 and data[end - 128 : end - 125] == b"TAG":
+        end -= 128
+    if end >= 32 and data[end - 32 : end - 24] == b"APETAGEX":
+        size = int.from_bytes(data[end - 20 : end - 16], "little")
+        has_header = data[end - 9] & 0x80
+        end -= size + (32 if has_header else 0)
+    return max(end, 0)
+
+
+def _mp3_declares_length(data: bytes) -> bool:
+    """Does the first frame carry a Xing/Info/VBRI header stating the length?"""
+    start = _id3v2_end(data)
+    frame = data[start : start + 2048]
+    return any(tag in frame for tag in (b"Xing", b"Info", b"VBRI"))
+
+
+__all__ = ["ACCEPTED_FORMATS", "AudioInfo", "AudioLimits", "decode", "probe_and_validate"]

@@ -1,0 +1,135 @@
+"""The narrow storage interface the domain packages depend on.
+
+``consentune.storage.SqlStore`` implements every protocol here for SQLite and
+PostgreSQL; domain code sees only these methods, never SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from consentune.consent.rules import ConsentRule
+from consentune.consent.terms import Terms
+from consentune.types import Artist, ArtistId, Purpose, Role, Track, TrackId
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    seq: int
+    data: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AppendPlan:
+    """Everything one locked append writes: entry rows, new perfect nodes, new head."""
+
+    rows: Sequence[tuple[int, bytes, bytes, str | None, str | None]]  # seq, data, leaf, track, purpose
+    nodes: Sequence[tuple[int, int, bytes]]  # level, index, hash
+    new_size: int
+    new_state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    size: int
+    root_hash: bytes
+    note: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeJob:
+    id: int
+    artist_id: ArtistId
+    track_id: TrackId | None
+    purpose: Purpose
+    status: str
+    purged: int
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    role: Role
+    artist_id: ArtistId | None
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class LedgerRepo(Protocol):
+    def locked_append(self, plan: Callable[[int, bytes], AppendPlan]) -> AppendPlan: ...
+    def ledger_head(self) -> tuple[int, bytes]: ...
+    def get_nodes(self, keys: Sequence[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]: ...
+    def iter_ledger(self, *, batch: int = 10_000) -> Iterator[list[LedgerRow]]: ...
+    def iter_nodes(self, *, batch: int = 50_000) -> Iterator[list[tuple[int, int, bytes]]]: ...
+    def ledger_rows(self, seqs: Sequence[int]) -> list[LedgerRow]: ...
+    def track_ledger_seqs(self, track: TrackId, purpose: Purpose | None, *, limit: int) -> list[int]: ...
+    def add_checkpoint(self, cp: StoredCheckpoint) -> None: ...
+    def latest_checkpoint(self) -> StoredCheckpoint | None: ...
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None: ...
+    def list_checkpoints(self, *, limit: int = 1_000_000) -> list[StoredCheckpoint]: ...
+
+
+class CatalogRepo(Protocol):
+    def add_artist(self, artist: Artist) -> None: ...
+    def get_artist(self, artist_id: ArtistId) -> Artist | None: ...
+    def artist_by_name(self, name: str) -> Artist | None: ...
+    def list_artists(self) -> list[Artist]: ...
+    def add_track(self, track: Track, *, filename: str, actor: str) -> tuple[Track, bool]: ...
+    def get_track(self, track_id: TrackId) -> Track | None: ...
+    def list_tracks(self, *, artist_id: ArtistId | None = None, limit: int = 100, offset: int = 0) -> list[Track]: ...
+    def track_owners(self, track_ids: Sequence[TrackId]) -> dict[TrackId, ArtistId]: ...
+    def count_tracks(self) -> int: ...
+
+
+class ConsentRepo(Protocol):
+    def publish_terms(self, terms: Terms) -> Terms: ...
+    def all_terms(self) -> dict[int, Terms]: ...
+    def set_artist_terms(self, artist_id: ArtistId, version: int) -> None: ...
+    def artist_terms(self, artist_ids: Sequence[ArtistId]) -> dict[ArtistId, int]: ...
+    def add_rule(self, rule: ConsentRule, *, actor: str) -> ConsentRule: ...
+    def rules_for_artists(self, artist_ids: Sequence[ArtistId]) -> list[ConsentRule]: ...
+    def add_purge_job(
+        self, artist_id: ArtistId, track_id: TrackId | None, purpose: Purpose, at: datetime
+    ) -> PurgeJob: ...
+    def finish_purge_job(self, job_id: int, *, purged: int, at: datetime) -> None: ...
+    def list_purge_jobs(self, *, status: str | None = None) -> list[PurgeJob]: ...
+
+
+class FeatureRepo(Protocol):
+    def put_feature(self, track: TrackId, kind: str, purpose: Purpose, data: bytes, at: datetime) -> None: ...
+    def get_feature(self, track: TrackId, kind: str) -> tuple[Purpose, bytes] | None: ...
+    def delete_features(self, tracks: Sequence[TrackId], purpose: Purpose) -> int: ...
+
+
+class KeyRepo(Protocol):
+    def add_key(self, record: ApiKeyRecord, secret_sha256: str) -> None: ...
+    def key_by_secret(self, secret_sha256: str) -> ApiKeyRecord | None: ...
+    def list_keys(self) -> list[ApiKeyRecord]: ...
+    def revoke_key(self, key_id: str, at: datetime) -> bool: ...
+
+
+class Store(LedgerRepo, CatalogRepo, ConsentRepo, FeatureRepo, KeyRepo, Protocol):
+    """The whole storage port, as the composition root wires it."""
+
+
+__all__ = [
+    "ApiKeyRecord",
+    "AppendPlan",
+    "CatalogRepo",
+    "ConsentRepo",
+    "FeatureRepo",
+    "KeyRepo",
+    "LedgerRepo",
+    "LedgerRow",
+    "PurgeJob",
+    "Store",
+    "StoredCheckpoint",
+]

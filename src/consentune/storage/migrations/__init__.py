@@ -1,0 +1,1 @@
+"""Alembic migration scripts for Consentune's schema."""

@@ -1,0 +1,495 @@
+"""SqlStore: every storage port on one SQLAlchemy Core engine (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from consentune.consent.rules import ConsentRule
+from consentune.consent.terms import EXPLANATIONS, Terms
+from consentune.errors import Conflict, StorageError
+from consentune.ports import (
+    ApiKeyRecord,
+    AppendPlan,
+    LedgerRow,
+    PurgeJob,
+    StoredCheckpoint,
+)
+from consentune.storage import tables as t
+from consentune.storage.timeutil import from_us, opt_from_us, opt_to_us, to_us
+from consentune.types import Artist, ArtistId, Purpose, PurposeKind, Role, Track, TrackId
+
+_CHUNK = 500  # bound IN-lists so huge batches stay within driver parameter limits
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqlStore:
+    """Implements :class:`consentune.ports.Store` on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- ledger -----------------------------------------------------------
+    def locked_append(self, plan: Callable[[int, bytes], AppendPlan]) -> AppendPlan:
+        """Run ``plan`` under the ledger's write lock and persist its result atomically.
+
+        The first statement is an UPDATE of the single head row: it takes
+        SQLite's write lock (and a row lock on PostgreSQL) before the head is
+        read, so concurrent writers from any process serialise here.
+        """
+        head = t.ledger_head
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(update(head).where(head.c.id == 1).values(writes=head.c.writes + 1))
+                size, state = conn.execute(select(head.c.size, head.c.state)).one()
+                result = plan(int(size), bytes(state))
+                if result.rows:
+                    conn.execute(
+                        insert(t.ledger_entries),
+                        [
+                            {"seq": s, "data": d, "leaf_hash": h, "track_id": tr, "purpose": p}
+                            for s, d, h, tr, p in result.rows
+                        ],
+                    )
+                if result.nodes:
+                    conn.execute(
+                        insert(t.ledger_nodes),
+                        [{"level": lv, "idx": ix, "hash": hh} for lv, ix, hh in result.nodes],
+                    )
+                conn.execute(update(head).where(head.c.id == 1).values(size=result.new_size, state=result.new_state))
+        except OperationalError as exc:
+            raise StorageError(f"ledger append failed: {exc.orig}", hint="retry; check the database") from None
+        return result
+
+    def ledger_head(self) -> tuple[int, bytes]:
+        with self.engine.connect() as conn:
+            size, state = conn.execute(select(t.ledger_head.c.size, t.ledger_head.c.state)).one()
+        return int(size), bytes(state)
+
+    def get_nodes(self, keys: Sequence[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
+        n = t.ledger_nodes
+        found: dict[tuple[int, int], bytes] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(keys)):
+                rows = conn.execute(select(n.c.level, n.c.idx, n.c.hash).where(tuple_(n.c.level, n.c.idx).in_(chunk)))
+                found.update({(int(lv), int(ix)): bytes(h) for lv, ix, h in rows})
+        return found
+
+    def iter_ledger(self, *, batch: int = 10_000) -> Iterator[list[LedgerRow]]:
+        e = t.ledger_entries
+        after = -1
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(e.c.seq, e.c.data, e.c.leaf_hash).where(e.c.seq > after).order_by(e.c.seq).limit(batch)
+                ).all()
+            if not rows:
+                return
+            yield [LedgerRow(int(s), bytes(d), bytes(h)) for s, d, h in rows]
+            after = int(rows[-1][0])
+
+    def iter_nodes(self, *, batch: int = 50_000) -> Iterator[list[tuple[int, int, bytes]]]:
+        n = t.ledger_nodes
+        after = (-1, -1)
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(n.c.level, n.c.idx, n.c.hash)
+                    .where(tuple_(n.c.level, n.c.idx) > tuple_(*after))
+                    .order_by(n.c.level, n.c.idx)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            yield [(int(lv), int(ix), bytes(h)) for lv, ix, h in rows]
+            after = (int(rows[-1][0]), int(rows[-1][1]))
+
+    def ledger_rows(self, seqs: Sequence[int]) -> list[LedgerRow]:
+        e = t.ledger_entries
+        out: list[LedgerRow] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(seqs)):
+                rows = conn.execute(select(e.c.seq, e.c.data, e.c.leaf_hash).where(e.c.seq.in_(chunk)))
+                out.extend(LedgerRow(int(s), bytes(d), bytes(h)) for s, d, h in rows)
+        return sorted(out, key=lambda r: r.seq)
+
+    def track_ledger_seqs(self, track: TrackId, purpose: Purpose | None, *, limit: int) -> list[int]:
+        e = t.ledger_entries
+        query = select(e.c.seq).where(e.c.track_id == track)
+        if purpose is not None:
+            query = query.where(e.c.purpose == purpose)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(e.c.seq.desc()).limit(limit)).scalars().all()
+        return sorted(int(s) for s in rows)
+
+    def add_checkpoint(self, cp: StoredCheckpoint) -> None:
+        c = t.ledger_checkpoints
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(c.c.size).where(c.c.size == cp.size)).first()
+            if exists is None:
+                conn.execute(
+                    insert(c).values(
+                        size=cp.size,
+                        root_hash=cp.root_hash,
+                        note=cp.note,
+                        created_us=to_us(cp.created_at),
+                    )
+                )
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        c = t.ledger_checkpoints
+        with self.engine.connect() as conn:
+            row = conn.execute(select(c).order_by(c.c.size.desc()).limit(1)).first()
+        return None if row is None else _checkpoint(row)
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        c = t.ledger_checkpoints
+        with self.engine.connect() as conn:
+            row = conn.execute(select(c).where(c.c.size == size)).first()
+        return None if row is None else _checkpoint(row)
+
+    def list_checkpoints(self, *, limit: int = 1_000_000) -> list[StoredCheckpoint]:
+        c = t.ledger_checkpoints
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c).order_by(c.c.size).limit(limit)).all()
+        return [_checkpoint(r) for r in rows]
+
+    # -- catalogue --------------------------------------------------------
+    def add_artist(self, artist: Artist) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(t.artists).values(
+                        id=artist.id,
+                        name=artist.name,
+                        terms_version=artist.terms_version,
+                        created_us=to_us(artist.created_at),
+                    )
+                )
+        except IntegrityError:
+            raise Conflict(
+                f"artist name {artist.name!r} is taken",
+                hint="choose another name or use the existing artist",
+            ) from None
+
+    def get_artist(self, artist_id: ArtistId) -> Artist | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.artists).where(t.artists.c.id == artist_id)).first()
+        return None if row is None else _artist(row)
+
+    def artist_by_name(self, name: str) -> Artist | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.artists).where(t.artists.c.name == name)).first()
+        return None if row is None else _artist(row)
+
+    def list_artists(self) -> list[Artist]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.artists).order_by(t.artists.c.name)).all()
+        return [_artist(r) for r in rows]
+
+    def add_track(self, track: Track, *, filename: str, actor: str) -> tuple[Track, bool]:
+        """Insert ``track`` unless the artist already has these exact bytes; log the upload."""
+        tr = t.tracks
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(tr).where(
+                    and_(
+                        tr.c.artist_id == track.artist_id,
+                        tr.c.content_sha256 == track.content_sha256,
+                    )
+                )
+            ).first()
+            created = row is None
+            if created:
+                conn.execute(insert(tr).values(**_track_values(track)))
+                stored = track
+            else:
+                stored = _track(row)
+            conn.execute(
+                insert(t.uploads).values(
+                    track_id=stored.id,
+                    filename=filename,
+                    actor=actor,
+                    received_us=to_us(track.created_at),
+                )
+            )
+        return stored, created
+
+    def get_track(self, track_id: TrackId) -> Track | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.tracks).where(t.tracks.c.id == track_id)).first()
+        return None if row is None else _track(row)
+
+    def list_tracks(self, *, artist_id: ArtistId | None = None, limit: int = 100, offset: int = 0) -> list[Track]:
+        query = select(t.tracks).order_by(t.tracks.c.created_us, t.tracks.c.id)
+        if artist_id is not None:
+            query = query.where(t.tracks.c.artist_id == artist_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).all()
+        return [_track(r) for r in rows]
+
+    def track_owners(self, track_ids: Sequence[TrackId]) -> dict[TrackId, ArtistId]:
+        owners: dict[TrackId, ArtistId] = {}
+        tr = t.tracks
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(track_ids))):
+                rows = conn.execute(select(tr.c.id, tr.c.artist_id).where(tr.c.id.in_(chunk)))
+                owners.update({TrackId(i): ArtistId(a) for i, a in rows})
+        return owners
+
+    def count_tracks(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.tracks)).scalar_one())
+
+    # -- consent ----------------------------------------------------------
+    def publish_terms(self, terms: Terms) -> Terms:
+        """Store ``terms`` as the next version (its ``version`` field is ignored)."""
+        with self.engine.begin() as conn:
+            current = conn.execute(select(func.max(t.terms.c.version))).scalar()
+            version = int(current or 0) + 1
+            published = datetime.fromisoformat(terms.published_at) if terms.published_at else None
+            at_us = to_us(published) if published else 0
+            conn.execute(
+                insert(t.terms).values(
+                    version=version,
+                    kinds_json=json.dumps({p: k.value for p, k in terms.kinds.items()}, sort_keys=True),
+                    summary=terms.summary,
+                    published_us=at_us,
+                )
+            )
+        return Terms(version, dict(terms.kinds), terms.summary, terms.published_at, terms.explanations)
+
+    def all_terms(self) -> dict[int, Terms]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.terms).order_by(t.terms.c.version)).all()
+        return {int(r.version): _terms(r) for r in rows}
+
+    def set_artist_terms(self, artist_id: ArtistId, version: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(t.artists).where(t.artists.c.id == artist_id).values(terms_version=version))
+
+    def artist_terms(self, artist_ids: Sequence[ArtistId]) -> dict[ArtistId, int]:
+        a = t.artists
+        out: dict[ArtistId, int] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(artist_ids))):
+                rows = conn.execute(select(a.c.id, a.c.terms_version).where(a.c.id.in_(chunk)))
+                out.update({ArtistId(i): int(v) for i, v in rows})
+        return out
+
+    def add_rule(self, rule: ConsentRule, *, actor: str) -> ConsentRule:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(t.consent_rules).values(
+                    artist_id=rule.artist_id,
+                    track_id=rule.track_id,
+                    purpose=rule.purpose,
+                    allow=rule.allow,
+                    valid_from_us=opt_to_us(rule.valid_from),
+                    valid_until_us=opt_to_us(rule.valid_until),
+                    actor=actor,
+                    created_us=to_us(rule.created_at),
+                )
+            )
+            new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        return ConsentRule(
+            new_id,
+            rule.artist_id,
+            rule.track_id,
+            rule.purpose,
+            rule.allow,
+            rule.created_at,
+            rule.valid_from,
+            rule.valid_until,
+        )
+
+    def rules_for_artists(self, artist_ids: Sequence[ArtistId]) -> list[ConsentRule]:
+        r = t.consent_rules
+        out: list[ConsentRule] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(artist_ids))):
+                rows = conn.execute(select(r).where(r.c.artist_id.in_(chunk)).order_by(r.c.id))
+                out.extend(_rule(row) for row in rows)
+        return out
+
+    def add_purge_job(self, artist_id: ArtistId, track_id: TrackId | None, purpose: Purpose, at: datetime) -> PurgeJob:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(t.purge_jobs).values(
+                    artist_id=artist_id,
+                    track_id=track_id,
+                    purpose=purpose,
+                    status="pending",
+                    purged=0,
+                    created_us=to_us(at),
+                )
+            )
+            job_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        return PurgeJob(job_id, artist_id, track_id, purpose, "pending", 0, at, None)
+
+    def finish_purge_job(self, job_id: int, *, purged: int, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.purge_jobs)
+                .where(t.purge_jobs.c.id == job_id)
+                .values(status="done", purged=purged, finished_us=to_us(at))
+            )
+
+    def list_purge_jobs(self, *, status: str | None = None) -> list[PurgeJob]:
+        p = t.purge_jobs
+        query = select(p).order_by(p.c.id)
+        if status is not None:
+            query = query.where(p.c.status == status)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            PurgeJob(
+                int(r.id),
+                ArtistId(r.artist_id),
+                TrackId(r.track_id) if r.track_id else None,
+                Purpose(r.purpose),
+                r.status,
+                int(r.purged),
+                from_us(r.created_us),
+                opt_from_us(r.finished_us),
+            )
+            for r in rows
+        ]
+
+    # -- features ---------------------------------------------------------
+    def put_feature(self, track: TrackId, kind: str, purpose: Purpose, data: bytes, at: datetime) -> None:
+        f = t.features
+        with self.engine.begin() as conn:
+            conn.execute(delete(f).where(and_(f.c.track_id == track, f.c.kind == kind)))
+            conn.execute(insert(f).values(track_id=track, kind=kind, purpose=purpose, data=data, created_us=to_us(at)))
+
+    def get_feature(self, track: TrackId, kind: str) -> tuple[Purpose, bytes] | None:
+        f = t.features
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(f.c.purpose, f.c.data).where(and_(f.c.track_id == track, f.c.kind == kind))
+            ).first()
+        return None if row is None else (Purpose(row[0]), bytes(row[1]))
+
+    def delete_features(self, tracks: Sequence[TrackId], purpose: Purpose) -> int:
+        f = t.features
+        deleted = 0
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(tracks)):
+                result = conn.execute(delete(f).where(and_(f.c.track_id.in_(chunk), f.c.purpose == purpose)))
+                deleted += int(result.rowcount or 0)
+        return deleted
+
+    # -- API keys ---------------------------------------------------------
+    def add_key(self, record: ApiKeyRecord, secret_sha256: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.api_keys).values(
+                    id=record.id,
+                    secret_sha256=secret_sha256,
+                    role=record.role.value,
+                    artist_id=record.artist_id,
+                    label=record.label,
+                    created_us=to_us(record.created_at),
+                    revoked_us=None,
+                )
+            )
+
+    def key_by_secret(self, secret_sha256: str) -> ApiKeyRecord | None:
+        k = t.api_keys
+        with self.engine.connect() as conn:
+            row = conn.execute(select(k).where(k.c.secret_sha256 == secret_sha256)).first()
+        return None if row is None else _key(row)
+
+    def list_keys(self) -> list[ApiKeyRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.api_keys).order_by(t.api_keys.c.created_us)).all()
+        return [_key(r) for r in rows]
+
+    def revoke_key(self, key_id: str, at: datetime) -> bool:
+        k = t.api_keys
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(k).where(and_(k.c.id == key_id, k.c.revoked_us.is_(None))).values(revoked_us=to_us(at))
+            )
+        return bool(result.rowcount)
+
+
+def _artist(row: Any) -> Artist:
+    return Artist(ArtistId(row.id), row.name, from_us(row.created_us), int(row.terms_version))
+
+
+def _track(row: Any) -> Track:
+    return Track(
+        id=TrackId(row.id),
+        artist_id=ArtistId(row.artist_id),
+        title=row.title,
+        content_sha256=row.content_sha256,
+        format=row.format,
+        duration_s=float(row.duration_s),
+        sample_rate=int(row.sample_rate),
+        channels=int(row.channels),
+        size_bytes=int(row.size_bytes),
+        created_at=from_us(row.created_us),
+    )
+
+
+def _track_values(track: Track) -> dict[str, Any]:
+    return {
+        "id": track.id,
+        "artist_id": track.artist_id,
+        "title": track.title,
+        "content_sha256": track.content_sha256,
+        "format": track.format,
+        "duration_s": track.duration_s,
+        "sample_rate": track.sample_rate,
+        "channels": track.channels,
+        "size_bytes": track.size_bytes,
+        "created_us": to_us(track.created_at),
+    }
+
+
+def _terms(row: Any) -> Terms:
+    kinds = {Purpose(p): PurposeKind(k) for p, k in json.loads(row.kinds_json).items()}
+    published = from_us(row.published_us).isoformat() if row.published_us else ""
+    return Terms(int(row.version), kinds, row.summary, published, EXPLANATIONS)
+
+
+def _rule(row: Any) -> ConsentRule:
+    return ConsentRule(
+        id=int(row.id),
+        artist_id=ArtistId(row.artist_id),
+        track_id=TrackId(row.track_id) if row.track_id else None,
+        purpose=Purpose(row.purpose),
+        allow=bool(row.allow),
+        created_at=from_us(row.created_us),
+        valid_from=opt_from_us(row.valid_from_us),
+        valid_until=opt_from_us(row.valid_until_us),
+    )
+
+
+def _checkpoint(row: Any) -> StoredCheckpoint:
+    return StoredCheckpoint(int(row.size), bytes(row.root_hash), row.note, from_us(row.created_us))
+
+
+def _key(row: Any) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row.id,
+        role=Role(row.role),
+        artist_id=ArtistId(row.artist_id) if row.artist_id else None,
+        label=row.label,
+        created_at=from_us(row.created_us),
+        revoked_at=opt_from_us(row.revoked_us),
+    )
+
+
+__all__ = ["SqlStore"]

@@ -1,0 +1,154 @@
+"""SQLAlchemy Core tables.  Times are integer microseconds since the Unix epoch (UTC)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+terms = Table(
+    "terms",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("kinds_json", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("published_us", BigInteger, nullable=False),
+)
+
+artists = Table(
+    "artists",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("terms_version", Integer, ForeignKey("terms.version"), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+tracks = Table(
+    "tracks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("artist_id", String(32), ForeignKey("artists.id"), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("sample_rate", Integer, nullable=False),
+    Column("channels", Integer, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    UniqueConstraint("artist_id", "content_sha256", name="uq_tracks_artist_content"),
+    Index("ix_tracks_content", "content_sha256"),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("track_id", String(32), ForeignKey("tracks.id"), nullable=False, index=True),
+    Column("filename", String(255), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("received_us", BigInteger, nullable=False),
+)
+
+consent_rules = Table(
+    "consent_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("artist_id", String(32), ForeignKey("artists.id"), nullable=False),
+    Column("track_id", String(32), ForeignKey("tracks.id"), nullable=True),
+    Column("purpose", String(64), nullable=False),
+    Column("allow", Boolean, nullable=False),
+    Column("valid_from_us", BigInteger, nullable=True),
+    Column("valid_until_us", BigInteger, nullable=True),
+    Column("actor", String(100), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Index("ix_consent_rules_artist", "artist_id", "purpose"),
+)
+
+purge_jobs = Table(
+    "purge_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("artist_id", String(32), ForeignKey("artists.id"), nullable=False),
+    Column("track_id", String(32), ForeignKey("tracks.id"), nullable=True),
+    Column("purpose", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("purged", Integer, nullable=False, default=0),
+    Column("created_us", BigInteger, nullable=False),
+    Column("finished_us", BigInteger, nullable=True),
+)
+
+features = Table(
+    "features",
+    metadata,
+    Column("track_id", String(32), ForeignKey("tracks.id"), primary_key=True),
+    Column("kind", String(64), primary_key=True),
+    Column("purpose", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Index("ix_features_purpose", "purpose", "track_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("artist_id", String(32), ForeignKey("artists.id"), nullable=True),
+    Column("label", String(200), nullable=False, default=""),
+    Column("created_us", BigInteger, nullable=False),
+    Column("revoked_us", BigInteger, nullable=True),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("track_id", String(32), nullable=True),
+    Column("purpose", String(64), nullable=True),
+    Index("ix_ledger_entries_track", "track_id", "seq"),
+)
+
+ledger_nodes = Table(
+    "ledger_nodes",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+ledger_head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("writes", BigInteger, nullable=False),
+)
+
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+)

@@ -1,0 +1,153 @@
+"""probe_and_validate and decode on real encoded audio, good and damaged."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf  # type: ignore[import-untyped,unused-ignore]
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from consentune.demo import SongSpec, encode, synthesize
+from consentune.errors import AudioRejected
+from consentune.gate.decode import ACCEPTED_FORMATS, AudioLimits, decode, probe_and_validate
+
+SR = 44100
+SECONDS = 3.0
+
+
+@pytest.fixture(scope="module")
+def song() -> np.ndarray:
+    return synthesize(SongSpec(seed=7, duration_s=SECONDS, sample_rate=SR))
+
+
+@pytest.fixture(scope="module")
+def encoded(song: np.ndarray) -> dict[str, bytes]:
+    return {fmt: encode(song, SR, format=fmt) for fmt in ACCEPTED_FORMATS}
+
+
+def _wav(samples: np.ndarray, sr: int = SR, *, fmt: str = "WAV", subtype: str = "PCM_16") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, sr, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+def _reason(data: bytes, limits: AudioLimits | None = None) -> str:
+    with pytest.raises(AudioRejected) as caught:
+        probe_and_validate(data, limits=limits or AudioLimits())
+    return caught.value.reason
+
+
+@pytest.mark.parametrize("fmt", ACCEPTED_FORMATS)
+def test_accepts_every_format(encoded: dict[str, bytes], fmt: str) -> None:
+    info = probe_and_validate(encoded[fmt])
+    assert info.format == fmt
+    assert info.sample_rate == (48000 if fmt == "opus" else SR)
+    assert info.channels == 2
+    assert info.duration_s == pytest.approx(SECONDS, abs=0.06)
+    assert info.frames == pytest.approx(SECONDS * info.sample_rate, rel=0.02)
+    assert -20 < info.rms_dbfs < -10
+    assert info.rms_dbfs < info.peak_dbfs <= 0.5
+
+
+def test_bad_inputs_have_stable_reasons() -> None:
+    rng = np.random.default_rng(0)
+    assert _reason(b"") == "empty"
+    assert _reason(b"just some notes about a song\n" * 50) == "not_audio"
+    assert _reason(b"\x89PNG\r\n\x1a\n" + bytes(13) + rng.bytes(500)) == "not_audio"
+    assert _reason(rng.bytes(4096)) == "not_audio"
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg-vorbis", "opus", "mp3"])
+def test_truncated_upload_is_corrupt(encoded: dict[str, bytes], fmt: str) -> None:
+    data = encoded[fmt]
+    assert _reason(data[: len(data) // 2]) == "corrupt"
+    assert _reason(data[: len(data) - 7]) == "corrupt"
+
+
+def test_flipped_byte_inside_ogg_page_is_corrupt(encoded: dict[str, bytes]) -> None:
+    data = bytearray(encoded["ogg-vorbis"])
+    data[len(data) // 2] ^= 0x40
+    assert _reason(bytes(data)) == "corrupt"
+
+
+def test_header_claiming_more_frames_than_present_is_corrupt(encoded: dict[str, bytes]) -> None:
+    data = encoded["flac"]
+    cut = data[: len(data) * 3 // 4]
+    with pytest.raises(AudioRejected, match="damaged or truncated") as caught:
+        probe_and_validate(cut, filename="take1.flac")
+    assert caught.value.reason == "corrupt"
+    assert "'take1.flac'" in caught.value.message
+
+
+def _without_info_frame(mp3: bytes) -> bytes:
+    """Drop LAME's first frame, which holds the Xing/Info length header (MPEG-1, 44.1 kHz)."""
+    kbps = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)[mp3[2] >> 4]
+    return mp3[144 * kbps * 1000 // 44100 + ((mp3[2] >> 1) & 1) :]
+
+
+def test_mp3_without_length_header(encoded: dict[str, bytes]) -> None:
+    bare = _without_info_frame(encoded["mp3"])
+    assert b"Info" not in bare[:2048] and b"Xing" not in bare[:2048]
+    assert _reason(bare[:-5]) == "corrupt"  # last frame cut short
+    # libsndfile would decode only the length it guesses for this VBR stream
+    assert _reason(bare) == "unsupported_format"
+
+
+def test_mp3_tags_are_not_mistaken_for_damage(encoded: dict[str, bytes]) -> None:
+    id3v2 = b"ID3\x04\x00\x00\x00\x00\x01\x00" + bytes(128)
+    id3v1 = b"TAG" + bytes(125)
+    info = probe_and_validate(id3v2 + encoded["mp3"] + id3v1)
+    assert info.format == "mp3" and info.frames == SR * 3
+
+
+def test_silence_and_faint_noise_are_silent() -> None:
+    assert _reason(_wav(np.zeros((SR * 2, 2), np.float32))) == "silent"
+    faint = np.random.default_rng(1).uniform(-1e-4, 1e-4, (SR * 2, 2))  # peak < -80 dBFS
+    assert _reason(_wav(faint, subtype="FLOAT")) == "silent"
+
+
+def test_duration_and_size_limits(song: np.ndarray, encoded: dict[str, bytes]) -> None:
+    with pytest.raises(AudioRejected, match=r"3\.0 s, more than the limit of 1 s") as caught:
+        probe_and_validate(encoded["wav"], limits=AudioLimits(max_duration_s=1.0))
+    assert caught.value.reason == "too_long"
+    assert _reason(_wav(song[: SR // 5])) == "too_short"
+    assert _reason(encoded["wav"], AudioLimits(max_bytes=1000)) == "too_large"
+
+
+def test_other_libsndfile_formats_are_unsupported(song: np.ndarray) -> None:
+    with pytest.raises(AudioRejected) as caught:
+        probe_and_validate(_wav(song, fmt="AIFF"))
+    assert caught.value.reason == "unsupported_format"
+    assert "flac" in caught.value.message and caught.value.hint
+    assert _reason(_wav(song, fmt="AU")) == "unsupported_format"
+
+
+def test_decode_shapes_and_resampling(encoded: dict[str, bytes]) -> None:
+    stereo, sr = decode(encoded["flac"])
+    assert sr == SR and stereo.dtype == np.float32 and stereo.shape == (SR * 3, 2)
+    mono, sr = decode(encoded["flac"], mono=True, target_sr=16000)
+    assert sr == 16000 and mono.dtype == np.float32 and mono.shape == (16000 * 3,)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2048))
+def test_arbitrary_bytes_only_ever_raise_audio_rejected(data: bytes) -> None:
+    with contextlib.suppress(AudioRejected):
+        probe_and_validate(data)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(fmt=st.sampled_from(ACCEPTED_FORMATS), cut=st.floats(0.0, 1.0), flip=st.integers(0, 255))
+def test_damaged_real_files_only_ever_raise_audio_rejected(
+    encoded: dict[str, bytes], fmt: str, cut: float, flip: int
+) -> None:
+    data = bytearray(encoded[fmt][: max(1, int(len(encoded[fmt]) * cut))])
+    data[int((len(data) - 1) * cut / 2)] ^= flip
+    with contextlib.suppress(AudioRejected):
+        probe_and_validate(bytes(data))
