@@ -19,9 +19,7 @@ from sqlalchemy import create_engine, text
 from consentune.config import Settings
 from consentune.service import Consentune, open_service
 
-POSTGRES_URL = os.environ.get(
-    "CONSENTUNE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("CONSENTUNE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -82,9 +80,7 @@ def svc(database_url: str, tmp_path: Path) -> Iterator[Consentune]:
 
 @pytest.fixture
 def sqlite_svc(tmp_path: Path) -> Iterator[Consentune]:
-    service = open_service(
-        Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'c.db'}")
-    )
+    service = open_service(Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'c.db'}"))
     yield service
     service.close()
 
@@ -97,7 +93,5 @@ def audio_files() -> dict[str, bytes]:
     out = {}
     for i, fmt in enumerate(("wav", "flac", "ogg-vorbis", "opus", "mp3")):
         rate = 48_000 if fmt == "opus" else 44_100
-        out[fmt] = encode(
-            synthesize(SongSpec(seed=100 + i, duration_s=3.0, sample_rate=rate)), rate, format=fmt
-        )
+        out[fmt] = encode(synthesize(SongSpec(seed=100 + i, duration_s=3.0, sample_rate=rate)), rate, format=fmt)
     return out

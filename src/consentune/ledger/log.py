@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from consentune.errors import ConsentuneError, NotFound
 from consentune.ledger.checkpoint import Checkpoint, LogSigner, verify_checkpoint
-from consentune.ledger.entry import LedgerEntry, utc_timestamp
+from consentune.ledger.entry import LedgerEntry, check_timestamp, fast_entry_bytes, utc_timestamp
 from consentune.ledger.merkle import (
     CompactRange,
     consistency_proof,
@@ -91,25 +91,21 @@ class UsageLedger:
             return range(0)
         stamp = utc_timestamp(self._clock())
 
+        check_timestamp(stamp)
+
         def plan(size: int, state: bytes) -> AppendPlan:
             compact = _compact(state)
             rows = []
-            nodes = []
-            for offset, rec in enumerate(records):
-                data = LedgerEntry(
-                    size + offset,
-                    stamp,
-                    rec.actor,
-                    rec.action,
-                    rec.purpose,
-                    rec.track,
-                    rec.decision,
-                    rec.reason,
-                    rec.terms_version,
-                ).to_bytes()
+            nodes: list[tuple[int, int, bytes]] = []
+            extend = nodes.extend
+            for seq, rec in enumerate(records, start=size):
+                data = fast_entry_bytes(
+                    seq, stamp, rec.actor, rec.action, rec.purpose, rec.track,
+                    rec.decision, rec.reason, rec.terms_version,
+                )  # fmt: skip
                 leaf = leaf_hash(data)
-                nodes.extend(compact.append(leaf))
-                rows.append((size + offset, data, leaf, rec.track, rec.purpose))
+                extend(compact.append(leaf))
+                rows.append((seq, data, leaf, rec.track, rec.purpose))
             return AppendPlan(rows, nodes, compact.size, compact.to_bytes())
 
         result = self._repo.locked_append(plan)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from consentune.consent.rules import ConsentRule
@@ -32,6 +32,16 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[start : start + size]
 
 
+_ENTRY_COLUMNS = ("seq", "data", "leaf_hash", "track_id", "purpose")
+_NODE_COLUMNS = ("level", "idx", "hash")
+
+
+def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
+    """A plain driver-level INSERT: the ledger hot path skips SQLAlchemy's per-row compilation."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+
+
 class SqlStore:
     """Implements :class:`consentune.ports.Store` on SQLite or PostgreSQL."""
 
@@ -53,18 +63,9 @@ class SqlStore:
                 size, state = conn.execute(select(head.c.size, head.c.state)).one()
                 result = plan(int(size), bytes(state))
                 if result.rows:
-                    conn.execute(
-                        insert(t.ledger_entries),
-                        [
-                            {"seq": s, "data": d, "leaf_hash": h, "track_id": tr, "purpose": p}
-                            for s, d, h, tr, p in result.rows
-                        ],
-                    )
+                    conn.exec_driver_sql(_insert_sql(conn, "ledger_entries", _ENTRY_COLUMNS), list(result.rows))
                 if result.nodes:
-                    conn.execute(
-                        insert(t.ledger_nodes),
-                        [{"level": lv, "idx": ix, "hash": hh} for lv, ix, hh in result.nodes],
-                    )
+                    conn.exec_driver_sql(_insert_sql(conn, "ledger_nodes", _NODE_COLUMNS), list(result.nodes))
                 conn.execute(update(head).where(head.c.id == 1).values(size=result.new_size, state=result.new_state))
         except OperationalError as exc:
             raise StorageError(f"ledger append failed: {exc.orig}", hint="retry; check the database") from None
@@ -76,11 +77,18 @@ class SqlStore:
         return int(size), bytes(state)
 
     def get_nodes(self, keys: Sequence[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
+        """Batch lookup; one ``level = ? AND idx IN (...)`` term per level so every backend uses the key."""
         n = t.ledger_nodes
+        by_level: dict[int, list[int]] = {}
+        for level, idx in keys:
+            by_level.setdefault(level, []).append(idx)
+        terms = [and_(n.c.level == lv, n.c.idx.in_(idxs)) for lv, idxs in by_level.items()]
         found: dict[tuple[int, int], bytes] = {}
+        if not terms:
+            return found
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(keys)):
-                rows = conn.execute(select(n.c.level, n.c.idx, n.c.hash).where(tuple_(n.c.level, n.c.idx).in_(chunk)))
+            for chunk in _chunks(terms, 64):
+                rows = conn.execute(select(n.c.level, n.c.idx, n.c.hash).where(or_(*chunk)))
                 found.update({(int(lv), int(ix)): bytes(h) for lv, ix, h in rows})
         return found
 
