@@ -12,6 +12,8 @@ import pytest
 
 from consentune.cli import main
 
+Capture = pytest.CaptureFixture[str]
+
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

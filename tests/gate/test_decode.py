@@ -140,9 +140,7 @@ def test_arbitrary_bytes_only_ever_raise_audio_rejected(data: bytes) -> None:
         probe_and_validate(data)
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fmt=st.sampled_from(ACCEPTED_FORMATS), cut=st.floats(0.0, 1.0), flip=st.integers(0, 255))
 def test_damaged_real_files_only_ever_raise_audio_rejected(
     encoded: dict[str, bytes], fmt: str, cut: float, flip: int

@@ -27,9 +27,7 @@ ENTRY = LedgerEntry(
 
 
 def test_canonical_json_is_sorted_compact_utf8() -> None:
-    assert canonical_json({"b": [1, None, True], "a": "é—\n"}) == (
-        '{"a":"é—\\n","b":[1,null,true]}'.encode()
-    )
+    assert canonical_json({"b": [1, None, True], "a": "é—\n"}) == ('{"a":"é—\\n","b":[1,null,true]}'.encode())
 
 
 @pytest.mark.parametrize(

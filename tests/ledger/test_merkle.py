@@ -180,9 +180,7 @@ corruptions = st.tuples(
 
 @settings(max_examples=300, deadline=None)
 @given(size=sizes, data=st.data(), corruption=corruptions)
-def test_corrupted_inclusion_proof_fails(
-    size: int, data: st.DataObject, corruption: tuple[str, int, int]
-) -> None:
+def test_corrupted_inclusion_proof_fails(size: int, data: st.DataObject, corruption: tuple[str, int, int]) -> None:
     index = data.draw(st.integers(min_value=0, max_value=size - 1), label="index")
     proof = inclusion_proof(index, size, _tree(size))
     kind, position, bit = corruption
@@ -200,9 +198,7 @@ def test_corrupted_inclusion_proof_fails(
 
 @settings(max_examples=300, deadline=None)
 @given(size=st.integers(min_value=2, max_value=MAX_SIZE), data=st.data(), corruption=corruptions)
-def test_corrupted_consistency_proof_fails(
-    size: int, data: st.DataObject, corruption: tuple[str, int, int]
-) -> None:
+def test_corrupted_consistency_proof_fails(size: int, data: st.DataObject, corruption: tuple[str, int, int]) -> None:
     old = data.draw(st.integers(min_value=1, max_value=size - 1), label="old size")
     ref = _reference(size)
     proof = _corrupt(consistency_proof(old, size, _tree(size)), *corruption)
@@ -272,6 +268,4 @@ def test_compact_range_rejects_bad_input() -> None:
 
 def test_consistency_from_empty_tree_is_rejected() -> None:
     with pytest.raises(VerificationFailed):
-        verify_consistency(
-            old_size=0, new_size=3, old_root=EMPTY_ROOT, new_root=EMPTY_ROOT, proof=[]
-        )
+        verify_consistency(old_size=0, new_size=3, old_root=EMPTY_ROOT, new_root=EMPTY_ROOT, proof=[])

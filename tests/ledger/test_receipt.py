@@ -61,9 +61,7 @@ def log() -> Log:
 
 
 def _receipt(log: Log, track: str, purpose: str | None = None) -> bytes:
-    chosen = [
-        e for e in log.entries if e.track == track and (purpose is None or e.purpose == purpose)
-    ]
+    chosen = [e for e in log.entries if e.track == track and (purpose is None or e.purpose == purpose)]
     return build_receipt(
         subject_track=track,
         subject_purpose=purpose,

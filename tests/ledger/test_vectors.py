@@ -67,9 +67,7 @@ def test_vector_folder_is_complete() -> None:
     assert any("consistency" in path.parts for path in CASES)
 
 
-@pytest.mark.parametrize(
-    "path", CASES or [None], ids=lambda p: str(p.relative_to(VECTORS)) if p else "missing"
-)
+@pytest.mark.parametrize("path", CASES or [None], ids=lambda p: str(p.relative_to(VECTORS)) if p else "missing")
 def test_vector(path: Path | None) -> None:
     _require_vectors()
     assert path is not None

@@ -221,9 +221,9 @@ def fast_entry_bytes(
     for value in (actor, action, decision, reason):
         if type(value) is not str:
             raise _invalid(f"field value {value!r} must be a string")
-    for value in (purpose, track):
-        if value is not None and type(value) is not str:
-            raise _invalid(f"field value {value!r} must be a string or null")
+    for optional in (purpose, track):
+        if optional is not None and type(optional) is not str:
+            raise _invalid(f"field value {optional!r} must be a string or null")
     for number in (sequence, terms_version):
         if number is not None and (type(number) is not int or not 0 <= number <= MAX_SAFE_INT):
             raise _invalid(f"number {number!r} must be an integer in [0, 2**53 - 1]")
