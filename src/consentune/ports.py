@@ -13,7 +13,7 @@ from typing import Protocol
 
 from consentune.consent.rules import ConsentRule
 from consentune.consent.terms import Terms
-from consentune.types import Artist, ArtistId, Purpose, Role, Track, TrackId
+from consentune.types import Artist, ArtistId, PlayEvent, Purpose, Role, Track, TrackId
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +109,18 @@ class FeatureRepo(Protocol):
     def delete_features(self, tracks: Sequence[TrackId], purpose: Purpose) -> int: ...
 
 
+class PlayRepo(Protocol):
+    def add_plays(self, events: Sequence[PlayEvent]) -> int: ...
+    def iter_plays(
+        self,
+        tracks: Sequence[TrackId],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        batch: int = 50_000,
+    ) -> Iterator[list[PlayEvent]]: ...
+
+
 class KeyRepo(Protocol):
     def add_key(self, record: ApiKeyRecord, secret_sha256: str) -> None: ...
     def key_by_secret(self, secret_sha256: str) -> ApiKeyRecord | None: ...
@@ -116,7 +128,7 @@ class KeyRepo(Protocol):
     def revoke_key(self, key_id: str, at: datetime) -> bool: ...
 
 
-class Store(LedgerRepo, CatalogRepo, ConsentRepo, FeatureRepo, KeyRepo, Protocol):
+class Store(LedgerRepo, CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo, KeyRepo, Protocol):
     """The whole storage port, as the composition root wires it."""
 
 
@@ -129,6 +141,7 @@ __all__ = [
     "KeyRepo",
     "LedgerRepo",
     "LedgerRow",
+    "PlayRepo",
     "PurgeJob",
     "Store",
     "StoredCheckpoint",

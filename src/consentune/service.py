@@ -46,6 +46,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         catalog=store,
         consent=store,
         features=store,
+        plays=store,
         ledger=ledger,
         blob_dir=settings.blob_dir,
         limits=AudioLimits(max_bytes=settings.max_upload_bytes, max_duration_s=settings.max_duration_s),

@@ -79,6 +79,24 @@ class Track:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class PlayEvent:
+    """One listen: the project's single play-event schema (recommendation and fraud share it).
+
+    ``ms_played`` is how long the track actually played, in milliseconds;
+    client facts are optional and may be absent for imported history.
+    """
+
+    user_id: str
+    track_id: TrackId
+    played_at: datetime
+    ms_played: int
+    ip: str | None = None
+    device_id: str | None = None
+    user_agent: str | None = None
+    country: str | None = None
+
+
 __all__ = [
     "AI_INPUT",
     "DETECT_FRAUD",
@@ -91,6 +109,7 @@ __all__ = [
     "Artist",
     "ArtistId",
     "Decision",
+    "PlayEvent",
     "Purpose",
     "PurposeKind",
     "Role",

@@ -8,7 +8,7 @@ Content is then read by presenting a handle back to the gate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +22,8 @@ from consentune.gate import decode as _decode
 from consentune.gate.blobs import BlobStore
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
 from consentune.ledger.log import UsageLedger, UsageRecord
-from consentune.ports import CatalogRepo, ConsentRepo, FeatureRepo
-from consentune.types import Purpose, Track, TrackId, is_wellformed_purpose
+from consentune.ports import CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo
+from consentune.types import PlayEvent, Purpose, Track, TrackId, is_wellformed_purpose
 
 MAX_BATCH = 1_000_000
 
@@ -65,6 +65,7 @@ class PurposeGate:
         catalog: CatalogRepo,
         consent: ConsentRepo,
         features: FeatureRepo,
+        plays: PlayRepo,
         ledger: UsageLedger,
         blob_dir: Path,
         limits: _decode.AudioLimits,
@@ -74,6 +75,7 @@ class PurposeGate:
         self._catalog = catalog
         self._consent = consent
         self._features = features
+        self._plays = plays
         self._ledger = ledger
         self._blobs = BlobStore(blob_dir)
         self._limits = limits
@@ -139,6 +141,18 @@ class PurposeGate:
         """Store a feature derived under the handle's purpose (purged if that purpose is revoked)."""
         self._minter.check(handle, action="write-features")
         self._features.put_feature(handle.track, kind, handle.purpose, data, self._clock())
+
+    def read_plays(
+        self,
+        handles: Sequence[TrackHandle],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[list[PlayEvent]]:
+        """Listening events of the handles' tracks, in pages; every handle must grant read-plays."""
+        for handle in handles:
+            self._minter.check(handle, action="read-plays")
+        return self._plays.iter_plays([h.track for h in handles], since=since, until=until)
 
     # -- uploads and purges ------------------------------------------------
     def admit_upload(self, data: bytes, *, filename: str | None = None) -> AdmittedUpload:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from consentune.errors import AccessDenied
 from consentune.types import Purpose, TrackId
 
-ACTIONS = frozenset({"read-audio", "read-features", "write-features"})
+ACTIONS = frozenset({"read-audio", "read-features", "write-features", "read-plays"})
 
 
 @dataclass(frozen=True, slots=True)

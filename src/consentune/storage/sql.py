@@ -22,7 +22,7 @@ from consentune.ports import (
 )
 from consentune.storage import tables as t
 from consentune.storage.timeutil import from_us, opt_from_us, opt_to_us, to_us
-from consentune.types import Artist, ArtistId, Purpose, PurposeKind, Role, Track, TrackId
+from consentune.types import Artist, ArtistId, PlayEvent, Purpose, PurposeKind, Role, Track, TrackId
 
 _CHUNK = 500  # bound IN-lists so huge batches stay within driver parameter limits
 
@@ -34,6 +34,7 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 _ENTRY_COLUMNS = ("seq", "data", "leaf_hash", "track_id", "purpose")
 _NODE_COLUMNS = ("level", "idx", "hash")
+_PLAY_COLUMNS = ("user_id", "track_id", "played_us", "ms_played", "ip", "device_id", "user_agent", "country")
 
 
 def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
@@ -397,6 +398,44 @@ class SqlStore:
                 deleted += int(result.rowcount or 0)
         return deleted
 
+    # -- plays ------------------------------------------------------------
+    def add_plays(self, events: Sequence[PlayEvent]) -> int:
+        """Insert play events in one transaction (all or nothing)."""
+        if not events:
+            return 0
+        rows = [
+            (e.user_id, e.track_id, to_us(e.played_at), e.ms_played, e.ip, e.device_id, e.user_agent, e.country)
+            for e in events
+        ]
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(_insert_sql(conn, "plays", _PLAY_COLUMNS), rows)
+        return len(rows)
+
+    def iter_plays(
+        self,
+        tracks: Sequence[TrackId],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        batch: int = 50_000,
+    ) -> Iterator[list[PlayEvent]]:
+        """Plays of ``tracks`` in [since, until), in pages of ``batch`` ordered by row id."""
+        p = t.plays
+        for chunk in _chunks(list(dict.fromkeys(tracks))):
+            after = -1
+            while True:
+                query = select(p).where(p.c.track_id.in_(chunk), p.c.id > after)
+                if since is not None:
+                    query = query.where(p.c.played_us >= to_us(since))
+                if until is not None:
+                    query = query.where(p.c.played_us < to_us(until))
+                with self.engine.connect() as conn:
+                    rows = conn.execute(query.order_by(p.c.id).limit(batch)).all()
+                if not rows:
+                    break
+                yield [_play(r) for r in rows]
+                after = int(rows[-1].id)
+
     # -- API keys ---------------------------------------------------------
     def add_key(self, record: ApiKeyRecord, secret_sha256: str) -> None:
         with self.engine.begin() as conn:
@@ -487,6 +526,19 @@ def _rule(row: Any) -> ConsentRule:
 
 def _checkpoint(row: Any) -> StoredCheckpoint:
     return StoredCheckpoint(int(row.size), bytes(row.root_hash), row.note, from_us(row.created_us))
+
+
+def _play(row: Any) -> PlayEvent:
+    return PlayEvent(
+        user_id=row.user_id,
+        track_id=TrackId(row.track_id),
+        played_at=from_us(row.played_us),
+        ms_played=int(row.ms_played),
+        ip=row.ip,
+        device_id=row.device_id,
+        user_agent=row.user_agent,
+        country=row.country,
+    )
 
 
 def _key(row: Any) -> ApiKeyRecord:

@@ -152,3 +152,19 @@ ledger_checkpoints = Table(
     Column("note", Text, nullable=False),
     Column("created_us", BigInteger, nullable=False),
 )
+
+plays = Table(
+    "plays",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("user_id", String(64), nullable=False),
+    Column("track_id", String(32), nullable=False),
+    Column("played_us", BigInteger, nullable=False),
+    Column("ms_played", Integer, nullable=False),
+    Column("ip", String(45), nullable=True),
+    Column("device_id", String(128), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("country", String(2), nullable=True),
+    Index("ix_plays_track_time", "track_id", "played_us"),
+    Index("ix_plays_user_time", "user_id", "played_us"),
+)
