@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from consentune import __version__
 from consentune.api import routes_admin, routes_catalog, routes_consent, routes_ledger
@@ -10,8 +15,26 @@ from consentune.api.errors import install_error_handlers
 from consentune.service import Consentune
 
 
-def create_app(service: Consentune) -> FastAPI:
+async def _sweep_forever(service: Consentune, interval_s: float) -> None:
+    """Lapsed time-bounded consents must purge derived data even when nobody revokes anything."""
+    while True:
+        await run_in_threadpool(service.gate.sweep, actor="system:sweep")
+        await asyncio.sleep(interval_s)
+
+
+def create_app(service: Consentune, *, sweep_interval_s: float = 600.0) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_sweep_forever(service, sweep_interval_s))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Consentune",
         version=__version__,
         description="AI services for audio platforms with enforceable, provable artist consent.",

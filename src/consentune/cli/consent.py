@@ -157,3 +157,10 @@ def terms_accept(artist: str, version: int) -> None:
     svc = service()
     svc.consent.accept_terms(svc.catalog.artist(artist), version=version, actor=ADMIN_ACTOR)
     console.print(f"{artist} now on terms v{version}")
+
+
+@consent_app.command("sweep")
+def sweep() -> None:
+    """Purge derived data whose consent has lapsed (time-bounded rules); `serve` also runs this periodically."""
+    purged = service().gate.sweep(actor=ADMIN_ACTOR)
+    console.print(f"purged {purged} derived items whose purpose is no longer allowed")

@@ -133,9 +133,17 @@ class PurposeGate:
         return _decode.decode(self.read_audio(handle), mono=mono, target_sr=target_sr)
 
     def read_feature(self, handle: TrackHandle, kind: str) -> bytes | None:
+        """A stored feature, or None; one derived under a purpose no longer allowed is withheld."""
         self._minter.check(handle, action="read-features")
         found = self._features.get_feature(handle.track, kind)
-        return None if found is None else found[1]
+        if found is None:
+            return None
+        derived_under, data = found
+        if derived_under != handle.purpose:
+            still_allowed = self.decide(purpose=derived_under, tracks=[handle.track]).allowed
+            if not bool(still_allowed[0]):
+                return None
+        return data
 
     def write_feature(self, handle: TrackHandle, kind: str, data: bytes) -> None:
         """Store a feature derived under the handle's purpose (purged if that purpose is revoked)."""
@@ -159,6 +167,16 @@ class PurposeGate:
         """Validate an upload by decoding all of it, then store it content-addressed."""
         info = _decode.probe_and_validate(data, limits=self._limits, filename=filename)
         return AdmittedUpload(self._blobs.put(data), info, len(data))
+
+    def sweep(self, *, actor: str) -> int:
+        """Purge features whose purpose is no longer allowed (e.g. a time-bounded opt-in ran out)."""
+        purged = 0
+        for purpose, tracks in self._features.feature_tracks().items():
+            decision = self.decide(purpose=purpose, tracks=tracks)
+            denied = [t for t, ok in zip(tracks, decision.allowed.tolist(), strict=True) if not ok]
+            if denied:
+                purged += self.purge(actor=actor, purpose=purpose, tracks=denied)
+        return purged
 
     def purge(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId]) -> int:
         """Delete everything derived from ``tracks`` under ``purpose``; log one entry per track."""

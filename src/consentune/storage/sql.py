@@ -398,6 +398,15 @@ class SqlStore:
                 deleted += int(result.rowcount or 0)
         return deleted
 
+    def feature_tracks(self) -> dict[Purpose, list[TrackId]]:
+        f = t.features
+        out: dict[Purpose, list[TrackId]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(f.c.purpose, f.c.track_id).distinct().order_by(f.c.purpose, f.c.track_id))
+            for purpose, track in rows:
+                out.setdefault(Purpose(purpose), []).append(TrackId(track))
+        return out
+
     # -- plays ------------------------------------------------------------
     def add_plays(self, events: Sequence[PlayEvent]) -> int:
         """Insert play events in one transaction (all or nothing)."""

@@ -1,0 +1,28 @@
+"""Lapsed time-bounded consent: derived data is withheld at once and purged by the sweep."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from consentune.service import Consentune
+from consentune.types import Purpose
+
+
+def test_expired_opt_in_features_are_withheld_then_swept(svc: Consentune, audio_files: dict[str, bytes]) -> None:
+    artist = svc.catalog.add_artist("Ada", actor="admin:test")
+    track = svc.catalog.ingest(audio_files["wav"], filename="a.wav", artist=artist, title=None, actor="t").track
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    svc.consent.set(artist, purpose=Purpose("train-ai"), allow=True, actor="artist:test", valid_until=soon)
+    write = svc.gate.request(actor="svc", purpose=Purpose("train-ai"), tracks=[track.id], action="write-features")
+    svc.gate.write_feature(write.allowed[0], "embedding", b"\x01\x02")
+    read = svc.gate.request(actor="svc", purpose=Purpose("recommend"), tracks=[track.id], action="read-features")
+    assert svc.gate.read_feature(read.allowed[0], "embedding") == b"\x01\x02"
+    assert svc.gate.sweep(actor="system:test") == 0
+
+    later = soon + timedelta(seconds=1)
+    svc.gate._clock = lambda: later  # the gate decides at its clock's time
+    assert svc.gate.read_feature(read.allowed[0], "embedding") is None  # derived under a lapsed purpose
+    assert svc.gate.sweep(actor="system:test") == 1
+    assert svc.store.get_feature(track.id, "embedding") is None
+    entries = svc.ledger.entries(range(svc.ledger.size))
+    assert any(e.action == "purge" and e.track == track.id and e.purpose == "train-ai" for e in entries)
