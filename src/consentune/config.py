@@ -14,6 +14,11 @@ from consentune.errors import InvalidInput
 class Settings:
     """Where data lives and the limits the service enforces.
 
+    ``trusted_proxies`` (``CONSENTUNE_TRUSTED_PROXIES``, comma-separated CIDRs) are the
+    only peers whose forwarded headers are believed; ``redis_url`` shares rate
+    limits across workers; ``shield_sim_clock`` (benchmarks only) lets a client
+    set the shield's clock with the ``X-Consentune-Sim-Time`` header.
+
     ``database_url`` defaults to a SQLite file (WAL mode) inside ``home``;
     set ``CONSENTUNE_DATABASE_URL`` (e.g. ``postgresql+psycopg://host/db``)
     to scale out.  Blobs (original uploads) always live under ``home/blobs``.
@@ -26,10 +31,17 @@ class Settings:
     log_origin: str = "consentune.local/ledger"
     host: str = "127.0.0.1"
     port: int = 8000
+    trusted_proxies: tuple[str, ...] = ()
+    redis_url: str | None = None
+    shield_sim_clock: bool = False
 
     @property
     def blob_dir(self) -> Path:
         return self.home / "blobs"
+
+    @property
+    def shield_secret_path(self) -> Path:
+        return self.home / "shield.secret"
 
     @property
     def key_path(self) -> Path:
@@ -48,6 +60,9 @@ class Settings:
             log_origin=env.get("CONSENTUNE_LOG_ORIGIN", cls.log_origin),
             host=env.get("CONSENTUNE_HOST", cls.host),
             port=_int(env, "CONSENTUNE_PORT", cls.port),
+            trusted_proxies=tuple(p.strip() for p in env.get("CONSENTUNE_TRUSTED_PROXIES", "").split(",") if p.strip()),
+            redis_url=env.get("CONSENTUNE_REDIS_URL") or None,
+            shield_sim_clock=env.get("CONSENTUNE_SHIELD_SIM_CLOCK", "") == "1",
         )
 
 

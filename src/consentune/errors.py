@@ -4,11 +4,15 @@
 
     ConsentuneError
     ├── InvalidInput            bad argument or request body
-    │   └── AudioRejected       upload is not acceptable audio
+    │   ├── AudioRejected       upload is not acceptable audio
+    │   └── RangeNotSatisfiable byte range outside the file
     ├── NotFound                unknown artist, track, key, ...
     ├── Conflict                state does not allow the change
     ├── ConsentError            consent rule or terms rejected
     ├── AccessDenied            authenticated but not allowed
+    │   ├── ChallengeRequired   the shield asks for a proof of work first
+    │   └── Blocked             the shield blocked this client
+    ├── Throttled               a rate limit was hit; retry later
     ├── AuthenticationFailed    missing or unknown credentials
     ├── LedgerError             ledger cannot serve the request
     │   └── VerificationFailed  proof, receipt or checkpoint does not verify
@@ -39,6 +43,10 @@ class InvalidInput(ConsentuneError):
     code = "invalid_input"
 
 
+class RangeNotSatisfiable(InvalidInput):
+    code = "range_not_satisfiable"
+
+
 class AudioRejected(InvalidInput):
     """The upload is not audio we accept; ``reason`` is a stable machine tag."""
 
@@ -65,6 +73,28 @@ class AccessDenied(ConsentuneError):
     code = "forbidden"
 
 
+class ChallengeRequired(AccessDenied):
+    """The shield wants a solved proof-of-work challenge (``challenge`` says which)."""
+
+    code = "challenge_required"
+
+    def __init__(self, message: str, *, challenge: dict[str, object], hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.challenge = challenge
+
+
+class Blocked(AccessDenied):
+    code = "blocked"
+
+
+class Throttled(ConsentuneError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s
+
+
 class AuthenticationFailed(ConsentuneError):
     code = "unauthenticated"
 
@@ -85,12 +115,16 @@ __all__ = [
     "AccessDenied",
     "AudioRejected",
     "AuthenticationFailed",
+    "Blocked",
+    "ChallengeRequired",
     "Conflict",
     "ConsentError",
     "ConsentuneError",
     "InvalidInput",
     "LedgerError",
     "NotFound",
+    "RangeNotSatisfiable",
     "StorageError",
+    "Throttled",
     "VerificationFailed",
 ]

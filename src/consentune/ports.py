@@ -63,6 +63,30 @@ class ApiKeyRecord:
     revoked_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class ListenerSession:
+    id: str
+    account_id: str | None
+    created_at: float  # epoch seconds (the shield's clock)
+    address: str
+    user_agent: str
+    challenge_passed_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShieldRecord:
+    """One challenge or block decision, with the signals that explain it."""
+
+    id: int
+    at: float
+    subject: str
+    action: str
+    score: float
+    signals: tuple[Mapping[str, object], ...]
+    lifted_at: float | None = None
+    lifted_by: str | None = None
+
+
 class LedgerRepo(Protocol):
     def locked_append(self, plan: Callable[[int, bytes], AppendPlan]) -> AppendPlan: ...
     def ledger_head(self) -> tuple[int, bytes]: ...
@@ -122,6 +146,19 @@ class PlayRepo(Protocol):
     ) -> Iterator[list[PlayEvent]]: ...
 
 
+class ShieldRepo(Protocol):
+    def add_listener_account(self, account_id: str, token_sha256: str, *, at: float, address: str) -> None: ...
+    def listener_account(self, token_sha256: str) -> tuple[str, float] | None: ...
+    def add_listener_session(self, session: ListenerSession) -> None: ...
+    def listener_session(self, session_id: str) -> ListenerSession | None: ...
+    def mark_challenge_passed(self, session_id: str, *, at: float) -> None: ...
+    def record_shield_decision(self, record: ShieldRecord) -> int: ...
+    def shield_decisions(
+        self, *, action: str | None = None, active_only: bool = False, limit: int = 200
+    ) -> list[ShieldRecord]: ...
+    def lift_block(self, record_id: int, *, at: float, by: str) -> bool: ...
+
+
 class KeyRepo(Protocol):
     def add_key(self, record: ApiKeyRecord, secret_sha256: str) -> None: ...
     def key_by_secret(self, secret_sha256: str) -> ApiKeyRecord | None: ...
@@ -129,7 +166,7 @@ class KeyRepo(Protocol):
     def revoke_key(self, key_id: str, at: datetime) -> bool: ...
 
 
-class Store(LedgerRepo, CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo, KeyRepo, Protocol):
+class Store(LedgerRepo, CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo, ShieldRepo, KeyRepo, Protocol):
     """The whole storage port, as the composition root wires it."""
 
 
@@ -142,8 +179,11 @@ __all__ = [
     "KeyRepo",
     "LedgerRepo",
     "LedgerRow",
+    "ListenerSession",
     "PlayRepo",
     "PurgeJob",
+    "ShieldRecord",
+    "ShieldRepo",
     "Store",
     "StoredCheckpoint",
 ]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from consentune.auth import ApiKeys
 from consentune.catalog import Catalog
@@ -13,6 +18,15 @@ from consentune.consent.registry import ConsentRegistry
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
+from consentune.shield.challenge import ChallengeIssuer
+from consentune.shield.clientaddr import parse_trusted_proxies
+from consentune.shield.crawlers import load_ai_crawlers
+from consentune.shield.detect import ScraperDetector
+from consentune.shield.guard import ShieldGuard
+from consentune.shield.listen import ListenerDesk
+from consentune.shield.policy import TrackPolicySource
+from consentune.shield.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from consentune.shield.streams import StreamSigner
 from consentune.storage import SqlStore, make_engine, migrate
 from consentune.types import Purpose, TrackId
 
@@ -28,6 +42,7 @@ class Consentune:
     consent: ConsentRegistry
     catalog: Catalog
     keys: ApiKeys
+    listen: ListenerDesk
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -68,7 +83,53 @@ def open_service(settings: Settings | None = None) -> Consentune:
         ledger=ledger,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    return Consentune(settings, store, ledger, gate, consent, catalog, ApiKeys(store))
+    listen = _listener_desk(settings, store, catalog, gate, consent)
+    return Consentune(settings, store, ledger, gate, consent, catalog, ApiKeys(store), listen)
+
+
+def _listener_desk(
+    settings: Settings, store: SqlStore, catalog: Catalog, gate: PurposeGate, consent: ConsentRegistry
+) -> ListenerDesk:
+    """The shield in front of listener traffic: limiter (memory or Redis), detector, challenges, signer."""
+    secret = _load_or_create_secret(settings.shield_secret_path)
+    limiter: RateLimiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
+    crawler_tokens = [c.token for c in load_ai_crawlers()]
+    guard = ShieldGuard(
+        repo=store,
+        limiter=limiter,
+        detector=ScraperDetector(crawler_tokens=crawler_tokens),
+        challenges=ChallengeIssuer(hmac_key(secret, "challenge")),
+    )
+    policy = TrackPolicySource(gate=gate, catalog=catalog)
+    return ListenerDesk(
+        store=store,
+        catalog=catalog,
+        gate=gate,
+        guard=guard,
+        signer=StreamSigner(hmac_key(secret, "stream")),
+        trusted_proxies=parse_trusted_proxies(settings.trusted_proxies),
+        policy=policy,
+    )
+
+
+def hmac_key(secret: bytes, purpose: str) -> bytes:
+    """Separate keys per use, derived from one stored secret."""
+    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
+def _load_or_create_secret(path: Path) -> bytes:
+    """32 random bytes kept in the data folder (0600) so every worker signs alike."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
+    return path.read_bytes()
 
 
 __all__ = ["Consentune", "open_service"]

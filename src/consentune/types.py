@@ -19,6 +19,7 @@ ORGANIZE = Purpose("organize")
 TRAIN_AI = Purpose("train-ai")
 TRAIN_GENERATIVE = Purpose("train-generative")
 AI_INPUT = Purpose("ai-input")
+STREAM = Purpose("stream")
 
 KNOWN_PURPOSES: tuple[Purpose, ...] = (
     IDENTIFY,
@@ -28,6 +29,7 @@ KNOWN_PURPOSES: tuple[Purpose, ...] = (
     TRAIN_AI,
     TRAIN_GENERATIVE,
     AI_INPUT,
+    STREAM,
 )
 
 _PURPOSE_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -104,6 +106,7 @@ __all__ = [
     "KNOWN_PURPOSES",
     "ORGANIZE",
     "RECOMMEND",
+    "STREAM",
     "TRAIN_AI",
     "TRAIN_GENERATIVE",
     "Artist",

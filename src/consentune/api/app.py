@@ -10,7 +10,14 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from consentune import __version__
-from consentune.api import routes_admin, routes_catalog, routes_consent, routes_ledger
+from consentune.api import (
+    routes_admin,
+    routes_catalog,
+    routes_consent,
+    routes_ledger,
+    routes_listen,
+    routes_signals,
+)
 from consentune.api.errors import install_error_handlers
 from consentune.service import Consentune
 
@@ -41,7 +48,7 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0) -> FastA
     )
     app.state.consentune = service
     install_error_handlers(app)
-    for module in (routes_catalog, routes_consent, routes_ledger, routes_admin):
+    for module in (routes_catalog, routes_consent, routes_ledger, routes_admin, routes_listen, routes_signals):
         app.include_router(module.router)
 
     @app.get("/v1/health", tags=["meta"])

@@ -13,24 +13,29 @@ from consentune.errors import (
     AccessDenied,
     AudioRejected,
     AuthenticationFailed,
+    ChallengeRequired,
     Conflict,
     ConsentError,
     ConsentuneError,
     InvalidInput,
     LedgerError,
     NotFound,
+    RangeNotSatisfiable,
     StorageError,
+    Throttled,
     VerificationFailed,
 )
 
 _STATUS: list[tuple[type[ConsentuneError], int]] = [
     (AudioRejected, 422),
+    (RangeNotSatisfiable, 416),
     (InvalidInput, 400),
     (NotFound, 404),
     (Conflict, 409),
     (ConsentError, 409),
     (AccessDenied, 403),
     (AuthenticationFailed, 401),
+    (Throttled, 429),
     (VerificationFailed, 422),
     (LedgerError, 500),
     (StorageError, 503),
@@ -58,8 +63,17 @@ def error_body(code: str, message: str, hint: str = "", **extra: Any) -> dict[st
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConsentuneError)
     async def _ours(_request: Request, exc: ConsentuneError) -> JSONResponse:
-        extra = {"reason": exc.reason} if isinstance(exc, AudioRejected) else {}
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
+        extra: dict[str, Any] = {}
+        headers: dict[str, str] | None = None
+        if isinstance(exc, AudioRejected):
+            extra["reason"] = exc.reason
+        if isinstance(exc, ChallengeRequired):
+            extra["challenge"] = exc.challenge
+        if isinstance(exc, AuthenticationFailed):
+            headers = {"WWW-Authenticate": "Bearer"}
+        if isinstance(exc, Throttled):
+            headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+            extra["retry_after_s"] = round(exc.retry_after_s, 3)
         return JSONResponse(error_body(exc.code, exc.message, exc.hint, **extra), status_for(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter
 
 from consentune.api.deps import Caller, Service
-from consentune.api.schemas import KeyIn, KeyOut, PurgeJobOut
+from consentune.api.schemas import KeyIn, KeyOut, PurgeJobOut, ShieldDecisionOut
 from consentune.errors import InvalidInput
 from consentune.types import ArtistId, Role
 
@@ -40,3 +42,24 @@ def revoke_key(key_id: str, service: Service, caller: Caller) -> None:
 def purge_jobs(service: Service, caller: Caller) -> list[PurgeJobOut]:
     caller.require(Role.ADMIN)
     return [PurgeJobOut.of(j) for j in service.consent.purge_jobs()]
+
+
+@router.get("/shield/status")
+def shield_status(service: Service, caller: Caller) -> dict[str, object]:
+    caller.require(Role.ADMIN)
+    return service.listen.guard.status()
+
+
+@router.get("/shield/decisions", response_model=list[ShieldDecisionOut])
+def shield_decisions(
+    service: Service, caller: Caller, active_only: bool = False, action: str | None = None
+) -> list[ShieldDecisionOut]:
+    """Challenges and blocks, newest first, each with the signals that explain it."""
+    caller.require(Role.ADMIN)
+    return [ShieldDecisionOut.of(r) for r in service.listen.guard.decisions(action=action, active_only=active_only)]
+
+
+@router.delete("/shield/blocks/{record_id}", status_code=204)
+def lift_block(record_id: int, service: Service, caller: Caller) -> None:
+    caller.require(Role.ADMIN)
+    service.listen.guard.lift(record_id, by=caller.actor, now=time.time())

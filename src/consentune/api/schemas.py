@@ -10,7 +10,7 @@ from consentune.consent.aipref import aipref_label
 from consentune.consent.registry import ConsentView
 from consentune.consent.rules import ConsentRule
 from consentune.consent.terms import Terms
-from consentune.ports import ApiKeyRecord, PurgeJob
+from consentune.ports import ApiKeyRecord, PurgeJob, ShieldRecord
 from consentune.types import Artist, Track
 
 
@@ -251,3 +251,27 @@ class MeOut(BaseModel):
     key_id: str
     role: str
     artist: ArtistOut | None
+
+
+class ShieldDecisionOut(BaseModel):
+    id: int
+    at: float
+    subject: str
+    action: str
+    score: float
+    signals: list[dict[str, object]]
+    lifted_at: float | None
+    lifted_by: str | None
+
+    @classmethod
+    def of(cls, r: ShieldRecord) -> ShieldDecisionOut:
+        return cls(
+            id=r.id,
+            at=r.at,
+            subject=r.subject,
+            action=r.action,
+            score=r.score,
+            signals=[dict(s) for s in r.signals],
+            lifted_at=r.lifted_at,
+            lifted_by=r.lifted_by,
+        )

@@ -13,6 +13,7 @@ from consentune.errors import (
     InvalidInput,
     NotFound,
     StorageError,
+    Throttled,
     VerificationFailed,
 )
 
@@ -25,6 +26,7 @@ EXIT_CODES: list[tuple[type[ConsentuneError], int]] = [
     (AccessDenied, 5),
     (AuthenticationFailed, 5),
     (StorageError, 7),
+    (Throttled, 8),
 ]
 
 

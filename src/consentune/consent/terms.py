@@ -14,6 +14,7 @@ from consentune.types import (
     KNOWN_PURPOSES,
     ORGANIZE,
     RECOMMEND,
+    STREAM,
     TRAIN_AI,
     TRAIN_GENERATIVE,
     Purpose,
@@ -34,6 +35,7 @@ DEFAULT_KINDS: Mapping[Purpose, PurposeKind] = MappingProxyType(
         TRAIN_AI: PurposeKind.OPT_IN,
         TRAIN_GENERATIVE: PurposeKind.OPT_IN,
         AI_INPUT: PurposeKind.OPT_IN,
+        STREAM: PurposeKind.REQUIRED,
     }
 )
 
@@ -92,7 +94,7 @@ def default_terms() -> Terms:
         version=1,
         kinds=DEFAULT_KINDS,
         summary=(
-            "Platform integrity services (identification, fraud detection) always run. "
+            "Streaming to listeners and platform integrity services (identification, fraud detection) always run. "
             "Recommendations and organization run unless you opt out. "
             "No AI training and no AI input without your explicit opt-in."
         ),
@@ -109,6 +111,7 @@ EXPLANATIONS: Mapping[Purpose, str] = MappingProxyType(
         TRAIN_AI: "Use your content to train AI models outside the platform's own services.",
         TRAIN_GENERATIVE: "Train generative models, including ones imitating a voice, sound or style.",
         AI_INPUT: "Feed your content to an AI system at inference time (e.g. retrieval).",
+        STREAM: "Play your tracks to listeners, only through short-lived signed stream URLs.",
     }
 )
 

@@ -17,7 +17,9 @@ from consentune.ports import (
     ApiKeyRecord,
     AppendPlan,
     LedgerRow,
+    ListenerSession,
     PurgeJob,
+    ShieldRecord,
     StoredCheckpoint,
 )
 from consentune.storage import tables as t
@@ -445,6 +447,96 @@ class SqlStore:
                 yield [_play(r) for r in rows]
                 after = int(rows[-1].id)
 
+    # -- shield -----------------------------------------------------------
+    def add_listener_account(self, account_id: str, token_sha256: str, *, at: float, address: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.listener_accounts).values(
+                    id=account_id, token_sha256=token_sha256, created_us=_sec_us(at), created_address=address
+                )
+            )
+
+    def listener_account(self, token_sha256: str) -> tuple[str, float] | None:
+        a = t.listener_accounts
+        with self.engine.connect() as conn:
+            row = conn.execute(select(a.c.id, a.c.created_us).where(a.c.token_sha256 == token_sha256)).first()
+        return None if row is None else (str(row[0]), int(row[1]) / 1e6)
+
+    def add_listener_session(self, session: ListenerSession) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.listener_sessions).values(
+                    id=session.id,
+                    account_id=session.account_id,
+                    created_us=_sec_us(session.created_at),
+                    address=session.address,
+                    user_agent=session.user_agent[:512],
+                    challenge_passed_us=None,
+                )
+            )
+
+    def listener_session(self, session_id: str) -> ListenerSession | None:
+        s = t.listener_sessions
+        with self.engine.connect() as conn:
+            row = conn.execute(select(s).where(s.c.id == session_id)).first()
+        if row is None:
+            return None
+        passed = None if row.challenge_passed_us is None else int(row.challenge_passed_us) / 1e6
+        return ListenerSession(row.id, row.account_id, int(row.created_us) / 1e6, row.address, row.user_agent, passed)
+
+    def mark_challenge_passed(self, session_id: str, *, at: float) -> None:
+        s = t.listener_sessions
+        with self.engine.begin() as conn:
+            conn.execute(update(s).where(s.c.id == session_id).values(challenge_passed_us=_sec_us(at)))
+
+    def record_shield_decision(self, record: ShieldRecord) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(t.shield_decisions).values(
+                    at_us=_sec_us(record.at),
+                    subject=record.subject,
+                    action=record.action,
+                    score=record.score,
+                    signals_json=json.dumps(list(record.signals), sort_keys=True, default=str),
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def shield_decisions(
+        self, *, action: str | None = None, active_only: bool = False, limit: int = 200
+    ) -> list[ShieldRecord]:
+        d = t.shield_decisions
+        query = select(d).order_by(d.c.id.desc()).limit(limit)
+        if action is not None:
+            query = query.where(d.c.action == action)
+        if active_only:
+            query = query.where(d.c.lifted_us.is_(None))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            ShieldRecord(
+                int(r.id),
+                int(r.at_us) / 1e6,
+                r.subject,
+                r.action,
+                float(r.score),
+                tuple(json.loads(r.signals_json)),
+                None if r.lifted_us is None else int(r.lifted_us) / 1e6,
+                r.lifted_by,
+            )
+            for r in rows
+        ]
+
+    def lift_block(self, record_id: int, *, at: float, by: str) -> bool:
+        d = t.shield_decisions
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(d)
+                .where(and_(d.c.id == record_id, d.c.lifted_us.is_(None)))
+                .values(lifted_us=_sec_us(at), lifted_by=by)
+            )
+        return bool(result.rowcount)
+
     # -- API keys ---------------------------------------------------------
     def add_key(self, record: ApiKeyRecord, secret_sha256: str) -> None:
         with self.engine.begin() as conn:
@@ -535,6 +627,10 @@ def _rule(row: Any) -> ConsentRule:
 
 def _checkpoint(row: Any) -> StoredCheckpoint:
     return StoredCheckpoint(int(row.size), bytes(row.root_hash), row.note, from_us(row.created_us))
+
+
+def _sec_us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
 
 
 def _play(row: Any) -> PlayEvent:

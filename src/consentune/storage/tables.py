@@ -168,3 +168,37 @@ plays = Table(
     Index("ix_plays_track_time", "track_id", "played_us"),
     Index("ix_plays_user_time", "user_id", "played_us"),
 )
+
+listener_accounts = Table(
+    "listener_accounts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("created_address", String(45), nullable=False),
+)
+
+listener_sessions = Table(
+    "listener_sessions",
+    metadata,
+    Column("id", String(48), primary_key=True),
+    Column("account_id", String(32), nullable=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("address", String(45), nullable=False),
+    Column("user_agent", String(512), nullable=False),
+    Column("challenge_passed_us", BigInteger, nullable=True),
+)
+
+shield_decisions = Table(
+    "shield_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at_us", BigInteger, nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("signals_json", Text, nullable=False),
+    Column("lifted_us", BigInteger, nullable=True),
+    Column("lifted_by", String(100), nullable=True),
+    Index("ix_shield_decisions_subject", "subject", "action"),
+)

@@ -1,0 +1,246 @@
+"""Listener-facing endpoints, all behind the shield: catalogue pages, sessions, plays, signed streams."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from consentune.api.deps import Service
+from consentune.errors import Blocked, ChallengeRequired, InvalidInput, RangeNotSatisfiable, Throttled
+from consentune.service import Consentune
+from consentune.shield.detect import AccessEvent
+from consentune.shield.guard import Outcome
+from consentune.types import Track
+
+router = APIRouter(tags=["listen"])
+SESSION_COOKIE = "ctn_session"
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@dataclass(frozen=True)
+class Client:
+    address: str
+    user_agent: str
+    session_id: str | None
+    now: float
+
+
+def client_of(request: Request, service: Consentune) -> Client:
+    """Who is asking: address (forwarded headers only from trusted proxies), agent, session, clock."""
+    started = time.perf_counter()
+    peer = request.client.host if request.client else "0.0.0.0"
+    address = service.listen.client_address(
+        peer=peer,
+        x_forwarded_for=request.headers.get("x-forwarded-for"),
+        forwarded=request.headers.get("forwarded"),
+    )
+    session = request.cookies.get(SESSION_COOKIE) or request.headers.get("x-session-id")
+    now = time.time()
+    sim = request.headers.get("x-consentune-sim-time")
+    if sim is not None and service.settings.shield_sim_clock:
+        try:
+            now = float(sim)
+        except ValueError:
+            raise InvalidInput(f"X-Consentune-Sim-Time {sim!r} is not a number", hint="send epoch seconds") from None
+    request.state.shield_s = time.perf_counter() - started
+    return Client(address, request.headers.get("user-agent", ""), session, now)
+
+
+def _guard(request: Request, service: Consentune, event: AccessEvent, *, passed_at: float | None = None) -> None:
+    started = time.perf_counter()
+    outcome: Outcome = service.listen.guard.check(event, challenge_passed_at=passed_at)
+    request.state.shield_s = getattr(request.state, "shield_s", 0.0) + time.perf_counter() - started
+    if outcome.action == "throttle":
+        raise Throttled(outcome.reason, retry_after_s=outcome.retry_after_s, hint="slow down and retry later")
+    if outcome.action == "block":
+        raise Blocked(f"blocked: {outcome.reason}", hint="contact the platform operator if this is a mistake")
+    if outcome.action == "challenge" and outcome.challenge is not None:
+        c = outcome.challenge
+        raise ChallengeRequired(
+            f"challenge required: {outcome.reason}",
+            challenge={
+                "token": c.token,
+                "salt": c.salt,
+                "difficulty_bits": c.difficulty_bits,
+                "expires_at": c.expires_at,
+            },
+            hint="find a nonce so sha256(salt + nonce) has difficulty_bits leading zero bits; "
+            "POST it to /v1/listen/challenge",
+        )
+
+
+def _timed(request: Request, response: Response) -> Response:
+    response.headers["Server-Timing"] = f"shield;dur={getattr(request.state, 'shield_s', 0.0) * 1000:.3f}"
+    return response
+
+
+def _json(request: Request, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return _timed(request, JSONResponse(body, status, headers=headers))
+
+
+def _event(client: Client, kind: str, **extra: Any) -> AccessEvent:
+    return AccessEvent(at=client.now, kind=kind, session_id=client.session_id or "-", address=client.address,
+                       user_agent=client.user_agent, **extra)  # fmt: skip
+
+
+def _session(service: Consentune, client: Client) -> tuple[str, str | None, float | None]:
+    if not client.session_id:
+        raise InvalidInput("no listener session", hint="POST /v1/listen/sessions first and keep its cookie")
+    session = service.store.listener_session(client.session_id)
+    if session is None:
+        raise InvalidInput("unknown listener session", hint="POST /v1/listen/sessions to start a new one")
+    return session.id, session.account_id, session.challenge_passed_at
+
+
+class ProgressIn(BaseModel):
+    track_id: str
+    position_s: float = Field(ge=0)
+
+
+class ChallengeIn(BaseModel):
+    token: str
+    nonce: str = Field(max_length=128)
+
+
+@router.post("/v1/listen/accounts", status_code=201)
+def create_account(request: Request, service: Service) -> Response:
+    """Listener sign-up (cheap on purpose; the shield watches bursts of them)."""
+    client = client_of(request, service)
+    _guard(request, service, _event(client, "signup"))
+    account_id, token = service.listen.create_account(address=client.address, now=client.now)
+    return _json(request, {"account_id": account_id, "token": token}, 201)
+
+
+@router.post("/v1/listen/sessions", status_code=201)
+def create_session(
+    request: Request, service: Service, authorization: Annotated[str | None, Header()] = None
+) -> Response:
+    client = client_of(request, service)
+    _guard(request, service, _event(client, "session"))
+    token = authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None
+    session_id, account_id = service.listen.create_session(
+        account_token=token, address=client.address, user_agent=client.user_agent, now=client.now
+    )
+    response = _json(request, {"session_id": session_id, "account_id": account_id}, 201)
+    response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/v1/listen/catalog")
+def catalog(
+    request: Request,
+    service: Service,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> Response:
+    client = client_of(request, service)
+    _guard(request, service, _event(client, "page", catalog_index=offset))
+    rows = service.listen.catalog_page(offset=offset, limit=limit)
+    return _json(request, [_public(t, i, service) for i, t in rows])
+
+
+@router.get("/v1/listen/search")
+def search(request: Request, service: Service, q: Annotated[str, Query(min_length=1, max_length=100)]) -> Response:
+    client = client_of(request, service)
+    _guard(request, service, _event(client, "search"))
+    return _json(request, [_public(t, i, service) for i, t in service.listen.search(q, limit=20)])
+
+
+@router.get("/v1/listen/tracks/{track_id}")
+def track_page(track_id: str, request: Request, service: Service) -> Response:
+    client = client_of(request, service)
+    index, track = service.listen.indexed(track_id)
+    _guard(request, service, _event(client, "page", track_id=track.id, catalog_index=index))
+    return _json(request, _public(track, index, service), headers=service.listen.policy_headers(track.id))
+
+
+@router.post("/v1/listen/tracks/{track_id}/play")
+def play(track_id: str, request: Request, service: Service) -> Response:
+    """Ask to play a track: the shield decides, the gate logs the stream, a signed URL comes back."""
+    client = client_of(request, service)
+    session_id, account_id, passed = _session(service, client)
+    index, track = service.listen.indexed(track_id)
+    event = _event(client, "play", account_id=account_id, track_id=track.id, catalog_index=index,
+                   duration_s=track.duration_s)  # fmt: skip
+    _guard(request, service, event, passed_at=passed)
+    token, expires_at = service.listen.start_play(session_id=session_id, track=track, now=client.now)
+    return _json(request, {"stream_url": f"/stream/{token}", "expires_at": expires_at, "duration_s": track.duration_s})
+
+
+@router.get("/stream/{token}")
+def stream(
+    token: str, request: Request, service: Service, range_: Annotated[str | None, Header(alias="range")] = None
+) -> Response:
+    """Audio bytes for a signed, session-bound URL; Range works; never faster than real time + buffer."""
+    client = client_of(request, service)
+    session_id, account_id, passed = _session(service, client)
+    track = service.listen.verify_stream(token, session_id=session_id, now=client.now)
+    data, media_type = service.listen.stream_bytes(track)
+    start, end = _byte_range(range_, len(data))
+    budget = service.listen.guard.stream_budget(
+        session_id=session_id, track_id=track.id, size_bytes=len(data), duration_s=track.duration_s, now=client.now
+    )
+    if start >= budget:
+        wait = max(1.0, (start - budget) / max(len(data), 1) * track.duration_s)
+        raise Throttled("stream is ahead of real-time playback", retry_after_s=wait, hint="players fetch as they play")
+    end = min(end, budget - 1)
+    event = _event(client, "stream", account_id=account_id, track_id=track.id, nbytes=end - start + 1,
+                   duration_s=track.duration_s, track_bytes=len(data))  # fmt: skip
+    _guard(request, service, event, passed_at=passed)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Range": f"bytes {start}-{end}/{len(data)}",
+        "Cache-Control": "private, no-store",
+        **service.listen.policy_headers(track.id),
+    }
+    return _timed(request, Response(data[start : end + 1], 206, headers=headers, media_type=media_type))
+
+
+@router.post("/v1/listen/progress", status_code=204)
+def progress(body: ProgressIn, request: Request, service: Service) -> Response:
+    client = client_of(request, service)
+    _session_id, account_id, passed = _session(service, client)
+    event = _event(client, "progress", account_id=account_id, track_id=body.track_id, position_s=body.position_s)
+    _guard(request, service, event, passed_at=passed)
+    return _timed(request, Response(status_code=204))
+
+
+@router.post("/v1/listen/challenge", status_code=204)
+def solve_challenge(body: ChallengeIn, request: Request, service: Service) -> Response:
+    client = client_of(request, service)
+    session_id, _account, _passed = _session(service, client)
+    if not service.listen.guard.verify_challenge(
+        session_id=session_id, token=body.token, nonce=body.nonce, now=client.now
+    ):
+        raise InvalidInput("challenge answer is wrong or expired", hint="ask again by retrying the request")
+    service.store.mark_challenge_passed(session_id, at=client.now)
+    return _timed(request, Response(status_code=204))
+
+
+def _public(track: Track, index: int, service: Consentune) -> dict[str, Any]:
+    return {"id": track.id, "title": track.title, "artist": service.listen.artist_name(track.artist_id),
+            "duration_s": track.duration_s, "index": index}  # fmt: skip
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int]:
+    if header is None:
+        return 0, size - 1
+    match = _RANGE_RE.match(header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        raise InvalidInput(f"unsupported Range {header!r}", hint="send one range like 'bytes=0-' or 'bytes=100-199'")
+    first, last = match.group(1), match.group(2)
+    if not first:  # suffix range: the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        raise RangeNotSatisfiable(
+            f"Range {header!r} is outside the {size}-byte file", hint="ask for bytes inside the file"
+        )
+    return start, end

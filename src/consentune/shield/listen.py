@@ -1,0 +1,184 @@
+"""ListenerDesk: what listener-facing endpoints need, wired to the gate, the guard and the signer.
+
+Every play asks the purpose gate for ``stream`` (so each listen is in the
+usage ledger); audio bytes are read only through the gate's handle; the
+URL a client gets is signed, session-bound and short-lived.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network
+
+from consentune.catalog import Catalog
+from consentune.errors import AccessDenied, NotFound
+from consentune.gate import PurposeGate, TrackHandle
+from consentune.ports import ListenerSession, ShieldRepo
+from consentune.shield.clientaddr import client_address
+from consentune.shield.guard import ShieldGuard
+from consentune.shield.policy import TrackPolicySource
+from consentune.shield.streams import StreamSigner
+from consentune.types import STREAM, ArtistId, Track, TrackId
+
+MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg-vorbis": "audio/ogg", "opus": "audio/ogg",
+               "mp3": "audio/mpeg"}  # fmt: skip
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ListenerDesk:
+    def __init__(
+        self,
+        *,
+        store: ShieldRepo,
+        catalog: Catalog,
+        gate: PurposeGate,
+        guard: ShieldGuard,
+        signer: StreamSigner,
+        trusted_proxies: Sequence[IPv4Network | IPv6Network],
+        policy: TrackPolicySource,
+        catalog_ttl_s: float = 30.0,
+        cache_bytes: int = 256 * 2**20,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._gate = gate
+        self.guard = guard
+        self._signer = signer
+        self._trusted = tuple(trusted_proxies)
+        self.policy = policy
+        self._catalog_ttl_s = catalog_ttl_s
+        self._lock = threading.Lock()
+        self._order: list[Track] = []
+        self._index: dict[TrackId, int] = {}
+        self._artists: dict[ArtistId, str] = {}
+        self._loaded_at = float("-inf")
+        self._latest: dict[TrackId, TrackHandle] = {}
+        self._served: OrderedDict[TrackId, tuple[float, bytes]] = OrderedDict()
+        self._served_bytes = 0
+        self._cache_bytes = cache_bytes
+
+    def client_address(self, *, peer: str, x_forwarded_for: str | None, forwarded: str | None) -> str:
+        return client_address(peer=peer, x_forwarded_for=x_forwarded_for, forwarded=forwarded, trusted=self._trusted)
+
+    # -- accounts and sessions ---------------------------------------------
+    def create_account(self, *, address: str, now: float) -> tuple[str, str]:
+        account_id = f"acc_{secrets.token_hex(8)}"
+        token = f"ctl_{secrets.token_urlsafe(24)}"
+        self._store.add_listener_account(account_id, _digest(token), at=now, address=address)
+        return account_id, token
+
+    def create_session(
+        self, *, account_token: str | None, address: str, user_agent: str, now: float
+    ) -> tuple[str, str | None]:
+        account_id = None
+        if account_token:
+            found = self._store.listener_account(_digest(account_token))
+            if found is None:
+                raise AccessDenied("unknown listener account token", hint="sign up with POST /v1/listen/accounts")
+            account_id = found[0]
+        session_id = f"ses_{secrets.token_urlsafe(18)}"
+        self._store.add_listener_session(ListenerSession(session_id, account_id, now, address, user_agent, None))
+        return session_id, account_id
+
+    # -- public catalogue ------------------------------------------------------
+    def catalog_page(self, *, offset: int, limit: int) -> list[tuple[int, Track]]:
+        order = self._catalogue()
+        return list(enumerate(order[offset : offset + limit], start=offset))
+
+    def search(self, query: str, *, limit: int) -> list[tuple[int, Track]]:
+        needle = query.casefold()
+        order = self._catalogue()
+        hits = [
+            (i, t) for i, t in enumerate(order)
+            if needle in t.title.casefold() or needle in self._artists.get(t.artist_id, "").casefold()
+        ]  # fmt: skip
+        return hits[:limit]
+
+    def indexed(self, track_id: str) -> tuple[int, Track]:
+        self._catalogue()
+        index = self._index.get(TrackId(track_id))
+        if index is None:
+            raise NotFound(f"unknown track {track_id!r}", hint="browse GET /v1/listen/catalog")
+        return index, self._order[index]
+
+    def artist_name(self, artist_id: ArtistId) -> str:
+        return self._artists.get(artist_id, "")
+
+    def policy_headers(self, track_id: TrackId) -> dict[str, str]:
+        return self.policy.headers(self.indexed(TrackId(track_id))[1])
+
+    # -- plays and streams ---------------------------------------------------
+    def start_play(self, *, session_id: str, track: Track, now: float) -> tuple[str, float]:
+        """Ask the gate for ``stream`` (logged), remember the handle, start the real-time budget."""
+        self._handle(session_id, track.id)
+        self.guard.start_play(session_id=session_id, track_id=track.id, now=now)
+        return self._signer.sign(session_id=session_id, track_id=track.id, now=now), now + self._signer.ttl_s
+
+    def verify_stream(self, token: str, *, session_id: str, now: float) -> Track:
+        track_id = self._signer.verify(token, session_id=session_id, now=now)
+        return self.indexed(track_id)[1]
+
+    def stream_bytes(self, track: Track) -> tuple[bytes, str]:
+        """The servable bytes (original plus embedded policy), cached briefly so consent changes show."""
+        with self._lock:
+            entry = self._served.get(track.id)
+        if entry is not None and time.monotonic() - entry[0] < self._catalog_ttl_s:
+            data = entry[1]
+        else:
+            original = self._gate.read_audio(self._any_handle(track.id))
+            data = self.policy.package(track, original, artist=self.artist_name(track.artist_id))
+            self._remember(track.id, data)
+        return data, MEDIA_TYPES.get(track.format, "application/octet-stream")
+
+    # -- internals ---------------------------------------------------------
+    def _handle(self, session_id: str, track_id: TrackId) -> TrackHandle:
+        grant = self._gate.request(actor=f"listener:{session_id}", purpose=STREAM, tracks=[track_id])
+        if not grant.allowed:
+            raise AccessDenied(
+                f"track {track_id} may not be streamed: {grant.denied[0].reason}", hint="pick another track"
+            )
+        handle = grant.allowed[0]
+        with self._lock:
+            self._latest[track_id] = handle
+        return handle
+
+    def _any_handle(self, track_id: TrackId) -> TrackHandle:
+        """The latest live stream handle for the track; if none (another worker, expired), ask the gate."""
+        with self._lock:
+            handle = self._latest.get(track_id)
+        if handle is not None and handle.expires_at > time.time() + 5:
+            return handle
+        return self._handle("server", track_id)
+
+    def _remember(self, track_id: TrackId, data: bytes) -> None:
+        with self._lock:
+            old = self._served.pop(track_id, None)
+            self._served_bytes -= len(old[1]) if old else 0
+            self._served[track_id] = (time.monotonic(), data)
+            self._served_bytes += len(data)
+            while self._served_bytes > self._cache_bytes and len(self._served) > 1:
+                _old, (_at, dropped) = self._served.popitem(last=False)
+                self._served_bytes -= len(dropped)
+
+    def _catalogue(self) -> list[Track]:
+        if time.monotonic() - self._loaded_at < self._catalog_ttl_s:
+            return self._order
+        tracks = self._catalog.tracks(limit=10**9)
+        artists = {a.id: a.name for a in self._catalog.artists()}
+        with self._lock:
+            self._order = tracks
+            self._index = {t.id: i for i, t in enumerate(tracks)}
+            self._artists = artists
+            self._loaded_at = time.monotonic()
+        return tracks
+
+
+__all__ = ["MEDIA_TYPES", "ListenerDesk"]

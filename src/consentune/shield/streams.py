@@ -1,0 +1,114 @@
+"""Short-lived, session-bound signed stream URLs.
+
+A token is ``base64url(payload) "." base64url(HMAC-SHA256(key, payload))``;
+the payload is JSON naming the session, the track, the expiry and a random
+nonce.  Because the track is inside the MAC, the HTTP layer compares the
+track in the URL with the one :meth:`StreamSigner.verify` returns; because
+the session is inside, a leaked URL is useless to any other session.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import secrets
+
+from consentune.errors import AccessDenied, InvalidInput
+
+_CONTEXT = b"consentune.shield.stream.v1\x00"
+MIN_SECRET_BYTES = 16
+
+
+def b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64decode(text: str) -> bytes:
+    """Strict base64url without padding; non-canonical encodings raise ValueError."""
+    try:
+        data = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(str(exc)) from None
+    if b64encode(data) != text:
+        raise ValueError("non-canonical base64")
+    return data
+
+
+def check_secret(secret: bytes, *, what: str) -> None:
+    if len(secret) < MIN_SECRET_BYTES:
+        raise InvalidInput(
+            f"{what} secret is {len(secret)} bytes, fewer than {MIN_SECRET_BYTES}",
+            hint="use 32 random bytes, e.g. secrets.token_bytes(32)",
+        )
+
+
+def check_ttl(ttl_s: float, *, what: str) -> None:
+    if not (ttl_s > 0 and math.isfinite(ttl_s)):
+        raise InvalidInput(f"{what} ttl_s={ttl_s!r} must be a positive number of seconds", hint="e.g. ttl_s=300")
+
+
+class StreamSigner:
+    """Signs and verifies stream tokens; ``ttl_s`` seconds of validity each."""
+
+    def __init__(self, secret: bytes, *, ttl_s: float = 300.0) -> None:
+        check_secret(secret, what="stream signing")
+        check_ttl(ttl_s, what="stream token")
+        self._secret = secret
+        self.ttl_s = ttl_s
+
+    def sign(self, *, session_id: str, track_id: str, now: float) -> str:
+        """A URL-safe token letting ``session_id`` fetch ``track_id`` until ``now + ttl_s``."""
+        payload = {"s": session_id, "t": track_id, "e": now + self.ttl_s, "n": secrets.token_urlsafe(9)}
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        return f"{b64encode(body)}.{b64encode(self._mac(body))}"
+
+    def verify(self, token: str, *, session_id: str, now: float) -> str:
+        """The token's track id; raises :class:`AccessDenied` saying which check failed."""
+        hint = "ask for a new stream URL by playing the track again"
+        body, mac = _split(token)
+        if not hmac.compare_digest(mac, self._mac(body)):
+            raise AccessDenied("stream token was tampered with (signature does not match)", hint=hint)
+        session, track, expires_at = _payload(body)
+        if now >= expires_at:
+            raise AccessDenied(f"stream token expired at {expires_at:.3f} (now {now:.3f})", hint=hint)
+        if not hmac.compare_digest(session.encode(), session_id.encode()):
+            raise AccessDenied("stream token belongs to another session", hint="stream URLs work only in their session")
+        return track
+
+    def _mac(self, body: bytes) -> bytes:
+        return hmac.new(self._secret, _CONTEXT + body, hashlib.sha256).digest()
+
+
+def _split(token: str) -> tuple[bytes, bytes]:
+    malformed = AccessDenied(
+        "stream token is malformed", hint="use the stream URL exactly as the play response gave it"
+    )
+    if not isinstance(token, str) or len(token) > 4096 or token.count(".") != 1:
+        raise malformed
+    body_text, mac_text = token.split(".")
+    try:
+        body, mac = b64decode(body_text), b64decode(mac_text)
+    except ValueError:
+        raise malformed from None
+    if len(mac) != hashlib.sha256().digest_size:
+        raise malformed
+    return body, mac
+
+
+def _payload(body: bytes) -> tuple[str, str, float]:
+    """(session, track, expires_at).  Only reached for bodies we signed: a shape error means a reused key."""
+    try:
+        payload = json.loads(body)
+        session, track, expires_at = payload["s"], payload["t"], payload["e"]
+    except (ValueError, KeyError, TypeError):
+        session = track = expires_at = None
+    if not (isinstance(session, str) and isinstance(track, str) and isinstance(expires_at, float | int)):
+        raise AccessDenied("stream token payload is malformed", hint="ask for a new stream URL")
+    return session, track, float(expires_at)
+
+
+__all__ = ["StreamSigner"]

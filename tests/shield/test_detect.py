@@ -1,0 +1,349 @@
+"""The scraper detector on synthetic traffic: every scraper strategy is stopped early, listeners never are.
+
+Listeners come from a small seeded model: visits of browsing, searching and
+playing (favourites, popular tracks, whole albums), skips, progress reports
+every 15 s, streaming as they play.  Scrapers follow the strategies the
+shield benchmark drives.  Streams are reported as the HTTP layer does: at
+most real time + 30 s of each track (the server's cap).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass, replace
+
+import pytest
+
+from consentune.shield.detect import AccessEvent, DetectorConfig, ScraperDetector, Verdict
+
+CATALOGUE = 3000
+DAY = 86400.0
+T0 = 1_750_000_000.0
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+CRAWLERS = ("GPTBot", "ClaudeBot", "CCBot", "anthropic-ai", "Bytespider")
+LEAD = 30.0
+CHUNK = 15.0
+
+
+def duration(index: int) -> float:
+    return 120.0 + (index * 7919) % 240
+
+
+@dataclass(frozen=True)
+class Who:
+    session: str
+    address: str
+    agent: str = BROWSER
+    account: str | None = None
+
+
+def ev(who: Who, at: float, kind: str, **extra: object) -> AccessEvent:
+    return AccessEvent(
+        at=at, kind=kind, session_id=who.session, address=who.address, user_agent=who.agent,
+        account_id=who.account, **extra,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def play_events(
+    who: Who, start: float, index: int, *, listen_s: float, progress: str = "honest"
+) -> Iterator[AccessEvent]:
+    """One play: the play request, streams as the cap allows, progress reports ("honest", "none", "fake")."""
+    dur = duration(index)
+    track = f"trk_{index}"
+    yield ev(who, start, "play", track_id=track, catalog_index=index, duration_s=dur)
+    fetched = 0.0
+    t = start
+    while t <= start + listen_s:
+        allowed = min(dur, t - start + LEAD)
+        if allowed > fetched:
+            yield ev(who, t, "stream", track_id=track, nbytes=int((allowed - fetched) * 16000), duration_s=dur,
+                     track_bytes=int(dur * 16000))  # fmt: skip
+            fetched = allowed
+        if progress == "honest" and t > start:
+            yield ev(who, t + 0.01, "progress", track_id=track, position_s=min(dur, t - start))
+        if progress == "fake" and t > start:
+            yield ev(who, t + 0.01, "progress", track_id=track, position_s=min(dur, (t - start) * 0.97))
+        t += CHUNK
+
+
+def merged(streams: Iterable[Iterable[AccessEvent]]) -> Iterator[AccessEvent]:
+    return heapq.merge(*streams, key=lambda e: e.at)
+
+
+# -- listeners ---------------------------------------------------------------------
+
+
+def listener(seed: int, who: Who, *, hours_per_day: float, days: int) -> Iterator[AccessEvent]:
+    rng = random.Random(seed)
+    favourites = [int(rng.paretovariate(1.2) * 10) % CATALOGUE for _ in range(25)]
+    t = T0
+    for day in range(days):
+        remaining = hours_per_day * 3600 * rng.uniform(0.7, 1.1)
+        t = max(t + 3600, T0 + day * DAY + rng.uniform(7, 12) * 3600)
+        visit = 0
+        while remaining > 0:
+            visit += 1
+            session = replace(who, session=f"{who.session}-d{day}v{visit}")
+            t, remaining = yield from visit_events(rng, session, t, remaining, favourites)
+            t += rng.uniform(1, 4) * 3600
+
+
+def visit_events(
+    rng: random.Random, who: Who, t: float, remaining: float, favourites: list[int]
+) -> Generator[AccessEvent, None, tuple[float, float]]:
+    length = min(remaining, rng.uniform(0.5, 3.5) * 3600)
+    end = t + length
+    yield ev(who, t, "page", catalog_index=0)
+    index = rng.randrange(CATALOGUE)
+    while t < end:
+        if rng.random() < 0.1:
+            yield ev(who, t, "search")
+            t += rng.uniform(3, 20)
+        r = rng.random()
+        if r < 0.35:
+            index = rng.choice(favourites)
+        elif r < 0.6:
+            index = min(CATALOGUE - 1, index + 1)  # next on the album
+        else:
+            index = int(rng.paretovariate(1.1) * 20) % CATALOGUE
+            yield ev(who, t, "page", track_id=f"trk_{index}", catalog_index=index)
+            t += rng.uniform(2, 15)
+        skip = rng.random() < 0.25
+        listen = rng.uniform(3, 40) if skip else duration(index) * rng.uniform(0.85, 1.0)
+        yield from play_events(who, t, index, listen_s=listen)
+        t += listen + rng.uniform(0.5, 5)
+    return t, remaining - length
+
+
+def verdicts(detector: ScraperDetector, events: Iterable[AccessEvent]) -> Iterator[tuple[AccessEvent, Verdict]]:
+    for event in events:
+        yield event, detector.observe(event)
+
+
+def detector() -> ScraperDetector:
+    return ScraperDetector(crawler_tokens=CRAWLERS)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_heavy_and_casual_listeners_are_never_challenged(seed: int) -> None:
+    det = detector()
+    people = [
+        listener(
+            seed * 100 + i,
+            Who(f"s{seed}-{i}", f"198.51.{seed}.{i}", account=f"acc{seed}-{i}"),
+            hours_per_day=hours,
+            days=4,
+        )
+        for i, hours in enumerate([8.0, 8.0, 1.0, 0.5, 3.0])
+    ]
+    bad = [(e, v) for e, v in verdicts(det, merged(people)) if v.action != "allow"]
+    assert bad == []
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_fifty_listeners_behind_one_nat_address_are_never_challenged(seed: int) -> None:
+    det = detector()
+    people = [
+        listener(
+            seed * 1000 + i,
+            Who(f"n{i}", "203.0.113.77", account=f"nat{i}"),
+            hours_per_day=random.Random(i).choice([0.5, 1.0, 2.0]),
+            days=2,
+        )
+        for i in range(50)
+    ]
+    signups = [ev(Who("-", "203.0.113.77"), T0 + i * 3000.0, "signup") for i in range(50)]
+    bad = [(e, v) for e, v in verdicts(det, merged([*people, signups])) if v.action != "allow"]
+    assert bad == []
+
+
+# -- scrapers ------------------------------------------------------------------------
+
+
+def concurrent_plays(
+    who_for: Iterator[Who], order: Iterator[int], *, start: float, concurrency: int, gap_s: float,
+    progress: str = "none", tracks: int = 200,
+) -> Iterator[AccessEvent]:  # fmt: skip
+    """``concurrency`` plays at a time, each fetched to the end at the real-time cap."""
+    plays = []
+    for n in range(tracks):
+        index = next(order)
+        at = start + (n // concurrency) * (duration(index) + gap_s) + (n % concurrency) * 0.5
+        plays.append(play_events(next(who_for), at, index, listen_s=duration(index), progress=progress))
+    return merged(plays)
+
+
+def sequential() -> Iterator[int]:
+    yield from range(CATALOGUE)
+
+
+def shuffled(seed: int) -> Iterator[int]:
+    order = list(range(CATALOGUE))
+    random.Random(seed).shuffle(order)
+    yield from order
+
+
+def same(who: Who) -> Iterator[Who]:
+    while True:
+        yield who
+
+
+@dataclass
+class Outcome:
+    tracks_before_first_flag: int | None
+    tracks_before_block: int | None
+    first_flag_at: float | None
+
+
+def run_scraper(events: Iterable[AccessEvent], det: ScraperDetector | None = None) -> Outcome:
+    """Drive a scraper that solves every challenge, until a block; count plays it started."""
+    det = det or detector()
+    plays = 0
+    first_flag = first_at = None
+    for event in events:
+        verdict = det.observe(event)
+        if verdict.action != "allow":
+            assert verdict.signals and all(s.explanation for s in verdict.signals), verdict
+            if first_flag is None:
+                first_flag, first_at = plays, event.at
+            if verdict.action == "block":
+                return Outcome(first_flag, plays, first_at)
+        if event.kind == "play":
+            plays += 1
+    return Outcome(first_flag, None, first_at)
+
+
+def test_known_ai_crawler_is_blocked_on_its_first_play() -> None:
+    who = Who(
+        "c1", "192.0.2.1", agent="Mozilla/5.0 AppleWebKit/537.36 (compatible; GPTBot/1.2; +https://openai.com/gptbot)"
+    )
+    det = detector()
+    assert det.observe(ev(who, T0, "page", catalog_index=0)).action == "allow"
+    verdict = det.observe(ev(who, T0 + 1, "play", track_id="trk_1", catalog_index=1, duration_s=100.0))
+    assert verdict.action == "block" and verdict.signals[0].name == "ai_crawler"
+    assert "GPTBot" in verdict.signals[0].explanation
+    lookalike = Who("c2", "192.0.2.2", agent="Mozilla/5.0 NotGPTBotics/1.0")
+    assert det.observe(ev(lookalike, T0, "play", track_id="trk_1", duration_s=100.0)).action == "allow"
+
+
+def test_naive_sequential_crawler() -> None:
+    who = Who("naive", "192.0.2.10", agent="python-requests/2.32")
+    outcome = run_scraper(concurrent_plays(same(who), sequential(), start=T0, concurrency=8, gap_s=0))
+    assert outcome.tracks_before_first_flag is not None and outcome.tracks_before_first_flag <= 20
+    assert outcome.tracks_before_block is not None and outcome.tracks_before_block <= 30
+
+
+def test_user_agent_rotation_with_fresh_sessions() -> None:
+    rng = random.Random(5)
+
+    def rotating() -> Iterator[Who]:
+        for n in range(10**6):
+            yield Who(f"rot{n}", "192.0.2.20", agent=f"Mozilla/5.0 (Agent {rng.randrange(10**6)})")
+
+    outcome = run_scraper(concurrent_plays(rotating(), shuffled(1), start=T0, concurrency=4, gap_s=1))
+    assert outcome.tracks_before_first_flag is not None and outcome.tracks_before_first_flag <= 20
+    assert outcome.tracks_before_block is not None and outcome.tracks_before_block <= 30
+
+
+def test_user_agent_rotation_inside_one_session() -> None:
+    def rotating() -> Iterator[Who]:
+        for n in range(10**6):
+            yield Who("keep", "192.0.2.21", agent=f"Mozilla/5.0 (Agent {n})")
+
+    outcome = run_scraper(concurrent_plays(rotating(), shuffled(2), start=T0, concurrency=1, gap_s=1, progress="fake"))
+    assert outcome.tracks_before_first_flag is not None and outcome.tracks_before_first_flag <= 5
+
+
+def test_address_rotation_keeping_the_session() -> None:
+    def rotating() -> Iterator[Who]:
+        for n in range(10**6):
+            yield Who("addr-rot", f"10.{n // 250 % 250}.{n % 250}.9")
+
+    outcome = run_scraper(concurrent_plays(rotating(), shuffled(3), start=T0, concurrency=4, gap_s=1))
+    assert outcome.tracks_before_first_flag is not None and outcome.tracks_before_first_flag <= 20
+    assert outcome.tracks_before_block is not None and outcome.tracks_before_block <= 30
+
+
+def test_slow_and_low_is_caught_within_a_simulated_day() -> None:
+    who = Who("slow", "192.0.2.30", account="slow-acc")
+    order = shuffled(4)
+    plays = (play_events(who, T0 + n * 1500.0, (i := next(order)), listen_s=duration(i)) for n in range(400))
+    events = [e for e in merged(plays) if e.kind != "progress"]
+    outcome = run_scraper(events)
+    assert outcome.first_flag_at is not None and outcome.first_flag_at - T0 <= DAY
+    assert outcome.tracks_before_block is not None and outcome.tracks_before_block <= 30
+
+
+def test_slow_browser_like_client_faking_progress_is_caught_within_a_day() -> None:
+    who = Who("slow-browser", "192.0.2.31", account="sb-acc")
+    events = concurrent_plays(same(who), shuffled(6), start=T0, concurrency=1, gap_s=2, progress="fake", tracks=600)
+    outcome = run_scraper(events)
+    assert outcome.first_flag_at is not None and outcome.first_flag_at - T0 <= DAY
+    assert outcome.tracks_before_block is not None and outcome.tracks_before_block <= 100
+
+
+def test_browser_like_client_with_cookies_and_fake_progress() -> None:
+    who = Who("browser", "192.0.2.40", account="b-acc")
+    events = concurrent_plays(same(who), shuffled(7), start=T0, concurrency=3, gap_s=1, progress="fake")
+    outcome = run_scraper(events)
+    assert outcome.tracks_before_first_flag is not None and outcome.tracks_before_first_flag <= 20
+    assert outcome.tracks_before_block is not None and outcome.tracks_before_block <= 30
+
+
+def test_many_cheap_accounts_from_one_address() -> None:
+    address = "192.0.2.50"
+    signups = [ev(Who("-", address), T0 + i * 20.0, "signup") for i in range(40)]
+
+    def accounts() -> Iterator[Who]:
+        for n in range(10**6):
+            yield Who(f"cheap-s{n // 5}", address, account=f"cheap{n // 5}")
+
+    plays = concurrent_plays(accounts(), shuffled(8), start=T0 + 900, concurrency=2, gap_s=1)
+    outcome = run_scraper(merged([signups, plays]))
+    assert outcome.tracks_before_first_flag is not None and outcome.tracks_before_first_flag <= 20
+    assert outcome.tracks_before_block is not None and outcome.tracks_before_block <= 30
+
+
+def test_scraper_behind_a_nat_does_not_touch_established_listeners() -> None:
+    """Listeners with a history keep listening; the scraper's fresh sessions are stopped on the address's evidence."""
+    nat = "203.0.113.99"
+    people = [listener(40 + i, Who(f"l{i}", nat, account=f"l{i}"), hours_per_day=2.0, days=2) for i in range(10)]
+
+    def rotating() -> Iterator[Who]:
+        for n in range(10**6):
+            yield Who(f"bad{n}", nat)
+
+    scraper = concurrent_plays(rotating(), shuffled(9), start=T0 + DAY + 5 * 3600, concurrency=4, gap_s=1, tracks=80)
+    det = detector()
+    flagged = [(e, v) for e, v in verdicts(det, merged([*people, scraper])) if v.action != "allow"]
+    assert flagged and all(v.subject.startswith("session:bad") for _e, v in flagged)
+    assert {v.action for _e, v in flagged} == {"challenge", "block"}
+
+
+def test_memory_stays_bounded_over_many_sessions() -> None:
+    det = ScraperDetector(DetectorConfig(max_subjects=3000, idle_forget_s=3600.0))
+    for n in range(20_000):
+        who = Who(f"m{n}", f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}", account=f"a{n % 5000}")
+        det.observe(ev(who, T0 + n * 0.5, "play", track_id=f"trk_{n % 900}", catalog_index=n % 900, duration_s=200.0))
+        det.observe(ev(who, T0 + n * 0.5 + 0.1, "stream", track_id=f"trk_{n % 900}", nbytes=1000, duration_s=200.0))
+    stats = det.stats()
+    assert stats["subjects"] <= 3000 and stats["events"] == 40_000 and stats["forgotten"] >= 57_000
+    assert det.forget_before(T0 + 10**9) == stats["subjects"]
+    assert det.stats()["subjects"] == 0
+
+
+def test_idle_subjects_are_forgotten_automatically() -> None:
+    det = ScraperDetector(DetectorConfig(idle_forget_s=3600.0))
+    for n in range(100):
+        det.observe(ev(Who(f"i{n}", "192.0.2.70"), T0 + n, "page"))
+    det.observe(ev(Who("late", "192.0.2.71"), T0 + 7200, "page"))
+    assert det.stats()["sessions"] == 1
+
+
+def test_verdicts_for_every_kind_of_event_and_unknown_kinds_are_allowed() -> None:
+    det = detector()
+    who = Who("k", "192.0.2.60")
+    for kind in ("page", "search", "session", "signup", "progress", "stream", "odd"):
+        assert det.observe(ev(who, T0, kind)).action == "allow"
