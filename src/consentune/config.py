@@ -19,6 +19,9 @@ class Settings:
     limits across workers; ``shield_sim_clock`` (benchmarks only) lets a client
     set the shield's clock with the ``X-Consentune-Sim-Time`` header.
 
+    ``signal_ttl_s`` bounds how long the public catalogue and the AI-use
+    signals (robots.txt, TDMRep, headers, embedded XMP) may lag a change.
+
     ``database_url`` defaults to a SQLite file (WAL mode) inside ``home``;
     set ``CONSENTUNE_DATABASE_URL`` (e.g. ``postgresql+psycopg://host/db``)
     to scale out.  Blobs (original uploads) always live under ``home/blobs``.
@@ -34,6 +37,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     redis_url: str | None = None
     shield_sim_clock: bool = False
+    signal_ttl_s: float = 30.0
 
     @property
     def blob_dir(self) -> Path:
@@ -63,6 +67,7 @@ class Settings:
             trusted_proxies=tuple(p.strip() for p in env.get("CONSENTUNE_TRUSTED_PROXIES", "").split(",") if p.strip()),
             redis_url=env.get("CONSENTUNE_REDIS_URL") or None,
             shield_sim_clock=env.get("CONSENTUNE_SHIELD_SIM_CLOCK", "") == "1",
+            signal_ttl_s=_float(env, "CONSENTUNE_SIGNAL_TTL_S", cls.signal_ttl_s),
         )
 
 

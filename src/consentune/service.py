@@ -100,7 +100,7 @@ def _listener_desk(
         detector=ScraperDetector(crawler_tokens=crawler_tokens),
         challenges=ChallengeIssuer(hmac_key(secret, "challenge")),
     )
-    policy = TrackPolicySource(gate=gate, catalog=catalog)
+    policy = TrackPolicySource(gate=gate, catalog=catalog, ttl_s=settings.signal_ttl_s)
     return ListenerDesk(
         store=store,
         catalog=catalog,
@@ -109,6 +109,7 @@ def _listener_desk(
         signer=StreamSigner(hmac_key(secret, "stream")),
         trusted_proxies=parse_trusted_proxies(settings.trusted_proxies),
         policy=policy,
+        catalog_ttl_s=settings.signal_ttl_s,
     )
 
 

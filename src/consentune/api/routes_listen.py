@@ -40,7 +40,7 @@ def client_of(request: Request, service: Consentune) -> Client:
         x_forwarded_for=request.headers.get("x-forwarded-for"),
         forwarded=request.headers.get("forwarded"),
     )
-    session = request.cookies.get(SESSION_COOKIE) or request.headers.get("x-session-id")
+    session = request.headers.get("x-session-id") or request.cookies.get(SESSION_COOKIE)
     now = time.time()
     sim = request.headers.get("x-consentune-sim-time")
     if sim is not None and service.settings.shield_sim_clock:
