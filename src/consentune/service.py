@@ -18,6 +18,7 @@ from consentune.consent.registry import ConsentRegistry
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
+from consentune.plays import PlayLog
 from consentune.shield.challenge import ChallengeIssuer
 from consentune.shield.clientaddr import parse_trusted_proxies
 from consentune.shield.crawlers import load_ai_crawlers
@@ -43,6 +44,7 @@ class Consentune:
     catalog: Catalog
     keys: ApiKeys
     listen: ListenerDesk
+    plays: PlayLog
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -84,7 +86,8 @@ def open_service(settings: Settings | None = None) -> Consentune:
         max_upload_bytes=settings.max_upload_bytes,
     )
     listen = _listener_desk(settings, store, catalog, gate, consent)
-    return Consentune(settings, store, ledger, gate, consent, catalog, ApiKeys(store), listen)
+    plays = PlayLog(plays=store, catalog=store)
+    return Consentune(settings, store, ledger, gate, consent, catalog, ApiKeys(store), listen, plays)
 
 
 def _listener_desk(

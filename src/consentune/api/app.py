@@ -16,6 +16,7 @@ from consentune.api import (
     routes_consent,
     routes_ledger,
     routes_listen,
+    routes_plays,
     routes_signals,
 )
 from consentune.api.errors import install_error_handlers
@@ -48,7 +49,15 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0) -> FastA
     )
     app.state.consentune = service
     install_error_handlers(app)
-    for module in (routes_catalog, routes_consent, routes_ledger, routes_admin, routes_listen, routes_signals):
+    for module in (
+        routes_catalog,
+        routes_consent,
+        routes_ledger,
+        routes_admin,
+        routes_listen,
+        routes_plays,
+        routes_signals,
+    ):
         app.include_router(module.router)
 
     @app.get("/v1/health", tags=["meta"])

@@ -1,0 +1,40 @@
+"""Play events in batches, from the platform's playback pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from consentune.api.deps import Caller, Service
+from consentune.types import Role
+
+router = APIRouter(prefix="/v1", tags=["plays"])
+
+
+class PlaysIn(BaseModel):
+    plays: list[dict[str, Any]] = Field(
+        max_length=10_000,
+        examples=[[{"user_id": "u1", "track_id": "trk_…", "played_at": "2026-11-27T10:00:00Z", "ms_played": 183000}]],
+    )
+
+
+class RowErrorOut(BaseModel):
+    index: int
+    error: str
+
+
+class PlaysOut(BaseModel):
+    imported: int
+    rejected: list[RowErrorOut]
+
+
+@router.post("/plays", response_model=PlaysOut)
+def add_plays(body: PlaysIn, service: Service, caller: Caller) -> PlaysOut:
+    """Good rows are stored (one transaction); each bad row is reported by its index in the batch."""
+    caller.require(Role.SERVICE, Role.ADMIN)
+    report = service.plays.import_records(body.plays)
+    return PlaysOut(
+        imported=report.imported, rejected=[RowErrorOut(index=e.line, error=e.message) for e in report.errors]
+    )

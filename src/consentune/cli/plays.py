@@ -1,0 +1,39 @@
+"""``consentune plays import FILE``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from consentune.cli.common import console, print_json, service
+from consentune.errors import InvalidInput
+
+plays_app = typer.Typer(help="Play events (listening data).", no_args_is_help=True)
+
+
+@plays_app.command("import")
+def import_(
+    file: Annotated[
+        Path, typer.Argument(help="CSV (header row) or Parquet with user_id, track_id, played_at, ms_played")
+    ],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    strict: Annotated[bool, typer.Option(help="exit non-zero when any row was rejected")] = False,
+) -> None:
+    """Import play events: bad rows are reported with line numbers, good rows are kept (one transaction)."""
+    if not file.exists():
+        raise InvalidInput(f"{file} does not exist", hint="check the path")
+    report = service().plays.import_file(file)
+    if as_json:
+        print_json(
+            {"imported": report.imported, "errors": [{"line": e.line, "error": e.message} for e in report.errors]}
+        )
+    else:
+        for error in report.errors[:50]:
+            console.print(f"line {error.line}: {error.message}")
+        if len(report.errors) > 50:
+            console.print(f"... and {len(report.errors) - 50} more rejected rows")
+        console.print(f"imported {report.imported} plays, rejected {len(report.errors)} rows")
+    if strict and report.errors:
+        raise InvalidInput(f"{len(report.errors)} row(s) rejected", hint="fix the listed lines and import them again")

@@ -1,0 +1,148 @@
+"""Parse play events from CSV rows, Parquet rows or JSON objects; bad rows become numbered errors.
+
+Columns (CSV header names, JSON keys): ``user_id``, ``track_id``, ``played_at``
+(ISO 8601 with a time zone, or Unix seconds), ``ms_played``; optional ``ip``,
+``device_id``, ``user_agent``, ``country`` (ISO 3166 alpha-2).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from consentune.types import PlayEvent, TrackId
+
+REQUIRED = ("user_id", "track_id", "played_at", "ms_played")
+OPTIONAL = ("ip", "device_id", "user_agent", "country")
+MAX_MS_PLAYED = 24 * 3600 * 1000
+
+
+class RowProblem(ValueError):
+    """One field of one row is wrong; the message names the field and the value."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int  # 1-based line in the file (header is line 1), or index in a JSON batch
+    message: str
+
+
+@dataclass
+class Parsed:
+    events: list[PlayEvent] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # where each event came from
+    errors: list[RowError] = field(default_factory=list)
+
+
+def parse_csv(text: str, *, first_line: int = 2) -> Parsed:
+    """Parse CSV text with a header row; rows are numbered as lines of the file."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        parsed = Parsed()
+        parsed.errors.append(RowError(1, f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}"))
+        return parsed
+    return parse_records(enumerate(reader, start=first_line))
+
+
+def parse_records(rows: Iterable[tuple[int, Mapping[str, object]]]) -> Parsed:
+    parsed = Parsed()
+    for line, row in rows:
+        try:
+            parsed.events.append(parse_row(row))
+            parsed.lines.append(line)
+        except RowProblem as exc:
+            parsed.errors.append(RowError(line, str(exc)))
+    return parsed
+
+
+def parse_row(row: Mapping[str, object]) -> PlayEvent:
+    return PlayEvent(
+        user_id=_text(row, "user_id", limit=64, required=True) or "",
+        track_id=TrackId(_text(row, "track_id", limit=32, required=True) or ""),
+        played_at=_time(row.get("played_at")),
+        ms_played=_ms(row.get("ms_played")),
+        ip=_ip(row.get("ip")),
+        device_id=_text(row, "device_id", limit=128),
+        user_agent=_text(row, "user_agent", limit=512),
+        country=_country(row.get("country")),
+    )
+
+
+def _blank(value: object) -> bool:
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and math.isnan(value))
+    )
+
+
+def _text(row: Mapping[str, object], name: str, *, limit: int, required: bool = False) -> str | None:
+    value = row.get(name)
+    if _blank(value):
+        if required:
+            raise RowProblem(f"{name} is missing")
+        return None
+    text = str(value).strip()
+    if len(text) > limit or any(ord(c) < 32 for c in text):
+        raise RowProblem(f"{name} {text[:40]!r} is longer than {limit} characters or has control characters")
+    return text
+
+
+def _time(value: object) -> datetime:
+    if _blank(value):
+        raise RowProblem("played_at is missing")
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        moment = datetime.fromtimestamp(float(value), UTC)
+    else:
+        text = str(value).strip()
+        try:
+            moment = datetime.fromtimestamp(float(text), UTC)
+        except ValueError:
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise RowProblem(f"played_at {text!r} is neither ISO 8601 nor Unix seconds") from None
+    if moment.tzinfo is None:
+        raise RowProblem(f"played_at {moment.isoformat()} has no time zone (append Z or +00:00)")
+    return moment.astimezone(UTC)
+
+
+def _ms(value: object) -> int:
+    if _blank(value):
+        raise RowProblem("ms_played is missing")
+    try:
+        number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
+    except ValueError:
+        raise RowProblem(f"ms_played {value!r} is not a number") from None
+    if not number.is_integer() or not 0 <= number <= MAX_MS_PLAYED:
+        raise RowProblem(f"ms_played {value!r} must be a whole number of milliseconds in 0..{MAX_MS_PLAYED}")
+    return int(number)
+
+
+def _ip(value: object) -> str | None:
+    if _blank(value):
+        return None
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        raise RowProblem(f"ip {value!r} is not an IPv4 or IPv6 address") from None
+
+
+def _country(value: object) -> str | None:
+    if _blank(value):
+        return None
+    code = str(value).strip().upper()
+    if len(code) != 2 or not code.isalpha() or not code.isascii():
+        raise RowProblem(f"country {value!r} is not a two-letter ISO 3166 code")
+    return code
+
+
+__all__ = ["OPTIONAL", "REQUIRED", "Parsed", "RowError", "parse_csv", "parse_records", "parse_row"]
