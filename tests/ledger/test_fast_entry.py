@@ -71,3 +71,25 @@ def test_fast_bytes_rejects_what_ledger_entry_rejects(bad: dict[str, object]) ->
             fields["reason"],
             fields["version"],  # type: ignore[arg-type]
         )
+
+
+@settings(max_examples=200, deadline=None)
+@given(seq=numbers, actor=texts, reason=texts, data=st.data())
+def test_canonical_sequence_accepts_exactly_what_from_bytes_accepts(
+    seq: int, actor: str, reason: str, data: st.DataObject
+) -> None:
+    from consentune.ledger.entry import canonical_sequence
+
+    good = LedgerEntry(seq, "2026-11-27T03:31:15.123456Z", actor, "read-audio", None, "t", "deny", reason, 3).to_bytes()
+    assert canonical_sequence(good) == seq
+    position = data.draw(st.integers(min_value=0, max_value=len(good) - 1))
+    mutated = good[:position] + bytes([good[position] ^ data.draw(st.integers(1, 255))]) + good[position + 1 :]
+    try:
+        expected: int | None = LedgerEntry.from_bytes(mutated).sequence
+    except InvalidInput:
+        expected = None
+    try:
+        got: int | None = canonical_sequence(mutated)
+    except InvalidInput:
+        got = None
+    assert got == expected

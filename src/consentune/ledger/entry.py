@@ -7,6 +7,7 @@ integers limited to the range every JSON parser represents exactly.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -251,3 +252,37 @@ def fast_entry_bytes(
 def check_timestamp(value: str) -> None:
     """Raise InvalidInput unless ``value`` is a real ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` time."""
     _check_time(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _time_ok(value: str) -> bool:
+    try:
+        _check_time(value)
+    except InvalidInput:
+        return False
+    return True
+
+
+def canonical_sequence(data: bytes) -> int:
+    """Check that ``data`` is exactly a canonical entry and return its sequence number.
+
+    The audit path: same acceptance as :meth:`LedgerEntry.from_bytes`, several
+    times faster, because entries of one batch share a timestamp and the
+    re-encoding reuses :func:`fast_entry_bytes`.
+    """
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _invalid(f"entry is not JSON: {exc}") from None
+    if type(obj) is not dict or obj.keys() != _FIELD_TYPES.keys():
+        raise _invalid("entry does not have exactly the ledger entry fields")
+    if type(obj["time"]) is not str or not _time_ok(obj["time"]):
+        raise _invalid(f"time {obj['time']!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    rebuilt = fast_entry_bytes(
+        obj["sequence"], obj["time"], obj["actor"], obj["action"], obj["purpose"], obj["track"],
+        obj["decision"], obj["reason"], obj["terms_version"],
+    )  # fmt: skip
+    if rebuilt != data:
+        raise _invalid("entry bytes are not in canonical form")
+    sequence: int = obj["sequence"]
+    return sequence

@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 
 from consentune.errors import ConsentuneError, NotFound
 from consentune.ledger.checkpoint import Checkpoint, LogSigner, verify_checkpoint
-from consentune.ledger.entry import LedgerEntry, check_timestamp, fast_entry_bytes, utc_timestamp
+from consentune.ledger.entry import (
+    LedgerEntry,
+    canonical_sequence,
+    check_timestamp,
+    fast_entry_bytes,
+    utc_timestamp,
+)
 from consentune.ledger.merkle import (
     CompactRange,
     consistency_proof,
@@ -171,9 +177,9 @@ class UsageLedger:
         if seq != expected:
             report.problem(f"entry {expected} is missing (next stored row is {seq})")
         try:
-            entry = LedgerEntry.from_bytes(data)
-            if entry.sequence != seq:
-                report.problem(f"row {seq} holds entry with sequence {entry.sequence} (reordered)")
+            sequence = canonical_sequence(data)
+            if sequence != seq:
+                report.problem(f"row {seq} holds entry with sequence {sequence} (reordered)")
         except ConsentuneError as exc:
             report.problem(f"row {seq} is not a canonical entry: {exc.message}")
         leaf = leaf_hash(data)
