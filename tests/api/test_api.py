@@ -162,3 +162,16 @@ def test_ledger_audit_and_checkpoint_are_consistent(world: World) -> None:
     )
     audit = world.client.get("/v1/ledger/audit", headers=world.admin).json()
     assert audit["ok"] is True and audit["size"] == second["size"]
+
+
+def test_tags_at_upload_and_replaced_by_the_artist_only(world: World, audio_files: dict[str, bytes]) -> None:
+    r = _upload(world, world.ada_key, audio_files["flac"], tags=" Ambient, piano ,ambient")
+    track = r.json()["track"]
+    assert track["tags"] == ["ambient", "piano"]
+    put = world.client.put(f"/v1/tracks/{track['id']}/tags", json={"tags": ["Drone"]}, headers=world.ada_key)
+    assert put.status_code == 200 and put.json()["tags"] == ["drone"]
+    assert world.client.get(f"/v1/tracks/{track['id']}", headers=world.admin).json()["tags"] == ["drone"]
+    other = world.client.put(f"/v1/tracks/{track['id']}/tags", json={"tags": ["x"]}, headers=world.bo_key)
+    assert_error_shape(other, 404)
+    too_long = world.client.put(f"/v1/tracks/{track['id']}/tags", json={"tags": ["x" * 65]}, headers=world.ada_key)
+    assert_error_shape(too_long, 400, "invalid_input")

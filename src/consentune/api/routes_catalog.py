@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
 from consentune.api.deps import Caller, Service
-from consentune.api.schemas import ArtistIn, ArtistOut, IngestOut, MeOut, TrackOut
+from consentune.api.schemas import ArtistIn, ArtistOut, IngestOut, MeOut, TagsIn, TrackOut
 from consentune.errors import AccessDenied, AudioRejected, InvalidInput, NotFound
 from consentune.types import Artist, Purpose, Role, Track, TrackId
 
@@ -66,7 +66,16 @@ def list_tracks(
 
 @router.get("/tracks/{track_id}", response_model=TrackOut)
 def get_track(track_id: str, service: Service, caller: Caller) -> TrackOut:
-    return TrackOut.of(visible_track(service, caller, track_id))
+    track = visible_track(service, caller, track_id)
+    return TrackOut.of(track, service.catalog.tags([track.id]).get(track.id))
+
+
+@router.put("/tracks/{track_id}/tags", response_model=TrackOut)
+def set_tags(track_id: str, body: TagsIn, service: Service, caller: Caller) -> TrackOut:
+    """Replace a track's tags (its artist or an admin); tags feed cold-start recommendations."""
+    track = visible_track(service, caller, track_id)
+    caller.require_artist(track.artist_id)
+    return TrackOut.of(track, service.catalog.set_tags(track, body.tags))
 
 
 @router.post("/tracks", response_model=IngestOut, status_code=201)
@@ -76,6 +85,7 @@ async def upload_track(
     file: Annotated[UploadFile, File(description="WAV, FLAC, OGG Vorbis, Opus or MP3")],
     title: Annotated[str | None, Form()] = None,
     artist: Annotated[str | None, Form(description="artist id or name (admin only)")] = None,
+    tags: Annotated[str | None, Form(description="comma-separated tags, e.g. 'ambient, piano'")] = None,
 ) -> IngestOut:
     if caller.role is Role.ARTIST:
         assert caller.artist_id is not None
@@ -96,9 +106,17 @@ async def upload_track(
             hint="upload a shorter or more compressed file",
         )
     result = service.catalog.ingest(
-        data, filename=file.filename or "upload", artist=owner, title=title, actor=caller.actor
+        data,
+        filename=file.filename or "upload",
+        artist=owner,
+        title=title,
+        actor=caller.actor,
+        tags=tags.split(",") if tags else (),
     )
-    return IngestOut(track=TrackOut.of(result.track), created=result.created)
+    return IngestOut(
+        track=TrackOut.of(result.track, service.catalog.tags([result.track.id]).get(result.track.id)),
+        created=result.created,
+    )
 
 
 @router.get("/tracks/{track_id}/audio", responses={200: {"content": {"application/octet-stream": {}}}})

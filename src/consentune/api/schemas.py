@@ -40,9 +40,10 @@ class TrackOut(BaseModel):
     channels: int
     size_bytes: int
     created_at: datetime
+    tags: list[str] = []
 
     @classmethod
-    def of(cls, t: Track) -> TrackOut:
+    def of(cls, t: Track, tags: list[str] | None = None) -> TrackOut:
         return cls(
             id=t.id,
             artist_id=t.artist_id,
@@ -54,7 +55,12 @@ class TrackOut(BaseModel):
             channels=t.channels,
             size_bytes=t.size_bytes,
             created_at=t.created_at,
+            tags=tags or [],
         )
+
+
+class TagsIn(BaseModel):
+    tags: list[str] = Field(max_length=32)
 
 
 class IngestOut(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath, PureWindowsPath
@@ -57,6 +57,25 @@ def _clean_text(value: str, *, what: str, limit: int) -> str:
             hint=f"give a shorter {what} without control characters",
         )
     return text
+
+
+_MAX_TAGS = 32
+
+
+def normalize_tags(tags: Sequence[str]) -> list[str]:
+    """Lower-case, trimmed, deduplicated tags; a bad tag is an error naming it, never silently dropped."""
+    clean: list[str] = []
+    for raw in tags:
+        tag = unicodedata.normalize("NFC", raw).strip().lower()
+        if not tag:
+            continue
+        if len(tag) > 64 or any(unicodedata.category(c).startswith("C") for c in tag):
+            raise InvalidInput(f"tag {raw!r} must be 1–64 printable characters", hint="shorten the tag")
+        clean.append(tag)
+    clean = list(dict.fromkeys(clean))
+    if len(clean) > _MAX_TAGS:
+        raise InvalidInput(f"{len(clean)} tags given; at most {_MAX_TAGS}", hint="keep the most descriptive tags")
+    return clean
 
 
 class Catalog:
@@ -125,7 +144,25 @@ class Catalog:
     def tracks(self, *, artist: Artist | None = None, limit: int = 100, offset: int = 0) -> list[Track]:
         return self._repo.list_tracks(artist_id=artist.id if artist else None, limit=limit, offset=offset)
 
-    def ingest(self, data: bytes, *, filename: str, artist: Artist, title: str | None, actor: str) -> IngestResult:
+    def set_tags(self, track: Track, tags: Sequence[str]) -> list[str]:
+        """Replace a track's tags (normalised; see :func:`normalize_tags`)."""
+        clean = normalize_tags(tags)
+        self._repo.set_track_tags(track.id, clean)
+        return clean
+
+    def tags(self, tracks: Sequence[TrackId]) -> dict[TrackId, list[str]]:
+        return self._repo.track_tags(tracks)
+
+    def ingest(
+        self,
+        data: bytes,
+        *,
+        filename: str,
+        artist: Artist,
+        title: str | None,
+        actor: str,
+        tags: Sequence[str] = (),
+    ) -> IngestResult:
         """Validate, store content-addressed and register one upload; identical bytes are idempotent."""
         name = safe_filename(filename)
         if len(data) > self._max_upload_bytes:
@@ -136,6 +173,7 @@ class Catalog:
             )
         # validate the title before the gate stores the blob, so a refused upload leaves no file
         clean_title = _clean_text(title or PurePosixPath(name).stem or name, what="title", limit=_TITLE_MAX)
+        clean_tags = normalize_tags(tags)
         admitted = self._gate.admit_upload(data, filename=name)
         info = admitted.info
         track = Track(
@@ -154,7 +192,9 @@ class Catalog:
         if created:
             reason = f"stored original sha256:{admitted.sha256} ({info.format}, {info.duration_s:.1f} s)"
             self._ledger.append([UsageRecord(actor, "ingest", None, stored.id, "record", reason, artist.terms_version)])
+        if created and clean_tags:
+            self._repo.set_track_tags(stored.id, clean_tags)
         return IngestResult(stored, created)
 
 
-__all__ = ["Catalog", "IngestResult", "new_id", "safe_filename"]
+__all__ = ["Catalog", "IngestResult", "new_id", "normalize_tags", "safe_filename"]

@@ -18,6 +18,7 @@ def ingest(
     files: Annotated[list[Path], typer.Argument(help="audio files: WAV, FLAC, OGG Vorbis, Opus, MP3")],
     artist: Annotated[str, typer.Option(help="artist id or name")],
     title: Annotated[str | None, typer.Option(help="title (one file only); default: file name")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="a tag (repeatable), e.g. --tag ambient")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Ingest audio files for an artist (identical bytes are idempotent)."""
@@ -31,7 +32,9 @@ def ingest(
             data = path.read_bytes()
         except OSError as exc:
             raise InvalidInput(f"cannot read {path}: {exc.strerror}", hint="check the path") from None
-        result = svc.catalog.ingest(data, filename=path.name, artist=owner, title=title, actor=ADMIN_ACTOR)
+        result = svc.catalog.ingest(
+            data, filename=path.name, artist=owner, title=title, actor=ADMIN_ACTOR, tags=tag or ()
+        )
         t = result.track
         results.append(
             {

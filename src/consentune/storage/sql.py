@@ -261,6 +261,23 @@ class SqlStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.tracks)).scalar_one())
 
+    def set_track_tags(self, track_id: TrackId, tags: Sequence[str]) -> None:
+        """Replace the track's tags (one transaction)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.track_tags).where(t.track_tags.c.track_id == track_id))
+            if tags:
+                conn.execute(insert(t.track_tags), [{"track_id": track_id, "tag": tag} for tag in dict.fromkeys(tags)])
+
+    def track_tags(self, track_ids: Sequence[TrackId]) -> dict[TrackId, list[str]]:
+        g = t.track_tags
+        out: dict[TrackId, list[str]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(track_ids))):
+                rows = conn.execute(select(g.c.track_id, g.c.tag).where(g.c.track_id.in_(chunk)).order_by(g.c.tag))
+                for track, tag in rows:
+                    out.setdefault(TrackId(track), []).append(tag)
+        return out
+
     # -- consent ----------------------------------------------------------
     def publish_terms(self, terms: Terms) -> Terms:
         """Store ``terms`` as the next version (its ``version`` field is ignored)."""

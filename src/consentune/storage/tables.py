@@ -202,3 +202,11 @@ shield_decisions = Table(
     Column("lifted_by", String(100), nullable=True),
     Index("ix_shield_decisions_subject", "subject", "action"),
 )
+
+track_tags = Table(
+    "track_tags",
+    metadata,
+    Column("track_id", String(32), ForeignKey("tracks.id"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Index("ix_track_tags_tag", "tag"),
+)
