@@ -146,6 +146,7 @@ class PlayRepo(Protocol):
         until: datetime | None = None,
         batch: int = 50_000,
     ) -> Iterator[list[PlayEvent]]: ...
+    def user_plays(self, user_id: str, *, limit: int = 1000) -> list[PlayEvent]: ...
 
 
 class ShieldRepo(Protocol):

@@ -19,6 +19,7 @@ from consentune.gate import AudioLimits, PurposeGate
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
 from consentune.plays import PlayLog
+from consentune.recommend.service import RecommendService, serving_model
 from consentune.shield.challenge import ChallengeIssuer
 from consentune.shield.clientaddr import parse_trusted_proxies
 from consentune.shield.crawlers import load_ai_crawlers
@@ -45,6 +46,7 @@ class Consentune:
     keys: ApiKeys
     listen: ListenerDesk
     plays: PlayLog
+    recommend: RecommendService
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -87,7 +89,11 @@ def open_service(settings: Settings | None = None) -> Consentune:
     )
     listen = _listener_desk(settings, store, catalog, gate, consent)
     plays = PlayLog(plays=store, catalog=store)
-    return Consentune(settings, store, ledger, gate, consent, catalog, ApiKeys(store), listen, plays)
+    recommend = RecommendService(
+        gate=gate, catalog=catalog, ledger=ledger, models_dir=settings.home / "models", model_factory=serving_model
+    )
+    consent.add_purger(recommend.on_revoked)
+    return Consentune(settings, store, ledger, gate, consent, catalog, ApiKeys(store), listen, plays, recommend)
 
 
 def _listener_desk(

@@ -17,6 +17,7 @@ from consentune.api import (
     routes_ledger,
     routes_listen,
     routes_plays,
+    routes_recommend,
     routes_signals,
 )
 from consentune.api.errors import install_error_handlers
@@ -56,6 +57,7 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0) -> FastA
         routes_admin,
         routes_listen,
         routes_plays,
+        routes_recommend,
         routes_signals,
     ):
         app.include_router(module.router)

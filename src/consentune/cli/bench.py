@@ -54,3 +54,111 @@ def core(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
     console.print(f"wrote {out}")
+
+
+@bench_app.command("recommend")
+def recommend(
+    data: Annotated[
+        Path | None, typer.Option(help="Last.fm 2K directory (or CONSENTUNE_LASTFM_DIR)", show_default=False)
+    ] = None,
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/recommend.json"),
+    seeds: Annotated[str, typer.Option(help="comma-separated seeds; peers run on the first")] = "42,43,44",
+) -> None:
+    """Recall/NDCG, long-tail exposure frontier, cold start and fold-in latency against peers."""
+    from consentune.bench.recommend import run_recommend
+
+    results = run_recommend(data=data, seeds=[int(s) for s in seeds.split(",") if s.strip()], progress=console.print)
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    main = results["seeds"][str(results["main_seed"])]
+    columns = ("recall_at_10", "ndcg_at_10", "coverage_at_10", "long_tail_share_at_10", "long_tail_recall_at_10")
+    table = Table(
+        "model",
+        "params",
+        "Recall@10",
+        "NDCG@10",
+        "cov@10",
+        "LT share",
+        "LT recall",
+        "Gini",
+        "train s",
+        title=f"consentune bench recommend (seed {results['main_seed']}, {main['users']:,} users, "
+        f"{main['items']:,} artists)",
+    )
+    for name, row in main["models"].items():
+        train_s = _fmt(row["train_s"]) if "train_s" in row else "-"
+        table.add_row(name, row["params"], *(f"{row[c]:.4f}" for c in columns), f"{row['exposure_gini']:.3f}", train_s)
+    console.print(table)
+    frontier = Table(
+        "λ",
+        "Recall@10",
+        "NDCG@10",
+        "cov@10",
+        "LT share",
+        "LT recall",
+        "Gini",
+        title="accuracy/exposure frontier (long-tail re-rank of the blend, test split)",
+    )
+    for row in main["frontier"]:
+        chosen = " (chosen on inner)" if row["strength"] == main["chosen_strength"] else ""
+        frontier.add_row(
+            f"{row['strength']}{chosen}", *(f"{row[c]:.4f}" for c in columns), f"{row['exposure_gini']:.3f}"
+        )
+    console.print(frontier)
+    cold = main["coldstart"]
+    other = Table("measure", "value", title="cold start and serving")
+    other.add_row("cold artists held out", f"{cold['cold_items']:,}")
+    other.add_row(f"tag-profile Recall@10 ({cold['params']})", f"{cold['tag_profile_recall_at_10']:.4f}")
+    other.add_row("popularity-within-tag Recall@10", f"{cold['tag_popularity_recall_at_10']:.4f}")
+    other.add_row("ratio", f"{cold['ratio']:.2f}x")
+    other.add_row("retrain s (blend on train)", f"{main['retrain_s']:.2f}")
+    for key in ("p50_ms", "p99_ms", "consent_violations"):
+        other.add_row(f"serving {key} (fold-in + consent mask + re-rank)", _fmt(main["serving"][key]))
+    console.print(other)
+    seeds_table = Table("measure (winning configuration)", "mean", "min", "max", "per seed", title="across seeds")
+    for key, stats in results["across_seeds"].items():
+        per_seed = ", ".join(f"{v:.4f}" for v in stats["values"])
+        seeds_table.add_row(key, f"{stats['mean']:.4f}", f"{stats['min']:.4f}", f"{stats['max']:.4f}", per_seed)
+    console.print(seeds_table)
+    goals = Table("goal", "value", "target", "result", title="goals (main seed)")
+    for name, goal in results["goals"].items():
+        verdict = f"{'met' if goal['met'] else 'MISSED'} ({goal['ratio']:.2f}x)"
+        goals.add_row(name, f"{goal['value']:.4f}", f"{goal['target']}", verdict)
+    console.print(goals)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    console.print(f"wrote {out}")
+
+
+@bench_app.command("shield")
+def shield(
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/shield.json"),
+    quick: Annotated[bool, typer.Option("--quick", help="a small, fast configuration (~2-3 min)")] = False,
+    tracks: Annotated[int | None, typer.Option(help="catalogue size (default 2000: 1% = 20 tracks)")] = None,
+    sessions: Annotated[int | None, typer.Option(help="legitimate listener sessions per seed (default 100)")] = None,
+    days: Annotated[float | None, typer.Option(help="simulated days (default 2)")] = None,
+    seeds: Annotated[int | None, typer.Option(help="seeds to run; the worst case is reported (default 3)")] = None,
+    first_seed: Annotated[int | None, typer.Option(help="first seed (default 1)")] = None,
+    strategy: Annotated[list[str] | None, typer.Option(help="scraper strategy to run (repeat; default all)")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="wall-time cap for all seeds (default 19)")] = None,
+) -> None:
+    """Real server on 127.0.0.1 vs simulated scrapers and listeners: bytes scraped, listeners hindered, latency."""
+    from consentune.bench.shield import QUICK, ShieldBenchConfig, run_shield, with_overrides
+    from consentune.bench.shieldsim.report import tables
+
+    config = with_overrides(
+        QUICK if quick else ShieldBenchConfig(),
+        tracks=tracks,
+        sessions=sessions,
+        days=days,
+        seeds=seeds,
+        first_seed=first_seed,
+        strategies=tuple(strategy) if strategy else None,
+        max_minutes=max_minutes,
+    )
+    results = run_shield(config, progress=console.print)
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    for table in tables(results):
+        console.print(table, width=max(console.width, 190))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    console.print(f"wrote {out}")

@@ -8,6 +8,9 @@ Content is then read by presenting a handle back to the gate.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,6 +73,7 @@ class PurposeGate:
         blob_dir: Path,
         limits: _decode.AudioLimits,
         handle_ttl_s: float = 900.0,
+        use_log_window_s: float = 3600.0,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._catalog = catalog
@@ -80,6 +84,9 @@ class PurposeGate:
         self._blobs = BlobStore(blob_dir)
         self._limits = limits
         self._minter = HandleMinter(ttl_s=handle_ttl_s)
+        self._use_log_window_s = use_log_window_s
+        self._use_lock = threading.Lock()
+        self._recent_uses: OrderedDict[tuple[str, str, str, str], float] = OrderedDict()
         self._clock = clock
 
     # -- decisions --------------------------------------------------------
@@ -161,6 +168,41 @@ class PurposeGate:
         for handle in handles:
             self._minter.check(handle, action="read-plays")
         return self._plays.iter_plays([h.track for h in handles], since=since, until=until)
+
+    def read_user_plays(self, *, actor: str, purpose: Purpose, user_id: str, limit: int = 1000) -> list[PlayEvent]:
+        """One listener's recent plays, keeping only tracks allowed for ``purpose``.
+
+        Serving reads this on every request, so the ledger records each
+        (actor, purpose, track) use at most once per ``use_log_window_s``.
+        """
+        plays = self._plays.user_plays(user_id, limit=limit)
+        tracks = list(dict.fromkeys(p.track_id for p in plays))
+        if not tracks:
+            return []
+        decision = self.decide(purpose=purpose, tracks=tracks)
+        allowed = {t for t, ok in zip(tracks, decision.allowed.tolist(), strict=True) if ok}
+        self._log_uses(actor, purpose, "read-plays", tracks, decision)
+        return [p for p in plays if p.track_id in allowed]
+
+    def _log_uses(
+        self, actor: str, purpose: Purpose, action: str, tracks: Sequence[TrackId], decision: BatchDecision
+    ) -> None:
+        now = time.monotonic()
+        records = []
+        with self._use_lock:
+            for i, track in enumerate(tracks):
+                key = (actor, purpose, action, track)
+                if now - self._recent_uses.get(key, float("-inf")) < self._use_log_window_s:
+                    continue
+                self._recent_uses[key] = now
+                ok = bool(decision.allowed[i])
+                records.append(
+                    UsageRecord(actor, action, purpose, track, "allow" if ok else "deny", decision.reason_text(i),
+                                _version(decision.terms_versions[i]))
+                )  # fmt: skip
+            while len(self._recent_uses) > 1_000_000:
+                self._recent_uses.popitem(last=False)
+        self._ledger.append(records)
 
     # -- uploads and purges ------------------------------------------------
     def admit_upload(self, data: bytes, *, filename: str | None = None) -> AdmittedUpload:

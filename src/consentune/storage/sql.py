@@ -464,6 +464,15 @@ class SqlStore:
                 yield [_play(r) for r in rows]
                 after = int(rows[-1].id)
 
+    def user_plays(self, user_id: str, *, limit: int = 1000) -> list[PlayEvent]:
+        """The user's newest ``limit`` plays, newest first."""
+        p = t.plays
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(p).where(p.c.user_id == user_id).order_by(p.c.played_us.desc(), p.c.id.desc()).limit(limit)
+            ).all()
+        return [_play(r) for r in rows]
+
     # -- shield -----------------------------------------------------------
     def add_listener_account(self, account_id: str, token_sha256: str, *, at: float, address: str) -> None:
         with self.engine.begin() as conn:

@@ -1,0 +1,338 @@
+"""Recommenders behind one base class: fit on a users × items matrix, score any user rows.
+
+``scores`` is fold-in: a user is scored from an interaction row alone, so
+fresh plays are served without retraining.  Every model applies its own
+``Weighting`` to the raw counts it is given, at fit and at scoring time.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from consentune.errors import InvalidInput
+from consentune.recommend.interactions import Weighting
+
+FloatArray = NDArray[np.float32]
+IntArray = NDArray[np.int64]
+
+
+def top_n(
+    scores: FloatArray,
+    *,
+    n: int,
+    exclude: Any | None = None,
+    allowed: NDArray[np.bool_] | None = None,
+) -> IntArray:
+    """Best ``n`` item columns per row of ``scores`` (users × items), best first.
+
+    ``exclude`` (CSR, users × items) removes each user's non-zero items;
+    ``allowed`` (bool, items) removes every item where it is False.  Rows with
+    fewer than ``n`` eligible items are padded with -1.  Ties go to the lower
+    column, so results are deterministic.
+    """
+    s = np.array(scores, dtype=np.float32, copy=True)
+    if s.ndim != 2:
+        raise InvalidInput(f"scores must be 2-D (users × items), got shape {s.shape}", hint="pass one row per user")
+    if exclude is not None:
+        ex = sp.csr_matrix(exclude)
+        rows = np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr))
+        s[rows, ex.indices] = -np.inf
+    if allowed is not None:
+        s[:, ~np.asarray(allowed, dtype=bool)] = -np.inf
+    n = min(n, s.shape[1])
+    if n <= 0:
+        return np.zeros((s.shape[0], 0), dtype=np.int64)
+    part = np.argpartition(-s, n - 1, axis=1)[:, :n] if n < s.shape[1] else np.tile(np.arange(s.shape[1]), (len(s), 1))
+    part_scores = np.take_along_axis(s, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    best = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    best[np.take_along_axis(part_scores, order, axis=1) == -np.inf] = -1
+    return best
+
+
+class Recommender(ABC):
+    """Base class: ``fit`` on training counts, ``scores`` any user rows (fold-in), ``recommend`` one user."""
+
+    def __init__(self, *, weighting: Weighting | None = None) -> None:
+        self.weighting: Weighting | None = weighting or Weighting("binary")
+        self.n_items = 0
+
+    def fit(self, matrix: Any) -> None:
+        """Train on a users × items CSR matrix of raw counts."""
+        x = sp.csr_matrix(matrix, dtype=np.float32)
+        self.n_items = x.shape[1]
+        if self.weighting is not None:
+            self.weighting.fit(x)
+        self._fit(self._weigh(x))
+
+    def _weigh(self, rows: Any) -> Any:
+        return rows if self.weighting is None else self.weighting(rows)
+
+    def scores(self, user_rows: Any) -> FloatArray:
+        """Scores (users × items, float32) for users given only their raw-count rows."""
+        rows = sp.csr_matrix(user_rows, dtype=np.float32)
+        if self.n_items == 0:
+            raise InvalidInput(f"{type(self).__name__} is not fitted", hint="call fit(train) first")
+        if rows.shape[1] != self.n_items:
+            raise InvalidInput(
+                f"user rows have {rows.shape[1]} item columns, the model has {self.n_items}",
+                hint="use the item index the model was fitted with",
+            )
+        return np.asarray(self._scores(self._weigh(rows)), dtype=np.float32)
+
+    def recommend(
+        self,
+        user_row: Any,
+        *,
+        n: int = 10,
+        exclude: IntArray | None = None,
+        allowed: NDArray[np.bool_] | None = None,
+    ) -> tuple[IntArray, FloatArray]:
+        """Top ``n`` items for one user row (1 × items); the user's own items are never returned.
+
+        ``exclude`` lists more item columns to skip; ``allowed`` (bool, items)
+        masks items that may be recommended, e.g. those whose ``recommend``
+        consent is granted.  Returns (items, scores), best first; fewer than
+        ``n`` when too few items are eligible.
+        """
+        row = sp.csr_matrix(user_row, dtype=np.float32)
+        if row.shape[0] != 1:
+            raise InvalidInput(f"recommend takes one user row, got {row.shape[0]}", hint="use scores() for batches")
+        s = self.scores(row)
+        if exclude is not None and len(exclude):
+            s[0, np.asarray(exclude, dtype=np.int64)] = -np.inf
+        items = top_n(s, n=n, exclude=row, allowed=allowed)[0]
+        items = items[items >= 0]
+        return items, s[0, items]
+
+    @abstractmethod
+    def _fit(self, weighted: Any) -> None: ...
+
+    @abstractmethod
+    def _scores(self, weighted_rows: Any) -> FloatArray: ...
+
+
+class Popularity(Recommender):
+    """Everyone gets the items with the most (weighted) interactions."""
+
+    def _fit(self, weighted: Any) -> None:
+        self.popularity = np.asarray(weighted.sum(axis=0), dtype=np.float32).ravel()
+
+    def _scores(self, weighted_rows: Any) -> FloatArray:
+        return np.tile(self.popularity, (weighted_rows.shape[0], 1))
+
+
+def _prune_rows(similarity: Any, k: int) -> Any:
+    """Keep the ``k`` largest entries of every row of a sparse matrix."""
+    s = sp.csr_matrix(similarity)
+    keep = np.zeros(s.nnz, dtype=bool)
+    for row in range(s.shape[0]):
+        start, end = s.indptr[row], s.indptr[row + 1]
+        if end - start <= k:
+            keep[start:end] = True
+        else:
+            keep[start + np.argpartition(-s.data[start:end], k - 1)[:k]] = True
+    s.data = np.where(keep, s.data, 0).astype(np.float32)
+    s.eliminate_zeros()
+    return s
+
+
+class ItemKNN(Recommender):
+    """Item-based k-nearest neighbours with (shrunk) cosine similarity; ``k`` neighbours per item."""
+
+    def __init__(self, *, k: int = 100, shrink: float = 0.0, weighting: Weighting | None = None) -> None:
+        super().__init__(weighting=weighting)
+        self.k = k
+        self.shrink = shrink
+
+    def _fit(self, weighted: Any) -> None:
+        xt = sp.csr_matrix(weighted.T)
+        norms = np.sqrt(np.asarray(xt.multiply(xt).sum(axis=1)).ravel())
+        sim = sp.csr_matrix(xt @ xt.T)
+        sim.setdiag(0)
+        sim.eliminate_zeros()
+        rows = np.repeat(np.arange(sim.shape[0]), np.diff(sim.indptr))
+        sim.data = sim.data / (norms[rows] * norms[sim.indices] + self.shrink + 1e-9)
+        # neighbours of item i are the row; scoring needs column j = "i is a neighbour of j"
+        self.similarity = sp.csr_matrix(_prune_rows(sim, self.k).T, dtype=np.float32)
+
+    def _scores(self, weighted_rows: Any) -> FloatArray:
+        return np.asarray((weighted_rows @ self.similarity).toarray(), dtype=np.float32)
+
+
+class RP3Beta(Recommender):
+    """Random walk user→item→user→item with transition probabilities raised to ``alpha``,
+    divided by the target item's popularity to the power ``beta`` (Paudel et al. 2017)."""
+
+    def __init__(
+        self, *, alpha: float = 1.0, beta: float = 0.5, k: int = 200, weighting: Weighting | None = None
+    ) -> None:
+        super().__init__(weighting=weighting)
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def _fit(self, weighted: Any) -> None:
+        x = sp.csr_matrix(weighted)
+        user_to_item = _row_normalise(x).power(self.alpha)
+        item_to_user = _row_normalise(sp.csr_matrix(x.T)).power(self.alpha)
+        walk = sp.csr_matrix(item_to_user @ user_to_item)
+        popularity = np.diff(sp.csc_matrix(x).indptr).astype(np.float32)
+        penalty = np.power(np.maximum(popularity, 1.0), -self.beta)
+        walk = sp.csr_matrix(walk @ sp.diags(penalty))
+        walk.setdiag(0)
+        walk.eliminate_zeros()
+        self.similarity = sp.csr_matrix(_prune_rows(walk, self.k), dtype=np.float32)
+
+    def _scores(self, weighted_rows: Any) -> FloatArray:
+        return np.asarray((weighted_rows @ self.similarity).toarray(), dtype=np.float32)
+
+
+def _row_normalise(m: Any) -> Any:
+    sums = np.asarray(m.sum(axis=1)).ravel()
+    return sp.csr_matrix(sp.diags(1.0 / np.maximum(sums, 1e-12)) @ m)
+
+
+class EASE(Recommender):
+    """Embarrassingly shallow autoencoder (Steck 2019): closed-form item-item weights with L2 ``l2``.
+
+    Only items with at least ``min_users`` training users get a column in the
+    dense weight matrix (the inverse is cubic in that count); other items
+    score 0.
+    """
+
+    def __init__(self, *, l2: float = 500.0, min_users: int = 2, weighting: Weighting | None = None) -> None:
+        super().__init__(weighting=weighting)
+        self.l2 = l2
+        self.min_users = min_users
+
+    def _fit(self, weighted: Any) -> None:
+        x = sp.csc_matrix(weighted)
+        self.active = np.flatnonzero(np.diff(x.indptr) >= self.min_users)
+        xa = sp.csr_matrix(x[:, self.active])
+        gram = np.asarray((xa.T @ xa).toarray(), dtype=np.float64)
+        gram[np.diag_indices_from(gram)] += self.l2
+        inverse = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
+        weights = -inverse / np.diag(inverse)
+        np.fill_diagonal(weights, 0.0)
+        self.weights = weights.astype(np.float32)
+
+    def _scores(self, weighted_rows: Any) -> FloatArray:
+        out = np.zeros((weighted_rows.shape[0], self.n_items), dtype=np.float32)
+        active_rows = sp.csr_matrix(weighted_rows[:, self.active])
+        out[:, self.active] = np.asarray(active_rows @ self.weights, dtype=np.float32)
+        return out
+
+
+class IALS(Recommender):
+    """Implicit-feedback ALS (Hu, Koren, Volinsky 2008) from the ``implicit`` library.
+
+    Confidence is ``alpha`` × the weighted value.  Fold-in solves the user's
+    least-squares problem against the fixed item factors (the library's
+    ``recalculate_user``), exactly the user half-step of training.
+    """
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        regularization: float = 0.05,
+        alpha: float = 10.0,
+        iterations: int = 15,
+        threads: int = 2,
+        seed: int = 0,
+        weighting: Weighting | None = None,
+    ) -> None:
+        super().__init__(weighting=weighting)
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.threads = threads
+        self.seed = seed
+
+    def _fit(self, weighted: Any) -> None:
+        als = _implicit_als()
+        with _one_blas_thread():
+            self.model = als.AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                num_threads=self.threads,
+                random_state=self.seed,
+            )
+            self.model.fit(sp.csr_matrix(weighted, dtype=np.float32), show_progress=False)
+
+    def user_factors(self, weighted_rows: Any) -> FloatArray:
+        """Fold-in user factors (users × factors) for already-weighted rows."""
+        rows = sp.csr_matrix(weighted_rows, dtype=np.float32)
+        with _one_blas_thread():
+            return np.asarray(self.model.recalculate_user(np.arange(rows.shape[0]), rows), dtype=np.float32)
+
+    def _scores(self, weighted_rows: Any) -> FloatArray:
+        factors = self.user_factors(weighted_rows)
+        # implicit's OpenMP workers still spin after fold-in; a threaded BLAS call would fight them for the cores
+        with _one_blas_thread():
+            return np.asarray(factors @ self.model.item_factors.T, dtype=np.float32)
+
+
+def _implicit_als() -> Any:
+    try:
+        from implicit.cpu import als
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise InvalidInput(
+            "the IALS recommender needs the implicit library", hint="reinstall consentune: pip install -e ."
+        ) from exc
+    return als
+
+
+def _one_blas_thread() -> Any:
+    """implicit parallelises over users itself; a multi-threaded BLAS underneath only oversubscribes."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+class Blend(Recommender):
+    """Weighted sum of member models' per-user standardised scores.
+
+    Each member keeps its own weighting; the blend passes raw counts through.
+    Scores are standardised per user (zero mean, unit variance over all
+    items) before weighting so members on different scales mix fairly.
+    """
+
+    def __init__(self, members: Sequence[tuple[Recommender, float]]) -> None:
+        super().__init__()
+        self.weighting = None
+        if not members:
+            raise InvalidInput("a blend needs at least one member", hint="pass [(model, weight), ...]")
+        self.members = list(members)
+
+    def _fit(self, weighted: Any) -> None:
+        for model, _ in self.members:
+            model.fit(weighted)
+
+    def _scores(self, weighted_rows: Any) -> FloatArray:
+        total = np.zeros((weighted_rows.shape[0], self.n_items), dtype=np.float32)
+        for model, weight in self.members:
+            if weight:
+                total += weight * standardise(model.scores(weighted_rows))
+        return total
+
+
+def standardise(scores: FloatArray) -> FloatArray:
+    """Per-row z-scores (users × items); constant rows become 0."""
+    mean = scores.mean(axis=1, keepdims=True)
+    std = scores.std(axis=1, keepdims=True)
+    return np.asarray((scores - mean) / np.where(std > 0, std, 1.0), dtype=np.float32)
+
+
+__all__ = ["EASE", "IALS", "Blend", "ItemKNN", "Popularity", "RP3Beta", "Recommender", "standardise", "top_n"]
