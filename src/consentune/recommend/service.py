@@ -92,6 +92,7 @@ class RecommendService:
         self._clock = clock
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
+        self._fresh: tuple[str, float, list[TrackId], dict[TrackId, list[str]]] | None = None
 
     # -- training -------------------------------------------------------------
     def train(self, *, actor: str) -> TrainReport:
@@ -150,6 +151,7 @@ class RecommendService:
         if purpose != RECOMMEND:
             return 0
         with self._lock:
+            self._fresh = None  # cold-start candidates are re-decided on the next request
             snap = self._snapshot
             if snap is not None:
                 for track in tracks:
@@ -186,25 +188,36 @@ class RecommendService:
         """New tracks (no plays in the model) ranked by overlap of their tags with the listener's."""
         if limit <= 0:
             return []
-        fresh = [t.id for t in self._catalog.tracks(limit=10**9) if t.id not in snap.item_index]
+        fresh, fresh_tags = self._fresh_tracks(snap)
         if not fresh:
             return []
-        ok = self._gate.decide(purpose=RECOMMEND, tracks=fresh).allowed.tolist()
-        fresh = [t for t, allowed in zip(fresh, ok, strict=True) if allowed]
         heard = list(dict.fromkeys(p.track_id for p in history))
-        tags = self._catalog.tags(heard + fresh)
-        profile = Counter(tag for track in heard for tag in tags.get(track, ()))
+        heard_tags = self._catalog.tags(heard)
+        profile = Counter(tag for track in heard for tag in heard_tags.get(track, ()))
         if not profile:
             return []
         norm = math.sqrt(sum(v * v for v in profile.values()))
         scored = []
         for track in fresh:
-            own = tags.get(track, [])
+            own = fresh_tags.get(track, [])
             if own:
                 score = sum(profile[g] for g in own) / (norm * math.sqrt(len(own)))
                 if score > 0:
                     scored.append(Recommendation(track, score, "cold-start"))
         return sorted(scored, key=lambda r: (-r.score, r.track))[:limit]
+
+    def _fresh_tracks(self, snap: _Snapshot) -> tuple[list[TrackId], dict[TrackId, list[str]]]:
+        """Consenting tracks the model has never seen, with their tags; refreshed every ``consent_ttl_s``."""
+        cached = self._fresh
+        if cached is not None and cached[0] == snap.model_id and time.monotonic() - cached[1] < self._consent_ttl_s:
+            return cached[2], cached[3]
+        fresh = [t.id for t in self._catalog.tracks(limit=10**9) if t.id not in snap.item_index]
+        if fresh:
+            ok = self._gate.decide(purpose=RECOMMEND, tracks=fresh).allowed.tolist()
+            fresh = [t for t, allowed in zip(fresh, ok, strict=True) if allowed]
+        tags = self._catalog.tags(fresh)
+        self._fresh = (snap.model_id, time.monotonic(), fresh, tags)
+        return fresh, tags
 
     def _save(self, model_id: str, model: Recommender, items: list[TrackId]) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
