@@ -117,6 +117,7 @@ def _listener_desk(
         guard=guard,
         signer=StreamSigner(hmac_key(secret, "stream")),
         trusted_proxies=parse_trusted_proxies(settings.trusted_proxies),
+        pseudonym_key=hmac_key(secret, "listener-pseudonym"),
         policy=policy,
         catalog_ttl_s=settings.signal_ttl_s,
     )

@@ -124,7 +124,7 @@ def test_every_play_goes_through_the_gate_and_ledger(svc: Consentune, tracks: di
     assert [(e.action, e.purpose, e.track, e.decision) for e in entries] == [
         ("read-audio", "stream", tracks["b"], "allow")
     ]
-    assert entries[0].actor == f"listener:{sid}"
+    assert entries[0].actor.startswith("listener:") and sid not in entries[0].actor  # a pseudonym, not the credential
 
 
 def test_known_ai_crawler_is_blocked_and_operator_can_lift(svc: Consentune, tracks: dict[str, str]) -> None:

@@ -26,3 +26,27 @@ def test_expired_opt_in_features_are_withheld_then_swept(svc: Consentune, audio_
     assert svc.store.get_feature(track.id, "embedding") is None
     entries = svc.ledger.entries(range(svc.ledger.size))
     assert any(e.action == "purge" and e.track == track.id and e.purpose == "train-ai" for e in entries)
+
+
+def test_handles_issued_before_a_revocation_stop_working_at_once(
+    svc: Consentune, audio_files: dict[str, bytes]
+) -> None:
+    import pytest
+
+    from consentune.errors import AccessDenied
+
+    artist = svc.catalog.add_artist("Ada", actor="admin:test")
+    track = svc.catalog.ingest(audio_files["wav"], filename="a.wav", artist=artist, title=None, actor="t").track
+    handles = {
+        action: svc.gate.request(actor="svc", purpose=Purpose("recommend"), tracks=[track.id], action=action).allowed[0]
+        for action in ("read-audio", "read-features", "write-features")
+    }
+    svc.gate.write_feature(handles["write-features"], "vec", b"1")
+    svc.consent.revoke(artist, purpose=Purpose("recommend"), actor="artist:test")
+    with pytest.raises(AccessDenied):
+        svc.gate.write_feature(handles["write-features"], "vec", b"derived-after-revocation")
+    with pytest.raises(AccessDenied):
+        svc.gate.read_feature(handles["read-features"], "vec")
+    with pytest.raises(AccessDenied):
+        svc.gate.read_audio(handles["read-audio"])
+    assert svc.store.get_feature(track.id, "vec") is None

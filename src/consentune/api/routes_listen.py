@@ -180,11 +180,11 @@ def stream(
     """Audio bytes for a signed, session-bound URL; Range works; never faster than real time + buffer."""
     client = client_of(request, service)
     session_id, account_id, passed = _session(service, client)
-    track = service.listen.verify_stream(token, session_id=session_id, now=client.now)
+    track, started_at = service.listen.verify_stream(token, session_id=session_id, now=client.now)
     data, media_type = service.listen.stream_bytes(track)
     start, end = _byte_range(range_, len(data))
     budget = service.listen.guard.stream_budget(
-        session_id=session_id, track_id=track.id, size_bytes=len(data), duration_s=track.duration_s, now=client.now
+        started_at=started_at, size_bytes=len(data), duration_s=track.duration_s, now=client.now
     )
     if start >= budget:
         wait = max(1.0, (start - budget) / max(len(data), 1) * track.duration_s)

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from consentune.consent.decide import BatchDecision, ConsentContext, decide_batch
-from consentune.errors import InvalidInput, NotFound
+from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
 from consentune.gate.blobs import BlobStore
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
@@ -130,7 +130,7 @@ class PurposeGate:
     # -- content ----------------------------------------------------------
     def read_audio(self, handle: TrackHandle) -> bytes:
         """Original uploaded bytes of the handle's track."""
-        self._minter.check(handle, action="read-audio")
+        self._check_live(handle, action="read-audio")
         return self._blobs.get(self._track(handle.track).content_sha256)
 
     def decode_audio(
@@ -141,7 +141,7 @@ class PurposeGate:
 
     def read_feature(self, handle: TrackHandle, kind: str) -> bytes | None:
         """A stored feature, or None; one derived under a purpose no longer allowed is withheld."""
-        self._minter.check(handle, action="read-features")
+        self._check_live(handle, action="read-features")
         found = self._features.get_feature(handle.track, kind)
         if found is None:
             return None
@@ -154,7 +154,7 @@ class PurposeGate:
 
     def write_feature(self, handle: TrackHandle, kind: str, data: bytes) -> None:
         """Store a feature derived under the handle's purpose (purged if that purpose is revoked)."""
-        self._minter.check(handle, action="write-features")
+        self._check_live(handle, action="write-features")
         self._features.put_feature(handle.track, kind, handle.purpose, data, self._clock())
 
     def read_plays(
@@ -223,20 +223,18 @@ class PurposeGate:
     def purge(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId]) -> int:
         """Delete everything derived from ``tracks`` under ``purpose``; log one entry per track."""
         purged = self._features.delete_features(tracks, purpose)
-        self._ledger.append(
-            [
-                UsageRecord(
-                    actor,
-                    "purge",
-                    purpose,
-                    track,
-                    "record",
-                    f"consent revoked; {purged} derived items removed",
-                )
-                for track in tracks
-            ]
-        )
+        reason = f"{purpose} no longer allowed; derived data removed ({purged} items across {len(tracks)} tracks)"
+        self._ledger.append([UsageRecord(actor, "purge", purpose, track, "record", reason) for track in tracks])
         return purged
+
+    def _check_live(self, handle: TrackHandle, *, action: str) -> None:
+        """A handle proves an earlier allow; content moves only if consent still holds now."""
+        self._minter.check(handle, action=action)
+        if not bool(self.decide(purpose=handle.purpose, tracks=[handle.track]).allowed[0]):
+            raise AccessDenied(
+                f"{handle.purpose} is no longer allowed for track {handle.track}",
+                hint="consent was withdrawn or lapsed after the handle was issued",
+            )
 
     def _track(self, track_id: TrackId) -> Track:
         track = self._catalog.get_track(track_id)

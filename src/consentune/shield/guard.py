@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -85,7 +84,6 @@ class ShieldGuard:
         self._lock = threading.Lock()
         self._blocked: dict[str, int] = {}
         self._blocked_loaded_at = float("-inf")
-        self._plays: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     # -- decisions ----------------------------------------------------------
     def check(self, event: AccessEvent, *, challenge_passed_at: float | None = None) -> Outcome:
@@ -113,21 +111,13 @@ class ShieldGuard:
         return self._challenges.verify(token=token, nonce=nonce, subject=f"session:{session_id}", now=now)
 
     # -- real-time stream budget ---------------------------------------------
-    def start_play(self, *, session_id: str, track_id: str, now: float) -> None:
-        with self._lock:
-            key = (session_id, track_id)
-            self._plays[key] = now
-            self._plays.move_to_end(key)
-            while len(self._plays) > 200_000:
-                self._plays.popitem(last=False)
+    def stream_budget(self, *, started_at: float, size_bytes: int, duration_s: float, now: float) -> int:
+        """Bytes of a track a player may have fetched by ``now``: real time since ``started_at`` plus a buffer.
 
-    def stream_budget(self, *, session_id: str, track_id: str, size_bytes: int, duration_s: float, now: float) -> int:
-        """Bytes of the track this session may have fetched by ``now``: real time plus a buffer."""
-        with self._lock:
-            started = self._plays.get((session_id, track_id))
-        if started is None:
-            return 0
-        fraction = (now - started + self._buffer_ahead_s) / max(duration_s, 1e-3)
+        ``started_at`` comes from the signed stream token, so every worker
+        enforces the same budget without shared state.
+        """
+        fraction = (now - started_at + self._buffer_ahead_s) / max(duration_s, 1e-3)
         return int(size_bytes * min(1.0, max(0.0, fraction)))
 
     # -- operator -----------------------------------------------------------

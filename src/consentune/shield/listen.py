@@ -8,6 +8,7 @@ URL a client gets is signed, session-bound and short-lived.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -43,6 +44,7 @@ class ListenerDesk:
         guard: ShieldGuard,
         signer: StreamSigner,
         trusted_proxies: Sequence[IPv4Network | IPv6Network],
+        pseudonym_key: bytes,
         policy: TrackPolicySource,
         catalog_ttl_s: float = 30.0,
         cache_bytes: int = 256 * 2**20,
@@ -53,6 +55,7 @@ class ListenerDesk:
         self.guard = guard
         self._signer = signer
         self._trusted = tuple(trusted_proxies)
+        self._pseudonym_key = pseudonym_key
         self.policy = policy
         self._catalog_ttl_s = catalog_ttl_s
         self._lock = threading.Lock()
@@ -119,12 +122,14 @@ class ListenerDesk:
     def start_play(self, *, session_id: str, track: Track, now: float) -> tuple[str, float]:
         """Ask the gate for ``stream`` (logged), remember the handle, start the real-time budget."""
         self._handle(session_id, track.id)
-        self.guard.start_play(session_id=session_id, track_id=track.id, now=now)
-        return self._signer.sign(session_id=session_id, track_id=track.id, now=now), now + self._signer.ttl_s
+        valid_s = max(self._signer.ttl_s, track.duration_s + 120.0)  # long enough to finish the track
+        token = self._signer.sign(session_id=session_id, track_id=track.id, now=now, valid_s=valid_s)
+        return token, now + valid_s
 
-    def verify_stream(self, token: str, *, session_id: str, now: float) -> Track:
-        track_id = self._signer.verify(token, session_id=session_id, now=now)
-        return self.indexed(track_id)[1]
+    def verify_stream(self, token: str, *, session_id: str, now: float) -> tuple[Track, float]:
+        """The signed track and the time its play started (for the real-time budget)."""
+        track_id, started_at = self._signer.verify_grant(token, session_id=session_id, now=now)
+        return self.indexed(track_id)[1], started_at
 
     def stream_bytes(self, track: Track) -> tuple[bytes, str]:
         """The servable bytes (original plus embedded policy), cached briefly so consent changes show."""
@@ -140,7 +145,7 @@ class ListenerDesk:
 
     # -- internals ---------------------------------------------------------
     def _handle(self, session_id: str, track_id: TrackId) -> TrackHandle:
-        grant = self._gate.request(actor=f"listener:{session_id}", purpose=STREAM, tracks=[track_id])
+        grant = self._gate.request(actor=self._pseudonym(session_id), purpose=STREAM, tracks=[track_id])
         if not grant.allowed:
             raise AccessDenied(
                 f"track {track_id} may not be streamed: {grant.denied[0].reason}", hint="pick another track"
@@ -149,6 +154,11 @@ class ListenerDesk:
         with self._lock:
             self._latest[track_id] = handle
         return handle
+
+    def _pseudonym(self, session_id: str) -> str:
+        """Ledger actor for a listener: stable per session, but not the session credential itself."""
+        digest = hmac.new(self._pseudonym_key, session_id.encode(), hashlib.sha256).hexdigest()[:16]
+        return f"listener:{digest}"
 
     def _any_handle(self, track_id: TrackId) -> TrackHandle:
         """The latest live stream handle for the track; if none (another worker, expired), ask the gate."""

@@ -2,9 +2,10 @@
 
 A token is ``base64url(payload) "." base64url(HMAC-SHA256(key, payload))``;
 the payload is JSON naming the session, the track, the expiry and a random
-nonce.  Because the track is inside the MAC, the HTTP layer compares the
-track in the URL with the one :meth:`StreamSigner.verify` returns; because
-the session is inside, a leaked URL is useless to any other session.
+nonce.  The URL carries only the token, so the track served is exactly the
+one signed; because the session is inside, a leaked URL is useless to any
+other session; because the issue time is inside, every worker can enforce
+the real-time budget from the token alone, with no shared state.
 """
 
 from __future__ import annotations
@@ -60,24 +61,29 @@ class StreamSigner:
         self._secret = secret
         self.ttl_s = ttl_s
 
-    def sign(self, *, session_id: str, track_id: str, now: float) -> str:
-        """A URL-safe token letting ``session_id`` fetch ``track_id`` until ``now + ttl_s``."""
-        payload = {"s": session_id, "t": track_id, "e": now + self.ttl_s, "n": secrets.token_urlsafe(9)}
+    def sign(self, *, session_id: str, track_id: str, now: float, valid_s: float | None = None) -> str:
+        """A URL-safe token letting ``session_id`` fetch ``track_id`` until ``now + valid_s`` (default ttl_s)."""
+        expires = now + (self.ttl_s if valid_s is None else valid_s)
+        payload = {"s": session_id, "t": track_id, "e": expires, "i": now, "n": secrets.token_urlsafe(9)}
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
         return f"{b64encode(body)}.{b64encode(self._mac(body))}"
 
     def verify(self, token: str, *, session_id: str, now: float) -> str:
         """The token's track id; raises :class:`AccessDenied` saying which check failed."""
+        return self.verify_grant(token, session_id=session_id, now=now)[0]
+
+    def verify_grant(self, token: str, *, session_id: str, now: float) -> tuple[str, float]:
+        """(track id, issue time) of a valid token; raises :class:`AccessDenied` saying which check failed."""
         hint = "ask for a new stream URL by playing the track again"
         body, mac = _split(token)
         if not hmac.compare_digest(mac, self._mac(body)):
             raise AccessDenied("stream token was tampered with (signature does not match)", hint=hint)
-        session, track, expires_at = _payload(body)
+        session, track, expires_at, issued_at = _payload(body)
         if now >= expires_at:
             raise AccessDenied(f"stream token expired at {expires_at:.3f} (now {now:.3f})", hint=hint)
         if not hmac.compare_digest(session.encode(), session_id.encode()):
             raise AccessDenied("stream token belongs to another session", hint="stream URLs work only in their session")
-        return track
+        return track, issued_at
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._secret, _CONTEXT + body, hashlib.sha256).digest()
@@ -99,16 +105,18 @@ def _split(token: str) -> tuple[bytes, bytes]:
     return body, mac
 
 
-def _payload(body: bytes) -> tuple[str, str, float]:
-    """(session, track, expires_at).  Only reached for bodies we signed: a shape error means a reused key."""
+def _payload(body: bytes) -> tuple[str, str, float, float]:
+    """(session, track, expires_at, issued_at).  Only reached for bodies we signed."""
     try:
         payload = json.loads(body)
         session, track, expires_at = payload["s"], payload["t"], payload["e"]
-    except (ValueError, KeyError, TypeError):
-        session = track = expires_at = None
-    if not (isinstance(session, str) and isinstance(track, str) and isinstance(expires_at, float | int)):
+        issued_at = payload.get("i", expires_at)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        session = track = expires_at = issued_at = None
+    numbers = (expires_at, issued_at)
+    if not (isinstance(session, str) and isinstance(track, str) and all(isinstance(x, float | int) for x in numbers)):
         raise AccessDenied("stream token payload is malformed", hint="ask for a new stream URL")
-    return session, track, float(expires_at)
+    return session, track, float(expires_at), float(issued_at)
 
 
 __all__ = ["StreamSigner"]

@@ -1,0 +1,214 @@
+"""``consentune bench shield``: the scraping shield against simulated scrapers and listeners, over HTTP.
+
+The real server runs on 127.0.0.1 with a simulated clock; bounded,
+self-stopping clients drive it in simulated time (see
+``consentune.bench.shieldsim``).  Goals from the shield issue: each scraper
+strategy gets < 1 % of the catalogue's audio bytes; <= 0.1 % of legitimate
+sessions meet a challenge, a block or a (non stream-ahead) rate limit;
+p99 added shield latency < 2 ms.  Several seeds; the worst case is reported.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from consentune.bench.shieldsim.catalogue import Catalogue, build_catalogue
+from consentune.bench.shieldsim.client import Budget, GroupStats
+from consentune.bench.shieldsim.engine import Loop
+from consentune.bench.shieldsim.listeners import (
+    DAY_S,
+    ListenerAgent,
+    Popularity,
+    SessionRecord,
+    legit_summary,
+    make_users,
+)
+from consentune.bench.shieldsim.scrapers import STRATEGIES, scraper_agents
+from consentune.bench.shieldsim.server import running_server
+
+GOALS = {"scraper_share_pct_below": 1.0, "legit_hindered_pct_at_most": 0.1, "shield_p99_ms_below": 2.0}
+START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+
+
+@dataclass(frozen=True)
+class ShieldBenchConfig:
+    """Sizes and caps.  ``tracks``: 2,000 makes 1 % = 20 tracks (~1.2 h of audio); see docs/shield-bench.md."""
+
+    tracks: int = 2000
+    base_pieces: int = 12
+    sessions: int = 100
+    days: float = 2.0
+    seeds: int = 3
+    first_seed: int = 1
+    strategies: tuple[str, ...] = tuple(s.name for s in STRATEGIES)
+    max_minutes: float = 19.0
+    max_requests_per_seed: int = 400_000
+    max_requests_per_client: int = 60_000
+
+
+QUICK = ShieldBenchConfig(tracks=600, sessions=40, days=0.5, seeds=2, max_minutes=5.0)
+
+
+def run_shield(config: ShieldBenchConfig, *, progress: Callable[[str], object] = lambda _m: None) -> dict[str, Any]:
+    """Build the catalogue once, then one simulation per seed on a fresh copy of it; JSON-ready figures."""
+    unknown = set(config.strategies) - {s.name for s in STRATEGIES}
+    if unknown:
+        raise ValueError(f"unknown strategies {sorted(unknown)}; known: {[s.name for s in STRATEGIES]}")
+    deadline = time.monotonic() + config.max_minutes * 60
+    with tempfile.TemporaryDirectory(prefix="consentune-shield-") as tmp:
+        template = Path(tmp) / "template"
+        template.mkdir()
+        catalogue = build_catalogue(template, tracks=config.tracks, base_pieces=config.base_pieces, progress=progress)
+        progress(f"catalogue: {len(catalogue.tracks):,} tracks, {catalogue.total_bytes / 2**20:,.0f} MiB, "
+                 f"{catalogue.total_audio_s / 3600:,.0f} h of audio in {catalogue.build_s:.0f} s")  # fmt: skip
+        seeds = []
+        for i in range(config.seeds):
+            seed = config.first_seed + i
+            remaining = max(30.0, (deadline - time.monotonic()) / (config.seeds - i))
+            home = Path(tmp) / f"seed-{seed}"
+            shutil.copytree(template, home)
+            progress(f"seed {seed}: simulating {config.days:g} days (wall cap {remaining / 60:.1f} min)")
+            seeds.append(run_seed(config, catalogue, home=home, seed=seed, wall_s=remaining))
+            shutil.rmtree(home, ignore_errors=True)
+    return summarize(config, catalogue, seeds)
+
+
+def run_seed(
+    config: ShieldBenchConfig, catalogue: Catalogue, *, home: Path, seed: int, wall_s: float
+) -> dict[str, Any]:
+    """One simulation: listeners and every chosen scraper strategy at once against one fresh server."""
+    rng = random.Random(seed)
+    end = START + config.days * DAY_S
+    started = time.monotonic()
+    sizes = {t.id: t.size_bytes for t in catalogue.tracks}
+    budget = Budget(config.max_requests_per_seed, config.max_requests_per_client, started + wall_s, sizes=sizes)
+    legit = GroupStats("legit")
+    groups = {name: GroupStats(name) for name in config.strategies}
+    records: list[SessionRecord] = []
+    popularity = Popularity(len(catalogue.tracks), random.Random(seed * 7919))
+    users = make_users(rng, sessions=config.sessions, start=START, days=config.days, popularity=popularity)
+    with running_server(home) as base_url:
+        loop = Loop(end)
+        for user in users:
+            agent = ListenerAgent(user, base_url=base_url, group=legit, budget=budget, catalogue=catalogue,
+                                  popularity=popularity, records=records, seed=rng.randrange(2**32))  # fmt: skip
+            loop.add(agent.run())
+        for strategy in STRATEGIES:
+            if strategy.name in groups:
+                first = START + rng.uniform(0, 2 * 3600)
+                for agent_gen in scraper_agents(strategy, base_url=base_url, group=groups[strategy.name],
+                                                budget=budget, catalogue=catalogue, start=first, end=end,
+                                                rng=random.Random(rng.randrange(2**32))):  # fmt: skip
+                    loop.add(agent_gen)
+        loop.run()
+    wall = time.monotonic() - started
+    all_groups = [legit, *groups.values()]
+    shield_ms = [x for g in all_groups for x in g.shield_ms]
+    rtt_ms = [x for g in all_groups for x in g.rtt_ms]
+    return {
+        "seed": seed,
+        "wall_s": wall,
+        "requests": budget.total_requests,
+        "requests_per_s": budget.total_requests / max(wall, 1e-9),
+        "stopped_by_cap": budget.exhausted or None,
+        "agents_capped": len(loop.stopped_by_cap),
+        "strategies": {g.name: strategy_summary(g, catalogue, START) for g in groups.values()},
+        "legit": {
+            **legit_summary(records),
+            "requests": legit.requests,
+            "shield_ms": percentiles(legit.shield_ms),
+            "rtt_ms": percentiles(legit.rtt_ms),
+        },
+        "latency": {"shield_ms": percentiles(shield_ms), "rtt_ms": percentiles(rtt_ms), "requests": len(shield_ms)},
+    }
+
+
+def strategy_summary(g: GroupStats, catalogue: Catalogue, start: float) -> dict[str, Any]:
+    sizes = {t.id: t.size_bytes for t in catalogue.tracks}
+    durations = {t.id: t.duration_s for t in catalogue.tracks}
+    obtained = {t: g.ranges.of(t) for t in g.ranges.tracks()}
+    total = sum(obtained.values())
+    return {
+        "bytes": total,
+        "share_pct": 100.0 * total / catalogue.total_bytes,
+        "tracks_touched": sum(1 for n in obtained.values() if n > 0),
+        "tracks_complete": sum(1 for t, n in obtained.items() if n >= sizes[t]),
+        "audio_h": sum(n / sizes[t] * durations[t] for t, n in obtained.items()) / 3600,
+        "first_challenge_h": _hours(g.first_challenge_at, start),
+        "first_block_h": _hours(g.first_block_at, start),
+        "challenges": g.challenges,
+        "solved": g.solved,
+        "blocks": g.blocks,
+        "plays": g.plays,
+        "sessions": g.sessions,
+        "accounts": g.accounts,
+        "requests": g.requests,
+        "throttled_other": g.throttled_other,
+        "stopped_by": dict(g.reasons.most_common(4)),
+        "goal_met": 100.0 * total / catalogue.total_bytes < GOALS["scraper_share_pct_below"],
+    }
+
+
+def _hours(at: float | None, start: float) -> float | None:
+    return None if at is None else round((at - start) / 3600, 2)
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0, "n": 0}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": ordered[-1], "n": len(ordered)}
+
+
+def summarize(config: ShieldBenchConfig, catalogue: Catalogue, seeds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-seed figures plus the worst case of each measure against the goals."""
+    worst_share = {name: max(s["strategies"][name]["share_pct"] for s in seeds) for name in config.strategies}
+    sessions = sum(s["legit"]["sessions"] for s in seeds)
+    hindered = sum(s["legit"]["hindered"] for s in seeds)
+    worst_hindered = max(s["legit"]["hindered_pct"] for s in seeds)
+    worst_p99 = max(s["latency"]["shield_ms"]["p99"] for s in seeds)
+    goals = {
+        **{f"scraper {n} share < 1%": {"worst": v, "met": v < GOALS["scraper_share_pct_below"],
+                                       "ratio": v / GOALS["scraper_share_pct_below"]}
+           for n, v in worst_share.items()},
+        "legit hindered <= 0.1%": {"worst": worst_hindered, "pooled": 100.0 * hindered / max(1, sessions),
+                                   "met": worst_hindered <= GOALS["legit_hindered_pct_at_most"],
+                                   "ratio": worst_hindered / GOALS["legit_hindered_pct_at_most"]},
+        "shield p99 < 2 ms": {"worst": worst_p99, "met": worst_p99 < GOALS["shield_p99_ms_below"],
+                              "ratio": worst_p99 / GOALS["shield_p99_ms_below"]},
+    }  # fmt: skip
+    return {
+        "config": {**asdict(config), "start": datetime.fromtimestamp(START, UTC).isoformat()},
+        "catalogue": {
+            "tracks": len(catalogue.tracks),
+            "bytes": catalogue.total_bytes,
+            "audio_h": catalogue.total_audio_s / 3600,
+            "build_s": catalogue.build_s,
+            "one_percent_tracks": len(catalogue.tracks) / 100,
+        },
+        "strategies": {s.name: s.description for s in STRATEGIES if s.name in config.strategies},
+        "seeds": seeds,
+        "legit_pooled": {"sessions": sessions, "hindered": hindered},
+        "goals": goals,
+        "all_goals_met": all(g["met"] for g in goals.values()),
+    }
+
+
+def with_overrides(base: ShieldBenchConfig, **overrides: Any) -> ShieldBenchConfig:
+    """``base`` with every override that is not None."""
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+__all__ = ["GOALS", "QUICK", "START", "ShieldBenchConfig", "run_seed", "run_shield", "summarize", "with_overrides"]

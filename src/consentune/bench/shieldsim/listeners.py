@@ -1,0 +1,314 @@
+"""Legitimate listeners: diurnal sessions, favourites, album runs, skips, searches, a player in real time.
+
+Users are heavy (6-8 h a day in two long sessions), regular or casual; most
+signed up long before the simulation (their accounts are created at a past
+simulated time), about a fifth sign up during it.  About a tenth sit behind
+a few shared NAT addresses.  The player fetches audio like a browser:
+``bytes=0-`` first (the server sends the 30 s it allows), then every 25 s
+the range up to 28 s ahead of the play position, and reports the position
+every ~50 s and when it stops.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import itertools
+import math
+import random
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+
+from consentune.bench.shieldsim.catalogue import Catalogue, CatalogueTrack
+from consentune.bench.shieldsim.client import Budget, GroupStats, Reply, SimClient, random_address
+
+DAY_S = 86400.0
+HOUR_S = 3600.0
+TICK_S = 25.0
+LOOKAHEAD_S = 28.0
+# share of sessions starting in each hour of the day (UTC; one time zone)
+DIURNAL = (3, 2, 1, 1, 1, 1, 2, 4, 6, 6, 5, 5, 6, 6, 5, 5, 6, 7, 8, 9, 10, 10, 8, 5)
+_WEBKIT = "AppleWebKit/537.36 (KHTML, like Gecko)"
+BROWSER_AGENTS = (
+    f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {_WEBKIT} Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 "
+    "Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    f"Mozilla/5.0 (Linux; Android 14; Pixel 8) {_WEBKIT} Chrome/131.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) {_WEBKIT} Chrome/131.0.0.0 Safari/537.36",
+    f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {_WEBKIT} Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+)
+
+
+class SessionOver(Exception):
+    """The listener gave up on this session (blocked)."""
+
+
+@dataclass
+class SessionRecord:
+    """One legitimate session and whether the shield got in its way."""
+
+    user: int
+    kind: str
+    nat: bool
+    start: float
+    plays: int = 0
+    challenged: bool = False
+    blocked: bool = False
+    throttled_other: bool = False
+    throttled_ahead: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def hindered(self) -> bool:
+        return self.challenged or self.blocked or self.throttled_other
+
+
+@dataclass
+class User:
+    index: int
+    kind: str
+    address: str
+    nat: bool
+    user_agent: str
+    signs_up_at: float | None  # None: signs up at its first session
+    favourites: list[int]
+    sessions: list[tuple[float, float]]  # (start, length) in simulated seconds
+
+
+class Popularity:
+    """Zipf popularity (exponent ``s``) over a random permutation of the catalogue."""
+
+    def __init__(self, n: int, rng: random.Random, *, s: float = 0.9) -> None:
+        self.order = list(range(n))
+        rng.shuffle(self.order)
+        weights = [1.0 / (rank + 1) ** s for rank in range(n)]
+        self.cumulative = list(itertools.accumulate(weights))
+
+    def pick(self, rng: random.Random) -> int:
+        rank = bisect.bisect_left(self.cumulative, rng.random() * self.cumulative[-1])
+        return self.order[min(rank, len(self.order) - 1)]
+
+
+def make_users(
+    rng: random.Random,
+    *,
+    sessions: int,
+    start: float,
+    days: float,
+    popularity: Popularity,
+    nat_share: float = 0.1,
+    nat_addresses: int = 3,
+) -> list[User]:
+    """Users until their sessions add up to ``sessions``; ``nat_share`` of them behind ``nat_addresses``."""
+    nats = [random_address(rng, (100,)) for _ in range(nat_addresses)]
+    users: list[User] = []
+    planned = 0
+    while planned < sessions:
+        i = len(users)
+        kind = rng.choices(("heavy", "regular", "casual"), weights=(0.05, 0.35, 0.60))[0]
+        nat = rng.random() < nat_share
+        address = nats[i % len(nats)] if nat else random_address(rng, (77, 81, 86, 90, 94))
+        plan = _sessions(rng, kind, start, days)[: sessions - planned]
+        if not plan:
+            continue
+        new = rng.random() < 0.2
+        history = 0 if new else rng.randint(5, 30)
+        signs_up_at = None if new else start - rng.uniform(7, 700) * DAY_S
+        users.append(User(i, kind, address, nat, rng.choice(BROWSER_AGENTS), signs_up_at,
+                          [popularity.pick(rng) for _ in range(history)], plan))  # fmt: skip
+        planned += len(plan)
+    return users
+
+
+def _sessions(rng: random.Random, kind: str, start: float, days: float) -> list[tuple[float, float]]:
+    plan: list[tuple[float, float]] = []
+    for day in range(math.ceil(days)):
+        base = start + day * DAY_S
+        if kind == "heavy":
+            plan.append((base + rng.uniform(7.5, 10) * HOUR_S, rng.uniform(3, 4) * HOUR_S))
+            plan.append((base + rng.uniform(16, 19) * HOUR_S, rng.uniform(3, 4) * HOUR_S))
+            continue
+        count = (rng.random() < 0.75) + (rng.random() < 0.3) if kind == "regular" else int(rng.random() < 0.4)
+        for _ in range(count):
+            hour = rng.choices(range(24), weights=DIURNAL)[0]
+            length = rng.uniform(30, 120) if kind == "regular" else rng.uniform(10, 45)
+            plan.append((base + (hour + rng.random()) * HOUR_S, length * 60))
+    plan.sort()
+    kept: list[tuple[float, float]] = []
+    for at, length in plan:  # one session at a time
+        if not kept or at >= kept[-1][0] + kept[-1][1] + 600:
+            kept.append((at, length))
+    return [(at, length) for at, length in kept if at < start + days * DAY_S]
+
+
+class ListenerAgent:
+    """One user across the whole simulation: one browser (cookies kept), one account."""
+
+    def __init__(
+        self,
+        user: User,
+        *,
+        base_url: str,
+        group: GroupStats,
+        budget: Budget,
+        catalogue: Catalogue,
+        popularity: Popularity,
+        records: list[SessionRecord],
+        seed: int,
+    ) -> None:
+        self.user = user
+        self.client = SimClient(base_url=base_url, group=group, budget=budget, address=user.address,
+                                user_agent=user.user_agent)  # fmt: skip
+        self.tracks = catalogue.tracks
+        self.popularity = popularity
+        self.records = records
+        self.rng = random.Random(seed)
+        self.record: SessionRecord | None = None
+
+    def run(self) -> Generator[float, float, None]:
+        u = self.user
+        try:
+            first = u.signs_up_at if u.signs_up_at is not None else u.sessions[0][0]
+            now = yield first
+            if u.signs_up_at is not None:
+                self.client.sign_up(now)
+            for start, length in u.sessions:
+                now = yield max(now, start)
+                self.record = SessionRecord(u.index, u.kind, u.nat, now)
+                self.records.append(self.record)
+                with contextlib.suppress(SessionOver):
+                    now = yield from self._session(now, now + length)
+        finally:
+            self.client.close()
+
+    def _note(self, reply: Reply) -> Reply:
+        record = self.record
+        if record is None:
+            return reply
+        if reply.challenged:
+            record.challenged = True
+            record.reasons.append(_why(reply))
+        if reply.blocked:
+            record.blocked = True
+            record.reasons.append(_why(reply))
+            raise SessionOver
+        if reply.status == 429:
+            if reply.ahead:
+                record.throttled_ahead += 1
+            else:
+                record.throttled_other = True
+                record.reasons.append(_why(reply))
+        return reply
+
+    def _session(self, now: float, until: float) -> Generator[float, float, float]:
+        c = self.client
+        if c.account_token is None:
+            self._note(c.sign_up(now))
+            now += 2.0
+        self._note(c.start_session(now))
+        for _ in range(self.rng.randint(1, 2)):
+            offset = self.rng.randrange(0, max(1, len(self.tracks) - 50))
+            self._note(c.call("GET", "/v1/listen/catalog", now=now, params={"offset": offset, "limit": 50}))
+            now = yield now + self.rng.uniform(2, 10)
+        last: int | None = None
+        while now < until:
+            index, now = yield from self._choose(now, last)
+            track = self.tracks[index]
+            if self.rng.random() < 0.4:
+                self._note(c.call("GET", f"/v1/listen/tracks/{track.id}", now=now))
+            skip = self.rng.random() < 0.2
+            fraction = 1.0 if self.rng.random() < 0.5 else self.rng.uniform(0.6, 1.0)
+            listen_s = self.rng.uniform(5, 40) if skip else track.duration_s * fraction
+            now = yield from self._listen(track, now, min(listen_s, track.duration_s))
+            if not skip and fraction == 1.0 and self.rng.random() < 0.3:
+                self.user.favourites.append(index)
+            last = index
+            now = yield now + self.rng.uniform(0.5, 3.0)
+        return now
+
+    def _choose(self, now: float, last: int | None) -> Generator[float, float, tuple[int, float]]:
+        rng, favourites = self.rng, self.user.favourites
+        album_goes_on = (
+            last is not None
+            and last + 1 < len(self.tracks)
+            and self.tracks[last + 1].artist == (self.tracks[last].artist)
+        )
+        if last is not None and album_goes_on and rng.random() < 0.35:  # the rest of the album
+            return last + 1, now
+        if favourites and rng.random() < min(0.5, 0.05 * len(favourites)):
+            return rng.choice(favourites), now
+        if rng.random() < 0.12:
+            word = rng.choice(self.tracks[self.popularity.pick(rng)].title.split()[:2])
+            reply = self._note(self.client.call("GET", "/v1/listen/search", now=now, params={"q": word}))
+            now = yield now + rng.uniform(3, 12)
+            if reply.status == 200 and reply.data:
+                return int(rng.choice(reply.data)["index"]), now
+        return self.popularity.pick(rng), now
+
+    def _listen(self, track: CatalogueTrack, now: float, listen_s: float) -> Generator[float, float, float]:
+        """Play ``listen_s`` seconds of ``track`` like a browser player; returns the time it stopped."""
+        c = self.client
+        reply = self._note(c.play(track.id, now))
+        if reply.status != 200:
+            return now + 1.0
+        assert self.record is not None
+        self.record.plays += 1
+        url, started = str(reply.data["stream_url"]), now
+        offset, size, ticks = 0, 0, 0
+        while True:
+            elapsed = now - started
+            if offset >= 0:
+                end = None if not size else min(size - 1, int(size * (elapsed + LOOKAHEAD_S) / track.duration_s))
+                if end is None or end >= offset:
+                    fetched, next_offset = c.fetch(url, now, start=offset, end=end)
+                    self._note(fetched)
+                    if fetched.status == 206:
+                        size, offset = content_total(fetched), next_offset
+                    elif fetched.status == 403:  # the URL expired after stalls: give up on this track
+                        return now
+            if elapsed >= listen_s - 1e-6:
+                break
+            now = yield now + min(TICK_S, listen_s - elapsed)
+            ticks += 1
+            if ticks % 2 == 0 and now - started < listen_s - 1e-6:
+                self._note(c.progress(track.id, now - started, now))
+        self._note(c.progress(track.id, min(listen_s, now - started), now))
+        return now
+
+
+def content_total(reply: Reply) -> int:
+    """The full size from a 206 reply's Content-Range (kept in ``data``)."""
+    return int(str(reply.data).rsplit("/", 1)[1])
+
+
+def _why(reply: Reply) -> str:
+    if isinstance(reply.data, dict):
+        return str(reply.data.get("error", {}).get("message", ""))[:200]
+    return str(reply.status)
+
+
+def legit_summary(records: Sequence[SessionRecord]) -> dict[str, object]:
+    hindered = [r for r in records if r.hindered]
+    return {
+        "sessions": len(records),
+        "users": len({r.user for r in records}),
+        "nat_sessions": sum(r.nat for r in records),
+        "heavy_sessions": sum(r.kind == "heavy" for r in records),
+        "plays": sum(r.plays for r in records),
+        "hindered": len(hindered),
+        "hindered_pct": 100.0 * len(hindered) / max(1, len(records)),
+        "challenged": sum(r.challenged for r in records),
+        "blocked": sum(r.blocked for r in records),
+        "rate_limited_other": sum(r.throttled_other for r in records),
+        "stream_ahead_429s": sum(r.throttled_ahead for r in records),
+        "hindered_examples": [
+            {"user": r.user, "kind": r.kind, "nat": r.nat, "start": r.start, "reasons": r.reasons[:3]}
+            for r in hindered[:10]
+        ],
+    }
+
+
+__all__ = ["BROWSER_AGENTS", "ListenerAgent", "Popularity", "SessionRecord", "User", "legit_summary", "make_users"]

@@ -1,0 +1,82 @@
+"""The tables ``consentune bench shield`` prints: scrapers, listeners, latency, goals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def _pct(x: float) -> str:
+    return f"{x:.3f}" if x < 10 else f"{x:.1f}"
+
+
+def _h(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+def scraper_table(results: dict[str, Any]) -> Table:
+    seeds = results["seeds"]
+    cat = results["catalogue"]
+    title = (
+        f"scrapers vs {cat['tracks']:,} tracks ({cat['bytes'] / 2**20:,.0f} MiB, {cat['audio_h']:,.0f} h; "
+        f"1% = {cat['one_percent_tracks']:.0f} tracks), per seed and worst"
+    )
+    table = Table("strategy", "seed", "tracks touched / complete", "audio MiB", "audio h", "share %",
+                  "1st challenge h", "1st block h", "plays", "sessions", "accts", "requests", "stopped mostly by",
+                  "goal <1%", title=title)  # fmt: skip
+    for name in results["strategies"]:
+        rows = [(s["seed"], s["strategies"][name]) for s in seeds]
+        for seed, r in rows:
+            table.add_row(name, str(seed), f"{r['tracks_touched']:,} / {r['tracks_complete']:,}",
+                          f"{r['bytes'] / 2**20:,.1f}", f"{r['audio_h']:.1f}", _pct(r["share_pct"]),
+                          _h(r["first_challenge_h"]), _h(r["first_block_h"]), f"{r['plays']:,}",
+                          f"{r['sessions']:,}", f"{r['accounts']:,}", f"{r['requests']:,}",
+                          ", ".join(list(r["stopped_by"])[:2]), "met" if r["goal_met"] else "MISSED")  # fmt: skip
+        worst = max((r for _s, r in rows), key=lambda r: r["share_pct"])
+        table.add_row(f"[bold]{name}[/bold]", "worst", "", "", "", f"[bold]{_pct(worst['share_pct'])}[/bold]",
+                      "", "", "", "", "", "", "", "met" if worst["goal_met"] else "[bold]MISSED[/bold]",
+                      end_section=True)  # fmt: skip
+    return table
+
+
+def legit_table(results: dict[str, Any]) -> Table:
+    table = Table("seed", "users", "sessions", "NAT sessions", "heavy sessions", "plays", "hindered", "hindered %",
+                  "challenged", "blocked", "rate-limited (not stream-ahead)", "stream-ahead 429s",
+                  title="legitimate listeners")  # fmt: skip
+    for s in results["seeds"]:
+        g = s["legit"]
+        table.add_row(str(s["seed"]), f"{g['users']:,}", f"{g['sessions']:,}", f"{g['nat_sessions']:,}",
+                      f"{g['heavy_sessions']:,}", f"{g['plays']:,}", f"{g['hindered']:,}",
+                      f"{g['hindered_pct']:.2f}", f"{g['challenged']:,}", f"{g['blocked']:,}",
+                      f"{g['rate_limited_other']:,}", f"{g['stream_ahead_429s']:,}")  # fmt: skip
+    pooled = results["legit_pooled"]
+    table.add_row("all", "", f"{pooled['sessions']:,}", "", "", "", f"{pooled['hindered']:,}",
+                  f"{100 * pooled['hindered'] / max(1, pooled['sessions']):.2f}", "", "", "", "")  # fmt: skip
+    return table
+
+
+def latency_table(results: dict[str, Any]) -> Table:
+    table = Table("seed", "requests", "req/s (wall)", "shield p50 ms", "p95", "p99", "max", "client RTT p50 ms",
+                  "RTT p99", "wall s", "cap hit",
+                  title="added latency (Server-Timing shield;dur) over all requests")  # fmt: skip
+    for s in results["seeds"]:
+        sh, rtt = s["latency"]["shield_ms"], s["latency"]["rtt_ms"]
+        table.add_row(str(s["seed"]), f"{s['requests']:,}", f"{s['requests_per_s']:.0f}", f"{sh['p50']:.3f}",
+                      f"{sh['p95']:.3f}", f"{sh['p99']:.3f}", f"{sh['max']:.1f}", f"{rtt['p50']:.2f}",
+                      f"{rtt['p99']:.2f}", f"{s['wall_s']:.0f}", s["stopped_by_cap"] or "-")  # fmt: skip
+    return table
+
+
+def goals_table(results: dict[str, Any]) -> Table:
+    table = Table("goal", "worst seed", "ratio to goal", "result", title="goals (worst case over seeds)")
+    for name, g in results["goals"].items():
+        table.add_row(name, f"{g['worst']:.3f}", f"{g['ratio']:.2f}x", "met" if g["met"] else "[bold]MISSED[/bold]")
+    return table
+
+
+def tables(results: dict[str, Any]) -> list[Table]:
+    return [scraper_table(results), legit_table(results), latency_table(results), goals_table(results)]
+
+
+__all__ = ["tables"]
