@@ -118,6 +118,18 @@ def test_every_error_has_one_shape(world: World) -> None:
         (_upload(world, world.admin, b"RIFF", "a.wav", artist="Nobody"), 404),
         (c.post("/v1/artists", json={"name": "Ada"}, headers=world.admin), 409),
         (c.get("/v1/ledger/proof/consistency?old=5&new=2"), 400),
+        (c.get("/v1/ledger/proof/consistency?old=1&new=999999"), 400),
+        (c.get("/v1/ledger/proof/consistency?old=0&new=3"), 422),
+        (c.get("/v1/ledger/proof/consistency?old=1&new=100000000000000000000000"), 422),
+        (c.post("/v1/gate/decisions", json={"purpose": "identify", "tracks": ["t" * 40]}, headers=world.service), 400),
+        (
+            c.put(
+                "/v1/me/consent",
+                json={"purpose": "train-ai", "allow": True, "valid_until": "2030-01-01T00:00:00"},
+                headers=world.ada_key,
+            ),
+            422,
+        ),
         (c.get("/v1/ledger/audit", headers=world.service), 403),
     ]
     for response, status in cases:

@@ -34,12 +34,15 @@ def test_csv_keeps_good_rows_and_reports_bad_ones_by_line(svc: Consentune, track
         f"u8,{track},2026-11-01T10:00:00,1000,,,,",  # line 9 no time zone
         f"u9,{track},2999-01-01T00:00:00Z,1000,,,,",  # line 10 future
         f"u10,{track},2026-11-01T10:00:00Z,1000,,,,France",  # line 11 bad country
+        f"u11,{track},1e300,1000,,,,",  # line 12 out of range
+        f"u12,{track},inf,1000,,,,",  # line 13 out of range
+        f"u13,{track},0001-01-01T00:00:00+01:00,1000,,,,",  # line 14 out of range
     ]
     path = tmp_path / "plays.csv"
     path.write_text(HEADER + "\n".join(rows) + "\n")
     report = svc.plays.import_file(path)
     assert report.imported == 2
-    assert [e.line for e in report.errors] == [4, 5, 6, 7, 8, 9, 10, 11]
+    assert [e.line for e in report.errors] == [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
     assert "yesterday" in report.errors[0].message and "trk_nope" in report.errors[2].message
     assert _count(svc, track) == 2
 

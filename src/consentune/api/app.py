@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -23,11 +24,16 @@ from consentune.api import (
 from consentune.api.errors import install_error_handlers
 from consentune.service import Consentune
 
+logger = logging.getLogger("consentune.api")
+
 
 async def _sweep_forever(service: Consentune, interval_s: float) -> None:
     """Lapsed time-bounded consents must purge derived data even when nobody revokes anything."""
     while True:
-        await run_in_threadpool(service.gate.sweep, actor="system:sweep")
+        try:
+            await run_in_threadpool(service.gate.sweep, actor="system:sweep")
+        except Exception:  # one failed sweep must not end the loop; the next one retries
+            logger.exception("consent sweep failed; retrying in %.0f s", interval_s)
         await asyncio.sleep(interval_s)
 
 

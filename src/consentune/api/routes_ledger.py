@@ -39,7 +39,11 @@ def public_key(service: Service) -> str:
 
 
 @router.get("/ledger/proof/consistency", response_model=ProofOut)
-def consistency(service: Service, old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]) -> ProofOut:
+def consistency(
+    service: Service,
+    old: Annotated[int, Query(ge=1, le=2**53 - 1)],
+    new: Annotated[int, Query(ge=1, le=2**53 - 1)],
+) -> ProofOut:
     """Public: proof that the tree of size ``new`` extends the tree of size ``old``."""
     return ProofOut(proof=[_b64(h) for h in service.ledger.consistency_proof(old, new)])
 

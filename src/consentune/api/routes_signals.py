@@ -6,8 +6,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from consentune.api.deps import Service
-from consentune.shield.crawlers import load_ai_crawlers
-from consentune.shield.signals import robots_txt, tdmrep_json
 
 router = APIRouter(tags=["signals"])
 
@@ -19,12 +17,12 @@ def _base(request: Request) -> str:
 @router.get("/robots.txt", response_class=PlainTextResponse)
 def robots(request: Request, service: Service) -> str:
     """AI crawlers may fetch only pages of tracks whose artists allow AI training; streams: nobody."""
-    return robots_txt(service.listen.policy.catalog_policy(), load_ai_crawlers(), base_url=_base(request))
+    return service.listen.policy.robots_txt(base_url=_base(request))
 
 
 @router.get("/.well-known/tdmrep.json")
 def tdmrep(request: Request, service: Service) -> JSONResponse:
-    return JSONResponse(tdmrep_json(service.listen.policy.catalog_policy(), base_url=_base(request)))
+    return JSONResponse(service.listen.policy.tdmrep(base_url=_base(request)))
 
 
 @router.get("/v1/listen/tracks/{track_id}/policy.xmp")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from consentune.consent.aipref import aipref_label
 from consentune.consent.registry import ConsentView
@@ -128,11 +128,11 @@ class ConsentOut(BaseModel):
 
 
 class ConsentIn(BaseModel):
-    purpose: str = Field(examples=["train-generative"])
+    purpose: str = Field(examples=["train-generative"], max_length=64)
     allow: bool
-    track_id: str | None = None
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    track_id: str | None = Field(default=None, max_length=32)
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
 
 
 class TermsOut(BaseModel):
@@ -203,8 +203,8 @@ class AuditOut(BaseModel):
 
 class KeyIn(BaseModel):
     role: str
-    artist_id: str | None = None
-    label: str = ""
+    artist_id: str | None = Field(default=None, max_length=200)
+    label: str = Field(default="", max_length=200)
 
 
 class KeyOut(BaseModel):

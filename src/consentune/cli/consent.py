@@ -143,7 +143,9 @@ def terms_publish(
     try:
         body = json.loads(file.read_text())
         kinds, summary = body["kinds"], str(body.get("summary", ""))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if not isinstance(kinds, dict) or not all(isinstance(v, str) for v in kinds.values()):
+            raise TypeError("kinds must map each purpose to required, opt-out or opt-in")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidInput(
             f"cannot read terms from {file}: {exc}", hint='write {"kinds": {...}, "summary": "..."}'
         ) from None

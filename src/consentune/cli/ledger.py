@@ -44,8 +44,13 @@ def receipt(
 
 def _read_key(value: str) -> str:
     path = Path(value)
-    if "+" not in value and path.exists():
-        return path.read_text().strip()
+    if "+" not in value and path.is_file():
+        try:
+            return path.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(
+                f"cannot read {path}: {exc}", hint="pass the verifier key or a text file with it"
+            ) from None
     if "+" in value:
         return value.strip()
     raise InvalidInput(

@@ -29,6 +29,7 @@ from consentune.ports import CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo
 from consentune.types import PlayEvent, Purpose, Track, TrackId, is_wellformed_purpose
 
 MAX_BATCH = 1_000_000
+MAX_TRACK_ID = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +256,12 @@ def _check_request(*, actor: str, purpose: str, tracks: Sequence[TrackId], actio
         raise InvalidInput(f"purpose {purpose!r} is not well-formed", hint="use a purpose name such as 'recommend'")
     if action not in ACTIONS:
         raise InvalidInput(f"unknown action {action!r}", hint=f"use one of {sorted(ACTIONS)}")
+    too_long = next((t for t in tracks if len(t) > MAX_TRACK_ID), None)
+    if too_long is not None:
+        raise InvalidInput(
+            f"track id {too_long[:40]!r}… is longer than {MAX_TRACK_ID} characters",
+            hint="send track ids as listed by the catalogue",
+        )
     if len(tracks) > MAX_BATCH:
         raise InvalidInput(
             f"{len(tracks)} tracks in one request",

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from consentune.errors import ConsentuneError, NotFound
+from consentune.errors import ConsentuneError, InvalidInput, NotFound
 from consentune.ledger.checkpoint import Checkpoint, LogSigner, verify_checkpoint
 from consentune.ledger.entry import (
     LedgerEntry,
@@ -136,6 +136,13 @@ class UsageLedger:
         return inclusion_proof(seq, size, self._repo)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """Proof that tree ``new_size`` extends tree ``old_size``; both must be checkpointed sizes' range."""
+        size = self.size
+        if not 0 < old_size <= new_size <= size:
+            raise InvalidInput(
+                f"sizes old={old_size}, new={new_size} are not within 1..{size} with old <= new",
+                hint="ask between two checkpoints you hold; GET /v1/ledger/checkpoint gives the latest size",
+            )
         return consistency_proof(old_size, new_size, self._repo)
 
     def receipt(self, *, track: str, purpose: str | None = None, limit: int = 10_000) -> bytes:
@@ -182,6 +189,8 @@ class UsageLedger:
                 report.problem(f"row {seq} holds entry with sequence {sequence} (reordered)")
         except ConsentuneError as exc:
             report.problem(f"row {seq} is not a canonical entry: {exc.message}")
+        except RecursionError:
+            report.problem(f"row {seq} is not a canonical entry: nested too deeply")
         leaf = leaf_hash(data)
         if leaf != stored_leaf:
             report.problem(f"row {seq}: stored leaf hash does not match its entry (changed)")

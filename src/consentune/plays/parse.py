@@ -97,6 +97,13 @@ def _text(row: Mapping[str, object], name: str, *, limit: int, required: bool = 
 def _time(value: object) -> datetime:
     if _blank(value):
         raise RowProblem("played_at is missing")
+    try:
+        return _moment(value)
+    except (OverflowError, OSError):
+        raise RowProblem(f"played_at {value!r} is out of range") from None
+
+
+def _moment(value: object) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -131,9 +138,12 @@ def _ip(value: object) -> str | None:
     if _blank(value):
         return None
     try:
-        return str(ipaddress.ip_address(str(value).strip()))
+        address = str(ipaddress.ip_address(str(value).strip()))
     except ValueError:
         raise RowProblem(f"ip {value!r} is not an IPv4 or IPv6 address") from None
+    if len(address) > 45:
+        raise RowProblem(f"ip {value!r} is longer than 45 characters (drop the zone id)")
+    return address
 
 
 def _country(value: object) -> str | None:

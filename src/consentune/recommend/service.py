@@ -130,13 +130,14 @@ class RecommendService:
         history = self._gate.read_user_plays(actor=actor, purpose=RECOMMEND, user_id=user_id)
         row = _user_row(history, snap.item_index, len(snap.items))
         allowed = self._allowed(snap)
-        items, scores = snap.model.recommend(row, n=n, allowed=allowed)
+        items, scores = snap.model.recommend(row, n=n + 10, allowed=allowed)
         recs = [
             Recommendation(snap.items[i], float(s), "model")
             for i, s in zip(items.tolist(), scores.tolist(), strict=True)
         ]
+        recs = self._still_allowed(recs)[:n]  # the live check: a revocation in any worker applies at once
         cold = self._cold_start(history, snap, limit=min(COLD_START_SLOTS, n))
-        recs = _interleave(recs, cold, n)
+        recs = _interleave(recs, self._still_allowed(cold), n)
         if recs:
             self._ledger.append(
                 [
@@ -145,6 +146,12 @@ class RecommendService:
                 ]
             )
         return recs
+
+    def _still_allowed(self, recs: list[Recommendation]) -> list[Recommendation]:
+        if not recs:
+            return recs
+        ok = self._gate.decide(purpose=RECOMMEND, tracks=[r.track for r in recs]).allowed.tolist()
+        return [r for r, allowed in zip(recs, ok, strict=True) if allowed]
 
     def on_revoked(self, purpose: Purpose, tracks: Sequence[TrackId], _actor: str) -> int:
         """Purger hook: a revoked track leaves served lists at once (and the model at the next training)."""
@@ -163,8 +170,11 @@ class RecommendService:
     # -- internals ------------------------------------------------------------
     def _current(self) -> _Snapshot:
         with self._lock:
-            if self._snapshot is not None:
-                return self._snapshot
+            snap = self._snapshot
+        if snap is not None and time.monotonic() - snap.allowed_at <= self._consent_ttl_s:
+            return snap
+        if snap is not None and self._newest_id() == snap.model_id:
+            return snap
         model_id, model, items = self._load_latest()
         allowed = self._decide(items)
         snap = _Snapshot(model_id, model, items, {t: i for i, t in enumerate(items)}, allowed, time.monotonic())
@@ -225,6 +235,10 @@ class RecommendService:
         with os.fdopen(fd, "wb") as handle:
             pickle.dump({"model_id": model_id, "model": model, "items": items}, handle, pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, self._dir / f"{model_id}.pkl")
+
+    def _newest_id(self) -> str | None:
+        files = sorted(self._dir.glob("rec_*.pkl")) if self._dir.exists() else []
+        return files[-1].stem if files else None
 
     def _load_latest(self) -> tuple[str, Recommender, list[TrackId]]:
         files = sorted(self._dir.glob("rec_*.pkl")) if self._dir.exists() else []

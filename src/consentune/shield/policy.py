@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar, cast
 from urllib.parse import quote
 
 from consentune.catalog import Catalog
 from consentune.gate import PurposeGate
+from consentune.shield.crawlers import load_ai_crawlers
 from consentune.shield.signals import (
     CatalogPolicy,
     TrackPolicy,
     embed_xmp,
     has_xmp_carriage,
+    robots_txt,
+    tdmrep_json,
     track_headers,
     xmp_packet,
 )
 from consentune.types import AI_INPUT, TRAIN_AI, TRAIN_GENERATIVE, Purpose, Track, TrackId
+
+_T = TypeVar("_T")
 
 SIGNAL_PURPOSES: tuple[Purpose, ...] = (TRAIN_AI, TRAIN_GENERATIVE, AI_INPUT)
 SIDECAR_PATH = "/v1/listen/tracks/{id}/policy.xmp"
@@ -35,10 +42,30 @@ class TrackPolicySource:
         self.policy_url = policy_url
         self._lock = threading.Lock()
         self._cached: tuple[float, dict[TrackId, TrackPolicy]] = (float("-inf"), {})
+        self._renders: dict[tuple[str, str], tuple[float, object]] = {}
 
     def catalog_policy(self) -> CatalogPolicy:
         policies = self._policies()
         return CatalogPolicy(tuple(policies.values()), policy_url=self.policy_url)
+
+    def robots_txt(self, *, base_url: str) -> str:
+        """robots.txt for the current policy, rendered once per policy refresh (it is large for big catalogues)."""
+        return self._rendered("robots", base_url, lambda p: robots_txt(p, load_ai_crawlers(), base_url=base_url))
+
+    def tdmrep(self, *, base_url: str) -> list[dict[str, object]]:
+        return self._rendered("tdmrep", base_url, lambda p: tdmrep_json(p, base_url=base_url))
+
+    def _rendered(self, kind: str, base_url: str, render: Callable[[CatalogPolicy], _T]) -> _T:
+        self._policies()
+        stamp = self._cached[0]
+        key = (kind, base_url)
+        found = self._renders.get(key)
+        if found is not None and found[0] == stamp:
+            return cast(_T, found[1])
+        value = render(self.catalog_policy())
+        with self._lock:
+            self._renders[key] = (stamp, value)
+        return value
 
     def track_policy(self, track: Track) -> TrackPolicy:
         found = self._policies().get(track.id)

@@ -143,18 +143,15 @@ class SqlStore:
         return sorted(int(s) for s in rows)
 
     def add_checkpoint(self, cp: StoredCheckpoint) -> None:
+        """Store a checkpoint; if another worker stored this tree size at the same moment, keep theirs."""
         c = t.ledger_checkpoints
-        with self.engine.begin() as conn:
-            exists = conn.execute(select(c.c.size).where(c.c.size == cp.size)).first()
-            if exists is None:
-                conn.execute(
-                    insert(c).values(
-                        size=cp.size,
-                        root_hash=cp.root_hash,
-                        note=cp.note,
-                        created_us=to_us(cp.created_at),
-                    )
-                )
+        values = {"size": cp.size, "root_hash": cp.root_hash, "note": cp.note, "created_us": to_us(cp.created_at)}
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(c.c.size).where(c.c.size == cp.size)).first() is None:
+                    conn.execute(insert(c).values(**values))
+        except IntegrityError:
+            pass  # same size means same root: both signed the same tree
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         c = t.ledger_checkpoints
@@ -209,6 +206,12 @@ class SqlStore:
 
     def add_track(self, track: Track, *, filename: str, actor: str) -> tuple[Track, bool]:
         """Insert ``track`` unless the artist already has these exact bytes; log the upload."""
+        try:
+            return self._add_track(track, filename=filename, actor=actor)
+        except IntegrityError:  # the same bytes arrived twice at once: the other insert won
+            return self._add_track(track, filename=filename, actor=actor)
+
+    def _add_track(self, track: Track, *, filename: str, actor: str) -> tuple[Track, bool]:
         tr = t.tracks
         with self.engine.begin() as conn:
             row = conn.execute(
@@ -396,9 +399,16 @@ class SqlStore:
     # -- features ---------------------------------------------------------
     def put_feature(self, track: TrackId, kind: str, purpose: Purpose, data: bytes, at: datetime) -> None:
         f = t.features
-        with self.engine.begin() as conn:
-            conn.execute(delete(f).where(and_(f.c.track_id == track, f.c.kind == kind)))
-            conn.execute(insert(f).values(track_id=track, kind=kind, purpose=purpose, data=data, created_us=to_us(at)))
+        values = {"track_id": track, "kind": kind, "purpose": purpose, "data": data, "created_us": to_us(at)}
+        for attempt in (1, 2):  # a concurrent writer of the same (track, kind) may win the insert once
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(delete(f).where(and_(f.c.track_id == track, f.c.kind == kind)))
+                    conn.execute(insert(f).values(**values))
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
 
     def get_feature(self, track: TrackId, kind: str) -> tuple[Purpose, bytes] | None:
         f = t.features
