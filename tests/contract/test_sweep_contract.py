@@ -50,3 +50,16 @@ def test_handles_issued_before_a_revocation_stop_working_at_once(
     with pytest.raises(AccessDenied):
         svc.gate.read_audio(handles["read-audio"])
     assert svc.store.get_feature(track.id, "vec") is None
+
+
+def test_accepting_stricter_terms_purges_what_they_switch_off(svc: Consentune, audio_files: dict[str, bytes]) -> None:
+    artist = svc.catalog.add_artist("Ada", actor="admin:test")
+    track = svc.catalog.ingest(audio_files["wav"], filename="a.wav", artist=artist, title=None, actor="t").track
+    write = svc.gate.request(actor="svc", purpose=Purpose("organize"), tracks=[track.id], action="write-features")
+    svc.gate.write_feature(write.allowed[0], "tempo", b"120")
+    kinds = {p: k.value for p, k in svc.consent.current_terms().kinds.items()}
+    stricter = svc.consent.publish_terms(dict(kinds, organize="opt-in"), summary="organize is opt-in", actor="admin")
+    assert svc.store.get_feature(track.id, "tempo") is not None  # nobody moved yet
+    svc.consent.accept_terms(svc.catalog.artist("Ada"), version=stricter.version, actor="artist:ada")
+    assert svc.store.get_feature(track.id, "tempo") is None
+    assert [j.purpose for j in svc.consent.purge_jobs()] == ["organize"]

@@ -37,16 +37,31 @@ async def _sweep_forever(service: Consentune, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
-def create_app(service: Consentune, *, sweep_interval_s: float = 600.0) -> FastAPI:
+async def _checkpoint_forever(service: Consentune, interval_s: float) -> None:
+    """Sign the ledger head regularly, so public checkpoints stay fresh without signing per request."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await run_in_threadpool(service.ledger.checkpoint)
+        except Exception:
+            logger.exception("signing a ledger checkpoint failed; retrying in %.0f s", interval_s)
+
+
+def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoint_interval_s: float = 60.0) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_sweep_forever(service, sweep_interval_s))
+        tasks = [
+            asyncio.create_task(_sweep_forever(service, sweep_interval_s)),
+            asyncio.create_task(_checkpoint_forever(service, checkpoint_interval_s)),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app = FastAPI(
         lifespan=lifespan,

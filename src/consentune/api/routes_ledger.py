@@ -14,6 +14,7 @@ from consentune.api.schemas import AuditOut, CheckpointOut, GateIn, GateOut, Pro
 from consentune.types import Purpose, Role, TrackId
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
+PUBLIC_CHECKPOINT_MAX_AGE_S = 10.0  # anyone may ask; sign at most one checkpoint per 10 s for them
 
 
 def _b64(raw: bytes) -> str:
@@ -23,7 +24,7 @@ def _b64(raw: bytes) -> str:
 @router.get("/ledger/checkpoint", response_model=CheckpointOut)
 def checkpoint(service: Service) -> CheckpointOut:
     """Public: the latest signed checkpoint (C2SP signed note)."""
-    cp = service.ledger.checkpoint()
+    cp = service.ledger.checkpoint(max_age_s=PUBLIC_CHECKPOINT_MAX_AGE_S)
     return CheckpointOut(
         size=cp.size,
         root_hash=_b64(cp.root_hash),

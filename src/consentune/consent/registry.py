@@ -9,7 +9,7 @@ that an operator can inspect.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from consentune.consent.decide import BatchDecision
@@ -119,7 +119,8 @@ class ConsentRegistry:
         return terms
 
     def accept_terms(self, artist: Artist, *, version: int, actor: str) -> None:
-        self.terms(version)
+        new_terms = self.terms(version)
+        before = self.view(artist)
         self._repo.set_artist_terms(artist.id, version)
         self._ledger.append(
             [
@@ -134,6 +135,11 @@ class ConsentRegistry:
                 )
             ]
         )
+        now_on = self.view(replace(artist, terms_version=new_terms.version))
+        was_on = {p.purpose: p.effective_default for p in before.purposes}
+        for view in now_on.purposes:
+            if was_on.get(view.purpose, False) and not view.effective_default:
+                self._purge_now_denied(artist, view.purpose, None, actor)
 
     # -- agreements -----------------------------------------------------------
     def set(

@@ -117,11 +117,17 @@ class UsageLedger:
         result = self._repo.locked_append(plan)
         return range(result.new_size - len(records), result.new_size)
 
-    def checkpoint(self) -> StoredCheckpoint:
-        """The checkpoint for the current head, signing and storing a new one if needed."""
+    def checkpoint(self, *, max_age_s: float = 0.0) -> StoredCheckpoint:
+        """A checkpoint covering the current head, signing a new one if needed.
+
+        ``max_age_s`` lets public callers reuse a recent checkpoint instead of
+        signing (and storing) one per request while the log grows.
+        """
         size, state = self._repo.ledger_head()
         latest = self._repo.latest_checkpoint()
         if latest is not None and latest.size >= size:
+            return latest
+        if latest is not None and (self._clock() - latest.created_at).total_seconds() < max_age_s:
             return latest
         root = _compact(state).root()
         note = self._signer.sign_checkpoint(Checkpoint(self.origin, size, root))

@@ -14,13 +14,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Address, IPv6Network
 
 from consentune.catalog import Catalog
 from consentune.errors import AccessDenied, NotFound
 from consentune.gate import PurposeGate, TrackHandle
 from consentune.ports import ListenerSession, ShieldRepo
-from consentune.shield.clientaddr import client_address
+from consentune.shield.clientaddr import client_address, parse_address
 from consentune.shield.guard import ShieldGuard
 from consentune.shield.policy import TrackPolicySource
 from consentune.shield.streams import StreamSigner
@@ -69,7 +69,12 @@ class ListenerDesk:
         self._cache_bytes = cache_bytes
 
     def client_address(self, *, peer: str, x_forwarded_for: str | None, forwarded: str | None) -> str:
-        return client_address(peer=peer, x_forwarded_for=x_forwarded_for, forwarded=forwarded, trusted=self._trusted)
+        """The client's address; IPv6 clients count per /64, the block one subscriber usually holds."""
+        address = client_address(peer=peer, x_forwarded_for=x_forwarded_for, forwarded=forwarded, trusted=self._trusted)
+        parsed = parse_address(address)
+        if isinstance(parsed, IPv6Address):
+            return str(IPv6Network((parsed, 64), strict=False))
+        return address
 
     # -- accounts and sessions ---------------------------------------------
     def create_account(self, *, address: str, now: float) -> tuple[str, str]:
@@ -106,11 +111,13 @@ class ListenerDesk:
         return hits[:limit]
 
     def indexed(self, track_id: str) -> tuple[int, Track]:
-        self._catalogue()
+        order = self._catalogue()
         index = self._index.get(TrackId(track_id))
+        if index is None or index >= len(order) or order[index].id != track_id:
+            index = next((i for i, t in enumerate(order) if t.id == track_id), None)  # mid-reload: look it up
         if index is None:
             raise NotFound(f"unknown track {track_id!r}", hint="browse GET /v1/listen/catalog")
-        return index, self._order[index]
+        return index, order[index]
 
     def artist_name(self, artist_id: ArtistId) -> str:
         return self._artists.get(artist_id, "")

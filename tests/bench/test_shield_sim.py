@@ -1,0 +1,85 @@
+"""Smoke test of ``consentune bench shield``: a tiny simulation against the real server, and byte counting."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from consentune.bench.shield import START, ShieldBenchConfig, run_seed, summarize
+from consentune.bench.shieldsim.catalogue import Catalogue, build_catalogue
+from consentune.bench.shieldsim.client import Budget, ByteRanges, GroupStats, SimClient
+from consentune.bench.shieldsim.server import running_server
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Catalogue]:
+    home = tmp_path_factory.mktemp("shield-template")
+    return home, build_catalogue(home, tracks=60, base_pieces=2)
+
+
+def test_byte_ranges_count_each_byte_once() -> None:
+    ranges = ByteRanges()
+    for start, end in [(0, 99), (50, 149), (200, 299), (150, 199), (10, 20)]:
+        ranges.add("t", start, end)
+    ranges.add("u", 5, 5)
+    assert ranges.of("t") == 300
+    assert ranges.total() == 301
+
+
+def test_a_fully_fetched_track_counts_its_size_once(catalogue: tuple[Path, Catalogue], tmp_path: Path) -> None:
+    template, cat = catalogue
+    shutil.copytree(template, tmp_path / "home")
+    track = cat.tracks[0]
+    group = GroupStats("probe")
+    budget = Budget(10_000, 10_000, deadline=float("inf"))
+    with running_server(tmp_path / "home") as base_url:
+        client = SimClient(base_url=base_url, group=group, budget=budget, address="198.51.100.7", user_agent="probe")
+        try:
+            now = START
+            assert client.start_session(now).status == 201
+            play = client.play(track.id, now)
+            assert play.status == 200
+            url = str(play.data["stream_url"])
+            received = 0
+            # overlapping ranges, then everything once the real-time budget has passed the end
+            for offset, at in [(0, 1.0), (1000, 2.0), (500, 3.0), (0, track.duration_s)]:
+                reply, _next = client.fetch(url, now + at, start=offset)
+                assert reply.status == 206
+                received += len(reply.body)
+        finally:
+            client.close()
+    assert received > track.size_bytes
+    assert group.ranges.of(track.id) == track.size_bytes
+    assert group.ranges.tracks() == [track.id]
+
+
+def test_tiny_simulation_reports_every_measure(catalogue: tuple[Path, Catalogue], tmp_path: Path) -> None:
+    template, cat = catalogue
+    shutil.copytree(template, tmp_path / "home")
+    config = ShieldBenchConfig(tracks=60, sessions=10, days=2 / 24, seeds=1, strategies=("naive", "browser_like"))
+    seed = run_seed(config, cat, home=tmp_path / "home", seed=3, wall_s=60.0)
+    results = summarize(config, cat, [seed])
+
+    assert set(seed["strategies"]) == {"naive", "browser_like"}
+    sizes = {t.id: t.size_bytes for t in cat.tracks}
+    for strategy in seed["strategies"].values():
+        assert 0 <= strategy["bytes"] <= cat.total_bytes
+        assert strategy["share_pct"] == pytest.approx(100 * strategy["bytes"] / cat.total_bytes)
+        assert strategy["tracks_complete"] <= strategy["tracks_touched"] <= len(sizes)
+        assert strategy["requests"] > 0
+    assert seed["strategies"]["naive"]["bytes"] > 0  # it got something before being stopped
+    legit = seed["legit"]
+    assert legit["sessions"] == 10
+    assert 0 <= legit["hindered"] <= legit["sessions"]
+    assert legit["plays"] > 0
+    latency = seed["latency"]["shield_ms"]
+    assert latency["n"] > 0 and 0 <= latency["p50"] <= latency["p99"] <= latency["max"]
+    assert set(results["goals"]) == {
+        "scraper naive share < 1%",
+        "scraper browser_like share < 1%",
+        "legit hindered <= 0.1%",
+        "shield p99 < 2 ms",
+    }
+    assert all({"worst", "met", "ratio"} <= set(g) for g in results["goals"].values())
