@@ -46,6 +46,7 @@ def demo(
         console.print(f"artist key ({name}): {key}")
     console.print(f"try:  curl -H 'Authorization: Bearer {keys.admin}' {url}/v1/tracks")
     console.print(f"      curl -H 'Authorization: Bearer {next(iter(keys.artists.values()))}' {url}/v1/me/consent")
+    console.print(f"      curl -H 'Authorization: Bearer {keys.admin}' {url}/v1/users/listener-03/recommendations")
     if no_serve:
         return
     uvicorn.run(create_app(svc), host=svc.settings.host, port=bind_port, log_level="warning")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from consentune.demo.synth import SongSpec, encode, synthesize
 from consentune.service import Consentune
-from consentune.types import ArtistId, Purpose, Role, TrackId
+from consentune.types import ArtistId, PlayEvent, Purpose, Role, TrackId
 
 ACTOR = "admin:demo"
 
@@ -68,7 +70,11 @@ def build_demo(
             progress(f"  added {name} — {title} ({fmt})")
         if existing is None:
             _demo_consents(svc, name, tracks[name])
-    _exercise_gate(svc, [t for ts in tracks.values() for t in ts])
+    all_tracks = [t for ts in tracks.values() for t in ts]
+    _exercise_gate(svc, all_tracks)
+    _demo_plays(svc, all_tracks)
+    report = svc.recommend.train(actor=ACTOR)
+    progress(f"  trained recommendations: {report.tracks_used} tracks, {report.users} listeners, {report.plays} plays")
     svc.ledger.checkpoint()
     _admin, admin_key = svc.keys.create(role=Role.ADMIN, label="demo admin")
     artist_keys = {}
@@ -88,6 +94,22 @@ def _demo_consents(svc: Consentune, name: str, tracks: list[TrackId]) -> None:
         svc.consent.set(artist, purpose=Purpose("train-generative"), allow=True, actor=ACTOR, track=tracks[1])
     else:  # opts out of organization entirely
         svc.consent.set(artist, purpose=Purpose("organize"), allow=False, actor=ACTOR)
+
+
+def _demo_plays(svc: Consentune, tracks: list[TrackId]) -> None:
+    """A month of listening by 40 demo listeners with different tastes (once per data folder)."""
+    if any(svc.store.user_plays("listener-00", limit=1)):
+        return
+    rng = random.Random(7)
+    start = datetime.now(UTC) - timedelta(days=30)
+    plays = []
+    for user in range(40):
+        favourites = rng.sample(tracks, k=3)
+        for _ in range(rng.randint(10, 40)):
+            track = rng.choice(favourites) if rng.random() < 0.7 else rng.choice(tracks)
+            at = start + timedelta(minutes=rng.randrange(30 * 24 * 60))
+            plays.append(PlayEvent(f"listener-{user:02d}", track, at, rng.randint(15_000, 200_000), country="FR"))
+    svc.store.add_plays(plays)
 
 
 def _exercise_gate(svc: Consentune, tracks: list[TrackId]) -> None:
