@@ -119,6 +119,7 @@ def run_seed(
         "requests": budget.total_requests,
         "requests_per_s": budget.total_requests / max(wall, 1e-9),
         "stopped_by_cap": budget.exhausted or None,
+        "simulated_h_reached": (loop.reached - START) / 3600,
         "agents_capped": len(loop.stopped_by_cap),
         "strategies": {g.name: strategy_summary(g, catalogue, START) for g in groups.values()},
         "legit": {

@@ -132,7 +132,7 @@ def recommend(
 @bench_app.command("shield")
 def shield(
     out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/shield.json"),
-    quick: Annotated[bool, typer.Option("--quick", help="a small, fast configuration (~2-3 min)")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="a small, fast configuration (~5 min)")] = False,
     tracks: Annotated[int | None, typer.Option(help="catalogue size (default 2000: 1% = 20 tracks)")] = None,
     sessions: Annotated[int | None, typer.Option(help="legitimate listener sessions per seed (default 100)")] = None,
     days: Annotated[float | None, typer.Option(help="simulated days (default 2)")] = None,
@@ -142,6 +142,8 @@ def shield(
     max_minutes: Annotated[float | None, typer.Option(help="wall-time cap for all seeds (default 19)")] = None,
 ) -> None:
     """Real server on 127.0.0.1 vs simulated scrapers and listeners: bytes scraped, listeners hindered, latency."""
+    from rich.console import Console
+
     from consentune.bench.shield import QUICK, ShieldBenchConfig, run_shield, with_overrides
     from consentune.bench.shieldsim.report import tables
 
@@ -157,8 +159,9 @@ def shield(
     )
     results = run_shield(config, progress=console.print)
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    wide = Console(width=max(console.width, 200))  # the scraper table has 14 columns
     for table in tables(results):
-        console.print(table, width=max(console.width, 190))
+        wide.print(table)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
     console.print(f"wrote {out}")

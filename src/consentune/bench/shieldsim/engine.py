@@ -23,6 +23,7 @@ class Loop:
 
     end: float
     stopped_by_cap: list[str] = field(default_factory=list)
+    reached: float = 0.0  # the latest simulated time an agent ran at
     _queue: list[tuple[float, int, Agent]] = field(default_factory=list)
     _seq: int = 0
 
@@ -41,6 +42,7 @@ class Loop:
                 if at > self.end:
                     agent.close()
                     continue
+                self.reached = max(self.reached, at)
                 try:
                     self._push(agent.send(at), agent)
                 except StopIteration:

@@ -58,13 +58,14 @@ def legit_table(results: dict[str, Any]) -> Table:
 
 def latency_table(results: dict[str, Any]) -> Table:
     table = Table("seed", "requests", "req/s (wall)", "shield p50 ms", "p95", "p99", "max", "client RTT p50 ms",
-                  "RTT p99", "wall s", "cap hit",
+                  "RTT p99", "wall s", "sim h reached", "cap hit",
                   title="added latency (Server-Timing shield;dur) over all requests")  # fmt: skip
     for s in results["seeds"]:
         sh, rtt = s["latency"]["shield_ms"], s["latency"]["rtt_ms"]
         table.add_row(str(s["seed"]), f"{s['requests']:,}", f"{s['requests_per_s']:.0f}", f"{sh['p50']:.3f}",
                       f"{sh['p95']:.3f}", f"{sh['p99']:.3f}", f"{sh['max']:.1f}", f"{rtt['p50']:.2f}",
-                      f"{rtt['p99']:.2f}", f"{s['wall_s']:.0f}", s["stopped_by_cap"] or "-")  # fmt: skip
+                      f"{rtt['p99']:.2f}", f"{s['wall_s']:.0f}", f"{s['simulated_h_reached']:.1f}",
+                      s["stopped_by_cap"] or "-")  # fmt: skip
     return table
 
 
