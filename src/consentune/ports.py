@@ -71,6 +71,7 @@ class ListenerSession:
     address: str
     user_agent: str
     challenge_passed_at: float | None
+    account_created_at: float | None = None  # filled on read: the shield weighs account age
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,3 +207,30 @@ def test_rate_limits_are_shared_through_redis(tmp_path: Path) -> None:
     finally:
         for w in workers:
             w.close()
+
+
+def test_account_age_reaches_the_detector(svc: Consentune, tracks: dict[str, str], monkeypatch: Any) -> None:
+    from consentune.shield.detect import AccessEvent, ScraperDetector
+
+    seen: list[AccessEvent] = []
+    original = ScraperDetector.observe
+
+    def spy(self: ScraperDetector, event: AccessEvent) -> Any:
+        seen.append(event)
+        return original(self, event)
+
+    monkeypatch.setattr(ScraperDetector, "observe", spy)
+    c = client_for(svc)
+    signed_up_at = T0 - 30 * 86_400
+    r = c.post("/v1/listen/accounts", headers=headers(signed_up_at))
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    r = c.post("/v1/listen/sessions", headers=headers(T0, Authorization=f"Bearer {token}"))
+    sid = r.json()["session_id"]
+    stored = svc.store.listener_session(sid)
+    assert stored is not None and stored.account_created_at == pytest.approx(signed_up_at)
+    play(c, sid, tracks["a"])
+    plays = [e for e in seen if e.kind == "play"]
+    assert plays and plays[-1].account_created_at == pytest.approx(signed_up_at)
+    anonymous = session(c)
+    assert (found := svc.store.listener_session(anonymous)) is not None and found.account_created_at is None

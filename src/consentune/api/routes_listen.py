@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from consentune.api.deps import Service
 from consentune.errors import Blocked, ChallengeRequired, InvalidInput, RangeNotSatisfiable, Throttled
+from consentune.ports import ListenerSession
 from consentune.service import Consentune
 from consentune.shield.detect import AccessEvent
 from consentune.shield.guard import Outcome
@@ -89,13 +90,13 @@ def _event(client: Client, kind: str, **extra: Any) -> AccessEvent:
                        user_agent=client.user_agent, **extra)  # fmt: skip
 
 
-def _session(service: Consentune, client: Client) -> tuple[str, str | None, float | None]:
+def _session(service: Consentune, client: Client) -> ListenerSession:
     if not client.session_id:
         raise InvalidInput("no listener session", hint="POST /v1/listen/sessions first and keep its cookie")
     session = service.store.listener_session(client.session_id)
     if session is None:
         raise InvalidInput("unknown listener session", hint="POST /v1/listen/sessions to start a new one")
-    return session.id, session.account_id, session.challenge_passed_at
+    return session
 
 
 class ProgressIn(BaseModel):
@@ -164,12 +165,12 @@ def track_page(track_id: str, request: Request, service: Service) -> Response:
 def play(track_id: str, request: Request, service: Service) -> Response:
     """Ask to play a track: the shield decides, the gate logs the stream, a signed URL comes back."""
     client = client_of(request, service)
-    session_id, account_id, passed = _session(service, client)
+    session = _session(service, client)
     index, track = service.listen.indexed(track_id)
-    event = _event(client, "play", account_id=account_id, track_id=track.id, catalog_index=index,
-                   duration_s=track.duration_s)  # fmt: skip
-    _guard(request, service, event, passed_at=passed)
-    token, expires_at = service.listen.start_play(session_id=session_id, track=track, now=client.now)
+    event = _event(client, "play", account_id=session.account_id, account_created_at=session.account_created_at,
+                   track_id=track.id, catalog_index=index, duration_s=track.duration_s)  # fmt: skip
+    _guard(request, service, event, passed_at=session.challenge_passed_at)
+    token, expires_at = service.listen.start_play(session_id=session.id, track=track, now=client.now)
     return _json(request, {"stream_url": f"/stream/{token}", "expires_at": expires_at, "duration_s": track.duration_s})
 
 
@@ -179,8 +180,8 @@ def stream(
 ) -> Response:
     """Audio bytes for a signed, session-bound URL; Range works; never faster than real time + buffer."""
     client = client_of(request, service)
-    session_id, account_id, passed = _session(service, client)
-    track, started_at = service.listen.verify_stream(token, session_id=session_id, now=client.now)
+    session = _session(service, client)
+    track, started_at = service.listen.verify_stream(token, session_id=session.id, now=client.now)
     data, media_type = service.listen.stream_bytes(track)
     start, end = _byte_range(range_, len(data))
     budget = service.listen.guard.stream_budget(
@@ -190,9 +191,10 @@ def stream(
         wait = max(1.0, (start - budget) / max(len(data), 1) * track.duration_s)
         raise Throttled("stream is ahead of real-time playback", retry_after_s=wait, hint="players fetch as they play")
     end = min(end, budget - 1)
-    event = _event(client, "stream", account_id=account_id, track_id=track.id, nbytes=end - start + 1,
-                   duration_s=track.duration_s, track_bytes=len(data))  # fmt: skip
-    _guard(request, service, event, passed_at=passed)
+    event = _event(client, "stream", account_id=session.account_id, account_created_at=session.account_created_at,
+                   track_id=track.id, nbytes=end - start + 1, duration_s=track.duration_s,
+                   track_bytes=len(data))  # fmt: skip
+    _guard(request, service, event, passed_at=session.challenge_passed_at)
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Range": f"bytes {start}-{end}/{len(data)}",
@@ -205,21 +207,22 @@ def stream(
 @router.post("/v1/listen/progress", status_code=204)
 def progress(body: ProgressIn, request: Request, service: Service) -> Response:
     client = client_of(request, service)
-    _session_id, account_id, passed = _session(service, client)
-    event = _event(client, "progress", account_id=account_id, track_id=body.track_id, position_s=body.position_s)
-    _guard(request, service, event, passed_at=passed)
+    session = _session(service, client)
+    event = _event(client, "progress", account_id=session.account_id, account_created_at=session.account_created_at,
+                   track_id=body.track_id, position_s=body.position_s)  # fmt: skip
+    _guard(request, service, event, passed_at=session.challenge_passed_at)
     return _timed(request, Response(status_code=204))
 
 
 @router.post("/v1/listen/challenge", status_code=204)
 def solve_challenge(body: ChallengeIn, request: Request, service: Service) -> Response:
     client = client_of(request, service)
-    session_id, _account, _passed = _session(service, client)
+    session = _session(service, client)
     if not service.listen.guard.verify_challenge(
-        session_id=session_id, token=body.token, nonce=body.nonce, now=client.now
+        session_id=session.id, token=body.token, nonce=body.nonce, now=client.now
     ):
         raise InvalidInput("challenge answer is wrong or expired", hint="ask again by retrying the request")
-    service.store.mark_challenge_passed(session_id, at=client.now)
+    service.store.mark_challenge_passed(session.id, at=client.now)
     return _timed(request, Response(status_code=204))
 
 

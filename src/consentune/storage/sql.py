@@ -512,13 +512,21 @@ class SqlStore:
             )
 
     def listener_session(self, session_id: str) -> ListenerSession | None:
-        s = t.listener_sessions
+        s, a = t.listener_sessions, t.listener_accounts
+        query = (
+            select(s, a.c.created_us.label("account_created_us"))
+            .select_from(s.outerjoin(a, a.c.id == s.c.account_id))
+            .where(s.c.id == session_id)
+        )
         with self.engine.connect() as conn:
-            row = conn.execute(select(s).where(s.c.id == session_id)).first()
+            row = conn.execute(query).first()
         if row is None:
             return None
         passed = None if row.challenge_passed_us is None else int(row.challenge_passed_us) / 1e6
-        return ListenerSession(row.id, row.account_id, int(row.created_us) / 1e6, row.address, row.user_agent, passed)
+        account_at = None if row.account_created_us is None else int(row.account_created_us) / 1e6
+        return ListenerSession(
+            row.id, row.account_id, int(row.created_us) / 1e6, row.address, row.user_agent, passed, account_at
+        )
 
     def mark_challenge_passed(self, session_id: str, *, at: float) -> None:
         s = t.listener_sessions
