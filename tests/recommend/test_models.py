@@ -110,6 +110,14 @@ def test_ials_fold_in_approximates_the_trained_user_factors() -> None:
     assert cosine.min() > 0.98
 
 
+def test_serving_fold_in_solves_the_same_system_as_the_library() -> None:
+    model = IALS(factors=8, regularization=0.5, alpha=3.0, iterations=5, threads=1, seed=2)
+    model.fit(X)
+    rows = sp.csr_matrix(model.weighting(X) if model.weighting else X, dtype=np.float32)
+    few = rows[:3]  # the numpy path serves small batches, the library solves large ones
+    np.testing.assert_allclose(model.user_factors(few), model.user_factors(rows)[:3], rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", sorted(ALL))
 def test_fitting_twice_gives_identical_scores(name: str) -> None:
     np.testing.assert_array_equal(_fitted(name).scores(X), _fitted(name).scores(X))

@@ -222,7 +222,8 @@ class EASE(Recommender):
         inverse = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
         weights = -inverse / np.diag(inverse)
         np.fill_diagonal(weights, 0.0)
-        self.weights = weights.astype(np.float32)
+        # C order: scipy multiplies a sparse row by a dense matrix only after copying a non-C-ordered one
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
 
     def _scores(self, weighted_rows: Any) -> FloatArray:
         out = np.zeros((weighted_rows.shape[0], self.n_items), dtype=np.float32)
@@ -270,18 +271,48 @@ class IALS(Recommender):
                 random_state=self.seed,
             )
             self.model.fit(sp.csr_matrix(weighted, dtype=np.float32), show_progress=False)
+        self._gram: NDArray[np.float64] | None = None
 
     def user_factors(self, weighted_rows: Any) -> FloatArray:
         """Fold-in user factors (users × factors) for already-weighted rows."""
         rows = sp.csr_matrix(weighted_rows, dtype=np.float32)
+        if rows.shape[0] <= _SERVING_BATCH:
+            return self._fold_in(rows)
         with _one_blas_thread():
             return np.asarray(self.model.recalculate_user(np.arange(rows.shape[0]), rows), dtype=np.float32)
+
+    def _fold_in(self, rows: Any) -> FloatArray:
+        """The same exact least-squares solve as the library's, in numpy, for the few users serving asks for.
+
+        Per user with confidences ``c = alpha·r`` on items ``Y_u``:
+        ``(YᵀY + λI + Y_uᵀ diag(c − 1) Y_u) x = Y_uᵀ c``.  Skips the library's
+        per-call set-up, which costs more than the solve for one user.
+        """
+        items = self.model.item_factors
+        gram = getattr(self, "_gram", None)  # models pickled before this cache existed lack it
+        if gram is None:
+            y64 = np.asarray(items, dtype=np.float64)
+            gram = self._gram = y64.T @ y64 + self.regularization * np.eye(items.shape[1])
+        out = np.zeros((rows.shape[0], items.shape[1]), dtype=np.float32)
+        with _one_blas_thread():
+            for u in range(rows.shape[0]):
+                start, end = rows.indptr[u], rows.indptr[u + 1]
+                if start == end:
+                    continue
+                y = np.asarray(items[rows.indices[start:end]], dtype=np.float64)
+                c = self.alpha * rows.data[start:end].astype(np.float64)
+                a = gram + (y.T * (c - 1.0)) @ y
+                out[u] = scipy.linalg.solve(a, y.T @ c, assume_a="pos", check_finite=False)
+        return out
 
     def _scores(self, weighted_rows: Any) -> FloatArray:
         factors = self.user_factors(weighted_rows)
         # implicit's OpenMP workers still spin after fold-in; a threaded BLAS call would fight them for the cores
         with _one_blas_thread():
             return np.asarray(factors @ self.model.item_factors.T, dtype=np.float32)
+
+
+_SERVING_BATCH = 16  # up to this many users are folded in with numpy, more with the library's parallel solver
 
 
 def _implicit_als() -> Any:
@@ -294,11 +325,20 @@ def _implicit_als() -> Any:
     return als
 
 
-def _one_blas_thread() -> Any:
-    """implicit parallelises over users itself; a multi-threaded BLAS underneath only oversubscribes."""
-    from threadpoolctl import threadpool_limits
+_blas: Any = None
 
-    return threadpool_limits(limits=1, user_api="blas")
+
+def _one_blas_thread() -> Any:
+    """implicit parallelises over users itself; a multi-threaded BLAS underneath only oversubscribes.
+
+    One controller is kept: building it scans the loaded libraries (~2 ms), too slow per request.
+    """
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 class Blend(Recommender):
