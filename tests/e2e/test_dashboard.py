@@ -1,0 +1,183 @@
+"""The dashboard in a real browser against a real server: what an artist and an operator do."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from consentune.ledger import verify_receipt
+from tests.e2e.conftest import DemoServer, screenshot, sign_in
+
+ARTIST = "The Night Sequencers"
+OTHER = "Aurora Vale"
+
+
+def _entry_sequences(page: Any, *, action: str, purpose: str) -> set[int]:
+    rows = page.locator(f'tr.entry[data-action="{action}"][data-purpose="{purpose}"]')
+    return {int(s) for s in rows.evaluate_all("rows => rows.map(r => r.dataset.sequence)")}
+
+
+def test_root_url_lands_on_sign_in_and_a_bad_key_is_refused(page: Any, demo_server: DemoServer) -> None:
+    page.goto(demo_server.url)
+    assert page.url.endswith("/dashboard/sign-in")
+    page.get_by_label("API key").fill("ctn_nope_nope")
+    page.get_by_role("button", name="Sign in").click()
+    assert "unknown or revoked" in page.get_by_role("alert").inner_text()
+    screenshot(page, "sign-in")
+
+
+def test_artist_changes_consent_and_sees_the_ledger_entry(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    assert page.get_by_role("heading", level=1).inner_text() == ARTIST
+    screenshot(page, "artist-home")
+    track = demo_server.tracks[ARTIST][1]
+    page.goto(f"{demo_server.url}/dashboard/tracks/{track}?purpose=organize")
+    before = _entry_sequences(page, action="consent-set", purpose="organize")
+
+    page.goto(f"{demo_server.url}/dashboard/artists/{demo_server.artist_ids[ARTIST]}")
+    card = page.locator("#purpose-organize")
+    assert card.locator(".badge.state").inner_text() == "On"
+    card.get_by_label("Off").check()
+    card.get_by_role("button", name="Save organize").click()
+    assert "organize is now off" in page.get_by_role("status").inner_text()
+    assert page.locator("#purpose-organize .badge.state").inner_text() == "Off"
+
+    page.goto(f"{demo_server.url}/dashboard/tracks/{track}")
+    page.get_by_label("Purpose").select_option("organize")
+    page.get_by_role("button", name="Show").click()
+    new = _entry_sequences(page, action="consent-set", purpose="organize") - before
+    assert len(new) == 1, "exactly one new consent-set entry for this track"
+    row = page.locator(f'tr.entry[data-sequence="{new.pop()}"]')
+    assert "deny for all tracks" in row.inner_text()
+    assert page.locator("#tp-organize .badge.state").inner_text() == "Denied"
+    screenshot(page, "track-timeline")
+
+
+def test_track_level_choice_is_logged_for_that_track(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    track = demo_server.tracks[ARTIST][2]
+    page.goto(f"{demo_server.url}/dashboard/tracks/{track}?purpose=train-ai")
+    assert page.locator("#tp-train-ai .badge.state").inner_text() == "Denied"
+    page.get_by_role("button", name="Allow train-ai").click()
+    assert "train-ai is now allowed for this track" in page.get_by_role("status").inner_text()
+    page.get_by_label("Purpose").select_option("train-ai")
+    page.get_by_role("button", name="Show").click()
+    assert f"allow for track {track}" in page.locator("tr.entry").first.inner_text()
+
+
+def test_verify_a_receipt_in_the_browser_and_on_the_server(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    page.goto(f"{demo_server.url}/dashboard/tracks/{demo_server.tracks[ARTIST][0]}")
+    page.get_by_role("button", name="Verify in this browser").click()
+    result = page.locator("#verify-ok")
+    result.wait_for()
+    assert re.search(r"Verified in this browser: \d+ entries", result.inner_text())
+    page.get_by_role("button", name="Verify on the server").click()
+    assert re.search(r"Verified on the server: \d+ entries", page.locator("#verify-ok").inner_text())
+    screenshot(page, "track-verified")
+
+
+def test_download_a_receipt_that_verifies_offline_and_a_tampered_one_fails(
+    page: Any, demo_server: DemoServer, tmp_path: Path
+) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    track = demo_server.tracks[ARTIST][0]
+    page.goto(f"{demo_server.url}/dashboard/tracks/{track}")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download receipt").click()
+    saved = tmp_path / "receipt.json"
+    download.value.save_as(saved)
+    key = page.locator("#verifier-key").text_content()
+    assert key == demo_server.verifier_key
+    verified = verify_receipt(saved.read_bytes(), verifier_key=key)
+    assert verified.track == track and verified.entries
+
+    receipt = json.loads(saved.read_bytes())
+    receipt["entries"][0]["entry"]["reason"] += "!"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_bytes(json.dumps(receipt, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    page.locator("summary", has_text="Check a receipt yourself").click()
+    page.get_by_label("Receipt file to check").set_input_files(str(tampered))
+    failed = page.locator("#verify-failed")
+    failed.wait_for()
+    assert "does not lead to the signed root" in failed.inner_text()
+    page.get_by_label("Receipt file to check").set_input_files(str(saved))
+    page.locator("#verify-ok").wait_for()
+
+
+def test_another_artists_pages_are_refused(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    others_track = demo_server.tracks[OTHER][0]
+    for path, status in (
+        (f"/dashboard/tracks/{others_track}", 404),
+        (f"/dashboard/tracks/{others_track}/receipt", 404),
+        (f"/dashboard/artists/{demo_server.artist_ids[OTHER]}", 403),
+        (f"/dashboard/artists/{demo_server.artist_ids[OTHER]}/reach", 403),
+        ("/dashboard/operator", 403),
+    ):
+        response = page.goto(demo_server.url + path)
+        assert response.status == status, path
+        assert OTHER not in page.content()
+    screenshot(page, "refused")
+
+
+def test_reach_page_plots_plays_listeners_and_impressions(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    page.get_by_role("link", name="Reach", exact=True).click()
+    assert int(page.locator("#total-plays").inner_text()) > 0
+    assert int(page.locator("#total-listeners").inner_text()) > 0
+    for chart in ("plays", "listeners", "impressions"):
+        svg = page.locator(f"svg#chart-{chart}")
+        assert svg.get_attribute("role") == "img"
+        assert svg.locator("rect.bar").count() == 30
+    screenshot(page, "reach")
+
+
+def test_operator_console_for_admin(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.admin_key)
+    assert page.get_by_role("heading", level=1).inner_text() == "Operator console"
+    assert page.locator("#terms-table tbody tr").count() >= 1
+    assert page.locator("#checkpoints tbody tr").count() >= 1
+    assert page.locator("#purge-jobs tbody tr").count() >= 1
+    page.get_by_role("button", name="Run a full audit now").click()
+    assert "Audit passed" in page.locator("#audit-result").inner_text()
+    for key in ("fraud-queue",):
+        assert page.locator(f'[data-capability="{key}"]:not([data-endpoint])').count() == 1
+    screenshot(page, "operator")
+    row = page.locator("#blocks tr", has_text=demo_server.block_subject)
+    row.get_by_role("button", name=re.compile("Unblock")).click()
+    assert "lifted" in page.locator("#blocks tr", has_text=demo_server.block_subject).inner_text()
+
+
+def test_every_control_has_a_label_and_the_keyboard_works(page: Any, demo_server: DemoServer) -> None:
+    page.goto(f"{demo_server.url}/dashboard/sign-in")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")  # the skip link moves focus to the main content
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "api_key"
+    page.keyboard.type(demo_server.artist_keys[ARTIST])
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/dashboard/artists/"))
+    pages = [
+        page.url,
+        f"{demo_server.url}/dashboard/tracks/{demo_server.tracks[ARTIST][0]}",
+        f"{demo_server.url}/dashboard/artists/{demo_server.artist_ids[ARTIST]}/reach",
+    ]
+    unlabelled = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+        .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                      && !el.getAttribute('aria-labelledby') && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+        .map(el => el.outerHTML)"""
+    for url in pages:
+        page.goto(url)
+        assert page.evaluate(unlabelled) == [], url
+        assert page.locator("h1").count() == 1
+        assert page.locator("main#main").count() == 1
+    # a consent choice can be changed with the keyboard alone
+    page.goto(pages[0])
+    page.locator("#ai-input-off").focus()
+    page.keyboard.press("ArrowLeft")  # radio group: moves to and selects "On"
+    assert page.locator("#ai-input-on").is_checked()
