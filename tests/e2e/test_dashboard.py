@@ -128,6 +128,7 @@ def test_reach_page_plots_plays_listeners_and_impressions(page: Any, demo_server
     page.get_by_role("link", name="Reach", exact=True).click()
     assert int(page.locator("#total-plays").inner_text()) > 0
     assert int(page.locator("#total-listeners").inner_text()) > 0
+    assert int(page.locator("#total-impressions").inner_text()) > 0
     for chart in ("plays", "listeners", "impressions"):
         svg = page.locator(f"svg#chart-{chart}")
         assert svg.get_attribute("role") == "img"

@@ -56,9 +56,14 @@ def bar_chart(*, chart_id: str, title: str, days: Sequence[date], values: Sequen
             f'<rect class="bar" x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}">'
             f"<title>{day:%d %b}: {value} {escape(unit)}</title></rect>"
         )
-    for i in sorted({0, len(days) // 2, len(days) - 1}):
-        x = LEFT + (i + 0.5) * slot
-        parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{days[i]:%d %b}</text>')
+    last = len(days) - 1
+    for i in sorted({0, len(days) // 2, last}):
+        x, anchor = (
+            (LEFT + (i + 0.5) * slot, "middle")
+            if i not in (0, last)
+            else ((LEFT, "start") if i == 0 else (WIDTH - RIGHT, "end"))
+        )
+        parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">{days[i]:%d %b}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
