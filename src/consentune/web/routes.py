@@ -34,6 +34,7 @@ from consentune.web.session import (
 )
 
 PREFIX = "/dashboard"
+TIMELINE_LIMIT = 200
 STATIC_DIR = Path(__file__).parent / "static"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -287,7 +288,8 @@ def _track_page(request: Request, track_id: str, *, purpose: str, saved: str = "
         track=track,
         purposes=purposes,
         purpose=chosen,
-        entries=views.timeline(service, track, purpose=chosen or None),
+        entries=views.timeline(service, track, purpose=chosen or None, limit=TIMELINE_LIMIT),
+        limit=TIMELINE_LIMIT,
         saved=next((p for p in purposes if p.purpose == saved), None),
         verifier_key=service.ledger.verifier_key,
         sections=[(c, on, c.url(track_id=track.id)) for c, on in capabilities.sections(paths, scope="track")],

@@ -248,6 +248,10 @@ class OperatorOverview:
     blocks: list[ShieldRecord]
     artists: list[Artist]
 
+    @property
+    def artist_names(self) -> dict[str, str]:
+        return {a.id: a.name for a in self.artists}
+
 
 def operator_overview(service: Consentune, caller: Principal, *, limit: int = 50) -> OperatorOverview:
     caller.require(Role.ADMIN)
