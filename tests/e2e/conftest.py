@@ -26,6 +26,7 @@ import pytest
 
 from consentune.config import Settings
 from consentune.demo.catalog import build_demo
+from consentune.ledger.log import UsageRecord
 from consentune.ports import ShieldRecord
 from consentune.service import open_service
 
@@ -86,6 +87,11 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
             ({"name": "robotic-timing", "explanation": "inter-request gaps vary by under 5 ms"},),
         )
     )  # fmt: skip
+    tricky = tracks["Lumen Drift"][0]
+    svc.ledger.append(  # text that tests canonical JSON: escapes, non-ASCII, U+2028, astral characters
+        [UsageRecord("service:tëst", "read-features", "organize", tricky, "allow", 'é ☃ 😀 \u2028 \x01 " \\ \t end')]
+    )
+    svc.ledger.checkpoint()
     verifier_key = svc.ledger.verifier_key
     svc.close()
     port = _free_port()

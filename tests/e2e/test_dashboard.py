@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+from consentune.errors import VerificationFailed
 from consentune.ledger import verify_receipt
 from tests.e2e.conftest import DemoServer, screenshot, sign_in
 
@@ -182,3 +184,58 @@ def test_every_control_has_a_label_and_the_keyboard_works(page: Any, demo_server
     page.locator("#ai-input-off").focus()
     page.keyboard.press("ArrowLeft")  # radio group: moves to and selects "On"
     assert page.locator("#ai-input-on").is_checked()
+
+
+def _receipt(server: DemoServer, track: str) -> bytes:
+    request = urllib.request.Request(
+        f"{server.url}/v1/tracks/{track}/receipt", headers={"Authorization": f"Bearer {server.admin_key}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        data: bytes = response.read()
+    return data
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _mutations(data: bytes, key: str) -> dict[str, tuple[bytes, str]]:
+    receipt = json.loads(data)
+
+    def changed(edit: Any) -> bytes:
+        copy = json.loads(data)
+        edit(copy)
+        return _canonical(copy)
+
+    note = receipt["checkpoint"]
+    head, sig = note.rsplit(" ", 1)
+    flipped = sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:]
+    name, key_id, raw = key.split("+", 2)
+    return {
+        "original": (data, key),
+        "reason changed": (changed(lambda r: r["entries"][0]["entry"].update(reason="nothing happened")), key),
+        "entries reordered": (changed(lambda r: r["entries"].reverse()), key),
+        "proof shortened": (changed(lambda r: r["entries"][-1]["proof"].pop()), key),
+        "signature altered": (changed(lambda r: r.update(checkpoint=f"{head} {flipped}")), key),
+        "not canonical": (data.replace(b'{"checkpoint"', b'{ "checkpoint"', 1), key),
+        "other subject": (changed(lambda r: r["subject"].update(purpose="train-ai")), key),
+        "wrong key id": (data, f"{name}+{'0' * 8 if key_id != '0' * 8 else '1' * 8}+{raw}"),
+    }
+
+
+def test_browser_verifier_agrees_with_the_python_verifier(page: Any, demo_server: DemoServer) -> None:
+    data = _receipt(demo_server, demo_server.tracks["Lumen Drift"][0])
+    assert "😀".encode() in data and "\u2028".encode() in data  # the tricky entry is in this receipt
+    page.goto(f"{demo_server.url}/dashboard/sign-in")
+    check = """async ([text, key]) => {
+        try { await verifyReceipt(new TextEncoder().encode(text), key); return "ok"; }
+        catch (e) { return "rejected: " + e.message; } }"""
+    for case, (receipt, key) in _mutations(data, demo_server.verifier_key).items():
+        try:
+            verify_receipt(receipt, verifier_key=key)
+            python = "ok"
+        except VerificationFailed:
+            python = "rejected"
+        browser = page.evaluate(check, [receipt.decode(), key])
+        assert browser.split(":")[0] == python, (case, browser)
+        assert (python == "ok") == (case == "original"), case

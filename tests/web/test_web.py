@@ -224,3 +224,23 @@ def test_bar_chart_is_accessible_svg_with_one_bar_per_day() -> None:
     assert "13 plays" in svg and "busiest day 05 Nov with 7" in svg
     with pytest.raises(ValueError):
         bar_chart(chart_id="c", title="t", days=days, values=[1], unit="plays")
+
+
+def test_newer_terms_are_offered_with_their_changes_and_accepted_from_the_page(site: Site) -> None:
+    from consentune.consent.terms import DEFAULT_KINDS
+
+    kinds = {p: k.value for p, k in DEFAULT_KINDS.items()} | {"organize": "opt-in"}
+    site.svc.consent.publish_terms(kinds, summary="organize becomes opt-in", actor="admin:test")
+    client = _client(site)
+    csrf = _sign_in(client, site.keys["Ada"])
+    ada = site.svc.catalog.artist("Ada")
+    page = client.get(f"/dashboard/artists/{ada.id}").text
+    assert "New platform terms v2" in page
+    assert re.search(r"<th scope=\"row\">organize</th><td>opt-out</td><td>opt-in</td>", page)
+    before = site.svc.ledger.size
+    done = client.post(f"/dashboard/artists/{ada.id}/terms", data={"version": "2", "csrf_token": csrf})
+    assert done.status_code == 200 and "You accepted platform terms v2" in done.text
+    assert "New platform terms" not in done.text
+    assert site.svc.catalog.artist("Ada").terms_version == 2
+    actions = {e.action for e in site.svc.ledger.entries(range(before, site.svc.ledger.size))}
+    assert "terms-accept" in actions and "purge" in actions  # organize is now off for Ada: purged

@@ -222,7 +222,7 @@ def sign_out(request: Request, csrf_token: Annotated[str, Form()] = "") -> Respo
 # -- artist pages -------------------------------------------------------------
 @router.get("/artists/{artist_id}", response_class=HTMLResponse)
 @page
-def artist_page(request: Request, artist_id: str, saved: str = "") -> Response:
+def artist_page(request: Request, artist_id: str, saved: str = "", accepted: int = 0) -> Response:
     principal, _ = _signed_in(request)
     service = _service(request)
     artist = views.dashboard_artist(service, principal, artist_id)
@@ -238,8 +238,23 @@ def artist_page(request: Request, artist_id: str, saved: str = "") -> Response:
         terms_summary=summary,
         rows=rows,
         saved=next((r for r in rows if r.purpose == saved), None),
+        accepted=accepted == version,
+        offer=views.terms_offer(service, artist),
         sections=[(c, on, c.url()) for c, on in capabilities.sections(paths, scope="artist")],
     )
+
+
+@router.post("/artists/{artist_id}/terms")
+@page
+def accept_terms(
+    request: Request, artist_id: str, version: Annotated[int, Form()], csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    service = _service(request)
+    artist = views.dashboard_artist(service, principal, artist_id)
+    service.consent.accept_terms(artist, version=version, actor=principal.actor)
+    return _redirect(f"{PREFIX}/artists/{artist.id}?accepted={version}")
 
 
 @router.post("/artists/{artist_id}/consent")

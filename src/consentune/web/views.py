@@ -8,6 +8,7 @@ reach.  Nothing here renders HTML.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -140,6 +141,33 @@ def consent_rows(service: Consentune, artist: Artist) -> tuple[int, str, list[Pu
             )
         )
     return view.terms.version, view.terms.summary, rows
+
+
+@dataclass(frozen=True, slots=True)
+class TermsOffer:
+    """Newer platform terms the artist has not accepted yet, and what accepting them changes."""
+
+    version: int
+    summary: str
+    changes: Sequence[tuple[str, str, str]]  # purpose, kind now, kind under the new terms
+
+
+def terms_offer(service: Consentune, artist: Artist) -> TermsOffer | None:
+    current = service.consent.current_terms()
+    if current.version <= artist.terms_version:
+        return None
+    mine = service.consent.terms(artist.terms_version)
+    purposes = sorted(set(mine.kinds) | set(current.kinds))
+    changes = [
+        (
+            p,
+            mine.kinds[p].value if p in mine.kinds else "not covered",
+            current.kinds[p].value if p in current.kinds else "not covered",
+        )
+        for p in purposes
+        if mine.kinds.get(p) != current.kinds.get(p)
+    ]
+    return TermsOffer(current.version, current.summary, changes)
 
 
 def track_purposes(service: Consentune, artist: Artist, track: Track) -> list[TrackPurpose]:
@@ -280,12 +308,14 @@ __all__ = [
     "PurposeRow",
     "Reach",
     "Revocation",
+    "TermsOffer",
     "TrackPurpose",
     "TrackReach",
     "consent_rows",
     "dashboard_artist",
     "operator_overview",
     "reach",
+    "terms_offer",
     "timeline",
     "track_for",
     "track_purposes",
