@@ -244,3 +244,21 @@ def test_newer_terms_are_offered_with_their_changes_and_accepted_from_the_page(s
     assert site.svc.catalog.artist("Ada").terms_version == 2
     actions = {e.action for e in site.svc.ledger.entries(range(before, site.svc.ledger.size))}
     assert "terms-accept" in actions and "purge" in actions  # organize is now off for Ada: purged
+
+
+def test_a_time_bounded_choice_is_recorded_with_its_end_and_past_dates_are_refused(site: Site) -> None:
+    client = _client(site)
+    csrf = _sign_in(client, site.keys["Ada"])
+    ada = site.svc.catalog.artist("Ada")
+    url = f"/dashboard/artists/{ada.id}/consent"
+    until = (datetime.now(UTC) + timedelta(days=40)).date()
+    form = {"purpose": "train-ai", "choice": "on", "csrf_token": csrf}
+    past = client.post(url, data={**form, "until": "2020-01-01"})
+    assert past.status_code == 400 and "not in the future" in past.text
+    assert client.post(url, data={**form, "until": "soon"}).status_code == 400
+    saved = client.post(url, data={**form, "until": until.isoformat()})
+    assert saved.status_code == 200 and f"your choice until {until:%Y-%m-%d} 00:00 UTC" in saved.text
+    rule = {p.purpose: p for p in site.svc.consent.view(ada).purposes}["train-ai"].artist_rule
+    assert (
+        rule is not None and rule.allow and rule.valid_until == datetime(until.year, until.month, until.day, tzinfo=UTC)
+    )

@@ -6,7 +6,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec
 
@@ -239,6 +239,7 @@ def artist_page(request: Request, artist_id: str, saved: str = "", accepted: int
         rows=rows,
         saved=next((r for r in rows if r.purpose == saved), None),
         accepted=accepted == version,
+        tomorrow=(datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
         offer=views.terms_offer(service, artist),
         sections=[(c, on, c.url()) for c, on in capabilities.sections(paths, scope="artist")],
     )
@@ -265,6 +266,7 @@ def set_consent(
     purpose: Annotated[str, Form()],
     choice: Annotated[str, Form()] = "",
     track_id: Annotated[str, Form()] = "",
+    until: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     principal, session = _signed_in(request)
@@ -280,10 +282,27 @@ def set_consent(
         allow=choice == "on",
         actor=principal.actor,
         track=TrackId(track.id) if track else None,
+        valid_until=_until(until),
     )
     if track is not None:
         return _redirect(f"{PREFIX}/tracks/{track.id}?saved={purpose}")
     return _redirect(f"{PREFIX}/artists/{artist.id}?saved={purpose}#consent")
+
+
+def _until(text: str) -> datetime | None:
+    """An optional end date from a form (YYYY-MM-DD, 00:00 UTC); it must lie in the future."""
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"until {text[:20]!r} is not a date", hint="give a date as YYYY-MM-DD or leave it empty"
+        ) from None
+    moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if moment <= datetime.now(UTC):
+        raise InvalidInput(f"until {day} is not in the future", hint="pick a later date or leave it empty")
+    return moment
 
 
 def _track_page(request: Request, track_id: str, *, purpose: str, saved: str = "", **extra: Any) -> Response:

@@ -274,6 +274,7 @@ class OperatorOverview:
     revocations: list[Revocation]
     purge_jobs: list[PurgeJob]
     blocks: list[ShieldRecord]
+    shield_status: dict[str, object]
     artists: list[Artist]
 
     @property
@@ -299,6 +300,7 @@ def operator_overview(service: Consentune, caller: Principal, *, limit: int = 50
         revocations=[Revocation(by_id[r.artist_id], r.purpose, r.track_id, r.created_at) for r in denials],
         purge_jobs=service.consent.purge_jobs()[::-1][:limit],
         blocks=service.listen.guard.decisions(action="block", active_only=False)[:limit],
+        shield_status=service.listen.guard.status(),
         artists=artists,
     )
 
