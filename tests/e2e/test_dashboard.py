@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.request
@@ -195,6 +196,17 @@ def _receipt(server: DemoServer, track: str) -> bytes:
     return data
 
 
+def _api(server: DemoServer, path: str, *, key: str, body: Any = None) -> Any:
+    request = urllib.request.Request(
+        f"{server.url}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "PUT",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -271,3 +283,44 @@ def test_an_enabled_capability_section_renders_what_its_route_returns(page: Any,
     assert table.locator("th").all_inner_texts() == ["upload", "score"]
     assert table.locator("td").first.inner_text() == "<b>u1</b>"  # shown as text, never as markup
     assert seen and seen[0] == page.locator('meta[name="csrf-token"]').get_attribute("content")
+
+
+def test_browser_consistency_check_agrees_with_the_python_one(page: Any, demo_server: DemoServer) -> None:
+    """An old receipt's checkpoint must be a prefix of a later log; the browser checks the RFC 9162 proof."""
+    from consentune.ledger.checkpoint import verify_checkpoint
+    from consentune.ledger.merkle import verify_consistency
+
+    track = demo_server.tracks["Lumen Drift"][1]
+    old = verify_checkpoint(json.loads(_receipt(demo_server, track))["checkpoint"], demo_server.verifier_key)
+    _api(
+        demo_server,
+        "/v1/me/consent",
+        key=demo_server.artist_keys["Lumen Drift"],
+        body={"purpose": "ai-input", "allow": True, "track_id": track},
+    )
+    new = verify_checkpoint(json.loads(_receipt(demo_server, track))["checkpoint"], demo_server.verifier_key)
+    assert new.size > old.size
+    proof = _api(demo_server, f"/v1/ledger/proof/consistency?old={old.size}&new={new.size}", key=demo_server.admin_key)
+    good = [base64.b64decode(h) for h in proof["proof"]]
+    bad = [good[0][:-1] + bytes([good[0][-1] ^ 1]), *good[1:]]
+    page.goto(f"{demo_server.url}/dashboard/sign-in")
+    check = """async ([m, n, r1, r2, proof]) => {
+        const raw = (t) => Uint8Array.from(atob(t), (c) => c.charCodeAt(0));
+        try { await verifyConsistency(m, n, raw(r1), raw(r2), proof.map(raw)); return "ok"; }
+        catch (e) { return "rejected: " + e.message; } }"""
+    cases = {
+        "good": (old.root_hash, new.root_hash, good),
+        "altered proof": (old.root_hash, new.root_hash, bad),
+        "other old root": (new.root_hash, new.root_hash, good),
+        "shortened proof": (old.root_hash, new.root_hash, good[:-1]),
+    }
+    for case, (r1, r2, hashes) in cases.items():
+        try:
+            verify_consistency(old_size=old.size, new_size=new.size, old_root=r1, new_root=r2, proof=hashes)
+            python = "ok"
+        except VerificationFailed:
+            python = "rejected"
+        b64 = [base64.b64encode(h).decode() for h in (r1, r2, *hashes)]
+        browser = page.evaluate(check, [old.size, new.size, b64[0], b64[1], b64[2:]])
+        assert browser.split(":")[0] == python, (case, browser)
+        assert (python == "ok") == (case == "good"), case

@@ -165,6 +165,48 @@ async function verifyReceipt(bytes, verifierKey) {
   return { count: receipt.entries.length, checkpoint };
 }
 
+async function verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
+  if (oldSize === 0 || newSize < oldSize) fail("an empty or larger old tree proves nothing");
+  if (proof.some((p) => p.length !== 32)) fail("a consistency proof hash is not 32 bytes");
+  if (oldSize === newSize) {
+    if (proof.length || !equal(oldRoot, newRoot)) fail("same size but different roots: the log was rewritten");
+    return;
+  }
+  if (!proof.length) fail("consistency proof is empty");
+  const isPow2 = (n) => { while (n % 2 === 0) n /= 2; return n === 1; };
+  const path = isPow2(oldSize) ? [oldRoot, ...proof] : proof;
+  let fn = oldSize - 1, sn = newSize - 1;
+  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+  let fr = path[0], sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0) fail("consistency proof too long");
+    if (fn % 2 === 1 || fn === sn) {
+      fr = await nodeHash(c, fr);
+      sr = await nodeHash(c, sr);
+      while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0 || !equal(fr, oldRoot) || !equal(sr, newRoot)) fail("the current log does not extend the receipt's checkpoint");
+}
+
+// The receipt's checkpoint must be a prefix of today's log: nothing it proves was rewritten since.
+async function checkAgainstCurrentLog(checkpoint, verifierKey) {
+  const current = await (await fetch("/v1/ledger/checkpoint")).json();
+  const now = await verifyCheckpoint(current.note, await importVerifier(verifierKey));
+  if (now.size < checkpoint.size) fail("the server's checkpoint is older than the receipt's");
+  let proof = [];
+  if (now.size > checkpoint.size) {
+    const r = await fetch(`/v1/ledger/proof/consistency?old=${checkpoint.size}&new=${now.size}`);
+    if (!r.ok) fail("the server gave no consistency proof");
+    proof = (await r.json()).proof.map(b64strict);
+  }
+  await verifyConsistency(checkpoint.size, now.size, checkpoint.root, now.root, proof);
+  return now;
+}
+
 async function ed25519Available() {
   if (!window.crypto || !crypto.subtle) return false;
   try {
@@ -186,7 +228,11 @@ function say(kind, text) {
 async function checkInBrowser(bytes, verifierKey, what) {
   try {
     const r = await verifyReceipt(bytes, verifierKey);
-    say("ok", `Verified in this browser: ${r.count} entries of ${what} are in the ledger checkpoint of size ${r.checkpoint.size} signed by ${r.checkpoint.origin} (root ${hex(r.checkpoint.root).slice(0, 16)}…).`);
+    const now = await checkAgainstCurrentLog(r.checkpoint, verifierKey);
+    const later = now.size > r.checkpoint.size
+      ? `today's log (size ${now.size}) extends it, so nothing it proves was rewritten since`
+      : "it is today's log";
+    say("ok", `Verified in this browser: ${r.count} entries of ${what} are in the ledger checkpoint of size ${r.checkpoint.size} signed by ${r.checkpoint.origin} (root ${hex(r.checkpoint.root).slice(0, 16)}…); ${later}.`);
   } catch (e) {
     say("fail", "Verification failed in this browser: " + (e instanceof Rejected ? e.message : "the receipt could not be read"));
   }
