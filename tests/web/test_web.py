@@ -262,3 +262,13 @@ def test_a_time_bounded_choice_is_recorded_with_its_end_and_past_dates_are_refus
     assert (
         rule is not None and rule.allow and rule.valid_until == datetime(until.year, until.month, until.day, tzinfo=UTC)
     )
+
+
+def test_receipt_download_names_the_file_and_refuses_odd_purposes(site: Site) -> None:
+    client = _client(site)
+    _sign_in(client, site.keys["Ada"])
+    track = site.tracks["Ada"][0]
+    ok = client.get(f"/dashboard/tracks/{track}/receipt")
+    assert ok.status_code == 200 and ok.headers["content-disposition"] == f'attachment; filename="receipt-{track}.json"'
+    assert client.get(f"/dashboard/tracks/{track}/receipt", params={"purpose": 'x"; y'}).status_code == 400
+    assert client.get(f"/dashboard/tracks/{track}/receipt", params={"purpose": "train-ai"}).status_code == 404

@@ -19,7 +19,7 @@ from consentune.auth import Principal
 from consentune.errors import AccessDenied, AuthenticationFailed, ConsentuneError, InvalidInput, VerificationFailed
 from consentune.ledger import verify_receipt
 from consentune.service import Consentune
-from consentune.types import Purpose, Role, TrackId
+from consentune.types import Purpose, Role, TrackId, is_wellformed_purpose
 from consentune.web import capabilities, plots, views
 from consentune.web.session import (
     LOGIN_COOKIE,
@@ -227,13 +227,15 @@ def artist_page(request: Request, artist_id: str, saved: str = "", accepted: int
     service = _service(request)
     artist = views.dashboard_artist(service, principal, artist_id)
     version, summary, rows = views.consent_rows(service, artist)
+    tracks = service.catalog.tracks(artist=artist, limit=1000)
     paths = capabilities.served_paths(request.app.routes)
     return _render(
         request,
         "artist.html",
         principal=principal,
         artist=artist,
-        tracks=service.catalog.tracks(artist=artist, limit=1000),
+        tracks=tracks,
+        titles={t.id: t.title for t in tracks},
         terms_version=version,
         terms_summary=summary,
         rows=rows,
@@ -287,6 +289,11 @@ def set_consent(
     if track is not None:
         return _redirect(f"{PREFIX}/tracks/{track.id}?saved={purpose}")
     return _redirect(f"{PREFIX}/artists/{artist.id}?saved={purpose}#consent")
+
+
+def _check_purpose(purpose: str) -> None:
+    if purpose and not is_wellformed_purpose(purpose):
+        raise InvalidInput(f"purpose {purpose[:40]!r} is not well-formed", hint="pick a purpose from the list")
 
 
 def _until(text: str) -> datetime | None:
@@ -343,6 +350,7 @@ def download_receipt(request: Request, track_id: str, purpose: str = "") -> Resp
     principal, _ = _signed_in(request)
     service = _service(request)
     track = views.track_for(service, principal, track_id)
+    _check_purpose(purpose)
     data = service.ledger.receipt(track=track.id, purpose=purpose or None)
     name = f"receipt-{track.id}{'-' + purpose if purpose else ''}.json"
     return Response(
@@ -362,6 +370,7 @@ def verify(
     _check_post(request, session, csrf_token)
     service = _service(request)
     track = views.track_for(service, principal, track_id)
+    _check_purpose(purpose)
     data = service.ledger.receipt(track=track.id, purpose=purpose or None)
     try:
         verified = verify_receipt(data, verifier_key=service.ledger.verifier_key)
