@@ -17,6 +17,38 @@ ARTIST = "The Night Sequencers"
 OTHER = "Aurora Vale"
 
 
+# Form controls with no label, no aria label and (for buttons) no text.
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !el.getAttribute('aria-labelledby') && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+    .map(el => el.outerHTML)"""
+
+# Text whose colour against its effective background is under WCAG AA's 4.5:1 (3:1 for bold >= 18.66px).
+LOW_CONTRAST = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length || el.closest("svg")) continue;
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(rgb(style.color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const large = parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700;
+    if (ratio < (large ? 3 : 4.5)) bad.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}"""
+
+
 def _entry_sequences(page: Any, *, action: str, purpose: str) -> set[int]:
     rows = page.locator(f'tr.entry[data-action="{action}"][data-purpose="{purpose}"]')
     return {int(s) for s in rows.evaluate_all("rows => rows.map(r => r.dataset.sequence)")}
@@ -149,6 +181,7 @@ def test_operator_console_for_admin(page: Any, demo_server: DemoServer) -> None:
     assert "Audit passed" in page.locator("#audit-result").inner_text()
     for key in ("fraud-queue",):
         assert page.locator(f'[data-capability="{key}"]:not([data-endpoint])').count() == 1
+    assert page.evaluate(UNLABELLED) == [] and page.evaluate(LOW_CONTRAST) == []
     screenshot(page, "operator")
     row = page.locator("#blocks tr", has_text=demo_server.block_subject)
     row.get_by_role("button", name=re.compile("Unblock")).click()
@@ -171,13 +204,10 @@ def test_every_control_has_a_label_and_the_keyboard_works(page: Any, demo_server
         f"{demo_server.url}/dashboard/tracks/{demo_server.tracks[ARTIST][0]}",
         f"{demo_server.url}/dashboard/artists/{demo_server.artist_ids[ARTIST]}/reach",
     ]
-    unlabelled = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
-        .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
-                      && !el.getAttribute('aria-labelledby') && !(el.tagName === 'BUTTON' && el.textContent.trim()))
-        .map(el => el.outerHTML)"""
     for url in pages:
         page.goto(url)
-        assert page.evaluate(unlabelled) == [], url
+        assert page.evaluate(UNLABELLED) == [], url
+        assert page.evaluate(LOW_CONTRAST) == [], url
         assert page.locator("h1").count() == 1
         assert page.locator("main#main").count() == 1
     # a consent choice can be changed with the keyboard alone
