@@ -47,6 +47,7 @@ class Consentune:
     listen: ListenerDesk
     plays: PlayLog
     recommend: RecommendService
+    session_key: bytes  # signs dashboard session cookies and CSRF tokens
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -87,20 +88,32 @@ def open_service(settings: Settings | None = None) -> Consentune:
         ledger=ledger,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    listen = _listener_desk(settings, store, catalog, gate, consent)
+    secret = _load_or_create_secret(settings.shield_secret_path)
+    listen = _listener_desk(settings, secret, store, catalog, gate, consent)
     plays = PlayLog(plays=store, catalog=store)
     recommend = RecommendService(
         gate=gate, catalog=catalog, ledger=ledger, models_dir=settings.home / "models", model_factory=serving_model
     )
     consent.add_purger(recommend.on_revoked)
-    return Consentune(settings, store, ledger, gate, consent, catalog, ApiKeys(store), listen, plays, recommend)
+    return Consentune(
+        settings,
+        store,
+        ledger,
+        gate,
+        consent,
+        catalog,
+        ApiKeys(store),
+        listen,
+        plays,
+        recommend,
+        session_key=hmac_key(secret, "dashboard-session"),
+    )
 
 
 def _listener_desk(
-    settings: Settings, store: SqlStore, catalog: Catalog, gate: PurposeGate, consent: ConsentRegistry
+    settings: Settings, secret: bytes, store: SqlStore, catalog: Catalog, gate: PurposeGate, consent: ConsentRegistry
 ) -> ListenerDesk:
     """The shield in front of listener traffic: limiter (memory or Redis), detector, challenges, signer."""
-    secret = _load_or_create_secret(settings.shield_secret_path)
     limiter: RateLimiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
     crawler_tokens = [c.token for c in load_ai_crawlers()]
     guard = ShieldGuard(

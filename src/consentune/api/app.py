@@ -87,6 +87,14 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
     def health() -> dict[str, object]:
         return {"status": "ok", "version": __version__, "ledger_size": service.ledger.size}
 
+    from consentune.web import available, install_dashboard, served_paths
+
+    @app.get("/v1/capabilities", tags=["meta"])
+    def capabilities() -> dict[str, object]:
+        """Optional capabilities this server has (the dashboard shows their sections only then)."""
+        return {"optional": available(served_paths(app.routes)), "dashboard": "/dashboard"}
+
+    install_dashboard(app)
     return app
 
 

@@ -16,13 +16,22 @@ def get_service(request: Request) -> Consentune:
 
 
 def get_principal(
+    request: Request,
     service: Annotated[Consentune, Depends(get_service)],
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
+    x_csrf_token: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     secret = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         secret = authorization[7:]
+    if secret is None and x_csrf_token:
+        # the dashboard's own pages call the API with their session cookie and its CSRF token
+        from consentune.web import SESSION_COOKIE, session_principal
+
+        principal = session_principal(service, request.cookies.get(SESSION_COOKIE), x_csrf_token)
+        if principal is not None:
+            return principal
     return service.keys.authenticate(secret)
 
 

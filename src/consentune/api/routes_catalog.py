@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
+from consentune import auth
 from consentune.api.deps import Caller, Service
 from consentune.api.schemas import ArtistIn, ArtistOut, IngestOut, MeOut, TagsIn, TrackOut
-from consentune.errors import AccessDenied, AudioRejected, InvalidInput, NotFound
+from consentune.errors import AccessDenied, AudioRejected, InvalidInput
 from consentune.types import Artist, Purpose, Role, Track, TrackId
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -17,10 +18,7 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
 
 def visible_track(service: Service, caller: Caller, track_id: str) -> Track:
     """The track, if the caller may see it; an artist never learns of others' tracks."""
-    track = service.catalog.track(track_id)
-    if caller.role is Role.ARTIST and track.artist_id != caller.artist_id:
-        raise NotFound(f"unknown track {track_id!r}", hint="list your tracks with GET /v1/tracks")
-    return track
+    return auth.visible_track(service.catalog, caller, track_id)
 
 
 @router.get("/me", response_model=MeOut)

@@ -76,10 +76,19 @@ class ApiKeys:
             raise AuthenticationFailed(
                 "no API key given", hint="send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
             )
-        record = self._repo.key_by_secret(_digest(secret.strip()))
+        return self.authenticate_digest(_digest(secret.strip()))
+
+    def authenticate_digest(self, digest: str) -> Principal:
+        """The principal of the key whose SHA-256 is ``digest`` (what a dashboard session holds)."""
+        record = self._repo.key_by_secret(digest)
         if record is None or record.revoked_at is not None:
             raise AuthenticationFailed("unknown or revoked API key", hint="create a key with `consentune keys create`")
         return Principal(record.id, record.role, record.artist_id)
+
+    @staticmethod
+    def digest(secret: str) -> str:
+        """SHA-256 (hex) of a key as stored; a session keeps this, never the key itself."""
+        return _digest(secret.strip())
 
     def list(self) -> list[ApiKeyRecord]:
         return self._repo.list_keys()

@@ -21,6 +21,7 @@ def serve(
     svc = service()
     bind_host, bind_port = host or svc.settings.host, port or svc.settings.port
     console.print(f"Consentune API on http://{bind_host}:{bind_port}/v1  (docs: /docs)")
+    console.print(f"Dashboard: http://{bind_host}:{bind_port}/dashboard/sign-in  (sign in with an artist or admin key)")
     uvicorn.run(create_app(svc), host=bind_host, port=bind_port, log_level="warning")
 
 
@@ -40,10 +41,13 @@ def demo(
     bind_port = port or svc.settings.port
     url = f"http://{svc.settings.host}:{bind_port}"
     console.print()
-    console.print(f"[bold]Consentune demo[/bold] at {url}/v1  (OpenAPI docs: {url}/docs)")
+    console.print(f"[bold]Consentune demo[/bold]: open [bold]{url}/dashboard/sign-in[/bold]")
+    console.print("  paste an artist key to see that artist's tracks, consent, usage timeline, receipts and reach;")
+    console.print("  paste the admin key for the operator console (terms, ledger audit, purges, shield blocks).")
     console.print(f"admin API key:  {keys.admin}")
     for name, key in keys.artists.items():
         console.print(f"artist key ({name}): {key}")
+    console.print(f"JSON API: {url}/v1  (OpenAPI docs: {url}/docs)")
     console.print(f"try:  curl -H 'Authorization: Bearer {keys.admin}' {url}/v1/tracks")
     console.print(f"      curl -H 'Authorization: Bearer {next(iter(keys.artists.values()))}' {url}/v1/me/consent")
     console.print(f"      curl -H 'Authorization: Bearer {keys.admin}' {url}/v1/users/listener-03/recommendations")

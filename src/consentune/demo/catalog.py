@@ -75,6 +75,7 @@ def build_demo(
     _demo_plays(svc, all_tracks)
     report = svc.recommend.train(actor=ACTOR)
     progress(f"  trained recommendations: {report.tracks_used} tracks, {report.users} listeners, {report.plays} plays")
+    _demo_impressions(svc)
     svc.ledger.checkpoint()
     _admin, admin_key = svc.keys.create(role=Role.ADMIN, label="demo admin")
     artist_keys = {}
@@ -110,6 +111,12 @@ def _demo_plays(svc: Consentune, tracks: list[TrackId]) -> None:
             at = start + timedelta(minutes=rng.randrange(30 * 24 * 60))
             plays.append(PlayEvent(f"listener-{user:02d}", track, at, rng.randint(15_000, 200_000), country="FR"))
     svc.store.add_plays(plays)
+
+
+def _demo_impressions(svc: Consentune) -> None:
+    """Serve each demo listener one page of recommendations, as a listener app would (logged per track)."""
+    for user in range(0, 40, 2):
+        svc.recommend.for_user(f"listener-{user:02d}", n=3, actor="service:demo-listener-app")
 
 
 def _exercise_gate(svc: Consentune, tracks: list[TrackId]) -> None:

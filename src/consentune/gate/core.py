@@ -185,6 +185,30 @@ class PurposeGate:
         self._log_uses(actor, purpose, "read-plays", tracks, decision)
         return [p for p in plays if p.track_id in allowed]
 
+    def read_track_plays(
+        self,
+        *,
+        actor: str,
+        purpose: Purpose,
+        tracks: Sequence[TrackId],
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[list[PlayEvent]]:
+        """Play events of those ``tracks`` allowed for ``purpose``, in pages.
+
+        For reports that are read again and again (an artist's reach page):
+        like ``read_user_plays``, each (actor, purpose, track) use is logged
+        at most once per ``use_log_window_s``.
+        """
+        tracks = list(dict.fromkeys(tracks))
+        _check_request(actor=actor, purpose=purpose, tracks=tracks, action="read-plays")
+        if not tracks:
+            return iter(())
+        decision = self.decide(purpose=purpose, tracks=tracks)
+        self._log_uses(actor, purpose, "read-plays", tracks, decision)
+        allowed = [t for t, ok in zip(tracks, decision.allowed.tolist(), strict=True) if ok]
+        return self._plays.iter_plays(allowed, since=since, until=until) if allowed else iter(())
+
     def _log_uses(
         self, actor: str, purpose: Purpose, action: str, tracks: Sequence[TrackId], decision: BatchDecision
     ) -> None:

@@ -151,6 +151,15 @@ class UsageLedger:
             )
         return consistency_proof(old_size, new_size, self._repo)
 
+    def track_entries(self, *, track: str, purpose: str | None = None, limit: int = 200) -> list[LedgerEntry]:
+        """The latest ``limit`` entries about ``track`` (optionally one purpose), oldest first."""
+        seqs = self._repo.track_ledger_seqs(track, purpose, limit=limit)  # type: ignore[arg-type]
+        return self.entries(seqs)
+
+    def recent_checkpoints(self, *, limit: int = 50) -> list[StoredCheckpoint]:
+        """The ``limit`` most recent signed checkpoints, newest first."""
+        return self._repo.list_checkpoints(limit=limit, newest_first=True)
+
     def receipt(self, *, track: str, purpose: str | None = None, limit: int = 10_000) -> bytes:
         """A self-contained receipt of the latest ``limit`` entries about ``track``."""
         cp = self.checkpoint()

@@ -165,10 +165,11 @@ class SqlStore:
             row = conn.execute(select(c).where(c.c.size == size)).first()
         return None if row is None else _checkpoint(row)
 
-    def list_checkpoints(self, *, limit: int = 1_000_000) -> list[StoredCheckpoint]:
+    def list_checkpoints(self, *, limit: int = 1_000_000, newest_first: bool = False) -> list[StoredCheckpoint]:
         c = t.ledger_checkpoints
+        order = c.c.size.desc() if newest_first else c.c.size
         with self.engine.connect() as conn:
-            rows = conn.execute(select(c).order_by(c.c.size).limit(limit)).all()
+            rows = conn.execute(select(c).order_by(order).limit(limit)).all()
         return [_checkpoint(r) for r in rows]
 
     # -- catalogue --------------------------------------------------------

@@ -1,0 +1,438 @@
+"""Dashboard pages: server-rendered HTML over the same services and authorization as the JSON API."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from consentune.api.errors import status_for
+from consentune.auth import Principal
+from consentune.errors import AccessDenied, AuthenticationFailed, ConsentuneError, InvalidInput, VerificationFailed
+from consentune.ledger import verify_receipt
+from consentune.service import Consentune
+from consentune.types import Purpose, Role, TrackId, is_wellformed_purpose
+from consentune.web import capabilities, plots, views
+from consentune.web.session import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    Session,
+    csrf_ok,
+    csrf_token,
+    new_nonce,
+    seal,
+    unseal,
+)
+
+PREFIX = "/dashboard"
+TIMELINE_LIMIT = 200
+STATIC_DIR = Path(__file__).parent / "static"
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _when(value: datetime | float | None) -> str:
+    if value is None:
+        return "—"
+    moment = datetime.fromtimestamp(value, UTC) if isinstance(value, float | int) else value.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+_env = Environment(loader=PackageLoader("consentune.web", "templates"), autoescape=True, undefined=StrictUndefined)
+_env.filters["when"] = _when
+_env.filters["entry_time"] = lambda t: f"{t[:10]} {t[11:19]} UTC"
+
+
+class _SignInFirst(Exception):
+    """No valid session: send the browser to the sign-in page."""
+
+
+def _service(request: Request) -> Consentune:
+    service: Consentune = request.app.state.consentune
+    return service
+
+
+def _session(request: Request) -> Session | None:
+    return unseal(_service(request).session_key, request.cookies.get(SESSION_COOKIE), now=time.time())
+
+
+def session_principal(service: Consentune, cookie: str | None, token: str | None) -> Principal | None:
+    """For the JSON API: the principal of a dashboard session, only with its CSRF token in a header."""
+    session = unseal(service.session_key, cookie, now=time.time())
+    if session is None or not csrf_ok(service.session_key, session.nonce, token):
+        return None
+    return service.keys.authenticate_digest(session.key_digest)
+
+
+def _signed_in(request: Request) -> tuple[Principal, Session]:
+    session = _session(request)
+    if session is None:
+        raise _SignInFirst
+    try:
+        return _service(request).keys.authenticate_digest(session.key_digest), session
+    except AuthenticationFailed:  # the key was revoked: the session ends with it
+        raise _SignInFirst from None
+
+
+def _render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    session = _session(request)
+    principal: Principal | None = context.pop("principal", None)
+    html = _env.get_template(template).render(
+        request=request,
+        principal=principal,
+        csrf=csrf_token(_service(request).session_key, session.nonce) if session else "",
+        prefix=PREFIX,
+        **context,
+    )
+    return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+P = ParamSpec("P")
+
+
+def page(handler: Callable[P, Response]) -> Callable[P, Response]:
+    """Turn errors into pages: sign-in redirect, or an error page with the API's status and hint."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+        request = kwargs["request"]
+        assert isinstance(request, Request)
+        try:
+            return handler(*args, **kwargs)
+        except _SignInFirst:
+            return _redirect(f"{PREFIX}/sign-in")
+        except ConsentuneError as exc:
+            principal = None
+            with contextlib.suppress(_SignInFirst):
+                principal, _ = _signed_in(request)
+            return _render(request, "error.html", status=status_for(exc), error=exc, principal=principal)
+
+    return wrapper
+
+
+def _check_post(request: Request, session: Session, token: str) -> None:
+    """CSRF: the form's token must come from this session, and never from another site."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise AccessDenied("cross-site form posts are refused", hint="use the dashboard's own pages")
+    if not csrf_ok(_service(request).session_key, session.nonce, token):
+        raise AccessDenied("the form's security token is missing or stale", hint="reload the page and try again")
+
+
+# -- sign-in ------------------------------------------------------------------
+@router.get("", response_class=HTMLResponse)
+@page
+def home(request: Request) -> Response:
+    principal, _ = _signed_in(request)
+    if principal.role is Role.ADMIN:
+        return _redirect(f"{PREFIX}/operator")
+    if principal.role is Role.ARTIST and principal.artist_id:
+        return _redirect(f"{PREFIX}/artists/{principal.artist_id}")
+    raise AccessDenied("the dashboard is for artists and operators", hint="sign in with an artist or admin key")
+
+
+def _sign_in_page(request: Request, *, error: str = "", status: int = 200, notice: str = "") -> HTMLResponse:
+    nonce = request.cookies.get(LOGIN_COOKIE) or new_nonce()
+    response = _render(
+        request,
+        "sign_in.html",
+        status=status,
+        login_csrf=csrf_token(_service(request).session_key, f"login:{nonce}"),
+        error=error,
+        notice=notice,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
+    return response
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_form(request: Request, signed_out: bool = False) -> Response:
+    if _session(request) is not None:
+        try:
+            _signed_in(request)
+            return _redirect(PREFIX)
+        except _SignInFirst:
+            pass
+    return _sign_in_page(request, notice="You are signed out." if signed_out else "")
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+def sign_in(
+    request: Request, api_key: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    service = _service(request)
+    nonce = request.cookies.get(LOGIN_COOKIE)
+    if not csrf_ok(service.session_key, f"login:{nonce}" if nonce else None, csrf_token):
+        return _sign_in_page(request, error="The sign-in form expired; please try again.", status=400)
+    try:
+        principal = service.keys.authenticate(api_key)
+    except AuthenticationFailed:
+        return _sign_in_page(request, error="That API key is unknown or revoked.", status=401)
+    if principal.role is Role.SERVICE:
+        return _sign_in_page(request, error="Service keys cannot sign in; use an artist or admin key.", status=403)
+    session = Session(service.keys.digest(api_key), new_nonce(), int(time.time()))
+    response = _redirect(PREFIX)
+    response.set_cookie(
+        SESSION_COOKIE,
+        seal(service.session_key, session),
+        max_age=SESSION_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    response.delete_cookie(LOGIN_COOKIE)
+    return response
+
+
+@router.post("/sign-out")
+@page
+def sign_out(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
+    _principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    response = _redirect(f"{PREFIX}/sign-in?signed_out=true")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- artist pages -------------------------------------------------------------
+@router.get("/artists/{artist_id}", response_class=HTMLResponse)
+@page
+def artist_page(request: Request, artist_id: str, saved: str = "", accepted: int = 0) -> Response:
+    principal, _ = _signed_in(request)
+    service = _service(request)
+    artist = views.dashboard_artist(service, principal, artist_id)
+    version, summary, rows = views.consent_rows(service, artist)
+    tracks = service.catalog.tracks(artist=artist, limit=1000)
+    paths = capabilities.served_paths(request.app.routes)
+    return _render(
+        request,
+        "artist.html",
+        principal=principal,
+        artist=artist,
+        tracks=tracks,
+        titles={t.id: t.title for t in tracks},
+        terms_version=version,
+        terms_summary=summary,
+        rows=rows,
+        saved=next((r for r in rows if r.purpose == saved), None),
+        accepted=accepted == version,
+        tomorrow=(datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
+        offer=views.terms_offer(service, artist),
+        sections=[(c, on, c.url()) for c, on in capabilities.sections(paths, scope="artist")],
+    )
+
+
+@router.post("/artists/{artist_id}/terms")
+@page
+def accept_terms(
+    request: Request, artist_id: str, version: Annotated[int, Form()], csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    service = _service(request)
+    artist = views.dashboard_artist(service, principal, artist_id)
+    service.consent.accept_terms(artist, version=version, actor=principal.actor)
+    return _redirect(f"{PREFIX}/artists/{artist.id}?accepted={version}")
+
+
+@router.post("/artists/{artist_id}/consent")
+@page
+def set_consent(
+    request: Request,
+    artist_id: str,
+    purpose: Annotated[str, Form()],
+    choice: Annotated[str, Form()] = "",
+    track_id: Annotated[str, Form()] = "",
+    until: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    service = _service(request)
+    artist = views.dashboard_artist(service, principal, artist_id)
+    if choice not in ("on", "off"):
+        raise InvalidInput(f"choice {choice!r} is neither on nor off", hint="pick On or Off, then save")
+    track = views.track_for(service, principal, track_id) if track_id else None
+    service.consent.set(
+        artist,
+        purpose=Purpose(purpose),
+        allow=choice == "on",
+        actor=principal.actor,
+        track=TrackId(track.id) if track else None,
+        valid_until=_until(until),
+    )
+    if track is not None:
+        return _redirect(f"{PREFIX}/tracks/{track.id}?saved={purpose}")
+    return _redirect(f"{PREFIX}/artists/{artist.id}?saved={purpose}#consent")
+
+
+def _check_purpose(purpose: str) -> None:
+    if purpose and not is_wellformed_purpose(purpose):
+        raise InvalidInput(f"purpose {purpose[:40]!r} is not well-formed", hint="pick a purpose from the list")
+
+
+def _until(text: str) -> datetime | None:
+    """An optional end date from a form (YYYY-MM-DD, 00:00 UTC); it must lie in the future."""
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"until {text[:20]!r} is not a date", hint="give a date as YYYY-MM-DD or leave it empty"
+        ) from None
+    moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if moment <= datetime.now(UTC):
+        raise InvalidInput(f"until {day} is not in the future", hint="pick a later date or leave it empty")
+    return moment
+
+
+def _track_page(request: Request, track_id: str, *, purpose: str, saved: str = "", **extra: Any) -> Response:
+    principal, _ = _signed_in(request)
+    service = _service(request)
+    track = views.track_for(service, principal, track_id)
+    artist = service.catalog.artist(track.artist_id)
+    purposes = views.track_purposes(service, artist, track)
+    known = {p.purpose for p in purposes}
+    chosen = purpose if purpose in known else ""
+    paths = capabilities.served_paths(request.app.routes)
+    return _render(
+        request,
+        "track.html",
+        principal=principal,
+        artist=artist,
+        track=track,
+        purposes=purposes,
+        purpose=chosen,
+        entries=views.timeline(service, track, purpose=chosen or None, limit=TIMELINE_LIMIT),
+        limit=TIMELINE_LIMIT,
+        saved=next((p for p in purposes if p.purpose == saved), None),
+        verifier_key=service.ledger.verifier_key,
+        sections=[(c, on, c.url(track_id=track.id)) for c, on in capabilities.sections(paths, scope="track")],
+        **{"verified": None, "verify_error": None, **extra},
+    )
+
+
+@router.get("/tracks/{track_id}", response_class=HTMLResponse)
+@page
+def track_page(request: Request, track_id: str, purpose: str = "", saved: str = "") -> Response:
+    return _track_page(request, track_id, purpose=purpose, saved=saved)
+
+
+@router.get("/tracks/{track_id}/receipt")
+@page
+def download_receipt(request: Request, track_id: str, purpose: str = "") -> Response:
+    principal, _ = _signed_in(request)
+    service = _service(request)
+    track = views.track_for(service, principal, track_id)
+    _check_purpose(purpose)
+    data = service.ledger.receipt(track=track.id, purpose=purpose or None)
+    name = f"receipt-{track.id}{'-' + purpose if purpose else ''}.json"
+    return Response(
+        data,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
+@router.post("/tracks/{track_id}/verify", response_class=HTMLResponse)
+@page
+def verify(
+    request: Request, track_id: str, purpose: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    """Build a receipt and check it on the server against the signed checkpoint and the public key."""
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    service = _service(request)
+    track = views.track_for(service, principal, track_id)
+    _check_purpose(purpose)
+    data = service.ledger.receipt(track=track.id, purpose=purpose or None)
+    try:
+        verified = verify_receipt(data, verifier_key=service.ledger.verifier_key)
+    except VerificationFailed as exc:
+        return _track_page(request, track_id, purpose=purpose, verify_error=exc.message)
+    return _track_page(request, track_id, purpose=purpose, verified=verified)
+
+
+@router.get("/artists/{artist_id}/reach", response_class=HTMLResponse)
+@page
+def reach_page(request: Request, artist_id: str) -> Response:
+    principal, _ = _signed_in(request)
+    service = _service(request)
+    artist = views.dashboard_artist(service, principal, artist_id)
+    data = views.reach(service, principal, artist)
+    charts = {
+        name: plots.bar_chart(chart_id=f"chart-{name}", title=title, days=data.days, values=values, unit=unit)
+        for name, title, values, unit in (
+            ("plays", "Plays per day", data.plays, "plays"),
+            ("listeners", "Listeners per day", data.listeners, "listeners"),
+            ("impressions", "Recommendation impressions per day", data.impressions, "impressions"),
+        )
+    }
+    return _render(request, "reach.html", principal=principal, artist=artist, reach=data, charts=charts)
+
+
+# -- operator console ---------------------------------------------------------
+@router.get("/operator", response_class=HTMLResponse)
+@page
+def operator_page(request: Request) -> Response:
+    principal, _ = _signed_in(request)
+    overview = views.operator_overview(_service(request), principal)
+    paths = capabilities.served_paths(request.app.routes)
+    return _render(
+        request,
+        "operator.html",
+        principal=principal,
+        o=overview,
+        audit=getattr(request.app.state, "dashboard_audit", None),
+        sections=[(c, on, c.url()) for c, on in capabilities.sections(paths, scope="operator")],
+    )
+
+
+@router.post("/operator/audit")
+@page
+def run_audit(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    principal.require(Role.ADMIN)
+    report = _service(request).ledger.audit()
+    request.app.state.dashboard_audit = (datetime.now(UTC), report)
+    return _redirect(f"{PREFIX}/operator#ledger")
+
+
+@router.post("/operator/shield/{record_id}/lift")
+@page
+def lift_block(request: Request, record_id: int, csrf_token: Annotated[str, Form()] = "") -> Response:
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    principal.require(Role.ADMIN)
+    _service(request).listen.guard.lift(record_id, by=principal.actor, now=time.time())
+    return _redirect(f"{PREFIX}/operator#shield")
+
+
+__all__ = ["PREFIX", "STATIC_DIR", "router", "session_principal"]

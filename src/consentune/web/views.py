@@ -1,0 +1,324 @@
+"""What the dashboard pages show, read through the same services and rules as the JSON API.
+
+Every function takes the calling principal and refuses what the API would
+refuse: an artist sees only their own artist, tracks, ledger entries and
+reach.  Nothing here renders HTML.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from consentune.auth import Principal, visible_track
+from consentune.consent.registry import PurposeView
+from consentune.ledger import LedgerEntry
+from consentune.ports import PurgeJob, ShieldRecord, StoredCheckpoint
+from consentune.service import Consentune
+from consentune.types import Artist, Purpose, PurposeKind, Role, Track
+
+STREAM = Purpose("stream")
+RECOMMEND = Purpose("recommend")
+
+# What turning a purpose on or off changes for the artist, beyond the rule and its ledger entry.
+_WHEN_ON: dict[str, str] = {
+    "recommend": "Listeners can be offered your tracks; recommendation models learn from their plays.",
+    "organize": "Your audio is analysed for tags, tempo, key, similar tracks and duplicates.",
+    "train-ai": "Your content may be used to train AI models outside the platform's own services.",
+    "train-generative": "Your content may train generative models, including voice, sound or style imitation.",
+    "ai-input": "Your content may be fed to AI systems at inference time (for example retrieval).",
+}
+_WHEN_OFF: dict[str, str] = {
+    "recommend": "Your tracks leave recommendations at once and are left out of the next model training.",
+    "organize": "Audio analysis stops; tags and similarity data derived from your audio are deleted.",
+    "train-ai": "No new training may use your content; data prepared for it is deleted.",
+    "train-generative": "No generative training may use your content; data prepared for it is deleted.",
+    "ai-input": "AI systems may no longer be given your content at inference time.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeRow:
+    """One purpose on the consent page: the terms beside the artist's choice and its consequences."""
+
+    purpose: str
+    kind: str
+    explanation: str
+    on: bool
+    changeable: bool
+    source: str  # why it is on or off, in words
+    when_on: str
+    when_off: str
+    track_overrides: dict[str, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackPurpose:
+    purpose: str
+    kind: str
+    allowed: bool
+    reason: str
+    override: bool | None  # the track's own rule, if any
+    changeable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TrackReach:
+    track: Track
+    plays: int
+    listeners: int
+    impressions: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    days: tuple[date, ...]
+    plays: tuple[int, ...]
+    listeners: tuple[int, ...]
+    impressions: tuple[int, ...]
+    total_listeners: int
+    tracks: tuple[TrackReach, ...]
+    impressions_capped: bool
+
+
+def dashboard_artist(service: Consentune, caller: Principal, artist_id: str) -> Artist:
+    """The artist, if the caller may act for them (403 otherwise, as the API answers)."""
+    artist = service.catalog.artist(artist_id)
+    caller.require_artist(artist.id)
+    return artist
+
+
+def track_for(service: Consentune, caller: Principal, track_id: str) -> Track:
+    """The track, if the caller may see it (404 otherwise, as the API answers)."""
+    return visible_track(service.catalog, caller, track_id)
+
+
+def _consequences(view: PurposeView, version: int) -> tuple[str, str]:
+    generic_on = "Each use is decided by the gate and written to the ledger."
+    generic_off = (
+        f"A deny rule is recorded in the ledger; later requests for {view.purpose} are refused and logged; "
+        "a purge job deletes what was derived under it."
+    )
+    if view.kind is PurposeKind.REQUIRED:
+        return (
+            f"Required by terms v{version}: always on for platform integrity; every use is still logged.",
+            "Cannot be switched off under these terms.",
+        )
+    return (
+        f"{_WHEN_ON.get(view.purpose, 'Services may use your tracks for this purpose.')} {generic_on}",
+        f"{_WHEN_OFF.get(view.purpose, 'Services may no longer use your tracks for this purpose.')} {generic_off}",
+    )
+
+
+def consent_rows(service: Consentune, artist: Artist) -> tuple[int, str, list[PurposeRow]]:
+    """Terms version, terms summary, and one row per purpose of the artist's accepted terms."""
+    view = service.consent.view(artist)
+    rows = []
+    for p in view.purposes:
+        kind = p.kind.value if p.kind else "unknown"
+        if p.kind is PurposeKind.REQUIRED:
+            source = f"required by terms v{view.terms.version}"
+        elif p.artist_rule is not None:
+            source = "your choice" + (
+                f" until {p.artist_rule.valid_until:%Y-%m-%d %H:%M} UTC" if p.artist_rule.valid_until else ""
+            )
+        else:
+            source = f"terms v{view.terms.version} default ({kind})"
+        when_on, when_off = _consequences(p, view.terms.version)
+        rows.append(
+            PurposeRow(
+                purpose=p.purpose,
+                kind=kind,
+                explanation=p.explanation,
+                on=p.effective_default,
+                changeable=p.kind is not PurposeKind.REQUIRED,
+                source=source,
+                when_on=when_on,
+                when_off=when_off,
+                track_overrides={r.track_id: r.allow for r in p.track_rules if r.track_id},
+            )
+        )
+    return view.terms.version, view.terms.summary, rows
+
+
+@dataclass(frozen=True, slots=True)
+class TermsOffer:
+    """Newer platform terms the artist has not accepted yet, and what accepting them changes."""
+
+    version: int
+    summary: str
+    changes: Sequence[tuple[str, str, str]]  # purpose, kind now, kind under the new terms
+
+
+def terms_offer(service: Consentune, artist: Artist) -> TermsOffer | None:
+    current = service.consent.current_terms()
+    if current.version <= artist.terms_version:
+        return None
+    mine = service.consent.terms(artist.terms_version)
+    purposes = sorted(set(mine.kinds) | set(current.kinds))
+    changes = [
+        (
+            p,
+            mine.kinds[p].value if p in mine.kinds else "not covered",
+            current.kinds[p].value if p in current.kinds else "not covered",
+        )
+        for p in purposes
+        if mine.kinds.get(p) != current.kinds.get(p)
+    ]
+    return TermsOffer(current.version, current.summary, changes)
+
+
+def track_purposes(service: Consentune, artist: Artist, track: Track) -> list[TrackPurpose]:
+    """Per purpose: is this track allowed right now, why, and does it carry its own rule."""
+    _version, _summary, rows = consent_rows(service, artist)
+    out = []
+    for row in rows:
+        decision = service.gate.decide(purpose=Purpose(row.purpose), tracks=[track.id])
+        out.append(
+            TrackPurpose(
+                purpose=row.purpose,
+                kind=row.kind,
+                allowed=bool(decision.allowed[0]),
+                reason=decision.reason_text(0),
+                override=row.track_overrides.get(track.id),
+                changeable=row.changeable,
+            )
+        )
+    return out
+
+
+def timeline(service: Consentune, track: Track, *, purpose: str | None, limit: int = 200) -> list[LedgerEntry]:
+    """The latest ledger entries about the track, newest first."""
+    return list(reversed(service.ledger.track_entries(track=track.id, purpose=purpose, limit=limit)))
+
+
+def _entry_day(entry: LedgerEntry) -> date:
+    return date.fromisoformat(entry.time[:10])
+
+
+def reach(
+    service: Consentune,
+    caller: Principal,
+    artist: Artist,
+    *,
+    days: int = 30,
+    now: datetime | None = None,
+    impressions_limit: int = 20_000,
+) -> Reach:
+    """Plays, listeners and recommendation impressions per day over the last ``days`` days.
+
+    Plays are read through the gate under ``stream`` (the purpose they were
+    made for), so the read is decided and logged like any other; impressions
+    are the recommender's ``recommend`` ledger entries.
+    """
+    moment = now or datetime.now(UTC)
+    first = (moment - timedelta(days=days - 1)).date()
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    axis = tuple(first + timedelta(days=i) for i in range(days))
+    tracks = service.catalog.tracks(artist=artist, limit=10_000)
+    plays: Counter[date] = Counter()
+    day_listeners: defaultdict[date, set[str]] = defaultdict(set)
+    track_plays: Counter[str] = Counter()
+    track_listeners: defaultdict[str, set[str]] = defaultdict(set)
+    everyone: set[str] = set()
+    pages = service.gate.read_track_plays(
+        actor=caller.actor, purpose=STREAM, tracks=[t.id for t in tracks], since=since, until=moment
+    )
+    for page in pages:
+        for event in page:
+            day = event.played_at.astimezone(UTC).date()
+            plays[day] += 1
+            day_listeners[day].add(event.user_id)
+            track_plays[event.track_id] += 1
+            track_listeners[event.track_id].add(event.user_id)
+            everyone.add(event.user_id)
+    impressions: Counter[date] = Counter()
+    track_impressions: Counter[str] = Counter()
+    capped = False
+    for track in tracks:
+        entries = service.ledger.track_entries(track=track.id, purpose=RECOMMEND, limit=impressions_limit)
+        capped = capped or len(entries) >= impressions_limit
+        for entry in entries:
+            if entry.action == "recommend" and entry.decision == "allow" and _entry_day(entry) >= first:
+                impressions[_entry_day(entry)] += 1
+                track_impressions[track.id] += 1
+    return Reach(
+        days=axis,
+        plays=tuple(plays[d] for d in axis),
+        listeners=tuple(len(day_listeners[d]) for d in axis),
+        impressions=tuple(impressions[d] for d in axis),
+        total_listeners=len(everyone),
+        tracks=tuple(
+            TrackReach(t, track_plays[t.id], len(track_listeners[t.id]), track_impressions[t.id]) for t in tracks
+        ),
+        impressions_capped=capped,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    artist: Artist
+    purpose: str
+    track_id: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorOverview:
+    terms: list[tuple[int, str, str, dict[str, str]]]  # version, published, summary, purpose -> kind
+    checkpoints: list[StoredCheckpoint]
+    ledger_size: int
+    verifier_key: str
+    revocations: list[Revocation]
+    purge_jobs: list[PurgeJob]
+    blocks: list[ShieldRecord]
+    shield_status: dict[str, object]
+    artists: list[Artist]
+
+    @property
+    def artist_names(self) -> dict[str, str]:
+        return {a.id: a.name for a in self.artists}
+
+
+def operator_overview(service: Consentune, caller: Principal, *, limit: int = 50) -> OperatorOverview:
+    caller.require(Role.ADMIN)
+    terms = [
+        (v, t.published_at, t.summary, {str(p): k.value for p, k in sorted(t.kinds.items())})
+        for v, t in sorted(service.consent.all_terms().items(), reverse=True)
+    ]
+    artists = service.catalog.artists()
+    by_id = {a.id: a for a in artists}
+    rules = service.store.rules_for_artists([a.id for a in artists])
+    denials = sorted((r for r in rules if not r.allow), key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
+    return OperatorOverview(
+        terms=terms,
+        checkpoints=service.ledger.recent_checkpoints(limit=limit),
+        ledger_size=service.ledger.size,
+        verifier_key=service.ledger.verifier_key,
+        revocations=[Revocation(by_id[r.artist_id], r.purpose, r.track_id, r.created_at) for r in denials],
+        purge_jobs=service.consent.purge_jobs()[::-1][:limit],
+        blocks=service.listen.guard.decisions(action="block", active_only=False)[:limit],
+        shield_status=service.listen.guard.status(),
+        artists=artists,
+    )
+
+
+__all__ = [
+    "OperatorOverview",
+    "PurposeRow",
+    "Reach",
+    "Revocation",
+    "TermsOffer",
+    "TrackPurpose",
+    "TrackReach",
+    "consent_rows",
+    "dashboard_artist",
+    "operator_overview",
+    "reach",
+    "terms_offer",
+    "timeline",
+    "track_for",
+    "track_purposes",
+]

@@ -1,0 +1,356 @@
+"""The dashboard in a real browser against a real server: what an artist and an operator do."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from consentune.errors import VerificationFailed
+from consentune.ledger import verify_receipt
+from tests.e2e.conftest import DemoServer, screenshot, sign_in
+
+ARTIST = "The Night Sequencers"
+OTHER = "Aurora Vale"
+
+
+# Form controls with no label, no aria label and (for buttons) no text.
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !el.getAttribute('aria-labelledby') && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+    .map(el => el.outerHTML)"""
+
+# Text whose colour against its effective background is under WCAG AA's 4.5:1 (3:1 for bold >= 18.66px).
+LOW_CONTRAST = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length || el.closest("svg")) continue;
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(rgb(style.color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const large = parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700;
+    if (ratio < (large ? 3 : 4.5)) bad.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}"""
+
+
+def _entry_sequences(page: Any, *, action: str, purpose: str) -> set[int]:
+    rows = page.locator(f'tr.entry[data-action="{action}"][data-purpose="{purpose}"]')
+    return {int(s) for s in rows.evaluate_all("rows => rows.map(r => r.dataset.sequence)")}
+
+
+def test_root_url_lands_on_sign_in_and_a_bad_key_is_refused(page: Any, demo_server: DemoServer) -> None:
+    page.goto(demo_server.url)
+    assert page.url.endswith("/dashboard/sign-in")
+    page.get_by_label("API key").fill("ctn_nope_nope")
+    page.get_by_role("button", name="Sign in").click()
+    assert "unknown or revoked" in page.get_by_role("alert").inner_text()
+    screenshot(page, "sign-in")
+
+
+def test_artist_changes_consent_and_sees_the_ledger_entry(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    assert page.get_by_role("heading", level=1).inner_text() == ARTIST
+    screenshot(page, "artist-home")
+    track = demo_server.tracks[ARTIST][1]
+    page.goto(f"{demo_server.url}/dashboard/tracks/{track}?purpose=organize")
+    before = _entry_sequences(page, action="consent-set", purpose="organize")
+
+    page.goto(f"{demo_server.url}/dashboard/artists/{demo_server.artist_ids[ARTIST]}")
+    card = page.locator("#purpose-organize")
+    assert card.locator(".badge.state").inner_text() == "On"
+    card.get_by_label("Off").check()
+    card.get_by_role("button", name="Save organize").click()
+    assert "organize is now off" in page.get_by_role("status").inner_text()
+    assert page.locator("#purpose-organize .badge.state").inner_text() == "Off"
+
+    page.goto(f"{demo_server.url}/dashboard/tracks/{track}")
+    page.get_by_label("Purpose").select_option("organize")
+    page.get_by_role("button", name="Show").click()
+    new = _entry_sequences(page, action="consent-set", purpose="organize") - before
+    assert len(new) == 1, "exactly one new consent-set entry for this track"
+    row = page.locator(f'tr.entry[data-sequence="{new.pop()}"]')
+    assert "deny for all tracks" in row.inner_text()
+    assert page.locator("#tp-organize .badge.state").inner_text() == "Denied"
+    screenshot(page, "track-timeline")
+
+
+def test_track_level_choice_is_logged_for_that_track(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    track = demo_server.tracks[ARTIST][2]
+    page.goto(f"{demo_server.url}/dashboard/tracks/{track}?purpose=train-ai")
+    assert page.locator("#tp-train-ai .badge.state").inner_text() == "Denied"
+    page.get_by_role("button", name="Allow train-ai").click()
+    assert "train-ai is now allowed for this track" in page.get_by_role("status").inner_text()
+    page.get_by_label("Purpose").select_option("train-ai")
+    page.get_by_role("button", name="Show").click()
+    assert f"allow for track {track}" in page.locator("tr.entry").first.inner_text()
+
+
+def test_verify_a_receipt_in_the_browser_and_on_the_server(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    page.goto(f"{demo_server.url}/dashboard/tracks/{demo_server.tracks[ARTIST][0]}")
+    page.get_by_role("button", name="Verify in this browser").click()
+    result = page.locator("#verify-ok")
+    result.wait_for()
+    assert re.search(r"Verified in this browser: \d+ entries", result.inner_text())
+    page.get_by_role("button", name="Verify on the server").click()
+    assert re.search(r"Verified on the server: \d+ entries", page.locator("#verify-ok").inner_text())
+    screenshot(page, "track-verified")
+
+
+def test_download_a_receipt_that_verifies_offline_and_a_tampered_one_fails(
+    page: Any, demo_server: DemoServer, tmp_path: Path
+) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    track = demo_server.tracks[ARTIST][0]
+    page.goto(f"{demo_server.url}/dashboard/tracks/{track}")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download receipt").click()
+    saved = tmp_path / "receipt.json"
+    download.value.save_as(saved)
+    key = page.locator("#verifier-key").text_content()
+    assert key == demo_server.verifier_key
+    verified = verify_receipt(saved.read_bytes(), verifier_key=key)
+    assert verified.track == track and verified.entries
+
+    receipt = json.loads(saved.read_bytes())
+    receipt["entries"][0]["entry"]["reason"] += "!"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_bytes(json.dumps(receipt, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    page.locator("summary", has_text="Check a receipt yourself").click()
+    page.get_by_label("Receipt file to check").set_input_files(str(tampered))
+    failed = page.locator("#verify-failed")
+    failed.wait_for()
+    assert "does not lead to the signed root" in failed.inner_text()
+    page.get_by_label("Receipt file to check").set_input_files(str(saved))
+    page.locator("#verify-ok").wait_for()
+
+
+def test_another_artists_pages_are_refused(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    others_track = demo_server.tracks[OTHER][0]
+    for path, status in (
+        (f"/dashboard/tracks/{others_track}", 404),
+        (f"/dashboard/tracks/{others_track}/receipt", 404),
+        (f"/dashboard/artists/{demo_server.artist_ids[OTHER]}", 403),
+        (f"/dashboard/artists/{demo_server.artist_ids[OTHER]}/reach", 403),
+        ("/dashboard/operator", 403),
+    ):
+        response = page.goto(demo_server.url + path)
+        assert response.status == status, path
+        assert OTHER not in page.content()
+    screenshot(page, "refused")
+
+
+def test_reach_page_plots_plays_listeners_and_impressions(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    page.get_by_role("link", name="Reach", exact=True).click()
+    assert int(page.locator("#total-plays").inner_text()) > 0
+    assert int(page.locator("#total-listeners").inner_text()) > 0
+    assert int(page.locator("#total-impressions").inner_text()) > 0
+    for chart in ("plays", "listeners", "impressions"):
+        svg = page.locator(f"svg#chart-{chart}")
+        assert svg.get_attribute("role") == "img"
+        assert svg.locator("rect.bar").count() == 30
+    screenshot(page, "reach")
+
+
+def test_operator_console_for_admin(page: Any, demo_server: DemoServer) -> None:
+    sign_in(page, demo_server, demo_server.admin_key)
+    assert page.get_by_role("heading", level=1).inner_text() == "Operator console"
+    assert page.locator("#terms-table tbody tr").count() >= 1
+    assert page.locator("#checkpoints tbody tr").count() >= 1
+    assert page.locator("#purge-jobs tbody tr").count() >= 1
+    page.get_by_role("button", name="Run a full audit now").click()
+    assert "Audit passed" in page.locator("#audit-result").inner_text()
+    for key in ("fraud-queue",):
+        assert page.locator(f'[data-capability="{key}"]:not([data-endpoint])').count() == 1
+    assert page.evaluate(UNLABELLED) == [] and page.evaluate(LOW_CONTRAST) == []
+    screenshot(page, "operator")
+    row = page.locator("#blocks tr", has_text=demo_server.block_subject)
+    row.get_by_role("button", name=re.compile("Unblock")).click()
+    assert "lifted" in page.locator("#blocks tr", has_text=demo_server.block_subject).inner_text()
+
+
+def test_every_control_has_a_label_and_the_keyboard_works(page: Any, demo_server: DemoServer) -> None:
+    page.goto(f"{demo_server.url}/dashboard/sign-in")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")  # the skip link moves focus to the main content
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "api_key"
+    page.keyboard.type(demo_server.artist_keys[ARTIST])
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/dashboard/artists/"))
+    pages = [
+        page.url,
+        f"{demo_server.url}/dashboard/tracks/{demo_server.tracks[ARTIST][0]}",
+        f"{demo_server.url}/dashboard/artists/{demo_server.artist_ids[ARTIST]}/reach",
+    ]
+    for url in pages:
+        page.goto(url)
+        assert page.evaluate(UNLABELLED) == [], url
+        assert page.evaluate(LOW_CONTRAST) == [], url
+        assert page.locator("h1").count() == 1
+        assert page.locator("main#main").count() == 1
+    # a consent choice can be changed with the keyboard alone
+    page.goto(pages[0])
+    page.locator("#ai-input-off").focus()
+    page.keyboard.press("ArrowLeft")  # radio group: moves to and selects "On"
+    assert page.locator("#ai-input-on").is_checked()
+
+
+def _receipt(server: DemoServer, track: str) -> bytes:
+    request = urllib.request.Request(
+        f"{server.url}/v1/tracks/{track}/receipt", headers={"Authorization": f"Bearer {server.admin_key}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        data: bytes = response.read()
+    return data
+
+
+def _api(server: DemoServer, path: str, *, key: str, body: Any = None) -> Any:
+    request = urllib.request.Request(
+        f"{server.url}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "PUT",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _mutations(data: bytes, key: str) -> dict[str, tuple[bytes, str]]:
+    receipt = json.loads(data)
+
+    def changed(edit: Any) -> bytes:
+        copy = json.loads(data)
+        edit(copy)
+        return _canonical(copy)
+
+    note = receipt["checkpoint"]
+    head, sig = note.rsplit(" ", 1)
+    flipped = sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:]
+    name, key_id, raw = key.split("+", 2)
+    return {
+        "original": (data, key),
+        "reason changed": (changed(lambda r: r["entries"][0]["entry"].update(reason="nothing happened")), key),
+        "entries reordered": (changed(lambda r: r["entries"].reverse()), key),
+        "proof shortened": (changed(lambda r: r["entries"][-1]["proof"].pop()), key),
+        "signature altered": (changed(lambda r: r.update(checkpoint=f"{head} {flipped}")), key),
+        "not canonical": (data.replace(b'{"checkpoint"', b'{ "checkpoint"', 1), key),
+        "other subject": (changed(lambda r: r["subject"].update(purpose="train-ai")), key),
+        "wrong key id": (data, f"{name}+{'0' * 8 if key_id != '0' * 8 else '1' * 8}+{raw}"),
+    }
+
+
+def test_browser_verifier_agrees_with_the_python_verifier(page: Any, demo_server: DemoServer) -> None:
+    data = _receipt(demo_server, demo_server.tracks["Lumen Drift"][0])
+    assert "😀".encode() in data and "\u2028".encode() in data  # the tricky entry is in this receipt
+    page.goto(f"{demo_server.url}/dashboard/sign-in")
+    check = """async ([text, key]) => {
+        try { await verifyReceipt(new TextEncoder().encode(text), key); return "ok"; }
+        catch (e) { return "rejected: " + e.message; } }"""
+    for case, (receipt, key) in _mutations(data, demo_server.verifier_key).items():
+        try:
+            verify_receipt(receipt, verifier_key=key)
+            python = "ok"
+        except VerificationFailed:
+            python = "rejected"
+        browser = page.evaluate(check, [receipt.decode(), key])
+        assert browser.split(":")[0] == python, (case, browser)
+        assert (python == "ok") == (case == "original"), case
+
+
+def test_an_enabled_capability_section_renders_what_its_route_returns(page: Any, demo_server: DemoServer) -> None:
+    """Once /v1/tracks/{id}/matches exists, the section loads it with the session; here the network stands in."""
+    sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
+    track = demo_server.tracks[ARTIST][0]
+    seen: list[str | None] = []
+
+    def enable_section(route: Any) -> None:
+        html = route.fetch().text()
+        assert '<section class="card capability" aria-labelledby="cap-matches" data-capability="matches">' in html
+        html = html.replace(
+            'data-capability="matches">',
+            f'data-capability="matches" data-endpoint="/v1/tracks/{track}/matches">'
+            '<div class="capability-body" aria-live="polite"></div>',
+        )
+        route.fulfill(status=200, content_type="text/html", body=html)
+
+    def matches(route: Any) -> None:
+        seen.append(route.request.headers.get("x-csrf-token"))
+        route.fulfill(
+            status=200, content_type="application/json", body=json.dumps([{"upload": "<b>u1</b>", "score": 0.93}])
+        )
+
+    page.route(f"**/dashboard/tracks/{track}", enable_section)
+    page.route(f"**/v1/tracks/{track}/matches", matches)
+    page.goto(f"{demo_server.url}/dashboard/tracks/{track}")
+    table = page.locator('[data-capability="matches"] table')
+    table.wait_for()
+    assert table.locator("th").all_inner_texts() == ["upload", "score"]
+    assert table.locator("td").first.inner_text() == "<b>u1</b>"  # shown as text, never as markup
+    assert seen and seen[0] == page.locator('meta[name="csrf-token"]').get_attribute("content")
+
+
+def test_browser_consistency_check_agrees_with_the_python_one(page: Any, demo_server: DemoServer) -> None:
+    """An old receipt's checkpoint must be a prefix of a later log; the browser checks the RFC 9162 proof."""
+    from consentune.ledger.checkpoint import verify_checkpoint
+    from consentune.ledger.merkle import verify_consistency
+
+    track = demo_server.tracks["Lumen Drift"][1]
+    old = verify_checkpoint(json.loads(_receipt(demo_server, track))["checkpoint"], demo_server.verifier_key)
+    _api(
+        demo_server,
+        "/v1/me/consent",
+        key=demo_server.artist_keys["Lumen Drift"],
+        body={"purpose": "ai-input", "allow": True, "track_id": track},
+    )
+    new = verify_checkpoint(json.loads(_receipt(demo_server, track))["checkpoint"], demo_server.verifier_key)
+    assert new.size > old.size
+    proof = _api(demo_server, f"/v1/ledger/proof/consistency?old={old.size}&new={new.size}", key=demo_server.admin_key)
+    good = [base64.b64decode(h) for h in proof["proof"]]
+    bad = [good[0][:-1] + bytes([good[0][-1] ^ 1]), *good[1:]]
+    page.goto(f"{demo_server.url}/dashboard/sign-in")
+    check = """async ([m, n, r1, r2, proof]) => {
+        const raw = (t) => Uint8Array.from(atob(t), (c) => c.charCodeAt(0));
+        try { await verifyConsistency(m, n, raw(r1), raw(r2), proof.map(raw)); return "ok"; }
+        catch (e) { return "rejected: " + e.message; } }"""
+    cases = {
+        "good": (old.root_hash, new.root_hash, good),
+        "altered proof": (old.root_hash, new.root_hash, bad),
+        "other old root": (new.root_hash, new.root_hash, good),
+        "shortened proof": (old.root_hash, new.root_hash, good[:-1]),
+    }
+    for case, (r1, r2, hashes) in cases.items():
+        try:
+            verify_consistency(old_size=old.size, new_size=new.size, old_root=r1, new_root=r2, proof=hashes)
+            python = "ok"
+        except VerificationFailed:
+            python = "rejected"
+        b64 = [base64.b64encode(h).decode() for h in (r1, r2, *hashes)]
+        browser = page.evaluate(check, [old.size, new.size, b64[0], b64[1], b64[2:]])
+        assert browser.split(":")[0] == python, (case, browser)
+        assert (python == "ok") == (case == "good"), case
