@@ -30,7 +30,7 @@ from consentune.organize.loudness import integrated_loudness, sample_peak_dbfs
 from consentune.organize.tempo import estimate_tempo
 
 FEATURE_KIND = "organize.descriptors.v1"
-MAX_ANALYSIS_S = 240.0  # tempo, key and embedding look at the middle 4 minutes; loudness at everything
+MAX_ANALYSIS_S = 120.0  # tempo, key and embedding look at the middle 2 minutes; loudness at everything
 _SILENCE_DBFS = -90.0
 
 

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import lfilter
+from scipy.signal import sosfilt
 
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
@@ -53,8 +53,8 @@ def integrated_loudness(samples: npt.NDArray[np.float32], sample_rate: int) -> f
     step = round(_STEP_S * sample_rate)
     if audio.shape[0] < block:
         return None
-    for b, a in k_weighting(sample_rate):
-        audio = lfilter(b, a, audio, axis=0)
+    sections = np.array([np.concatenate([b, a]) for b, a in k_weighting(sample_rate)])
+    audio = sosfilt(sections, audio, axis=0)
     n_blocks = 1 + (audio.shape[0] - block) // step
     # mean square per (block, channel) from a cumulative sum: O(frames), not O(frames * 4)
     cumulative = np.concatenate([np.zeros((1, audio.shape[1])), np.cumsum(audio**2, axis=0)])
