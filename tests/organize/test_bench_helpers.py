@@ -29,7 +29,7 @@ def test_roc_auc_known_values() -> None:
 def test_probe_separates_separable_classes_and_not_noise() -> None:
     rng = np.random.default_rng(0)
     labels = [c for c in "abc" for _ in range(20)]
-    centres = {"a": 0.0, "b": 3.0, "c": -3.0}
+    centres = {c: 3.0 * np.eye(8)[i] for i, c in enumerate("abc")}  # one direction per class
     separable = np.stack([rng.normal(size=8) + centres[c] for c in labels])
     assert probe_auc(separable, labels) > 0.95
     noise = rng.normal(size=(60, 8))
