@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from consentune.bench.midi import LEAD_INSTRUMENTS, piece_midi, random_piece
 from consentune.bench.organize import probe_auc, roc_auc
@@ -33,4 +32,5 @@ def test_probe_separates_separable_classes_and_not_noise() -> None:
     separable = np.stack([rng.normal(size=8) + centres[c] for c in labels])
     assert probe_auc(separable, labels) > 0.95
     noise = rng.normal(size=(60, 8))
-    assert probe_auc(noise, labels) == pytest.approx(0.5, abs=0.15)
+    # cross-validation on null data is biased low (each held-out point is missing from its class mean), never high
+    assert probe_auc(noise, labels) < 0.6
