@@ -22,6 +22,7 @@ from consentune.organize.descriptors import FEATURE_KIND, Descriptors, analyze
 from consentune.organize.duplicates import DuplicateMatch, NearDuplicateFinder
 from consentune.organize.embedding import EMBEDDING_DIM
 from consentune.organize.similar import Neighbour, SimilarityIndex
+from consentune.organize.tags import NormalizedTag, TagNormalizer
 from consentune.ports import CatalogRepo, FeatureRepo
 from consentune.types import ORGANIZE, Purpose, TrackId
 
@@ -141,6 +142,11 @@ class OrganizeService:
             if len(allowed) > 1:
                 groups.append(sorted(allowed))
         return sorted(groups, key=lambda g: (-len(g), g[0]))
+
+    def normalize_tags(self, tags: Sequence[str]) -> list[NormalizedTag]:
+        """Map free tags onto the faceted vocabulary; catalogue artist names count as non-descriptors."""
+        names = [a.name for a in self._catalog.list_artists()]
+        return TagNormalizer(artist_names=names).normalize(tags)
 
     # -- consent --------------------------------------------------------------
     def on_revoked(self, purpose: Purpose, tracks: Sequence[TrackId], _actor: str) -> int:
