@@ -173,14 +173,18 @@ def organize(
     out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/organize.json"),
     seed: Annotated[int, typer.Option(help="seed for the rendered pieces and vectors")] = 7,
     soundfont: Annotated[Path | None, typer.Option(help="General MIDI .sf2 (default: Debian's)")] = None,
+    tags_data: Annotated[
+        Path | None, typer.Option(help="Last.fm 2K directory for tag normalization (or CONSENTUNE_LASTFM_DIR)")
+    ] = None,
 ) -> None:
-    """Tempo/key/instrument against rendered MIDI ground truth, cost per track, similar-track p95."""
+    """Tags (Last.fm), tempo/key/instrument (rendered MIDI), cost per track, similar-track p95."""
     from consentune.bench.organize import run_organize
 
-    results = run_organize(quick=quick, seed=seed, soundfont=soundfont, progress=console.print)
+    results = run_organize(quick=quick, seed=seed, soundfont=soundfont, tags_data=tags_data, progress=console.print)
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     table = Table("measure", "value", "target", title="consentune bench organize")
-    shown = {k: v for k, v in results.items() if k not in ("targets", "meets_targets", "machine", "rows")}
+    skip = ("targets", "meets_targets", "machine", "rows", "tag_coverage_by_method", "tag_coverage_by_facet")
+    shown = {k: v for k, v in results.items() if k not in skip}
     for key, value in shown.items():
         table.add_row(key, _fmt(value), "")
     for key, target in results["targets"].items():
