@@ -26,6 +26,8 @@ class DescriptorsOut(BaseModel):
     loudness_lufs: float | None = Field(description="integrated loudness, ITU-R BS.1770-4 / EBU R128")
     peak_dbfs: float | None
     silent: bool
+    top_tags: list[tuple[str, float]] = Field(description="musicnn (MagnaTagATune) auto-tags, best first")
+    autotags: dict[str, float] | None = Field(description="every musicnn tag probability")
 
 
 class NeighbourOut(BaseModel):
@@ -69,7 +71,7 @@ def descriptors(track_id: str, service: Service, caller: Caller) -> DescriptorsO
     found = service.organize.descriptors(track.id, actor=caller.actor)
     if found is None:
         raise _not_analysed(track_id)
-    return DescriptorsOut.model_validate({**found.summary(), "track": track.id})
+    return DescriptorsOut.model_validate({**found.summary(), "track": track.id, "top_tags": found.top_tags()})
 
 
 @router.get("/tracks/{track_id}/similar", response_model=list[NeighbourOut])
