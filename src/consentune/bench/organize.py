@@ -26,6 +26,8 @@ import numpy as np
 from scipy.stats import rankdata
 
 from consentune.bench.midi import LEAD_INSTRUMENTS, Piece, piece_midi, random_piece
+from consentune.bench.organize_dupes import TARGETS as DUPLICATE_TARGETS
+from consentune.bench.organize_dupes import run_duplicates
 from consentune.bench.organize_tags import run_tags
 from consentune.config import Settings
 from consentune.demo.synth import SongSpec, encode, synthesize
@@ -223,6 +225,7 @@ def run_organize(
     seed: int = 7,
     soundfont: Path | None = None,
     tags_data: Path | None = None,
+    manifest: Path | None = None,
     progress: Progress = print,
 ) -> dict[str, Any]:
     sf2 = find_soundfont(soundfont)
@@ -252,6 +255,14 @@ def run_organize(
     else:
         progress("tag normalization skipped: pass --tags-data ../shared/data/lastfm-2k")
         del targets["tag_coverage"], targets["tag_precision"]
+    if manifest is not None:
+        progress(f"duplicates on {manifest}")
+        results.update(run_duplicates(manifest, originals=12 if quick else 40, seed=seed, progress=progress))
+        targets |= DUPLICATE_TARGETS
+        checks["duplicates_precision"] = results["duplicates_precision"] >= DUPLICATE_TARGETS["duplicates_precision"]
+        checks["duplicates_recall"] = results["duplicates_recall"] >= DUPLICATE_TARGETS["duplicates_recall"]
+    else:
+        progress("duplicates skipped: pass --manifest /path/to/music-corpus/manifest.tsv")
     results["targets"] = targets
     results["meets_targets"] = checks | {
         "tempo_accuracy_octave_4pct": results["tempo_accuracy_octave_4pct"] >= TARGETS["tempo_accuracy_octave_4pct"],

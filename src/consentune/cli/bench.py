@@ -176,11 +176,16 @@ def organize(
     tags_data: Annotated[
         Path | None, typer.Option(help="Last.fm 2K directory for tag normalization (or CONSENTUNE_LASTFM_DIR)")
     ] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="music corpus manifest.tsv (make-music-corpus.sh) for the duplicates bench")
+    ] = None,
 ) -> None:
-    """Tags (Last.fm), tempo/key/instrument (rendered MIDI), cost per track, similar-track p95."""
+    """Tags (Last.fm), tempo/key/instrument (rendered MIDI), cost per track, similar p95, duplicates."""
     from consentune.bench.organize import run_organize
 
-    results = run_organize(quick=quick, seed=seed, soundfont=soundfont, tags_data=tags_data, progress=console.print)
+    results = run_organize(
+        quick=quick, seed=seed, soundfont=soundfont, tags_data=tags_data, manifest=manifest, progress=console.print
+    )
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     table = Table("measure", "value", "target", title="consentune bench organize")
     skip = ("targets", "meets_targets", "machine", "rows", "tag_coverage_by_method", "tag_coverage_by_facet")
