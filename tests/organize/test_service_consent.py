@@ -90,3 +90,21 @@ def test_exact_duplicates_only_among_consenting_tracks(svc: Consentune, world: d
     svc.consent.revoke(bo, purpose=ORGANIZE, actor="artist:bo")
     assert svc.organize.duplicates(shared_ada, actor=ACTOR) == []
     assert svc.organize.duplicate_groups(actor=ACTOR) == []
+
+
+def test_a_lapsed_consent_is_never_served_and_leaves_the_index(
+    svc: Consentune, world: dict[str, list[TrackId]]
+) -> None:
+    from datetime import UTC, datetime
+
+    from consentune.consent.rules import ConsentRule
+
+    svc.organize.analyze([*world["Ada"], *world["Bo"]], actor=ACTOR)
+    target = world["Bo"][1]
+    assert target in {n.track for n in svc.organize.similar(world["Bo"][2], actor=ACTOR) or []}
+    # a rule that takes effect without a revocation event (as when a time-bounded opt-in runs out)
+    bo = svc.catalog.artist("Bo")
+    rule = ConsentRule(0, bo.id, target, ORGANIZE, False, datetime.now(UTC))
+    svc.store.add_rule(rule, actor="test:lapse")
+    assert target not in {n.track for n in svc.organize.similar(world["Bo"][2], actor=ACTOR) or []}
+    assert target not in svc.organize._index

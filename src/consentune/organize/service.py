@@ -118,8 +118,10 @@ class OrganizeService:
         found = self._index.query(track, n=n * 2 + 5)
         if found is None:
             return None
-        allowed = self._gate.decide(purpose=ORGANIZE, tracks=[f.track for f in found]).allowed
-        return [f for f, ok in zip(found, allowed.tolist(), strict=True) if ok][:n]
+        allowed = self._gate.decide(purpose=ORGANIZE, tracks=[f.track for f in found]).allowed.tolist()
+        # a consent that lapsed (no revocation event) is caught here: drop those tracks from the index too
+        self._index.remove([f.track for f, ok in zip(found, allowed, strict=True) if not ok])
+        return [f for f, ok in zip(found, allowed, strict=True) if ok][:n]
 
     def duplicates(self, track: TrackId, *, actor: str) -> list[DuplicateMatch]:
         """Tracks that are the same recording: exact (same bytes) and, with a finder, near duplicates."""
