@@ -88,24 +88,37 @@ def _to_mono_analysis_rate(samples: npt.NDArray[np.float32], sample_rate: int) -
     return np.asarray(mono, np.float32)
 
 
-def _middle(mono: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    keep = int(MAX_ANALYSIS_S * ANALYSIS_SR)
-    if mono.size <= keep:
-        return mono
-    start = (mono.size - keep) // 2
-    return mono[start : start + keep]
+def _middle(samples: npt.NDArray[np.float32], sample_rate: int) -> npt.NDArray[np.float32]:
+    """The middle MAX_ANALYSIS_S seconds, cut before resampling so long tracks cost no more."""
+    keep = int(MAX_ANALYSIS_S * sample_rate)
+    if samples.shape[0] <= keep:
+        return samples
+    start = (samples.shape[0] - keep) // 2
+    return samples[start : start + keep]
 
 
 def _autotags(samples: npt.NDArray[np.float32], sample_rate: int) -> dict[str, float]:
+    """musicnn tags of up to AUTOTAG_PATCHES 3-s patches spread over the track; only those are resampled."""
     from math import gcd
 
     from consentune.organize.autotag import SR, Musicnn
 
     mono = samples.mean(axis=1) if samples.ndim == 2 else samples
     step = gcd(sample_rate, SR)
-    low = np.asarray(resample_poly(mono, SR // step, sample_rate // step), np.float32)
-    found = Musicnn.load("mtt").predict(low, SR, max_patches=AUTOTAG_PATCHES)
-    return {tag: round(float(p), 4) for tag, p in zip(found.labels, found.probabilities, strict=True)}
+    patch_s, duration_s = 3.0, mono.size / sample_rate
+    count = int(duration_s // patch_s)
+    if count <= AUTOTAG_PATCHES:
+        pieces = [mono]
+    else:  # evenly spread patch starts, each resampled with 0.1 s of context either side
+        starts = np.linspace(0, count - 1, AUTOTAG_PATCHES).round() * patch_s
+        pieces = [mono[max(0, int((t - 0.1) * sample_rate)) : int((t + patch_s + 0.1) * sample_rate)] for t in starts]
+    model = Musicnn.load("mtt")
+    taggrams = []
+    for piece in pieces:
+        low = np.asarray(resample_poly(piece, SR // step, sample_rate // step), np.float32)
+        taggrams.append(model.predict(low, SR, max_patches=AUTOTAG_PATCHES).taggram)
+    probabilities = np.concatenate(taggrams).mean(axis=0)
+    return {tag: round(float(p), 4) for tag, p in zip(model.labels, probabilities, strict=True)}
 
 
 def analyze(samples: npt.NDArray[np.float32], sample_rate: int, *, autotag: bool = True) -> Descriptors:
@@ -123,7 +136,7 @@ def analyze(samples: npt.NDArray[np.float32], sample_rate: int, *, autotag: bool
     peak = sample_peak_dbfs(samples)
     silent = peak is None or peak < _SILENCE_DBFS
     loudness = None if silent else integrated_loudness(samples, sample_rate)
-    mono = _middle(_to_mono_analysis_rate(samples, sample_rate))
+    mono = _to_mono_analysis_rate(_middle(samples, sample_rate), sample_rate)
     power = power_spectrogram(mono)
     mel_db = log_mel(power)
     onset = onset_strength(mel_db)
