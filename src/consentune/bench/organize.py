@@ -87,6 +87,20 @@ def zero_shot_auc(scores: np.ndarray, labels: list[str], names: list[str]) -> fl
     return float(np.nanmean([roc_auc(scores[:, j], truth == name) for j, name in enumerate(names)]))
 
 
+def same_label_precision(vectors: np.ndarray, labels: list[str], *, k: int) -> dict[str, float]:
+    """How often a track's k nearest neighbours (our similarity index) share its label, against chance."""
+    tracks = [TrackId(f"p{i}") for i in range(len(labels))]
+    index = SimilarityIndex(dim=vectors.shape[1])
+    index.build(tracks, vectors.astype(np.float32))
+    hits = []
+    for i, track in enumerate(tracks):
+        found = index.query(track, n=k) or []
+        hits.append(np.mean([labels[int(f.track[1:])] == labels[i] for f in found]))
+    counts = {label: labels.count(label) for label in set(labels)}
+    chance = sum(c * (c - 1) for c in counts.values()) / (len(labels) * (len(labels) - 1))
+    return {"similar_same_instrument_p_at_5": float(np.mean(hits)), "similar_same_instrument_chance": chance}
+
+
 def probe_auc(vectors: np.ndarray, labels: list[str], *, folds: int = 5, seed: int = 0, ridge: float = 10.0) -> float:
     """Macro one-vs-rest ROC-AUC of a ridge classifier, stratified k-fold cross-validated."""
     classes = sorted(set(labels))
@@ -162,6 +176,7 @@ def _ground_truth(svc: Consentune, pieces: int, seed: int, soundfont: Path, prog
         "instrument_macro_auc": zero_shot_auc(np.array(tag_scores), labels, names),
         "instrument_method": "musicnn MTT tag probability of the instrument's own tag, zero-shot",
         "instrument_probe_auc": probe_auc(np.stack(vectors), labels, seed=seed),
+        **same_label_precision(np.stack(vectors), labels, k=5),
         "instrument_probe_method": "ridge probe on our embedding, 5-fold CV over the rendered pieces",
         "ground_truth_s_per_track_median": statistics.median(r["seconds"] for r in rows),
         "rows": rows,
