@@ -63,8 +63,10 @@ def test_revocation_purges_descriptors_and_leaves_the_index(svc: Consentune, wor
     neighbours = svc.organize.similar(world["Ada"][1], n=10, actor=ACTOR)
     assert neighbours is not None and target in {n.track for n in neighbours}
     ada = svc.catalog.artist("Ada")
+    assert target in svc.organize.index
     svc.consent.revoke(ada, purpose=ORGANIZE, actor="artist:ada", track=target)
     assert svc.store.get_feature(target, FEATURE_KIND) is None
+    assert target not in svc.organize.index  # removed by the purger, not merely filtered at query time
     assert ("purge", target, "organize", "record") in _ledger_since(svc, 0)
     after = svc.organize.similar(world["Ada"][1], n=10, actor=ACTOR)
     assert after is not None and target not in {n.track for n in after}
@@ -107,4 +109,4 @@ def test_a_lapsed_consent_is_never_served_and_leaves_the_index(
     rule = ConsentRule(0, bo.id, target, ORGANIZE, False, datetime.now(UTC))
     svc.store.add_rule(rule, actor="test:lapse")
     assert target not in {n.track for n in svc.organize.similar(world["Bo"][2], actor=ACTOR) or []}
-    assert target not in svc.organize._index
+    assert target not in svc.organize.index

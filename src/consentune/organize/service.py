@@ -54,6 +54,11 @@ class OrganizeService:
         self._index_ready = False
         self._index_lock = threading.Lock()
 
+    @property
+    def index(self) -> SimilarityIndex:
+        """The in-memory similarity index (loaded on the first similar-track query)."""
+        return self._index
+
     # -- analysis -----------------------------------------------------------
     def analyze(
         self,
@@ -175,7 +180,7 @@ class OrganizeService:
 
     def _index_tracks(self, actor: str) -> list[TrackId]:
         self._ensure_index(actor)
-        return list(self._index._key_of)
+        return self._index.tracks()
 
     def _ensure_index(self, actor: str) -> None:
         """Load every stored embedding through the gate once; later analyses add to it incrementally."""

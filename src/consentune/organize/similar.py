@@ -115,6 +115,10 @@ class SimilarityIndex:
     def __contains__(self, track: object) -> bool:
         return track in self._key_of
 
+    def tracks(self) -> list[TrackId]:
+        with self._lock:
+            return list(self._key_of)
+
     def build(self, tracks: Sequence[TrackId], vectors: F32) -> None:
         """Replace the whole index; statistics come from ``vectors`` shaped (n, dim)."""
         vectors = self._check(vectors, len(tracks))
