@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from consentune.errors import AccessDenied, ConsentuneError
 from consentune.gate import PurposeGate, TrackHandle
@@ -87,7 +88,9 @@ class OrganizeService:
     def _analyze_one(self, handle: TrackHandle, *, actor: str, report: AnalyzeReport) -> str:
         try:
             samples, rate = self._gate.decode_audio(handle)
-            found = analyze(samples, rate)
+            # one BLAS thread: the matrices are small, and spinning worker threads only burn shared cores
+            with threadpool_limits(limits=1):
+                found = analyze(samples, rate)
             writer = self._gate.request(actor=actor, purpose=ORGANIZE, tracks=[handle.track], action="write-features")
             if not writer.allowed:  # consent changed between read and write: store nothing
                 report.refused.append(handle.track)
