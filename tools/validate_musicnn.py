@@ -2,7 +2,8 @@
 
 Run in the same throw-away environment as tools/convert_musicnn.py, from the repository root:
 
-    /tmp/musicnn-venv/bin/python tools/validate_musicnn.py MANIFEST.tsv [N_FILES]
+    /tmp/musicnn-venv/bin/pip install tf_keras   # musicnn builds its graph with tf.compat.v1.layers
+    TF_USE_LEGACY_KERAS=1 /tmp/musicnn-venv/bin/python tools/validate_musicnn.py MANIFEST.tsv [N_FILES]
 
 MANIFEST.tsv is the music corpus manifest (a ``path`` column).  For each of
 N files (spread over the manifest), a 30-s excerpt from the middle is tagged
