@@ -18,6 +18,7 @@ from consentune.consent.registry import ConsentRegistry
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
+from consentune.organize import OrganizeService
 from consentune.plays import PlayLog
 from consentune.recommend.service import RecommendService, serving_model
 from consentune.shield.challenge import ChallengeIssuer
@@ -47,6 +48,7 @@ class Consentune:
     listen: ListenerDesk
     plays: PlayLog
     recommend: RecommendService
+    organize: OrganizeService
     session_key: bytes  # signs dashboard session cookies and CSRF tokens
 
     def close(self) -> None:
@@ -95,6 +97,8 @@ def open_service(settings: Settings | None = None) -> Consentune:
         gate=gate, catalog=catalog, ledger=ledger, models_dir=settings.home / "models", model_factory=serving_model
     )
     consent.add_purger(recommend.on_revoked)
+    organize = OrganizeService(gate=gate, catalog=store, features=store)
+    consent.add_purger(organize.on_revoked)
     return Consentune(
         settings,
         store,
@@ -106,6 +110,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         listen,
         plays,
         recommend,
+        organize,
         session_key=hmac_key(secret, "dashboard-session"),
     )
 

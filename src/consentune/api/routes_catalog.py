@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
 from consentune import auth
@@ -80,6 +80,7 @@ def set_tags(track_id: str, body: TagsIn, service: Service, caller: Caller) -> T
 def upload_track(
     service: Service,
     caller: Caller,
+    background: BackgroundTasks,
     file: Annotated[UploadFile, File(description="WAV, FLAC, OGG Vorbis, Opus or MP3")],
     title: Annotated[str | None, Form()] = None,
     artist: Annotated[str | None, Form(description="artist id or name (admin only)")] = None,
@@ -111,6 +112,8 @@ def upload_track(
         actor=caller.actor,
         tags=tags.split(",") if tags else (),
     )
+    if result.created:  # describe it after the response; the gate refuses it if `organize` is not allowed
+        background.add_task(service.organize.analyze, [result.track.id], actor="system:organize-on-ingest")
     return IngestOut(
         track=TrackOut.of(result.track, service.catalog.tags([result.track.id]).get(result.track.id)),
         created=result.created,

@@ -9,6 +9,7 @@ from consentune.cli.catalog import artist_app, ingest, tracks
 from consentune.cli.consent import consent_app, terms_app
 from consentune.cli.keys import keys_app
 from consentune.cli.ledger import ledger_app
+from consentune.cli.organize import organize_app
 from consentune.cli.plays import plays_app
 from consentune.cli.recommend import recommend_app
 from consentune.cli.serve import demo, serve
@@ -31,5 +32,6 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(keys_app, name="keys")
 app.add_typer(plays_app, name="plays")
 app.add_typer(recommend_app, name="recommend")
+app.add_typer(organize_app, name="organize")
 app.add_typer(shield_app, name="shield")
 app.add_typer(bench_app, name="bench")

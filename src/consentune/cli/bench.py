@@ -165,3 +165,36 @@ def shield(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
     console.print(f"wrote {out}")
+
+
+@bench_app.command("organize")
+def organize(
+    quick: Annotated[bool, typer.Option("--quick", help="fewer pieces and queries (about a minute)")] = False,
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/organize.json"),
+    seed: Annotated[int, typer.Option(help="seed for the rendered pieces and vectors")] = 7,
+    soundfont: Annotated[Path | None, typer.Option(help="General MIDI .sf2 (default: Debian's)")] = None,
+    tags_data: Annotated[
+        Path | None, typer.Option(help="Last.fm 2K directory for tag normalization (or CONSENTUNE_LASTFM_DIR)")
+    ] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="music corpus manifest.tsv (make-music-corpus.sh) for the duplicates bench")
+    ] = None,
+) -> None:
+    """Tags (Last.fm), tempo/key/instrument (rendered MIDI), cost per track, similar p95, duplicates."""
+    from consentune.bench.organize import run_organize
+
+    results = run_organize(
+        quick=quick, seed=seed, soundfont=soundfont, tags_data=tags_data, manifest=manifest, progress=console.print
+    )
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    table = Table("measure", "value", "target", title="consentune bench organize")
+    skip = ("targets", "meets_targets", "machine", "rows", "tag_coverage_by_method", "tag_coverage_by_facet")
+    shown = {k: v for k, v in results.items() if k not in skip}
+    for key, value in shown.items():
+        table.add_row(key, _fmt(value), "")
+    for key, target in results["targets"].items():
+        table.add_row(f"target {key}", "met" if results["meets_targets"][key] else "MISSED", _fmt(target))
+    console.print(table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
+    console.print(f"wrote {out}")

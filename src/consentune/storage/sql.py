@@ -282,6 +282,23 @@ class SqlStore:
                     out.setdefault(TrackId(track), []).append(tag)
         return out
 
+    def tracks_with_content(self, sha256: str) -> list[TrackId]:
+        tr = t.tracks
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tr.c.id).where(tr.c.content_sha256 == sha256).order_by(tr.c.id))
+            return [TrackId(r[0]) for r in rows]
+
+    def content_groups(self) -> list[list[TrackId]]:
+        """Tracks sharing one original (same SHA-256), for every original stored more than once."""
+        tr = t.tracks
+        shared = select(tr.c.content_sha256).group_by(tr.c.content_sha256).having(func.count() > 1).subquery()
+        query = select(tr.c.content_sha256, tr.c.id).where(tr.c.content_sha256.in_(select(shared.c.content_sha256)))
+        groups: dict[str, list[TrackId]] = {}
+        with self.engine.connect() as conn:
+            for sha, track in conn.execute(query.order_by(tr.c.content_sha256, tr.c.id)):
+                groups.setdefault(sha, []).append(TrackId(track))
+        return list(groups.values())
+
     # -- consent ----------------------------------------------------------
     def publish_terms(self, terms: Terms) -> Terms:
         """Store ``terms`` as the next version (its ``version`` field is ignored)."""

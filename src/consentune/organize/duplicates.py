@@ -1,0 +1,59 @@
+"""Duplicate groups: exact (same original bytes) and near (re-encodes, trims, gain, small speed changes).
+
+Exact duplicates come from the catalogue: originals are stored
+content-addressed, so two tracks with the same SHA-256 are the same file
+uploaded twice (by different accounts; one artist's re-upload is already
+idempotent).  Near duplicates need an audio fingerprint; any engine that
+implements :class:`NearDuplicateFinder` plugs in (the content-identification
+fingerprints are meant to).  Without one, only exact groups are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from consentune.types import TrackId
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateMatch:
+    track: TrackId
+    kind: str  # "exact" or "near"
+    score: float  # 1.0 for exact; the finder's confidence for near
+
+
+class NearDuplicateFinder(Protocol):
+    """Finds catalogue tracks that are the same recording as ``track`` in another encoding or edit.
+
+    Implementations see only tracks the caller may use for ``organize``
+    (``candidates``) and return matches among them, best first.
+    """
+
+    def near_duplicates(self, track: TrackId, *, candidates: Sequence[TrackId], actor: str) -> list[DuplicateMatch]: ...
+
+
+def group_pairs(tracks: Sequence[TrackId], pairs: Sequence[tuple[TrackId, TrackId]]) -> list[list[TrackId]]:
+    """Connected components (size ≥ 2) of the duplicate relation, each sorted, largest first."""
+    parent = {t: t for t in tracks}
+
+    def find(t: TrackId) -> TrackId:
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    for a, b in pairs:
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[TrackId, list[TrackId]] = {}
+    for t in parent:
+        groups.setdefault(find(t), []).append(t)
+    return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g[0]))
+
+
+__all__ = ["DuplicateMatch", "NearDuplicateFinder", "group_pairs"]
