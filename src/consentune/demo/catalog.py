@@ -76,6 +76,8 @@ def build_demo(
     report = svc.recommend.train(actor=ACTOR)
     progress(f"  trained recommendations: {report.tracks_used} tracks, {report.users} listeners, {report.plays} plays")
     _demo_impressions(svc)
+    described = svc.organize.analyze(svc.organize.pending(all_tracks), actor="service:demo-organize")
+    progress(f"  organized: {len(described.analysed)} tracks described, {len(described.refused)} refused by consent")
     svc.ledger.checkpoint()
     _admin, admin_key = svc.keys.create(role=Role.ADMIN, label="demo admin")
     artist_keys = {}
