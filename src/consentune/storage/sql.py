@@ -36,7 +36,17 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 _ENTRY_COLUMNS = ("seq", "data", "leaf_hash", "track_id", "purpose")
 _NODE_COLUMNS = ("level", "idx", "hash")
-_PLAY_COLUMNS = ("user_id", "track_id", "played_us", "ms_played", "ip", "device_id", "user_agent", "country")
+_PLAY_COLUMNS = (
+    "user_id",
+    "track_id",
+    "played_us",
+    "ms_played",
+    "ip",
+    "device_id",
+    "user_agent",
+    "country",
+    "account_created_us",
+)
 
 
 def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
@@ -442,7 +452,17 @@ class SqlStore:
         if not events:
             return 0
         rows = [
-            (e.user_id, e.track_id, to_us(e.played_at), e.ms_played, e.ip, e.device_id, e.user_agent, e.country)
+            (
+                e.user_id,
+                e.track_id,
+                to_us(e.played_at),
+                e.ms_played,
+                e.ip,
+                e.device_id,
+                e.user_agent,
+                e.country,
+                opt_to_us(e.account_created_at),
+            )
             for e in events
         ]
         with self.engine.begin() as conn:
@@ -679,6 +699,7 @@ def _play(row: Any) -> PlayEvent:
         device_id=row.device_id,
         user_agent=row.user_agent,
         country=row.country,
+        account_created_at=opt_from_us(row.account_created_us),
     )
 
 

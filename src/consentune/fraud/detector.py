@@ -1,0 +1,426 @@
+"""The streaming detector: behaviour state per account plus dense-block search on a sliding window.
+
+Events arrive in micro-batches (any size).  Each batch is checked (bad
+values, clock skew, lateness, duplicates), folded into per-account state,
+and appended to the window.  Every ``check_every_s`` of event time the
+window's graph — accounts x (tracks, /24 networks, devices) with
+log-weighted column suspiciousness and each account's behaviour score as a
+node prior — is peeled for its densest blocks.  A block becomes an alert
+when it is far denser than chance (lift) or its members behave like bots;
+alerts about the same attack are merged as it goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from consentune.fraud.behaviour import SIGNAL_WEIGHTS, AccountState, BehaviourConfig, combine, ramp
+from consentune.fraud.blocks import Block, Graph, column_weights, top_blocks
+from consentune.fraud.encode import F64, I32, EventBatch, EventEncoder, empty_batch
+from consentune.types import PlayEvent
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    window_s: float = 3 * 3600.0  # the block graph covers this much event time
+    check_every_s: float = 1200.0  # block search cadence, in event time
+    max_blocks: int = 5
+    min_members: int = 5  # smaller groups are not alerted on
+    min_lift: float = 6.0  # block edges / edges expected by chance for those degrees
+    bot_behaviour: float = 0.5  # mean behaviour score that makes a group suspicious on its own
+    prior_weight: float = 1.5  # behaviour score -> node prior in the block objective
+    max_skew_s: float = 6 * 3600.0  # events further ahead of the clock (or the stream) are refused
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One suspected attack, with the evidence that raised it.  Times are epoch seconds (event time)."""
+
+    id: str
+    score: float
+    raised_at: float  # event time of the check that first raised it
+    updated_at: float
+    window_start: float
+    window_end: float
+    members: tuple[str, ...]
+    tracks: tuple[str, ...]
+    networks: tuple[str, ...]
+    devices: tuple[str, ...]
+    signals: dict[str, float]  # signal -> share of members it fired for (behaviour) or block measure
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "score": round(self.score, 4),
+            "raised_at": self.raised_at,
+            "updated_at": self.updated_at,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "members": list(self.members),
+            "tracks": list(self.tracks),
+            "networks": list(self.networks),
+            "devices": list(self.devices),
+            "signals": {k: round(v, 4) for k, v in self.signals.items()},
+        }
+
+
+@dataclass
+class _Open:
+    number: int
+    score: float
+    raised_at: float
+    updated_at: float
+    window_start: float
+    window_end: float
+    members: set[int]
+    tracks: set[int]
+    nets: set[int]
+    devices: set[int]
+    signals: dict[str, float]
+
+
+@dataclass
+class IntakeStats:
+    accepted: int = 0
+    invalid: int = 0
+    skewed: int = 0
+    late: int = 0
+    duplicate: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: int(v) for k, v in vars(self).items()}
+
+
+class StreamDetector:
+    """Consume play events incrementally; ``alerts()`` lists what was found so far, strongest first."""
+
+    def __init__(
+        self,
+        config: DetectorConfig | None = None,
+        *,
+        encoder: EventEncoder | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """``clock`` (epoch seconds) bounds how far in the future an event may claim to be;
+        without one (replays, batch scans) the bound is relative to the stream itself."""
+        self.config = config or DetectorConfig()
+        self._clock = clock
+        self.encoder = encoder or EventEncoder()
+        self.state = AccountState(self.config.behaviour)
+        self.stats = IntakeStats()
+        self.watermark = -math.inf
+        self._next_check = -math.inf
+        self._window: list[EventBatch] = []
+        self._open: list[_Open] = []
+        self._numbers = itertools.count(1)
+
+    # -- intake ---------------------------------------------------------------
+    def push_events(self, events: Sequence[PlayEvent]) -> list[Alert]:
+        return self.push(self.encoder.encode(events))
+
+    def push(self, batch: EventBatch) -> list[Alert]:
+        """Fold one batch in; returns the alerts raised or updated by checks this batch triggered."""
+        batch = self._admit(batch)
+        if len(batch) == 0:
+            return []
+        self.state.update(batch)
+        self._window.append(batch)
+        self.watermark = max(self.watermark, float(batch.t.max()))
+        if self._next_check == -math.inf:
+            self._next_check = float(batch.t.min()) + self.config.check_every_s
+        touched: list[int] = []
+        while self.watermark >= self._next_check:
+            touched += self._check(self._next_check)
+            self._next_check += self.config.check_every_s
+        return [self._public(a) for a in self._open if a.number in set(touched)]
+
+    def flush(self) -> list[Alert]:
+        """Run a final check at the watermark (end of a batch scan)."""
+        if self.watermark == -math.inf:
+            return []
+        touched = set(self._check(self.watermark))
+        return [self._public(a) for a in self._open if a.number in touched]
+
+    def _admit(self, batch: EventBatch) -> EventBatch:
+        n = len(batch)
+        ok = np.isfinite(batch.t) & (batch.ms >= 0) & (batch.user >= 0) & (batch.track >= 0)
+        self.stats.invalid += int(n - ok.sum())
+        if not ok.any():
+            return empty_batch()
+        if self._clock is not None:
+            reference = self._clock()
+        else:  # no clock: what most of the stream says it is
+            reference = max(self.watermark, float(np.quantile(batch.t[ok], 0.9)))
+        skewed = ok & (batch.t > reference + self.config.max_skew_s)
+        late = ok & (batch.t < self.watermark - self.config.window_s)
+        self.stats.skewed += int(skewed.sum())
+        self.stats.late += int(late.sum())
+        batch = batch.take(np.flatnonzero(ok & ~skewed & ~late))
+        if len(batch):
+            batch = batch.take(self._fresh(batch))
+        self.stats.accepted += len(batch)
+        return batch
+
+    def _fresh(self, batch: EventBatch) -> npt.NDArray[np.intp]:
+        """Indices of events not seen before (same account, track and millisecond) in the window."""
+        low = float(batch.t.min())
+        earlier = [b.take(np.flatnonzero(b.t >= low)) for b in self._window if len(b) and b.t.max() >= low]
+        pool = EventBatch.concat([*earlier, batch])
+        first_new = len(pool) - len(batch)
+        ms_time = np.round(pool.t * 1000).astype(np.int64)
+        pair = pool.user.astype(np.int64) << 32 | pool.track.astype(np.int64)
+        origin = np.arange(len(pool))
+        order = np.lexsort((origin, ms_time, pair))
+        repeat = np.zeros(len(pool), dtype=bool)
+        repeat[order[1:]] = (pair[order[1:]] == pair[order[:-1]]) & (ms_time[order[1:]] == ms_time[order[:-1]])
+        keep = np.flatnonzero(~repeat[first_new:])
+        self.stats.duplicate += len(batch) - len(keep)
+        return keep
+
+    # -- detection ------------------------------------------------------------
+    def _window_events(self, now: float) -> EventBatch:
+        start = now - self.config.window_s
+        self._window = [b for b in self._window if len(b) and b.t.max() >= start]
+        window = EventBatch.concat(self._window)
+        if len(self._window) > 64:  # keep the list short: compact into one array
+            self._window = [window]
+        return window.take(np.flatnonzero((window.t >= start) & (window.t <= now)))
+
+    def _check(self, now: float) -> list[int]:
+        events = self._window_events(now)
+        if len(events) == 0:
+            return []
+        found = _WindowGraph(events, self.state).candidates(self.config)
+        touched = []
+        for cand in found:
+            touched.append(self._merge(cand, now, events))
+        return touched
+
+    def _merge(self, cand: _Candidate, now: float, events: EventBatch) -> int:
+        in_block = np.isin(events.user, cand.members)
+        start = float(events.t[in_block].min()) if in_block.any() else now
+        members = set(cand.members.tolist())
+        tracks = set(cand.tracks.tolist())
+        for alert in self._open:
+            overlap_m = len(alert.members & members) / max(1, min(len(alert.members), len(members)))
+            overlap_t = len(alert.tracks & tracks) / max(1, min(len(alert.tracks), len(tracks)))
+            same_tracks = len(tracks) >= 2 and len(alert.tracks) >= 2 and overlap_t >= 0.5
+            if overlap_m >= 0.3 or same_tracks:
+                alert.members |= members
+                alert.tracks |= tracks
+                alert.nets |= set(cand.nets.tolist())
+                alert.devices |= set(cand.devices.tolist())
+                alert.score = max(alert.score, cand.score)
+                alert.updated_at = now
+                alert.window_start = min(alert.window_start, start)
+                alert.window_end = max(alert.window_end, now)
+                alert.signals = cand.signals
+                return alert.number
+        number = next(self._numbers)
+        self._open.append(
+            _Open(
+                number,
+                cand.score,
+                now,
+                now,
+                start,
+                now,
+                members,
+                tracks,
+                set(cand.nets.tolist()),
+                set(cand.devices.tolist()),
+                cand.signals,
+            )
+        )
+        return number
+
+    def alerts(self) -> list[Alert]:
+        return sorted((self._public(a) for a in self._open), key=lambda a: -a.score)
+
+    def _public(self, alert: _Open) -> Alert:
+        enc = self.encoder
+        return Alert(
+            id=f"alert-{alert.number}",
+            score=alert.score,
+            raised_at=alert.raised_at,
+            updated_at=alert.updated_at,
+            window_start=alert.window_start,
+            window_end=alert.window_end,
+            members=_names(enc.users.names, alert.members),
+            tracks=_names(enc.tracks.names, alert.tracks),
+            networks=_names(enc.nets.names, alert.nets),
+            devices=_names(enc.devices.names, alert.devices),
+            signals=dict(alert.signals),
+        )
+
+
+def _names(names: list[str], ids: set[int]) -> tuple[str, ...]:
+    return tuple(sorted(names[i] if i < len(names) else str(i) for i in ids))
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    members: I32
+    tracks: I32
+    nets: I32
+    devices: I32
+    score: float
+    signals: dict[str, float]
+
+
+class _WindowGraph:
+    """The window's accounts x (tracks | networks | devices) graph, with behaviour priors."""
+
+    def __init__(self, events: EventBatch, state: AccountState) -> None:
+        self.users, local_u = np.unique(events.user, return_inverse=True)
+        self.n_users = len(self.users)
+        self.track_ids, local_t = np.unique(events.track, return_inverse=True)
+        pairs = np.unique(local_u.astype(np.int64) * len(self.track_ids) + local_t)
+        self.eu = (pairs // len(self.track_ids)).astype(np.int32)
+        self.et = (pairs % len(self.track_ids)).astype(np.int32)
+        self.track_deg = np.bincount(self.et, minlength=len(self.track_ids)).astype(np.float64)
+        self.user_deg = np.bincount(self.eu, minlength=self.n_users).astype(np.float64)
+        self.net_ids, self.nu, self.nn = _infra(local_u, events.net)
+        self.dev_ids, self.du, self.dd = _infra(local_u, events.device)
+        self.net_deg = np.bincount(self.nn, minlength=len(self.net_ids)).astype(np.float64)
+        self.dev_deg = np.bincount(self.dd, minlength=len(self.dev_ids)).astype(np.float64)
+        evidence = state.evidence(self.users.astype(np.int32))
+        evidence["shared_device"] = _max_over(self.du, ramp(self.dev_deg, 2.0, 6.0)[self.dd], self.n_users)
+        young = ~np.isnan(state.created[self.users]) & (
+            state.first_t[self.users] - state.created[self.users] < state.config.young_account_s
+        )
+        young_per_net = np.bincount(self.nn, weights=young[self.nu].astype(np.float64), minlength=len(self.net_ids))
+        young_per_dev = np.bincount(self.dd, weights=young[self.du].astype(np.float64), minlength=len(self.dev_ids))
+        burst = np.maximum(
+            _max_over(self.nu, young_per_net[self.nn], self.n_users),
+            _max_over(self.du, young_per_dev[self.dd], self.n_users),
+        )
+        evidence["burst_creation"] = ramp(burst, 3.0, 10.0) * young
+        self.evidence = evidence
+        self.behaviour = combine(evidence)
+
+    def graph(self, prior_weight: float) -> Graph:
+        n_t, n_n = len(self.track_ids), len(self.net_ids)
+        shared_n = self.net_deg[self.nn] >= 2  # an address only one account uses says nothing
+        shared_d = self.dev_deg[self.dd] >= 2
+        rows = np.concatenate([self.eu, self.nu[shared_n], self.du[shared_d]])
+        cols = np.concatenate([self.et, n_t + self.nn[shared_n], n_t + n_n + self.dd[shared_d]])
+        weights = np.concatenate(
+            [
+                column_weights(self.track_deg)[self.et],
+                _per_account(column_weights(self.net_deg)[self.nn], self.nu, self.n_users)[shared_n],
+                _per_account(column_weights(self.dev_deg)[self.dd], self.du, self.n_users)[shared_d],
+            ]
+        )
+        n_cols = n_t + n_n + len(self.dev_ids)
+        prior = prior_weight * self.behaviour**2
+        return Graph(rows.astype(np.int32), cols.astype(np.int32), weights, prior, np.zeros(n_cols))
+
+    def candidates(self, config: DetectorConfig) -> list[_Candidate]:
+        graph = self.graph(config.prior_weight)
+        found = []
+        for block in top_blocks(graph, k=config.max_blocks, min_rows=config.min_members):
+            cand = self._judge(block, graph, config)
+            if cand is not None:
+                found.append(cand)
+        return found
+
+    def _judge(self, block: Block, graph: Graph, config: DetectorConfig) -> _Candidate | None:
+        n_t, n_n = len(self.track_ids), len(self.net_ids)
+        in_rows = np.zeros(self.n_users, dtype=bool)
+        in_rows[block.rows] = True
+        in_cols = np.zeros(graph.col_prior.shape[0], dtype=bool)
+        in_cols[block.cols] = True
+        inside = in_rows[graph.rows] & in_cols[graph.cols]
+        ties = np.bincount(graph.rows[inside], weights=graph.weights[inside], minlength=self.n_users)
+        # members: rows tied to the block as strongly as its typical row (drops fans touching one target);
+        # "typical" is measured on the rows that behave like bots when there are enough of them
+        botlike = in_rows & (self.behaviour >= config.bot_behaviour)
+        typical = float(np.median(ties[botlike] if botlike.sum() >= 5 else ties[block.rows]))
+        keep = in_rows & (ties >= 0.5 * typical) & ((self.behaviour >= 0.25) | (ties >= typical))
+        keep |= botlike
+        members = np.flatnonzero(keep)
+        if len(members) < config.min_members:
+            return None
+        # tracks: block columns whose window audience is mostly these members
+        on_track = keep[self.eu] & in_cols[self.et]
+        block_users = np.bincount(self.et[on_track], minlength=n_t)
+        track_mask = (block_users >= 3) & (block_users >= 0.5 * self.track_deg)
+        tracks = np.flatnonzero(track_mask)
+        edges_in = float((keep[self.eu] & track_mask[self.et]).sum())
+        total = float(len(self.eu))
+        expected = self.user_deg[members].sum() * self.track_deg[tracks].sum() / max(total, 1.0)
+        # a shared single track is what every audience has: the graph speaks only for several shared tracks
+        per_member = edges_in / len(members)
+        lift = edges_in / max(expected, 1e-9) if len(tracks) >= 2 and per_member >= 2.0 else 0.0
+        behaviour = float(self.behaviour[members].mean())
+        if lift < config.min_lift and behaviour < config.bot_behaviour:
+            return None
+        nets = block.cols[(block.cols >= n_t) & (block.cols < n_t + n_n)] - n_t
+        devs = block.cols[block.cols >= n_t + n_n] - n_t - n_n
+        signals = {
+            name: float((values[members] >= 0.5).mean())
+            for name, values in self.evidence.items()
+            if name in SIGNAL_WEIGHTS
+        }
+        signals.update(
+            {
+                "block_density": block.density,
+                "lift": lift,
+                "mean_behaviour": behaviour,
+                "members": float(len(members)),
+                "tracks": float(len(tracks)),
+                "shared_networks": float(len(nets)),
+                "shared_devices": float(len(devs)),
+            }
+        )
+        strength = math.log1p(lift) + 4.0 * behaviour
+        score = 1.0 - math.exp(-strength * math.log1p(len(members)) / 10.0)
+        return _Candidate(
+            self.users[members].astype(np.int32),
+            self.track_ids[tracks].astype(np.int32),
+            self.net_ids[nets].astype(np.int32),
+            self.dev_ids[devs].astype(np.int32),
+            score,
+            signals,
+        )
+
+
+def _infra(local_u: npt.NDArray[np.intp], keys: I32) -> tuple[I32, I32, I32]:
+    """Distinct (account, infrastructure) pairs: (infrastructure ids, pair rows, pair columns)."""
+    known = keys >= 0
+    if not known.any():
+        empty = np.zeros(0, dtype=np.int32)
+        return empty, empty, empty
+    ids, local_k = np.unique(keys[known], return_inverse=True)
+    pairs = np.unique(local_u[known].astype(np.int64) * len(ids) + local_k)
+    return ids.astype(np.int32), (pairs // len(ids)).astype(np.int32), (pairs % len(ids)).astype(np.int32)
+
+
+def _per_account(weights: F64, rows: I32, n: int) -> F64:
+    """Split each account's infrastructure weight over its distinct addresses (or devices).
+
+    A phone on a carrier's NAT pool hops across many /24s; a farm bot sits on
+    one.  Without this, mobile listeners and their carrier's pool would look
+    like a dense block.
+    """
+    count = np.bincount(rows, minlength=n).astype(np.float64)
+    out: F64 = weights / np.maximum(count[rows], 1.0)
+    return out
+
+
+def _max_over(rows: I32, values: npt.NDArray[Any], n: int) -> F64:
+    out = np.zeros(n)
+    np.maximum.at(out, rows, values)
+    return out
+
+
+__all__ = ["Alert", "DetectorConfig", "IntakeStats", "StreamDetector"]
