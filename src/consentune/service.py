@@ -15,6 +15,7 @@ from consentune.catalog import Catalog
 from consentune.config import Settings
 from consentune.consent.decide import BatchDecision
 from consentune.consent.registry import ConsentRegistry
+from consentune.fraud.service import FraudService
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
@@ -47,6 +48,7 @@ class Consentune:
     listen: ListenerDesk
     plays: PlayLog
     recommend: RecommendService
+    fraud: FraudService
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -89,11 +91,17 @@ def open_service(settings: Settings | None = None) -> Consentune:
     )
     listen = _listener_desk(settings, store, catalog, gate, consent)
     plays = PlayLog(plays=store, catalog=store)
+    fraud = FraudService(gate=gate, repo=store, catalog=store)
     recommend = RecommendService(
-        gate=gate, catalog=catalog, ledger=ledger, models_dir=settings.home / "models", model_factory=serving_model
+        gate=gate,
+        catalog=catalog,
+        ledger=ledger,
+        models_dir=settings.home / "models",
+        model_factory=serving_model,
+        play_filter=fraud.without_flagged,
     )
     consent.add_purger(recommend.on_revoked)
-    return Consentune(settings, store, ledger, gate, consent, catalog, ApiKeys(store), listen, plays, recommend)
+    return Consentune(settings, store, ledger, gate, consent, catalog, ApiKeys(store), listen, plays, recommend, fraud)
 
 
 def _listener_desk(

@@ -20,7 +20,10 @@ columnar numpy; ids are dense integers; ground truth is returned beside.
 
 from __future__ import annotations
 
+import csv
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -274,4 +277,71 @@ def _sorted(batch: EventBatch) -> EventBatch:
     return batch.take(np.argsort(batch.t, kind="stable"))
 
 
-__all__ = ["DAY", "START", "Attack", "AttackSpec", "Stream", "from_counts", "inject", "merge", "organic"]
+__all__ = ["DAY", "START", "Attack", "AttackSpec", "Stream", "from_counts", "inject", "merge", "organic", "write_plays"]
+
+
+def write_plays(events: EventBatch, attack: Attack, out: Path) -> Path:
+    """Write events in the shared play-event schema (CSV or Parquet) and the ground truth beside them.
+
+    Accounts are ``u<id>``, tracks ``t<id>``; networks become ``10.x.y.z``-style
+    IPv4 addresses in their /24; devices ``d<id>``.
+    """
+    from datetime import UTC, datetime
+
+    def iso(seconds: float) -> str:
+        return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+    rows = [
+        {
+            "user_id": f"u{u}",
+            "track_id": f"t{tr}",
+            "played_at": iso(t),
+            "ms_played": int(ms),
+            "ip": _address(net, u) if net >= 0 else "",
+            "device_id": f"d{dev}" if dev >= 0 else "",
+            "account_created_at": "" if created != created else iso(created),
+        }
+        for u, tr, t, ms, net, dev, created in zip(
+            events.user.tolist(),
+            events.track.tolist(),
+            events.t.tolist(),
+            events.ms.tolist(),
+            events.net.tolist(),
+            events.device.tolist(),
+            events.created.tolist(),
+            strict=True,
+        )
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        pq.write_table(pa.Table.from_pylist(rows), out)
+    else:
+        with out.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["user_id"])
+            writer.writeheader()
+            writer.writerows(rows)
+    truth = out.with_name(out.name + ".truth.json")
+    truth.write_text(
+        json.dumps(
+            {
+                "bots": [f"u{b}" for b in attack.bots.tolist()],
+                "targets": [f"t{t}" for t in attack.targets.tolist()],
+                "attack_start": iso(attack.spec.start),
+                "attack_hours": attack.spec.hours,
+                "density": attack.spec.density,
+                "camouflage": attack.spec.camouflage,
+                "habits": attack.habits,
+            },
+            indent=2,
+        )
+    )
+    return truth
+
+
+def _address(net: int, user: int) -> str:
+    """An IPv4 address inside /24 number ``net`` (host part from the account, so accounts differ)."""
+    net %= 2**24
+    return f"{(net >> 16) + 1}.{(net >> 8) & 255}.{net & 255}.{user % 250 + 1}"
