@@ -188,6 +188,39 @@ class AccountState:
         }
 
 
+class TrackState:
+    """Per-track play counts decayed over ``memory_s`` (days): the baseline a burst is measured against."""
+
+    def __init__(self, memory_s: float = 3 * 86400.0) -> None:
+        self.memory_s = memory_s
+        self.plays: F64 = np.zeros(1024)
+        self.upd_t: F64 = np.full(1024, np.nan)
+        self.first_t: F64 = np.full(1024, np.nan)
+
+    def update(self, batch: EventBatch) -> None:
+        if len(batch) == 0:
+            return
+        needed = int(batch.track.max()) + 1
+        if needed > self.plays.shape[0]:
+            new = max(needed, 2 * self.plays.shape[0])
+            self.plays = np.concatenate([self.plays, np.zeros(new - self.plays.shape[0])])
+            self.upd_t = np.concatenate([self.upd_t, np.full(new - self.upd_t.shape[0], np.nan)])
+            self.first_t = np.concatenate([self.first_t, np.full(new - self.first_t.shape[0], np.nan)])
+        tracks, counts = np.unique(batch.track, return_counts=True)
+        now = float(batch.t.max())
+        last = self.upd_t[tracks]
+        dt = np.where(np.isnan(last), 0.0, np.maximum(now - last, 0.0))
+        self.plays[tracks] = self.plays[tracks] * np.exp(-dt / self.memory_s) + counts
+        self.upd_t[tracks] = np.fmax(last, now)
+        self.first_t[tracks] = np.fmin(self.first_t[tracks], float(batch.t.min()))
+
+    def baseline(self, tracks: I32, now: float) -> F64:
+        """Decayed plays of ``tracks`` as of ``now``."""
+        dt = np.maximum(now - np.nan_to_num(self.upd_t[tracks], nan=now), 0.0)
+        out: F64 = self.plays[tracks] * np.exp(-dt / self.memory_s)
+        return out
+
+
 def combine(evidence: dict[str, F64]) -> F64:
     """Noisy-or of weighted signals: 1 - prod(1 - w_i * e_i)."""
     keep: F64 | None = None
@@ -200,4 +233,4 @@ def combine(evidence: dict[str, F64]) -> F64:
     return out
 
 
-__all__ = ["SIGNAL_WEIGHTS", "AccountState", "BehaviourConfig", "combine", "ramp"]
+__all__ = ["SIGNAL_WEIGHTS", "AccountState", "BehaviourConfig", "TrackState", "combine", "ramp"]

@@ -11,6 +11,7 @@ found is removed and the search repeats for the next one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,24 +107,25 @@ def expand(graph: Graph, block: Block, *, alive_rows: BoolArray, share: float = 
     return Block(np.flatnonzero(joined).astype(np.int32), block.cols, block.density, len(block.rows))
 
 
-def top_blocks(graph: Graph, *, k: int, eps: float = 0.05, min_rows: int = 2) -> list[Block]:
-    """Up to ``k`` disjoint dense blocks, densest first, each expanded; its nodes then leave the graph."""
+def top_blocks(graph: Graph, *, k: int, eps: float = 0.05, min_rows: int = 2) -> Iterator[Block]:
+    """Up to ``k`` disjoint dense blocks, densest first, each expanded; its nodes then leave the graph.
+
+    A generator: a caller that has seen enough stops the search early.
+    """
     alive_r = np.zeros(graph.row_prior.shape[0], dtype=bool)
     alive_c = np.zeros(graph.col_prior.shape[0], dtype=bool)
     alive_r[graph.rows] = True
     alive_c[graph.cols] = True
     alive_r |= graph.row_prior > 0
-    blocks = []
     for _ in range(k):
         if not alive_r.any():
             break
         block = expand(graph, densest(graph, alive_rows=alive_r, alive_cols=alive_c, eps=eps), alive_rows=alive_r)
         if len(block.rows) < min_rows:
             break
-        blocks.append(block)
+        yield block
         alive_r[block.rows] = False
         alive_c[block.cols] = False
-    return blocks
 
 
 __all__ = ["Block", "Graph", "column_weights", "densest", "expand", "top_blocks"]

@@ -6,7 +6,8 @@ and appended to the window.  Every ``check_every_s`` of event time the
 window's graph — accounts x (tracks, /24 networks, devices) with
 log-weighted column suspiciousness and each account's behaviour score as a
 node prior — is peeled for its densest blocks.  A block becomes an alert
-when it is far denser than chance (lift) or its members behave like bots;
+when a sizeable group shares several tracks it owns (most of their audience
+and of their multi-day plays) or its members behave like bots;
 alerts about the same attack are merged as it goes on.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from consentune.fraud.behaviour import SIGNAL_WEIGHTS, AccountState, BehaviourConfig, combine, ramp
+from consentune.fraud.behaviour import SIGNAL_WEIGHTS, AccountState, BehaviourConfig, TrackState, combine, ramp
 from consentune.fraud.blocks import Block, Graph, column_weights, top_blocks
 from consentune.fraud.encode import F64, I32, EventBatch, EventEncoder, empty_batch
 from consentune.types import PlayEvent
@@ -30,10 +31,11 @@ from consentune.types import PlayEvent
 @dataclass(frozen=True)
 class DetectorConfig:
     window_s: float = 3 * 3600.0  # the block graph covers this much event time
-    check_every_s: float = 1200.0  # block search cadence, in event time
+    check_every_s: float = 1800.0  # block search cadence, in event time
     max_blocks: int = 5
     min_members: int = 5  # smaller groups are not alerted on
-    min_lift: float = 6.0  # block edges / edges expected by chance for those degrees
+    min_graph_members: int = 10  # a group alerted on graph evidence alone is at least this big
+    min_concentration: float = 0.25  # share of the members' window tracks that are the block's
     bot_behaviour: float = 0.5  # mean behaviour score that makes a group suspicious on its own
     prior_weight: float = 1.5  # behaviour score -> node prior in the block objective
     max_skew_s: float = 6 * 3600.0  # events further ahead of the clock (or the stream) are refused
@@ -115,6 +117,7 @@ class StreamDetector:
         self._clock = clock
         self.encoder = encoder or EventEncoder()
         self.state = AccountState(self.config.behaviour)
+        self.track_state = TrackState()
         self.stats = IntakeStats()
         self.watermark = -math.inf
         self._next_check = -math.inf
@@ -132,6 +135,7 @@ class StreamDetector:
         if len(batch) == 0:
             return []
         self.state.update(batch)
+        self.track_state.update(batch)
         self._window.append(batch)
         self.watermark = max(self.watermark, float(batch.t.max()))
         if self._next_check == -math.inf:
@@ -198,7 +202,7 @@ class StreamDetector:
         events = self._window_events(now)
         if len(events) == 0:
             return []
-        found = _WindowGraph(events, self.state).candidates(self.config)
+        found = _WindowGraph(events, self.state, self.track_state, now).candidates(self.config)
         touched = []
         for cand in found:
             touched.append(self._merge(cand, now, events))
@@ -210,6 +214,8 @@ class StreamDetector:
         members = set(cand.members.tolist())
         tracks = set(cand.tracks.tolist())
         for alert in self._open:
+            if alert.updated_at < now - self.config.window_s:
+                continue  # an alert quiet for a whole window is closed: a new attack gets its own
             overlap_m = len(alert.members & members) / max(1, min(len(alert.members), len(members)))
             overlap_t = len(alert.tracks & tracks) / max(1, min(len(alert.tracks), len(tracks)))
             same_tracks = len(tracks) >= 2 and len(alert.tracks) >= 2 and overlap_t >= 0.5
@@ -218,11 +224,12 @@ class StreamDetector:
                 alert.tracks |= tracks
                 alert.nets |= set(cand.nets.tolist())
                 alert.devices |= set(cand.devices.tolist())
-                alert.score = max(alert.score, cand.score)
+                if cand.score >= alert.score:  # the evidence shown is that of the strongest sighting
+                    alert.signals = cand.signals
+                    alert.score = cand.score
                 alert.updated_at = now
                 alert.window_start = min(alert.window_start, start)
                 alert.window_end = max(alert.window_end, now)
-                alert.signals = cand.signals
                 return alert.number
         number = next(self._numbers)
         self._open.append(
@@ -279,10 +286,17 @@ class _Candidate:
 class _WindowGraph:
     """The window's accounts x (tracks | networks | devices) graph, with behaviour priors."""
 
-    def __init__(self, events: EventBatch, state: AccountState) -> None:
+    def __init__(self, events: EventBatch, state: AccountState, tracks: TrackState, now: float) -> None:
         self.users, local_u = np.unique(events.user, return_inverse=True)
         self.n_users = len(self.users)
         self.track_ids, local_t = np.unique(events.track, return_inverse=True)
+        self.ev_u, self.ev_t = local_u, local_t
+        # burst: the share of a track's (decayed, multi-day) plays that happened in this window;
+        # steady organic listening scores low, a track suddenly streamed by a group scores high
+        window_plays = np.bincount(local_t, minlength=len(self.track_ids)).astype(np.float64)
+        baseline = tracks.baseline(self.track_ids.astype(np.int32), now)
+        self.window_plays = window_plays
+        self.burst = np.clip(window_plays / np.maximum(baseline, window_plays), 0.0, 1.0)
         pairs = np.unique(local_u.astype(np.int64) * len(self.track_ids) + local_t)
         self.eu = (pairs // len(self.track_ids)).astype(np.int32)
         self.et = (pairs % len(self.track_ids)).astype(np.int32)
@@ -315,7 +329,7 @@ class _WindowGraph:
         cols = np.concatenate([self.et, n_t + self.nn[shared_n], n_t + n_n + self.dd[shared_d]])
         weights = np.concatenate(
             [
-                column_weights(self.track_deg)[self.et],
+                (column_weights(self.track_deg) * (0.2 + 0.8 * self.burst))[self.et],
                 _per_account(column_weights(self.net_deg)[self.nn], self.nu, self.n_users)[shared_n],
                 _per_account(column_weights(self.dev_deg)[self.dd], self.du, self.n_users)[shared_d],
             ]
@@ -327,10 +341,16 @@ class _WindowGraph:
     def candidates(self, config: DetectorConfig) -> list[_Candidate]:
         graph = self.graph(config.prior_weight)
         found = []
+        misses = 0
         for block in top_blocks(graph, k=config.max_blocks, min_rows=config.min_members):
             cand = self._judge(block, graph, config)
             if cand is not None:
                 found.append(cand)
+                misses = 0
+            else:
+                misses += 1
+                if misses == 2:  # blocks only get sparser from here: two ordinary ones in a row end the search
+                    break
         return found
 
     def _judge(self, block: Block, graph: Graph, config: DetectorConfig) -> _Candidate | None:
@@ -353,16 +373,32 @@ class _WindowGraph:
         # tracks: block columns whose window audience is mostly these members
         on_track = keep[self.eu] & in_cols[self.et]
         block_users = np.bincount(self.et[on_track], minlength=n_t)
-        track_mask = (block_users >= 3) & (block_users >= 0.5 * self.track_deg)
+        member_plays = np.bincount(self.ev_t[keep[self.ev_u]], minlength=n_t).astype(np.float64)
+        baseline = self.window_plays / np.maximum(self.burst, 1e-9)
+        # a block's track: several members, most of its window audience, most of its multi-day plays
+        track_mask = (
+            in_cols[:n_t]
+            & (block_users >= 3)
+            & (block_users >= 0.5 * self.track_deg)
+            & (member_plays >= 0.5 * baseline)
+        )
         tracks = np.flatnonzero(track_mask)
         edges_in = float((keep[self.eu] & track_mask[self.et]).sum())
         total = float(len(self.eu))
         expected = self.user_deg[members].sum() * self.track_deg[tracks].sum() / max(total, 1.0)
-        # a shared single track is what every audience has: the graph speaks only for several shared tracks
+        lift = edges_in / max(expected, 1e-9)
+        # the graph speaks when a sizeable group shares several tracks it owns (a single shared track is
+        # what every audience has) and those tracks are a real part of what the members play
         per_member = edges_in / len(members)
-        lift = edges_in / max(expected, 1e-9) if len(tracks) >= 2 and per_member >= 2.0 else 0.0
+        concentration = edges_in / max(float(self.user_deg[members].sum()), 1.0)
+        graph_speaks = (
+            len(members) >= config.min_graph_members
+            and len(tracks) >= 2
+            and per_member >= 2.0
+            and concentration >= config.min_concentration
+        )
         behaviour = float(self.behaviour[members].mean())
-        if lift < config.min_lift and behaviour < config.bot_behaviour:
+        if not graph_speaks and behaviour < config.bot_behaviour:
             return None
         nets = block.cols[(block.cols >= n_t) & (block.cols < n_t + n_n)] - n_t
         devs = block.cols[block.cols >= n_t + n_n] - n_t - n_n
@@ -375,6 +411,8 @@ class _WindowGraph:
             {
                 "block_density": block.density,
                 "lift": lift,
+                "concentration": concentration,
+                "tracks_per_member": per_member,
                 "mean_behaviour": behaviour,
                 "members": float(len(members)),
                 "tracks": float(len(tracks)),
@@ -382,8 +420,9 @@ class _WindowGraph:
                 "shared_devices": float(len(devs)),
             }
         )
-        strength = math.log1p(lift) + 4.0 * behaviour
-        score = 1.0 - math.exp(-strength * math.log1p(len(members)) / 10.0)
+        structure = concentration * min(1.0, per_member / 4.0) if graph_speaks else 0.0
+        size = min(1.0, math.log1p(len(members)) / math.log1p(50))
+        score = (1.0 - (1.0 - 0.8 * structure) * (1.0 - 0.9 * behaviour)) * size
         return _Candidate(
             self.users[members].astype(np.int32),
             self.track_ids[tracks].astype(np.int32),
