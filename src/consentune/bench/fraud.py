@@ -116,7 +116,12 @@ def run_cell(stream: Stream, cell: Cell, *, seed: int, batch: int) -> dict[str, 
     members = {int(m) for a in top for m in a.members}
     tracks = {int(t) for a in top for t in a.tracks}
     flagged = {int(m) for a in alerts for m in a.members}
-    caught = [a.raised_at for a in alerts if len({int(m) for m in a.members} & bots) >= 0.5 * len(a.members)]
+    # latency: the first alert raised after the attack began whose members are mostly the farm's
+    caught = [
+        a.raised_at
+        for a in alerts
+        if a.raised_at >= spec.start and len({int(m) for m in a.members} & bots) >= 0.5 * len(a.members)
+    ]
     ours = {
         "user": _prf(members, bots),
         "track": _prf(tracks, targets),
@@ -171,7 +176,90 @@ def run_fraud(
                     f"ours user F1 {o['user']['f1']:.2f} track F1 {o['track']['f1']:.2f}, "
                     f"FRAUDAR best-block user F1 {f['user_best_block']['f1']:.2f}"
                 )
-    return {"cells": results, "seeds": seeds, "quick": quick, "full": full, "sim_events": sim_events}
+    out = {"cells": results, "seeds": seeds, "quick": quick, "full": full, "sim_events": sim_events}
+    out["goals"] = summarise(out)
+    return out
 
 
-__all__ = ["Cell", "default_cells", "run_cell", "run_fraud"]
+def _select(cells: list[dict[str, Any]], test: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    return [c for c in cells if test(c)]
+
+
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+    """The issue's goals, judged on the worst cell of each group (every seed, every background)."""
+    cells = results["cells"]
+    blocks = {(200, 30), (50, 5)}
+    groups: dict[str, tuple[list[dict[str, Any]], str, str, float, bool]] = {
+        "user F1, none/random camouflage, density >= 0.5": (
+            _select(
+                cells,
+                lambda c: (
+                    (c["bots"], c["targets"]) in blocks
+                    and c["density"] >= 0.5
+                    and c["camouflage"] in ("none", "random")
+                ),
+            ),
+            "user",
+            "f1",
+            0.90,
+            True,
+        ),
+        "track F1, none/random camouflage, density >= 0.5": (
+            _select(
+                cells,
+                lambda c: (
+                    (c["bots"], c["targets"]) in blocks
+                    and c["density"] >= 0.5
+                    and c["camouflage"] in ("none", "random")
+                ),
+            ),
+            "track",
+            "f1",
+            0.95,
+            True,
+        ),
+        "user F1, biased camouflage": (_select(cells, lambda c: c["camouflage"] == "biased"), "user", "f1", 0.75, True),
+        "user F1, hijacked accounts": (
+            _select(cells, lambda c: c["camouflage"] == "hijacked"),
+            "user",
+            "f1",
+            0.75,
+            True,
+        ),
+        "user F1, spreading 1000x3000 d0.02": (_select(cells, lambda c: c["bots"] == 1000), "user", "f1", 0.70, True),
+    }
+    out: dict[str, Any] = {}
+    for name, (rows, side, metric, target, higher) in groups.items():
+        if not rows:
+            continue
+        ours = [r["ours"][side][metric] for r in rows]
+        peer = [r["fraudar"][f"{side}_best_block"][metric] for r in rows]
+        out[name] = {
+            "target": target, "ours_min": min(ours), "ours_mean": float(np.mean(ours)),
+            "fraudar_best_block_min": min(peer), "fraudar_best_block_mean": float(np.mean(peer)),
+            "cells": len(rows), "met": min(ours) >= target if higher else max(ours) <= target,
+        }  # fmt: skip
+    fans = [c["ours"]["fan_fpr"] for c in cells]
+    organic_fpr = [c["ours"]["organic_fpr"] for c in cells]
+    out["fan FPR (organic listeners of targets)"] = {
+        "target": 0.001, "ours_max": max(fans), "ours_mean": float(np.mean(fans)),
+        "fraudar_union_max": max(c["fraudar"]["fan_fpr"] for c in cells),
+        "organic_fpr_max": max(organic_fpr), "met": max(fans) <= 0.001, "cells": len(cells),
+    }  # fmt: skip
+    latencies = [c["ours"]["latency_h"] for c in cells]
+    caught = [x for x in latencies if x is not None]
+    out["alert latency (h)"] = {
+        "target": 1.0, "ours_max": max(caught) if caught else None, "ours_median": float(np.median(caught)) if caught
+        else None, "missed": len(latencies) - len(caught), "met": bool(caught) and max(caught) <= 1.0
+        and len(caught) == len(latencies), "cells": len(cells),
+    }  # fmt: skip
+    speeds = [c["ours"]["events_per_s"] for c in cells if c["background"] == "simulated"]
+    if speeds:
+        out["events/s (simulated stream)"] = {
+            "target": 100_000, "ours_min": min(speeds), "ours_median": float(np.median(speeds)),
+            "met": float(np.median(speeds)) >= 100_000, "cells": len(speeds),
+        }  # fmt: skip
+    return out
+
+
+__all__ = ["Cell", "default_cells", "run_cell", "run_fraud", "summarise"]

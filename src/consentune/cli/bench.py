@@ -203,6 +203,22 @@ def fraud(
             f"{f['fan_fpr']:.4f}",
         )  # fmt: skip
     console.print(table)
+    _print_fraud_goals(results["goals"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True, default=float))
     console.print(f"wrote {out}")
+
+
+def _print_fraud_goals(goals: dict[str, Any]) -> None:
+    table = Table("goal (worst cell)", "target", "Consentune", "FRAUDAR", "result", title="fraud goals")
+    for name, goal in goals.items():
+        ours = goal.get("ours_min", goal.get("ours_max"))
+        peer = goal.get("fraudar_best_block_min", goal.get("fraudar_union_max", "-"))
+        table.add_row(
+            name,
+            _fmt(goal["target"]),
+            "-" if ours is None else _fmt(float(ours)),
+            peer if isinstance(peer, str) else _fmt(float(peer)),
+            "met" if goal["met"] else "MISSED",
+        )
+    console.print(table)
