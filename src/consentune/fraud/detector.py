@@ -352,13 +352,11 @@ class _WindowGraph:
         young = ~np.isnan(state.created[self.users]) & (
             state.first_t[self.users] - state.created[self.users] < state.config.young_account_s
         )
-        young_per_net = np.bincount(self.nn, weights=young[self.nu].astype(np.float64), minlength=len(self.net_ids))
-        young_per_dev = np.bincount(self.dd, weights=young[self.du].astype(np.float64), minlength=len(self.dev_ids))
-        burst = np.maximum(
-            _max_over(self.nu, young_per_net[self.nn], self.n_users),
-            _max_over(self.du, young_per_dev[self.dd], self.n_users),
+        created = state.created[self.users]
+        evidence["burst_creation"] = np.maximum(
+            _creation_burst(self.nu, self.nn, young, created, self.net_deg, self.n_users),
+            _creation_burst(self.du, self.dd, young, created, self.dev_deg, self.n_users),
         )
-        evidence["burst_creation"] = ramp(burst, 3.0, 10.0) * young
         self.evidence = evidence
         self.behaviour = combine(evidence)
 
@@ -488,6 +486,25 @@ def _infra(local_u: npt.NDArray[np.intp], keys: I32) -> tuple[I32, I32, I32]:
     ids, local_k = np.unique(keys[known], return_inverse=True)
     pairs = np.unique(local_u[known].astype(np.int64) * len(ids) + local_k)
     return ids.astype(np.int32), (pairs // len(ids)).astype(np.int32), (pairs % len(ids)).astype(np.int32)
+
+
+def _creation_burst(rows: I32, cols: I32, young: npt.NDArray[np.bool_], created: F64, degree: F64, n: int) -> F64:
+    """Evidence that an account was created in a burst: many young accounts, opened within the same
+    two hours, on one address block or device, and a large share of those it serves.
+
+    A carrier-NAT /24 sees new accounts every day, spread out and among hundreds of old ones; a farm's
+    block sees dozens opened together and little else.
+    """
+    pick = young[rows]
+    if not pick.any():
+        return np.zeros(n)
+    r, c = rows[pick], cols[pick]
+    bucket = np.floor(created[r] / 7200.0).astype(np.int64)
+    keys = c.astype(np.int64) * (1 << 32) + (bucket & 0xFFFFFFFF)
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    together = counts[inverse].astype(np.float64)
+    strength = ramp(together, 3.0, 10.0) * ramp(together / np.maximum(degree[c], 1.0), 0.2, 0.5)
+    return _max_over(r, strength, n)
 
 
 def _per_account(weights: F64, rows: I32, n: int) -> F64:
