@@ -13,6 +13,7 @@ from typing import Protocol
 
 from consentune.consent.rules import ConsentRule
 from consentune.consent.terms import Terms
+from consentune.fraud.detector import Alert
 from consentune.types import Artist, ArtistId, PlayEvent, Purpose, Role, Track, TrackId
 
 
@@ -165,6 +166,12 @@ class ShieldRepo(Protocol):
     def lift_block(self, record_id: int, *, at: float, by: str) -> bool: ...
 
 
+class FraudRepo(Protocol):
+    def save_alerts(self, alerts: Sequence[Alert]) -> None: ...
+    def fraud_alerts(self, *, tracks: Sequence[TrackId] | None, limit: int = 100) -> list[Alert]: ...
+    def flagged_windows(self, user_ids: Sequence[str]) -> dict[str, list[tuple[float, float]]]: ...
+
+
 class KeyRepo(Protocol):
     def add_key(self, record: ApiKeyRecord, secret_sha256: str) -> None: ...
     def key_by_secret(self, secret_sha256: str) -> ApiKeyRecord | None: ...
@@ -172,7 +179,7 @@ class KeyRepo(Protocol):
     def revoke_key(self, key_id: str, at: datetime) -> bool: ...
 
 
-class Store(LedgerRepo, CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo, ShieldRepo, KeyRepo, Protocol):
+class Store(LedgerRepo, CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo, ShieldRepo, KeyRepo, FraudRepo, Protocol):
     """The whole storage port, as the composition root wires it."""
 
 
@@ -182,6 +189,7 @@ __all__ = [
     "CatalogRepo",
     "ConsentRepo",
     "FeatureRepo",
+    "FraudRepo",
     "KeyRepo",
     "LedgerRepo",
     "LedgerRow",

@@ -15,6 +15,7 @@ from consentune.catalog import Catalog
 from consentune.config import Settings
 from consentune.consent.decide import BatchDecision
 from consentune.consent.registry import ConsentRegistry
+from consentune.fraud.service import FraudService
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
@@ -49,6 +50,7 @@ class Consentune:
     plays: PlayLog
     recommend: RecommendService
     organize: OrganizeService
+    fraud: FraudService
     session_key: bytes  # signs dashboard session cookies and CSRF tokens
 
     def close(self) -> None:
@@ -93,8 +95,14 @@ def open_service(settings: Settings | None = None) -> Consentune:
     secret = _load_or_create_secret(settings.shield_secret_path)
     listen = _listener_desk(settings, secret, store, catalog, gate, consent)
     plays = PlayLog(plays=store, catalog=store)
+    fraud = FraudService(gate=gate, repo=store, catalog=store)
     recommend = RecommendService(
-        gate=gate, catalog=catalog, ledger=ledger, models_dir=settings.home / "models", model_factory=serving_model
+        gate=gate,
+        catalog=catalog,
+        ledger=ledger,
+        models_dir=settings.home / "models",
+        model_factory=serving_model,
+        play_filter=fraud.without_flagged,
     )
     consent.add_purger(recommend.on_revoked)
     organize = OrganizeService(gate=gate, catalog=store, features=store)
@@ -111,6 +119,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         plays,
         recommend,
         organize,
+        fraud,
         session_key=hmac_key(secret, "dashboard-session"),
     )
 

@@ -86,7 +86,9 @@ class PlayEvent:
     """One listen: the project's single play-event schema (recommendation and fraud share it).
 
     ``ms_played`` is how long the track actually played, in milliseconds;
-    client facts are optional and may be absent for imported history.
+    client facts are optional and may be absent for imported history;
+    ``account_created_at`` (when the listener's account was opened) helps
+    fraud detection spot freshly created bot accounts.
     """
 
     user_id: str
@@ -97,6 +99,7 @@ class PlayEvent:
     device_id: str | None = None
     user_agent: str | None = None
     country: str | None = None
+    account_created_at: datetime | None = None
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from consentune.api import (
     routes_admin,
     routes_catalog,
     routes_consent,
+    routes_fraud,
     routes_ledger,
     routes_listen,
     routes_organize,
@@ -80,6 +81,7 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
         routes_listen,
         routes_organize,
         routes_plays,
+        routes_fraud,
         routes_recommend,
         routes_signals,
     ):

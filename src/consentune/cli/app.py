@@ -7,6 +7,7 @@ import typer
 from consentune.cli.bench import bench_app
 from consentune.cli.catalog import artist_app, ingest, tracks
 from consentune.cli.consent import consent_app, terms_app
+from consentune.cli.fraud import fraud_app, simulate_app
 from consentune.cli.keys import keys_app
 from consentune.cli.ledger import ledger_app
 from consentune.cli.organize import organize_app
@@ -34,4 +35,6 @@ app.add_typer(plays_app, name="plays")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(organize_app, name="organize")
 app.add_typer(shield_app, name="shield")
+app.add_typer(fraud_app, name="fraud")
+app.add_typer(simulate_app, name="simulate")
 app.add_typer(bench_app, name="bench")

@@ -2,7 +2,8 @@
 
 Columns (CSV header names, JSON keys): ``user_id``, ``track_id``, ``played_at``
 (ISO 8601 with a time zone, or Unix seconds), ``ms_played``; optional ``ip``,
-``device_id``, ``user_agent``, ``country`` (ISO 3166 alpha-2).
+``device_id``, ``user_agent``, ``country`` (ISO 3166 alpha-2),
+``account_created_at`` (same formats as ``played_at``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from consentune.types import PlayEvent, TrackId
 
 REQUIRED = ("user_id", "track_id", "played_at", "ms_played")
-OPTIONAL = ("ip", "device_id", "user_agent", "country")
+OPTIONAL = ("ip", "device_id", "user_agent", "country", "account_created_at")
 MAX_MS_PLAYED = 24 * 3600 * 1000
 
 
@@ -71,6 +72,7 @@ def parse_row(row: Mapping[str, object]) -> PlayEvent:
         device_id=_text(row, "device_id", limit=128),
         user_agent=_text(row, "user_agent", limit=512),
         country=_country(row.get("country")),
+        account_created_at=_optional_time(row, "account_created_at"),
     )
 
 
@@ -94,16 +96,21 @@ def _text(row: Mapping[str, object], name: str, *, limit: int, required: bool = 
     return text
 
 
-def _time(value: object) -> datetime:
+def _time(value: object, name: str = "played_at") -> datetime:
     if _blank(value):
-        raise RowProblem("played_at is missing")
+        raise RowProblem(f"{name} is missing")
     try:
-        return _moment(value)
+        return _moment(value, name)
     except (OverflowError, OSError):
-        raise RowProblem(f"played_at {value!r} is out of range") from None
+        raise RowProblem(f"{name} {value!r} is out of range") from None
 
 
-def _moment(value: object) -> datetime:
+def _optional_time(row: Mapping[str, object], name: str) -> datetime | None:
+    value = row.get(name)
+    return None if _blank(value) else _time(value, name)
+
+
+def _moment(value: object, name: str) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -116,9 +123,9 @@ def _moment(value: object) -> datetime:
             try:
                 moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError:
-                raise RowProblem(f"played_at {text!r} is neither ISO 8601 nor Unix seconds") from None
+                raise RowProblem(f"{name} {text!r} is neither ISO 8601 nor Unix seconds") from None
     if moment.tzinfo is None:
-        raise RowProblem(f"played_at {moment.isoformat()} has no time zone (append Z or +00:00)")
+        raise RowProblem(f"{name} {moment.isoformat()} has no time zone (append Z or +00:00)")
     return moment.astimezone(UTC)
 
 

@@ -82,8 +82,11 @@ class RecommendService:
         model_factory: Callable[[], Recommender],
         consent_ttl_s: float = 30.0,
         clock: Callable[[], datetime] = _utcnow,
+        play_filter: Callable[[list[PlayEvent]], list[PlayEvent]] | None = None,
     ) -> None:
+        """``play_filter`` drops plays that must not train the model (fraud detection's flagged plays)."""
         self._gate = gate
+        self._play_filter = play_filter
         self._catalog = catalog
         self._ledger = ledger
         self._dir = models_dir
@@ -102,7 +105,7 @@ class RecommendService:
         counts: Counter[tuple[str, TrackId]] = Counter()
         plays = 0
         for page in self._gate.read_plays(grant.allowed):
-            for play in page:
+            for play in self._play_filter(page) if self._play_filter else page:
                 if play.ms_played >= MIN_PLAY_MS:
                     counts[(play.user_id, play.track_id)] += 1
                     plays += 1

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from consentune.consent.rules import ConsentRule
 from consentune.consent.terms import EXPLANATIONS, Terms
 from consentune.errors import Conflict, StorageError
+from consentune.fraud.detector import Alert
 from consentune.ports import (
     ApiKeyRecord,
     AppendPlan,
@@ -36,7 +37,17 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 _ENTRY_COLUMNS = ("seq", "data", "leaf_hash", "track_id", "purpose")
 _NODE_COLUMNS = ("level", "idx", "hash")
-_PLAY_COLUMNS = ("user_id", "track_id", "played_us", "ms_played", "ip", "device_id", "user_agent", "country")
+_PLAY_COLUMNS = (
+    "user_id",
+    "track_id",
+    "played_us",
+    "ms_played",
+    "ip",
+    "device_id",
+    "user_agent",
+    "country",
+    "account_created_us",
+)
 
 
 def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
@@ -460,7 +471,17 @@ class SqlStore:
         if not events:
             return 0
         rows = [
-            (e.user_id, e.track_id, to_us(e.played_at), e.ms_played, e.ip, e.device_id, e.user_agent, e.country)
+            (
+                e.user_id,
+                e.track_id,
+                to_us(e.played_at),
+                e.ms_played,
+                e.ip,
+                e.device_id,
+                e.user_agent,
+                e.country,
+                opt_to_us(e.account_created_at),
+            )
             for e in events
         ]
         with self.engine.begin() as conn:
@@ -500,6 +521,54 @@ class SqlStore:
                 select(p).where(p.c.user_id == user_id).order_by(p.c.played_us.desc(), p.c.id.desc()).limit(limit)
             ).all()
         return [_play(r) for r in rows]
+
+    # -- fraud ------------------------------------------------------------
+    def save_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Insert or replace alerts (with their tracks and flagged members), in one transaction."""
+        if not alerts:
+            return
+        ids = [a.id for a in alerts]
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.fraud_flags).where(t.fraud_flags.c.alert_id.in_(ids)))
+            conn.execute(delete(t.fraud_alert_tracks).where(t.fraud_alert_tracks.c.alert_id.in_(ids)))
+            conn.execute(delete(t.fraud_alerts).where(t.fraud_alerts.c.id.in_(ids)))
+            conn.execute(insert(t.fraud_alerts), [_alert_row(a) for a in alerts])
+            tracks = [{"alert_id": a.id, "track_id": tr} for a in alerts for tr in a.tracks]
+            if tracks:
+                conn.execute(insert(t.fraud_alert_tracks), tracks)
+            flags = [
+                {
+                    "alert_id": a.id,
+                    "user_id": m,
+                    "since_us": _sec_us(a.window_start - _FLAG_MARGIN_S),
+                    "until_us": _sec_us(a.window_end + _FLAG_MARGIN_S),
+                }
+                for a in alerts
+                for m in a.members
+            ]
+            if flags:
+                conn.execute(insert(t.fraud_flags), flags)
+
+    def fraud_alerts(self, *, tracks: Sequence[TrackId] | None, limit: int = 100) -> list[Alert]:
+        """Alerts, strongest first; with ``tracks``, only alerts naming at least one of them."""
+        a = t.fraud_alerts
+        query = select(a).order_by(a.c.score.desc(), a.c.id).limit(limit)
+        if tracks is not None:
+            at = t.fraud_alert_tracks
+            touching = select(at.c.alert_id).where(at.c.track_id.in_(list(tracks))).distinct()
+            query = query.where(a.c.id.in_(touching))
+        with self.engine.connect() as conn:
+            return [_alert(r) for r in conn.execute(query)]
+
+    def flagged_windows(self, user_ids: Sequence[str]) -> dict[str, list[tuple[float, float]]]:
+        f = t.fraud_flags
+        out: dict[str, list[tuple[float, float]]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(user_ids)):
+                rows = conn.execute(select(f.c.user_id, f.c.since_us, f.c.until_us).where(f.c.user_id.in_(chunk)))
+                for user, since, until in rows:
+                    out.setdefault(user, []).append((since / 1e6, until / 1e6))
+        return out
 
     # -- shield -----------------------------------------------------------
     def add_listener_account(self, account_id: str, token_sha256: str, *, at: float, address: str) -> None:
@@ -705,6 +774,50 @@ def _play(row: Any) -> PlayEvent:
         device_id=row.device_id,
         user_agent=row.user_agent,
         country=row.country,
+        account_created_at=opt_from_us(row.account_created_us),
+    )
+
+
+_FLAG_MARGIN_S = 3600.0
+
+
+def _alert_row(alert: Alert) -> dict[str, Any]:
+    evidence = {
+        "members": list(alert.members),
+        "tracks": list(alert.tracks),
+        "networks": list(alert.networks),
+        "devices": list(alert.devices),
+        "signals": alert.signals,
+        "raised_at": alert.raised_at,
+        "updated_at": alert.updated_at,
+        "window_start": alert.window_start,
+        "window_end": alert.window_end,
+    }
+    return {
+        "id": alert.id,
+        "score": alert.score,
+        "raised_us": _sec_us(alert.raised_at),
+        "updated_us": _sec_us(alert.updated_at),
+        "window_start_us": _sec_us(alert.window_start),
+        "window_end_us": _sec_us(alert.window_end),
+        "evidence_json": json.dumps(evidence, sort_keys=True),
+    }
+
+
+def _alert(row: Any) -> Alert:
+    ev = json.loads(row.evidence_json)
+    return Alert(
+        id=row.id,
+        score=float(row.score),
+        raised_at=float(ev["raised_at"]),
+        updated_at=float(ev["updated_at"]),
+        window_start=float(ev["window_start"]),
+        window_end=float(ev["window_end"]),
+        members=tuple(ev["members"]),
+        tracks=tuple(ev["tracks"]),
+        networks=tuple(ev["networks"]),
+        devices=tuple(ev["devices"]),
+        signals={k: float(v) for k, v in ev["signals"].items()},
     )
 
 

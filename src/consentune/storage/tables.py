@@ -165,6 +165,7 @@ plays = Table(
     Column("device_id", String(128), nullable=True),
     Column("user_agent", String(512), nullable=True),
     Column("country", String(2), nullable=True),
+    Column("account_created_us", BigInteger, nullable=True),
     Index("ix_plays_track_time", "track_id", "played_us"),
     Index("ix_plays_user_time", "user_id", "played_us"),
 )
@@ -209,4 +210,34 @@ track_tags = Table(
     Column("track_id", String(32), ForeignKey("tracks.id"), primary_key=True),
     Column("tag", String(64), primary_key=True),
     Index("ix_track_tags_tag", "tag"),
+)
+
+fraud_alerts = Table(
+    "fraud_alerts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("raised_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("window_start_us", BigInteger, nullable=False),
+    Column("window_end_us", BigInteger, nullable=False),
+    Column("evidence_json", Text, nullable=False),
+)
+
+fraud_alert_tracks = Table(
+    "fraud_alert_tracks",
+    metadata,
+    Column("alert_id", String(64), ForeignKey("fraud_alerts.id"), primary_key=True),
+    Column("track_id", String(32), primary_key=True),
+    Index("ix_fraud_alert_tracks_track", "track_id"),
+)
+
+fraud_flags = Table(
+    "fraud_flags",
+    metadata,
+    Column("alert_id", String(64), ForeignKey("fraud_alerts.id"), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("since_us", BigInteger, nullable=False),
+    Column("until_us", BigInteger, nullable=False),
+    Index("ix_fraud_flags_user", "user_id"),
 )

@@ -1,0 +1,169 @@
+"""FraudService: the detector behind the purpose gate, with stored alerts and the flagged-plays filter.
+
+Reads of stored plays and pushed events are ``detect-fraud`` uses of the
+tracks involved: the gate decides per track (fraud detection is a required
+purpose in the default terms) and logs each use.  Alerts are stored with
+their evidence; each member account is flagged for the alert's time
+window, and ``without_flagged`` drops those plays from recommendation
+training and from artists' play counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from consentune.errors import InvalidInput
+from consentune.fraud.detector import Alert, DetectorConfig, IntakeStats, StreamDetector
+from consentune.gate import PurposeGate
+from consentune.plays.parse import Parsed, RowError, parse_csv, parse_records
+from consentune.ports import CatalogRepo, FraudRepo
+from consentune.types import DETECT_FRAUD, ArtistId, PlayEvent
+
+FLAG_MARGIN_S = 3600.0  # a member's plays this long before/after the alert window are flagged too
+MIN_PLAY_MS = 30_000
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    alerts: list[Alert]
+    stats: IntakeStats
+    errors: tuple[RowError, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        flagged_accounts = sorted({m for a in self.alerts for m in a.members})
+        flagged_tracks = sorted({t for a in self.alerts for t in a.tracks})
+        return {
+            "alerts": [a.to_dict() for a in self.alerts],
+            "flagged_accounts": flagged_accounts,
+            "flagged_tracks": flagged_tracks,
+            "intake": self.stats.as_dict(),
+            "rejected_rows": [{"line": e.line, "error": e.message} for e in self.errors],
+        }
+
+
+def scan_events(
+    events: Sequence[PlayEvent], *, config: DetectorConfig | None = None, batch: int = 20_000
+) -> tuple[list[Alert], IntakeStats]:
+    """Replay ``events`` in time order through a fresh detector; alerts strongest first."""
+    detector = StreamDetector(config)
+    ordered = sorted(events, key=lambda e: e.played_at)
+    for start in range(0, len(ordered), batch):
+        detector.push_events(ordered[start : start + batch])
+    detector.flush()
+    return detector.alerts(), detector.stats
+
+
+def read_play_file(path: Path) -> Parsed:
+    """Parse a CSV or Parquet play file in the shared schema (bad rows become numbered errors)."""
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist", hint="check the path")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        except ModuleNotFoundError:
+            raise InvalidInput("reading Parquet needs pyarrow", hint="pip install 'consentune[parquet]'") from None
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read {path} as Parquet: {exc}", hint="check the file") from None
+        return parse_records(enumerate(rows, start=1))
+    if suffix not in (".csv", ".txt"):
+        raise InvalidInput(f"{path.name}: unknown play file type {suffix!r}", hint="use a .csv or .parquet file")
+    try:
+        return parse_csv(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}", hint="pass a UTF-8 CSV file with a header row") from None
+
+
+class FraudService:
+    def __init__(
+        self,
+        *,
+        gate: PurposeGate,
+        repo: FraudRepo,
+        catalog: CatalogRepo,
+        config: DetectorConfig | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._gate = gate
+        self._repo = repo
+        self._catalog = catalog
+        self._config = config or DetectorConfig()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._live = StreamDetector(self._config, clock=lambda: self._clock().timestamp())
+        self._live_ids: dict[str, str] = {}
+
+    # -- detection ------------------------------------------------------------
+    def scan_stored(self, *, actor: str) -> ScanReport:
+        """Scan every stored play whose track allows ``detect-fraud``; store the alerts found."""
+        tracks = [t.id for t in self._catalog.list_tracks(limit=10**9)]
+        grant = self._gate.request(actor=actor, purpose=DETECT_FRAUD, tracks=tracks, action="read-plays")
+        events = [play for page in self._gate.read_plays(grant.allowed) for play in page]
+        alerts, stats = scan_events(events, config=self._config)
+        stored = [self._with_id(a, f"fa_{secrets.token_hex(6)}") for a in alerts]
+        self._repo.save_alerts(stored)
+        return ScanReport(stored, stats, ())
+
+    def push(self, events: Sequence[PlayEvent], *, actor: str) -> tuple[list[Alert], IntakeStats]:
+        """Feed the live detector; only plays of tracks allowing ``detect-fraud`` are used (and logged)."""
+        tracks = list(dict.fromkeys(e.track_id for e in events))
+        allowed: set[str] = set()
+        if tracks:
+            grant = self._gate.request(actor=actor, purpose=DETECT_FRAUD, tracks=tracks, action="read-plays")
+            allowed = {h.track for h in grant.allowed}
+        usable = [e for e in events if e.track_id in allowed]
+        with self._lock:
+            raised = self._live.push_events(usable)
+            stored = [self._with_id(a, self._live_ids.setdefault(a.id, f"fa_{secrets.token_hex(6)}")) for a in raised]
+            stats = IntakeStats(**self._live.stats.as_dict())
+        if stored:
+            self._repo.save_alerts(stored)
+        return stored, stats
+
+    # -- views ----------------------------------------------------------------
+    def alerts(self, *, artist: ArtistId | None = None, limit: int = 100) -> list[Alert]:
+        """All alerts, or for an artist only those touching at least one of their tracks."""
+        if artist is None:
+            return self._repo.fraud_alerts(tracks=None, limit=limit)
+        own = [t.id for t in self._catalog.list_tracks(artist_id=artist, limit=10**9)]
+        return self._repo.fraud_alerts(tracks=own, limit=limit) if own else []
+
+    def without_flagged(self, plays: list[PlayEvent]) -> list[PlayEvent]:
+        """``plays`` minus those by flagged accounts inside their flagged windows."""
+        windows = self._repo.flagged_windows(sorted({p.user_id for p in plays}))
+        if not windows:
+            return plays
+        return [p for p in plays if not _inside(p, windows.get(p.user_id, ()))]
+
+    def play_counts(self, *, artist: ArtistId, actor: str) -> dict[str, int]:
+        """Counted plays (past 30 s) of the artist's tracks, flagged plays excluded."""
+        own = [t.id for t in self._catalog.list_tracks(artist_id=artist, limit=10**9)]
+        counts: dict[str, int] = dict.fromkeys(own, 0)
+        if not own:
+            return counts
+        grant = self._gate.request(actor=actor, purpose=DETECT_FRAUD, tracks=own, action="read-plays")
+        for page in self._gate.read_plays(grant.allowed):
+            for play in self.without_flagged(page):
+                if play.ms_played >= MIN_PLAY_MS:
+                    counts[play.track_id] += 1
+        return counts
+
+    @staticmethod
+    def _with_id(alert: Alert, new_id: str) -> Alert:
+        return dataclasses.replace(alert, id=new_id)
+
+
+def _inside(play: PlayEvent, windows: Sequence[tuple[float, float]]) -> bool:
+    at = play.played_at.timestamp()
+    return any(since <= at <= until for since, until in windows)
+
+
+__all__ = ["FLAG_MARGIN_S", "FraudService", "ScanReport", "read_play_file", "scan_events"]
