@@ -179,8 +179,7 @@ def test_operator_console_for_admin(page: Any, demo_server: DemoServer) -> None:
     assert page.locator("#purge-jobs tbody tr").count() >= 1
     page.get_by_role("button", name="Run a full audit now").click()
     assert "Audit passed" in page.locator("#audit-result").inner_text()
-    for key in ("fraud-queue",):
-        assert page.locator(f'[data-capability="{key}"]:not([data-endpoint])').count() == 1
+    assert page.locator('[data-capability="fraud-queue"][data-endpoint="/v1/fraud/alerts"]').count() == 1
     assert page.evaluate(UNLABELLED) == [] and page.evaluate(LOW_CONTRAST) == []
     screenshot(page, "operator")
     row = page.locator("#blocks tr", has_text=demo_server.block_subject)

@@ -154,21 +154,33 @@ def test_the_json_api_accepts_a_session_only_with_its_csrf_header(site: Site) ->
     assert client.get(f"/v1/tracks/{bo_track}", headers={"X-CSRF-Token": csrf}).status_code == 404
 
 
-def test_capability_sections_appear_only_when_the_route_exists(site: Site) -> None:
+def test_capability_sections_appear_only_when_the_route_exists(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    from consentune.web import capabilities
+
     client = _client(site)
     _sign_in(client, site.keys["Ada"])
+    assert {"fraud-alerts", "fraud-queue"} <= set(client.get("/v1/capabilities").json()["optional"])
+    artist_page = client.get(f"/dashboard/artists/{site.svc.catalog.artist('Ada').id}").text
+    assert 'data-capability="fraud-alerts" data-endpoint="/v1/fraud/alerts"' in artist_page
+
+    future = capabilities.Capability(
+        key="lyrics", title="Lyrics", route="/v1/tracks/{track_id}/lyrics", scope="track",
+        summary="What a future capability would show.", missing="Lyrics are not enabled on this server.",
+    )  # fmt: skip
+    monkeypatch.setattr(capabilities, "OPTIONAL", (*capabilities.OPTIONAL, future))
     track = site.tracks["Ada"][0]
     page = client.get(f"/dashboard/tracks/{track}").text
-    assert 'data-capability="matches"' in page and "data-endpoint" not in page
-    assert client.get("/v1/capabilities").json()["optional"] == []
+    assert 'data-capability="lyrics">' in page and "Lyrics are not enabled" in page
+    assert "lyrics" not in client.get("/v1/capabilities").json()["optional"]
 
-    @site.app.get("/v1/tracks/{track_id}/matches")
-    def matches(track_id: str) -> list[dict[str, str]]:  # what content identification will add
+    @site.app.get("/v1/tracks/{track_id}/lyrics")
+    def lyrics(track_id: str) -> list[dict[str, str]]:
         return []
 
+    site.app.openapi_schema = None  # routes are fixed at start-up in a real server; this test adds one
     page = client.get(f"/dashboard/tracks/{track}").text
-    assert f'data-endpoint="/v1/tracks/{track}/matches"' in page
-    assert client.get("/v1/capabilities").json()["optional"] == ["matches"]
+    assert f'data-capability="lyrics" data-endpoint="/v1/tracks/{track}/lyrics"' in page
+    assert "lyrics" in client.get("/v1/capabilities").json()["optional"]
 
 
 def test_operator_console_lists_terms_checkpoints_purges_and_lifts_blocks(site: Site) -> None:

@@ -96,7 +96,7 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
     @app.get("/v1/capabilities", tags=["meta"])
     def capabilities() -> dict[str, object]:
         """Optional capabilities this server has (the dashboard shows their sections only then)."""
-        return {"optional": available(served_paths(app.routes)), "dashboard": "/dashboard"}
+        return {"optional": available(served_paths(app)), "dashboard": "/dashboard"}
 
     install_dashboard(app)
     return app

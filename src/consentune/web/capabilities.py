@@ -9,8 +9,8 @@ section for a new capability is one entry here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 _PARAM = re.compile(r"\{[^}]*\}")
 
@@ -60,9 +60,14 @@ def _shape(path: str) -> str:
     return _PARAM.sub("{}", path)
 
 
-def served_paths(routes: Iterable[object]) -> frozenset[str]:
-    """The app's route paths with parameter names erased (``/v1/tracks/{}/matches``)."""
-    return frozenset(_shape(path) for route in routes if isinstance(path := getattr(route, "path", None), str))
+def served_paths(app: Any) -> frozenset[str]:
+    """The app's paths with parameter names erased (``/v1/tracks/{}/matches``).
+
+    Read from the OpenAPI document, which is public and lists routes of included
+    routers too (the route objects' nesting changes between FastAPI versions).
+    """
+    paths: dict[str, Any] = app.openapi().get("paths", {})
+    return frozenset(_shape(path) for path in paths)
 
 
 def sections(paths: frozenset[str], *, scope: str) -> list[tuple[Capability, bool]]:

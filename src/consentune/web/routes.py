@@ -228,7 +228,7 @@ def artist_page(request: Request, artist_id: str, saved: str = "", accepted: int
     artist = views.dashboard_artist(service, principal, artist_id)
     version, summary, rows = views.consent_rows(service, artist)
     tracks = service.catalog.tracks(artist=artist, limit=1000)
-    paths = capabilities.served_paths(request.app.routes)
+    paths = capabilities.served_paths(request.app)
     return _render(
         request,
         "artist.html",
@@ -320,7 +320,7 @@ def _track_page(request: Request, track_id: str, *, purpose: str, saved: str = "
     purposes = views.track_purposes(service, artist, track)
     known = {p.purpose for p in purposes}
     chosen = purpose if purpose in known else ""
-    paths = capabilities.served_paths(request.app.routes)
+    paths = capabilities.served_paths(request.app)
     return _render(
         request,
         "track.html",
@@ -403,7 +403,7 @@ def reach_page(request: Request, artist_id: str) -> Response:
 def operator_page(request: Request) -> Response:
     principal, _ = _signed_in(request)
     overview = views.operator_overview(_service(request), principal)
-    paths = capabilities.served_paths(request.app.routes)
+    paths = capabilities.served_paths(request.app)
     return _render(
         request,
         "operator.html",
