@@ -44,6 +44,11 @@ class Settings:
         return self.home / "blobs"
 
     @property
+    def fingerprint_dir(self) -> Path:
+        """The content-identification index (memory-mapped segments)."""
+        return self.home / "fingerprints"
+
+    @property
     def shield_secret_path(self) -> Path:
         return self.home / "shield.secret"
 

@@ -16,6 +16,7 @@ from consentune.config import Settings
 from consentune.consent.decide import BatchDecision
 from consentune.consent.registry import ConsentRegistry
 from consentune.gate import AudioLimits, PurposeGate
+from consentune.identify import IdentifyService, MmapIndex
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
 from consentune.plays import PlayLog
@@ -47,6 +48,7 @@ class Consentune:
     listen: ListenerDesk
     plays: PlayLog
     recommend: RecommendService
+    identify: IdentifyService
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -93,7 +95,14 @@ def open_service(settings: Settings | None = None) -> Consentune:
         gate=gate, catalog=catalog, ledger=ledger, models_dir=settings.home / "models", model_factory=serving_model
     )
     consent.add_purger(recommend.on_revoked)
-    return Consentune(settings, store, ledger, gate, consent, catalog, ApiKeys(store), listen, plays, recommend)
+    identify = IdentifyService(
+        gate=gate, catalog=store, ledger=ledger, matches=store, index=MmapIndex(settings.fingerprint_dir)
+    )
+    consent.add_purger(identify.on_revoked)
+    catalog.add_ingest_hook(lambda track, _actor: identify.check_upload(track.id, actor="service:identify"))
+    return Consentune(
+        settings, store, ledger, gate, consent, catalog, ApiKeys(store), listen, plays, recommend, identify
+    )
 
 
 def _listener_desk(

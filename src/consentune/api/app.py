@@ -15,6 +15,7 @@ from consentune.api import (
     routes_admin,
     routes_catalog,
     routes_consent,
+    routes_identify,
     routes_ledger,
     routes_listen,
     routes_plays,
@@ -74,6 +75,7 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
     for module in (
         routes_catalog,
         routes_consent,
+        routes_identify,
         routes_ledger,
         routes_admin,
         routes_listen,

@@ -7,6 +7,7 @@ import typer
 from consentune.cli.bench import bench_app
 from consentune.cli.catalog import artist_app, ingest, tracks
 from consentune.cli.consent import consent_app, terms_app
+from consentune.cli.identify import identify, index_app, matches
 from consentune.cli.keys import keys_app
 from consentune.cli.ledger import ledger_app
 from consentune.cli.plays import plays_app
@@ -24,6 +25,8 @@ app.command()(demo)
 app.command()(serve)
 app.command()(ingest)
 app.command()(tracks)
+app.command()(identify)
+app.command()(matches)
 app.add_typer(artist_app, name="artist")
 app.add_typer(consent_app, name="consent")
 app.add_typer(terms_app, name="terms")
@@ -32,4 +35,5 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(plays_app, name="plays")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(shield_app, name="shield")
+app.add_typer(index_app, name="index")
 app.add_typer(bench_app, name="bench")

@@ -210,3 +210,22 @@ track_tags = Table(
     Column("tag", String(64), primary_key=True),
     Index("ix_track_tags_tag", "tag"),
 )
+
+track_matches = Table(
+    "track_matches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("track_id", String(32), ForeignKey("tracks.id"), nullable=False),
+    Column("matched_track_id", String(32), ForeignKey("tracks.id"), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("matched", Integer, nullable=False),
+    Column("query_start_s", Float, nullable=False),
+    Column("query_end_s", Float, nullable=False),
+    Column("ref_start_s", Float, nullable=False),
+    Column("ref_end_s", Float, nullable=False),
+    Column("time_scale", Float, nullable=False),
+    Column("pitch_semitones", Float, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Index("ix_track_matches_track", "track_id"),
+    Index("ix_track_matches_matched", "matched_track_id"),
+)
