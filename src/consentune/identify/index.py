@@ -379,8 +379,9 @@ def _ranges(
     """For each stored posting whose hash is in ``hashes`` (sorted, unique): (hash row, position)."""
     if segment.keys.size == 0:
         return None
+    # bounds in the keys' own dtype: a wider dtype would make numpy copy the whole mapped array per call
     lo = np.searchsorted(segment.keys, (hashes << np.uint64(8)).astype(np.uint32), side="left")
-    hi = np.searchsorted(segment.keys, ((hashes + np.uint64(1)) << np.uint64(8)).astype(np.uint64), side="left")
+    hi = np.searchsorted(segment.keys, ((hashes + np.uint64(1)) << np.uint64(8)).astype(np.uint32), side="left")
     count = hi - lo
     total = int(count.sum())
     if total == 0:

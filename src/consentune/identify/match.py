@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import pdtrc
 
-from consentune.identify.fingerprint import BINS_PER_OCTAVE, FRAME_S, Hashes
+from consentune.identify.triplets import BINS_PER_OCTAVE, FRAME_S, Hashes
 from consentune.identify.index import Postings
 
 THRESHOLD = 8.0  # -log10 of the false-match bound, fixed on development excerpts (seed 7)
@@ -131,12 +131,10 @@ def _shortlist(postings: Postings, tq: npt.NDArray[np.float64]) -> list[int]:
     has_next = (nxt < uniq.size) & (uniq[np.minimum(nxt, uniq.size - 1)] == uniq + 1)
     pair = counts + np.where(has_next, counts[np.minimum(nxt, uniq.size - 1)], 0)
     track = uniq // span
-    best: dict[int, int] = {}
-    for t, c in zip(track.tolist(), pair.tolist(), strict=True):
-        if c > best.get(t, 0):
-            best[t] = c
-    ranked = sorted(best, key=lambda t: -best[t])
-    return [t for t in ranked[:_SHORTLIST] if best[t] >= _MIN_VOTES]
+    starts = np.flatnonzero(np.r_[True, track[1:] != track[:-1]])
+    best = np.maximum.reduceat(pair, starts)
+    ranked = np.argsort(-best, kind="stable")[:_SHORTLIST]
+    return [int(track[starts[r]]) for r in ranked if best[r] >= _MIN_VOTES]
 
 
 def _cluster(

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from consentune.errors import InvalidInput
 from consentune.gate import PurposeGate, TrackHandle
-from consentune.identify.fingerprint import HOP, SAMPLE_RATE, fingerprint
+from consentune.identify.triplets import HOP, SAMPLE_RATE, fingerprint
 from consentune.identify.index import FingerprintIndex, IndexStats, TrackPostings
 from consentune.identify.match import THRESHOLD, Match, match_hashes
 from consentune.ledger.log import UsageLedger, UsageRecord
