@@ -10,10 +10,10 @@ Public API::
 See ``docs/identify.md`` for the design and the benchmark.
 """
 
-from consentune.identify.triplets import SAMPLE_RATE, fingerprint
 from consentune.identify.index import FingerprintIndex, IndexStats, MmapIndex, Postings, TrackPostings
 from consentune.identify.match import THRESHOLD, Match, match_hashes
 from consentune.identify.service import IdentifyService, IndexReport, identify_samples, track_postings
+from consentune.identify.triplets import SAMPLE_RATE, fingerprint
 
 __all__ = [
     "SAMPLE_RATE",

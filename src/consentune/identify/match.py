@@ -29,8 +29,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import pdtrc
 
-from consentune.identify.triplets import BINS_PER_OCTAVE, FRAME_S, Hashes
 from consentune.identify.index import Postings
+from consentune.identify.triplets import BINS_PER_OCTAVE, FRAME_S, Hashes
 
 THRESHOLD = 8.0  # -log10 of the false-match bound, fixed on development excerpts (seed 7)
 SCALE_RANGE = (0.92, 1.08)  # reference seconds per query second considered

@@ -17,9 +17,9 @@ import numpy.typing as npt
 
 from consentune.errors import InvalidInput
 from consentune.gate import PurposeGate, TrackHandle
-from consentune.identify.triplets import HOP, SAMPLE_RATE, fingerprint
 from consentune.identify.index import FingerprintIndex, IndexStats, TrackPostings
 from consentune.identify.match import THRESHOLD, Match, match_hashes
+from consentune.identify.triplets import HOP, SAMPLE_RATE, fingerprint
 from consentune.ledger.log import UsageLedger, UsageRecord
 from consentune.ports import CatalogRepo, MatchRepo, StoredMatch
 from consentune.types import IDENTIFY, Purpose, TrackId
