@@ -39,7 +39,7 @@ from consentune.bench.identify_render import (
 )
 from consentune.config import Settings
 from consentune.consent.terms import DEFAULT_KINDS
-from consentune.identify import SAMPLE_RATE, MmapIndex, TrackPostings, identify_samples
+from consentune.identify import SAMPLE_RATE, Match, MmapIndex, TrackPostings, identify_samples
 from consentune.identify.triplets import BINS_PER_OCTAVE, HOP, REFERENCE, Peaks, fingerprint, triplet_hashes
 from consentune.service import Consentune, open_service
 from consentune.types import IDENTIFY, Artist, PurposeKind, TrackId
@@ -123,7 +123,8 @@ def run_identify(
             results["peer_build"] = audfp[1] if audfp else None
             excerpts = _excerpts(tracks, plan, seed, progress)
             truth = {i: ids[i] for i in range(len(tracks)) if i in ids}
-            results["runs"] = _queries(svc, excerpts, truth, audfp[0] if audfp else None, seed, progress)
+            names = {ids[i]: str(tracks[i].path) for i in ids}
+            results["runs"] = _queries(svc, excerpts, truth, names, audfp[0] if audfp else None, seed, progress)
             results["tenx"] = _tenx(svc, [ids[i] for i in indexed], excerpts, truth, seed, Path(tmp), progress)
         finally:
             svc.close()
@@ -221,7 +222,8 @@ def _excerpts(
                     if i == track:
                         rng = np.random.default_rng([seed, int(length * 1000), n, 7 if kind == "pos" else 8])
                         start, samples = cut(audio, offset, length, rng)
-                        cuts[(length, kind, n)] = Excerpt(track if kind == "pos" else -1, start, length, samples)
+                        truth = track if kind == "pos" else -1
+                        cuts[(length, kind, n)] = Excerpt(truth, start, length, samples, tracks[track].path)
     return {
         length: (
             [cuts[(length, "pos", n)] for n in range(len(pos))],
@@ -236,6 +238,7 @@ def _queries(
     svc: Consentune,
     excerpts: dict[float, tuple[list[Excerpt], list[Excerpt]]],
     truth: dict[int, TrackId],
+    names: dict[TrackId, str],
     audfp: AudfprintPeer | None,
     seed: int,
     progress: Callable[[str], object],
@@ -260,6 +263,8 @@ def _queries(
             expected = truth.get(excerpt.track) if excerpt.track >= 0 else None
             top = found[0].track_id if found else None
             row["ours"] += (top == expected) if expected else (top is not None)
+            if not expected and found:  # keep the evidence: is it shared material or a true false match?
+                row.setdefault("false_matches", []).append(_evidence(excerpt, found[0], names))
             if expected and top == expected and condition.startswith(("speed", "tempo")):
                 row["scale_err"].append(abs(found[0].time_scale - _true_scale(condition)))
             if audfp is not None:
@@ -278,12 +283,28 @@ def _queries(
 
 
 def _rates(row: dict[str, Any], with_peer: bool) -> dict[str, Any]:
-    out = {"n": row["n"], "ours_pct": round(100.0 * row["ours"] / row["n"], 2)}
+    out: dict[str, Any] = {"n": row["n"], "ours_pct": round(100.0 * row["ours"] / row["n"], 2)}
+    if "false_matches" in row:
+        out["false_matches"] = row["false_matches"]
     if with_peer:
         out["peer_pct"] = round(100.0 * row["peer"] / row["n"], 2)
     if row["scale_err"]:
         out["time_scale_abs_err_median"] = round(statistics.median(row["scale_err"]), 4)
     return out
+
+
+def _evidence(excerpt: Excerpt, match: Match, names: dict[TrackId, str]) -> dict[str, Any]:
+    return {
+        "query_source": str(excerpt.source),
+        "query_offset_s": round(excerpt.offset_s, 2),
+        "matched": names.get(TrackId(match.track_id), match.track_id),
+        "score": match.score,
+        "aligned": match.matched,
+        "query_range_s": [match.query_start_s, match.query_end_s],
+        "ref_range_s": [match.ref_start_s, match.ref_end_s],
+        "time_scale": match.time_scale,
+        "pitch_semitones": match.pitch_semitones,
+    }
 
 
 def _true_scale(condition: str) -> float:

@@ -11,6 +11,7 @@ import csv
 import io
 import shutil
 import subprocess
+import tempfile
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class Excerpt:
     offset_s: float
     length_s: float
     audio: npt.NDArray[np.int16]
+    source: Path
 
 
 def read_manifest(path: Path, *, group: str | None) -> list[ManifestTrack]:
@@ -140,21 +142,39 @@ def render(condition: str, excerpt: Excerpt, rng: np.random.Generator) -> bytes:
         kind, snr = condition.split("_snr")
         return wav_bytes(_add_noise(seg, kind, float(snr), rng))
     if condition == "mp3_32k":
-        return _pipe(
-            ["ffmpeg", "-v", "error", "-i", "-", "-ac", "1", "-c:a", "libmp3lame", "-b:a", "32k", "-f", "mp3", "-"], seg
+        return _run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-nostdin",
+                "-i",
+                "{in}",
+                "-ac",
+                "1",
+                "-c:a",
+                "libmp3lame",
+                "-b:a",
+                "32k",
+                "{out}",
+            ],
+            seg,
+            "mp3",
         )
     if condition == "opus_16k":
-        return _pipe(
-            ["ffmpeg", "-v", "error", "-i", "-", "-ac", "1", "-c:a", "libopus", "-b:a", "16k", "-f", "ogg", "-"], seg
+        return _run(
+            ["ffmpeg", "-v", "error", "-nostdin", "-i", "{in}", "-ac", "1", "-c:a", "libopus", "-b:a", "16k", "{out}"],
+            seg,
+            "opus",
         )
     if condition in _SPEED:
         up, down, factor = _SPEED[condition]
         return wav_bytes(np.asarray(resample_poly(source[: round(n * factor)], up, down), dtype=np.float32))
     if condition == "tempo_p5":
-        return _pipe(["sox", "-t", "wav", "-", "-t", "wav", "-", "tempo", "-m", "1.05"], source[: round(n * 1.05)])
+        return _run(["sox", "{in}", "{out}", "tempo", "-m", "1.05"], source[: round(n * 1.05)], "wav")
     if condition in ("pitch_p1st", "pitch_m1st"):
         cents = "100" if condition == "pitch_p1st" else "-100"
-        return _pipe(["sox", "-t", "wav", "-", "-t", "wav", "-", "pitch", cents], seg)
+        return _run(["sox", "{in}", "{out}", "pitch", cents], seg, "wav")
     raise InvalidInput(f"unknown condition {condition!r}", hint=f"use one of {CONDITIONS}")
 
 
@@ -174,11 +194,16 @@ def _int16(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
     return np.asarray(np.round(scaled * 32767), dtype=np.int16)
 
 
-def _pipe(cmd: list[str], samples: npt.NDArray[np.float32]) -> bytes:
-    done = subprocess.run(cmd, input=wav_bytes(samples), capture_output=True)
-    if done.returncode != 0:
-        raise InvalidInput(f"{cmd[0]} failed: {done.stderr[-300:]!r}", hint=f"check that {cmd[0]} works")
-    return done.stdout
+def _run(cmd: list[str], samples: npt.NDArray[np.float32], ext: str) -> bytes:
+    """Run ffmpeg/sox between files ({in}, {out}): piped output would leave WAV/MP3 headers unfinished."""
+    with tempfile.TemporaryDirectory(prefix="consentune-render-") as tmp:
+        source, target = Path(tmp) / "in.wav", Path(tmp) / f"out.{ext}"
+        source.write_bytes(wav_bytes(samples))
+        args = [str(source) if a == "{in}" else str(target) if a == "{out}" else a for a in cmd]
+        done = subprocess.run(args, capture_output=True)
+        if done.returncode != 0:
+            raise InvalidInput(f"{cmd[0]} failed: {done.stderr[-300:]!r}", hint=f"check that {cmd[0]} works")
+        return target.read_bytes()
 
 
 def _add_noise(

@@ -67,6 +67,7 @@ class PeakParams:
     floor_db: float = 3.0
     per_second: float = 10.0
     whiten_s: float = 3.0
+    loudness_weight: float = 0.5  # rank peaks partly by loudness in the frame: loud partials survive noise
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +162,11 @@ def find_peaks(spec_db: npt.NDArray[np.float32], params: PeakParams) -> Peaks:
     is_peak[0, :] = is_peak[-1, :] = False
     ti, fi = np.nonzero(is_peak)
     level = white[ti, fi]
-    keep = _strongest_per_block(ti, level, params.per_second)
+    rank = level
+    if params.loudness_weight:
+        loud = spec_db[ti, fi] - np.median(spec_db, axis=1)[ti]
+        rank = level + params.loudness_weight * loud
+    keep = _strongest_per_block(ti, rank, params.per_second)
     ti, fi, level = ti[keep], fi[keep], level[keep]
     t = ti + _parabolic(white[ti - 1, fi], level, white[ti + 1, fi])
     f = fi + _parabolic(white[ti, fi - 1], level, white[ti, fi + 1])
