@@ -99,7 +99,8 @@ def open_service(settings: Settings | None = None) -> Consentune:
         gate=gate, catalog=store, ledger=ledger, matches=store, index=MmapIndex(settings.fingerprint_dir)
     )
     consent.add_purger(identify.on_revoked)
-    catalog.add_ingest_hook(lambda track, _actor: identify.check_upload(track.id, actor="service:identify"))
+    if settings.identify_at_ingest:
+        catalog.add_ingest_hook(lambda track, _actor: identify.check_upload(track.id, actor="service:identify"))
     return Consentune(
         settings, store, ledger, gate, consent, catalog, ApiKeys(store), listen, plays, recommend, identify
     )

@@ -115,7 +115,10 @@ def run_identify(
         "peer": "audfprint2 (measured in this run)" if modules else "audfprint (quoted from the issue)",
     }
     with tempfile.TemporaryDirectory(prefix="consentune-bench-identify-") as tmp:
-        svc = open_service(Settings(home=Path(tmp), database_url=f"sqlite:///{Path(tmp) / 'bench.db'}"))
+        settings = Settings(
+            home=Path(tmp), database_url=f"sqlite:///{Path(tmp) / 'bench.db'}", identify_at_ingest=False
+        )
+        svc = open_service(settings)
         try:
             ids = _ingest(svc, tracks, indexed, progress)
             results["build"] = _build(svc, [ids[i] for i in indexed], progress)
