@@ -19,6 +19,10 @@ class Settings:
     limits across workers; ``shield_sim_clock`` (benchmarks only) lets a client
     set the shield's clock with the ``X-Consentune-Sim-Time`` header.
 
+    ``identify_at_ingest`` (``CONSENTUNE_IDENTIFY_AT_INGEST``, default on; ``0`` turns it
+    off) checks every new upload against the fingerprint index and indexes it; turn it off
+    for bulk imports and run ``consentune index build`` afterwards.
+
     ``signal_ttl_s`` bounds how long the public catalogue and the AI-use
     signals (robots.txt, TDMRep, headers, embedded XMP) may lag a change.
 
@@ -38,10 +42,16 @@ class Settings:
     redis_url: str | None = None
     shield_sim_clock: bool = False
     signal_ttl_s: float = 30.0
+    identify_at_ingest: bool = True
 
     @property
     def blob_dir(self) -> Path:
         return self.home / "blobs"
+
+    @property
+    def fingerprint_dir(self) -> Path:
+        """The content-identification index (memory-mapped segments)."""
+        return self.home / "fingerprints"
 
     @property
     def shield_secret_path(self) -> Path:
@@ -68,6 +78,8 @@ class Settings:
             redis_url=env.get("CONSENTUNE_REDIS_URL") or None,
             shield_sim_clock=env.get("CONSENTUNE_SHIELD_SIM_CLOCK", "") == "1",
             signal_ttl_s=_float(env, "CONSENTUNE_SIGNAL_TTL_S", cls.signal_ttl_s),
+            identify_at_ingest=env.get("CONSENTUNE_IDENTIFY_AT_INGEST", "1").strip().lower()
+            not in ("0", "false", "no"),
         )
 
 

@@ -89,6 +89,28 @@ class ShieldRecord:
     lifted_by: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredMatch:
+    """A stored identification result: ``track_id`` (an upload) matched ``matched_track_id``.
+
+    Times in seconds; ``time_scale`` is reference seconds per upload second;
+    ``pitch_semitones`` is the upload's shift against the reference;
+    ``score`` is -log10 of the false-match bound.
+    """
+
+    track_id: TrackId
+    matched_track_id: TrackId
+    score: float
+    matched: int
+    query_start_s: float
+    query_end_s: float
+    ref_start_s: float
+    ref_end_s: float
+    time_scale: float
+    pitch_semitones: float
+    created_at: datetime
+
+
 class LedgerRepo(Protocol):
     def locked_append(self, plan: Callable[[int, bytes], AppendPlan]) -> AppendPlan: ...
     def ledger_head(self) -> tuple[int, bytes]: ...
@@ -140,6 +162,12 @@ class FeatureRepo(Protocol):
     def feature_tracks(self) -> dict[Purpose, list[TrackId]]: ...
 
 
+class MatchRepo(Protocol):
+    def replace_track_matches(self, track: TrackId, matches: Sequence[StoredMatch]) -> None: ...
+    def track_matches(self, track: TrackId) -> list[StoredMatch]: ...
+    def delete_track_matches(self, tracks: Sequence[TrackId]) -> int: ...
+
+
 class PlayRepo(Protocol):
     def add_plays(self, events: Sequence[PlayEvent]) -> int: ...
     def iter_plays(
@@ -179,7 +207,9 @@ class KeyRepo(Protocol):
     def revoke_key(self, key_id: str, at: datetime) -> bool: ...
 
 
-class Store(LedgerRepo, CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo, ShieldRepo, KeyRepo, FraudRepo, Protocol):
+class Store(
+    LedgerRepo, CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo, ShieldRepo, KeyRepo, FraudRepo, MatchRepo, Protocol
+):
     """The whole storage port, as the composition root wires it."""
 
 
@@ -194,10 +224,12 @@ __all__ = [
     "LedgerRepo",
     "LedgerRow",
     "ListenerSession",
+    "MatchRepo",
     "PlayRepo",
     "PurgeJob",
     "ShieldRecord",
     "ShieldRepo",
     "Store",
     "StoredCheckpoint",
+    "StoredMatch",
 ]

@@ -17,6 +17,7 @@ from consentune.consent.decide import BatchDecision
 from consentune.consent.registry import ConsentRegistry
 from consentune.fraud.service import FraudService
 from consentune.gate import AudioLimits, PurposeGate
+from consentune.identify import IdentifyService, MmapIndex
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
 from consentune.organize import OrganizeService
@@ -49,6 +50,7 @@ class Consentune:
     listen: ListenerDesk
     plays: PlayLog
     recommend: RecommendService
+    identify: IdentifyService
     organize: OrganizeService
     fraud: FraudService
     session_key: bytes  # signs dashboard session cookies and CSRF tokens
@@ -105,6 +107,12 @@ def open_service(settings: Settings | None = None) -> Consentune:
         play_filter=fraud.without_flagged,
     )
     consent.add_purger(recommend.on_revoked)
+    identify = IdentifyService(
+        gate=gate, catalog=store, ledger=ledger, matches=store, index=MmapIndex(settings.fingerprint_dir)
+    )
+    consent.add_purger(identify.on_revoked)
+    if settings.identify_at_ingest:
+        catalog.add_ingest_hook(lambda track, _actor: identify.check_upload(track.id, actor="service:identify"))
     organize = OrganizeService(gate=gate, catalog=store, features=store)
     consent.add_purger(organize.on_revoked)
     return Consentune(
@@ -118,8 +126,9 @@ def open_service(settings: Settings | None = None) -> Consentune:
         listen,
         plays,
         recommend,
-        organize,
-        fraud,
+        identify=identify,
+        organize=organize,
+        fraud=fraud,
         session_key=hmac_key(secret, "dashboard-session"),
     )
 

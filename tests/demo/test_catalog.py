@@ -27,5 +27,12 @@ def test_demo_describes_consenting_tracks_and_skips_the_opted_out_artist(tmp_pat
         others = {k: v for k, v in described.items() if not k.startswith("Lumen Drift/")}
         assert opted_out and not any(opted_out.values())
         assert others and all(others.values())
+
+        original = next(t for t in svc.catalog.tracks(artist=svc.catalog.artist("The Night Sequencers"), limit=10)
+                        if t.title == "Pulse Grid")  # fmt: skip
+        [match] = svc.identify.matches_for(original.id)
+        copy = svc.store.get_track(match.track_id)
+        assert copy is not None and copy.title == "Pulse Grid (nightcore edit)"
+        assert match.matched_track_id == original.id and abs(match.time_scale - 1.04) < 0.02
     finally:
         svc.close()

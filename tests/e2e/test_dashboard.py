@@ -282,36 +282,19 @@ def test_browser_verifier_agrees_with_the_python_verifier(page: Any, demo_server
         assert (python == "ok") == (case == "original"), case
 
 
-def test_an_enabled_capability_section_renders_what_its_route_returns(page: Any, demo_server: DemoServer) -> None:
-    """Once /v1/tracks/{id}/matches exists, the section loads it with the session; here the network stands in."""
+def test_a_sped_up_reupload_shows_on_the_original_track(page: Any, demo_server: DemoServer) -> None:
+    """The demo's "nightcore edit" by another account is matched at ingest and listed for the original's artist."""
     sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
-    track = demo_server.tracks[ARTIST][0]
-    seen: list[str | None] = []
-
-    def enable_section(route: Any) -> None:
-        html = route.fetch().text()
-        assert '<section class="card capability" aria-labelledby="cap-matches" data-capability="matches">' in html
-        html = html.replace(
-            'data-capability="matches">',
-            f'data-capability="matches" data-endpoint="/v1/tracks/{track}/matches">'
-            '<div class="capability-body" aria-live="polite"></div>',
-        )
-        route.fulfill(status=200, content_type="text/html", body=html)
-
-    def matches(route: Any) -> None:
-        seen.append(route.request.headers.get("x-csrf-token"))
-        route.fulfill(
-            status=200, content_type="application/json", body=json.dumps([{"upload": "<b>u1</b>", "score": 0.93}])
-        )
-
-    page.route(f"**/dashboard/tracks/{track}", enable_section)
-    page.route(f"**/v1/tracks/{track}/matches", matches)
-    page.goto(f"{demo_server.url}/dashboard/tracks/{track}")
-    table = page.locator('[data-capability="matches"] table')
+    page.get_by_role("link", name="Pulse Grid").first.click()
+    section = page.locator('[data-capability="matches"][data-endpoint]')
+    table = section.locator("table")
     table.wait_for()
-    assert table.locator("th").all_inner_texts() == ["upload", "score"]
-    assert table.locator("td").first.inner_text() == "<b>u1</b>"  # shown as text, never as markup
-    assert seen and seen[0] == page.locator('meta[name="csrf-token"]').get_attribute("content")
+    headers = table.locator("th").all_inner_texts()
+    assert "upload_track_id" in headers and "time_scale" in headers
+    row = dict(zip(headers, table.locator("tbody tr").first.locator("td").all_inner_texts(), strict=True))
+    assert abs(float(row["time_scale"]) - 1.04) < 0.02
+    assert row["upload_track_id"] not in demo_server.tracks[ARTIST]  # somebody else's upload
+    screenshot(page, "track-reupload")
 
 
 def test_browser_consistency_check_agrees_with_the_python_one(page: Any, demo_server: DemoServer) -> None:

@@ -16,6 +16,7 @@ from consentune.api import (
     routes_catalog,
     routes_consent,
     routes_fraud,
+    routes_identify,
     routes_ledger,
     routes_listen,
     routes_organize,
@@ -76,6 +77,7 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
     for module in (
         routes_catalog,
         routes_consent,
+        routes_identify,
         routes_ledger,
         routes_admin,
         routes_listen,

@@ -281,3 +281,29 @@ class ShieldDecisionOut(BaseModel):
             lifted_at=r.lifted_at,
             lifted_by=r.lifted_by,
         )
+
+
+class MatchOut(BaseModel):
+    """One identified stretch: seconds on both clocks, time scale (ref s per query s), pitch shift."""
+
+    track_id: str
+    score: float = Field(description="-log10 of the false-match bound; matches need score >= threshold")
+    matched: int = Field(description="distinct aligned query hashes")
+    query_start_s: float
+    query_end_s: float
+    ref_start_s: float
+    ref_end_s: float
+    time_scale: float
+    pitch_semitones: float
+
+
+class IdentifyOut(BaseModel):
+    threshold: float
+    matches: list[MatchOut]
+
+
+class StoredMatchOut(MatchOut):
+    """A possible re-upload found at ingest: ``upload_track_id`` matched ``track_id``."""
+
+    upload_track_id: str
+    created_at: datetime

@@ -15,6 +15,7 @@ from consentune.ledger.log import UsageLedger, UsageRecord
 from consentune.ports import CatalogRepo, ConsentRepo
 from consentune.types import Artist, ArtistId, Track, TrackId
 
+IngestHook = Callable[[Track, str], object]
 _NAME_MAX = 200
 _TITLE_MAX = 300
 
@@ -95,6 +96,11 @@ class Catalog:
         self._ledger = ledger
         self._max_upload_bytes = max_upload_bytes
         self._clock = clock
+        self._ingest_hooks: list[IngestHook] = []
+
+    def add_ingest_hook(self, hook: IngestHook) -> None:
+        """Run ``hook(track, actor)`` after every newly stored upload (e.g. the re-upload check)."""
+        self._ingest_hooks.append(hook)
 
     def add_artist(self, name: str, *, actor: str) -> Artist:
         terms = self._consent.all_terms()
@@ -194,7 +200,10 @@ class Catalog:
             self._ledger.append([UsageRecord(actor, "ingest", None, stored.id, "record", reason, artist.terms_version)])
         if created and clean_tags:
             self._repo.set_track_tags(stored.id, clean_tags)
+        if created:
+            for hook in self._ingest_hooks:
+                hook(stored, actor)
         return IngestResult(stored, created)
 
 
-__all__ = ["Catalog", "IngestResult", "new_id", "normalize_tags", "safe_filename"]
+__all__ = ["Catalog", "IngestHook", "IngestResult", "new_id", "normalize_tags", "safe_filename"]

@@ -8,6 +8,7 @@ from consentune.cli.bench import bench_app
 from consentune.cli.catalog import artist_app, ingest, tracks
 from consentune.cli.consent import consent_app, terms_app
 from consentune.cli.fraud import fraud_app, simulate_app
+from consentune.cli.identify import identify, index_app, matches
 from consentune.cli.keys import keys_app
 from consentune.cli.ledger import ledger_app
 from consentune.cli.organize import organize_app
@@ -26,6 +27,8 @@ app.command()(demo)
 app.command()(serve)
 app.command()(ingest)
 app.command()(tracks)
+app.command()(identify)
+app.command()(matches)
 app.add_typer(artist_app, name="artist")
 app.add_typer(consent_app, name="consent")
 app.add_typer(terms_app, name="terms")
@@ -37,4 +40,5 @@ app.add_typer(organize_app, name="organize")
 app.add_typer(shield_app, name="shield")
 app.add_typer(fraud_app, name="fraud")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(index_app, name="index")
 app.add_typer(bench_app, name="bench")

@@ -255,3 +255,74 @@ def _print_fraud_goals(goals: dict[str, Any]) -> None:
             "met" if goal["met"] else "MISSED",
         )
     console.print(table)
+
+
+@bench_app.command("identify")
+def identify(
+    manifest: Annotated[
+        Path, typer.Option(help="TSV manifest of audio files (columns: path[, group, package, duration_s])")
+    ],
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/identify.json"),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="30 indexed tracks, 30 excerpts per condition (~5 min)")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="protocol seed (the threshold was fixed on seed 7)")] = 2026,
+    group: Annotated[str | None, typer.Option(help="only manifest rows of this group")] = None,
+    peer: Annotated[bool, typer.Option(help="run audfprint when installed (pip install 'consentune[bench]')")] = True,
+) -> None:
+    """Top-1 accuracy per condition and length, false matches, CPU, index size, 10x index; audfprint beside."""
+    from consentune.bench.identify import GOALS, QUOTED_AUDFPRINT, run_identify
+
+    results = run_identify(manifest=manifest, quick=quick, seed=seed, group=group, peer=peer, progress=console.print)
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    measured = results["peer"].startswith("audfprint2")
+    runs = results["runs"]
+    table = Table(
+        "condition", "ours 10 s", "peer 10 s", "goal 10 s", "ours 5 s", "peer 5 s", "goal 5 s",
+        title=f"consentune bench identify: top-1 % (seed {results['seed']}, {results['indexed_tracks']} indexed, "
+        f"{results['queries_per_condition']} excerpts/condition; peer: {results['peer']})",
+    )  # fmt: skip
+    for condition in [*GOALS, "negative"]:
+        cells = []
+        for label, column in (("10s", 0), ("5s", 1)):
+            row = runs[label]["conditions"][condition]
+            quoted = QUOTED_AUDFPRINT.get("false_match" if condition == "negative" else condition)
+            peer_cell = f"{row['peer_pct']:.1f}" if measured else (f"{quoted[column]:g} (quoted)" if quoted else "-")
+            goal = "<=0.5" if condition == "negative" else f">={GOALS[condition][column]:g}"
+            cells += [f"{row['ours_pct']:.1f}", peer_cell, goal]
+        table.add_row("false matches (negatives)" if condition == "negative" else condition, *cells)
+    console.print(table)
+    cost = Table("measure", "ours", "peer", title="cost")
+    peer_build = results.get("peer_build") or {}
+    cost.add_row(
+        "query CPU s (10 s excerpt, decode incl.)",
+        f"{runs['10s']['query_cpu_s_mean']:.4f}",
+        _fmt(runs["10s"]["peer_query_cpu_s_mean"]) if measured else "0.10 (quoted)",
+    )
+    cost.add_row("query CPU s (5 s excerpt, decode incl.)", f"{runs['5s']['query_cpu_s_mean']:.4f}",
+                 _fmt(runs["5s"]["peer_query_cpu_s_mean"]) if measured else "-")  # fmt: skip
+    build = results["build"]
+    cost.add_row("index build CPU-s per audio hour (decode incl.)", f"{build['cpu_s_per_audio_h']:.1f}",
+                 _fmt(peer_build.get("cpu_s_per_audio_h", "-")))  # fmt: skip
+    cost.add_row("  share of it spent decoding", f"{100 * build['decode_share']:.0f} %", "-")
+    cost.add_row("index MB per audio hour", f"{build['index_mb_per_audio_h']:.3f}", "-")
+    cost.add_row("hashes per second of audio", f"{build['hashes_per_s']:.1f}", "-")
+    tenx = results["tenx"]
+    cost.add_row(
+        f"10x index ({tenx['tracks_10x']} tracks): accuracy 1x -> 10x",
+        f"{tenx['accuracy_1x_pct']:.1f} -> {tenx['accuracy_10x_pct']:.1f}", "-",
+    )  # fmt: skip
+    cost.add_row(
+        "10x index: false matches 1x -> 10x",
+        f"{tenx['false_match_1x_pct']:.1f} -> {tenx['false_match_10x_pct']:.1f}",
+        "-",
+    )
+    cost.add_row("10x index: match CPU ratio", f"{tenx['cpu_ratio']:.2f}x", "-")
+    console.print(cost)
+    goals = Table("goal", "value", "target", "result", title="goals")
+    for name, goal in results["summary"].items():
+        goals.add_row(name, _fmt(goal["value"]), goal["target"], "met" if goal["met"] else "MISSED")
+    console.print(goals)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    console.print(f"wrote {out}")

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 from consentune.demo.synth import SongSpec, encode, synthesize
 from consentune.service import Consentune
 from consentune.types import ArtistId, PlayEvent, Purpose, Role, TrackId
@@ -29,6 +31,13 @@ DEMO_ARTISTS: tuple[tuple[str, tuple[tuple[str, str, int, str], ...]], ...] = (
     ),
     ("Lumen Drift", (("Paper Lanterns", "pop", 31, "flac"), ("Slow Orbit", "ambient", 32, "mp3"))),
 )
+
+
+# Someone else re-uploads "Pulse Grid" 4 % faster (pitch and tempo together) to dodge matching;
+# content identification catches it at ingest and the original's artist sees it on the dashboard.
+REUPLOADER = "Tape Pirate"
+REUPLOAD_OF = ("The Night Sequencers", "Pulse Grid")
+REUPLOAD_SPEED = 1.04
 
 
 @dataclass(frozen=True)
@@ -70,13 +79,15 @@ def build_demo(
             progress(f"  added {name} — {title} ({fmt})")
         if existing is None:
             _demo_consents(svc, name, tracks[name])
+    _demo_reupload(svc, duration_s=duration_s, progress=progress)
     all_tracks = [t for ts in tracks.values() for t in ts]
     _exercise_gate(svc, all_tracks)
     _demo_plays(svc, all_tracks)
     report = svc.recommend.train(actor=ACTOR)
     progress(f"  trained recommendations: {report.tracks_used} tracks, {report.users} listeners, {report.plays} plays")
     _demo_impressions(svc)
-    described = svc.organize.analyze(svc.organize.pending(all_tracks), actor="service:demo-organize")
+    everything = [t.id for a in svc.catalog.artists() for t in svc.catalog.tracks(artist=a, limit=1000)]
+    described = svc.organize.analyze(svc.organize.pending(everything), actor="service:demo-organize")
     progress(f"  organized: {len(described.analysed)} tracks described, {len(described.refused)} refused by consent")
     svc.ledger.checkpoint()
     _admin, admin_key = svc.keys.create(role=Role.ADMIN, label="demo admin")
@@ -86,6 +97,29 @@ def build_demo(
         _rec, key = svc.keys.create(role=Role.ARTIST, artist_id=ArtistId(artist.id), label=f"demo {name}")
         artist_keys[name] = key
     return DemoKeys(admin_key, artist_keys)
+
+
+def _demo_reupload(svc: Consentune, *, duration_s: float, progress: Callable[[str], object]) -> None:
+    """A sped-up copy of another artist's track, uploaded under a different name."""
+    existing = next((a for a in svc.catalog.artists() if a.name == REUPLOADER), None)
+    if existing is not None:
+        return
+    name, title = REUPLOAD_OF
+    _title, style, seed, _fmt = next(song for artist, songs in DEMO_ARTISTS if artist == name for song in songs
+                                     if song[0] == title)  # fmt: skip
+    rate = 44_100
+    original = synthesize(SongSpec(seed=seed, duration_s=duration_s, sample_rate=rate, style=style))
+    # resampling by hand: played back at `rate`, the copy runs REUPLOAD_SPEED times faster
+    frames = int(len(original) / REUPLOAD_SPEED)
+    at = np.arange(frames) * REUPLOAD_SPEED
+    faster = np.stack([np.interp(at, np.arange(len(original)), original[:, c]) for c in range(2)], axis=1)
+    artist = svc.catalog.add_artist(REUPLOADER, actor=ACTOR)
+    data = encode(faster.astype(np.float32), rate, format="mp3")
+    result = svc.catalog.ingest(data, filename="pulse-grid-nightcore.mp3", artist=artist,
+                                title=f"{title} (nightcore edit)", actor=ACTOR)  # fmt: skip
+    found = svc.identify.matches_for(result.track.id)
+    progress(f"  added {REUPLOADER} — {title} (nightcore edit), a {REUPLOAD_SPEED:.2f}× copy: "
+             f"{len(found)} possible re-upload match(es) found at ingest")  # fmt: skip
 
 
 def _demo_consents(svc: Consentune, name: str, tracks: list[TrackId]) -> None:

@@ -235,6 +235,16 @@ class PurposeGate:
         info = _decode.probe_and_validate(data, limits=self._limits, filename=filename)
         return AdmittedUpload(self._blobs.put(data), info, len(data))
 
+    def decode_upload(
+        self, data: bytes, *, filename: str | None = None, mono: bool = True, target_sr: int | None = None
+    ) -> tuple[npt.NDArray[np.float32], int]:
+        """Validate and decode uploaded bytes that are not a catalogue track (e.g. a query); nothing is stored.
+
+        Raises :class:`~consentune.errors.AudioRejected` exactly as an upload would.
+        """
+        _decode.probe_and_validate(data, limits=self._limits, filename=filename)
+        return _decode.decode(data, mono=mono, target_sr=target_sr)
+
     def sweep(self, *, actor: str) -> int:
         """Purge features whose purpose is no longer allowed (e.g. a time-bounded opt-in ran out)."""
         purged = 0

@@ -22,6 +22,7 @@ from consentune.ports import (
     PurgeJob,
     ShieldRecord,
     StoredCheckpoint,
+    StoredMatch,
 )
 from consentune.storage import tables as t
 from consentune.storage.timeutil import from_us, opt_from_us, opt_to_us, to_us
@@ -465,6 +466,30 @@ class SqlStore:
                 out.setdefault(Purpose(purpose), []).append(TrackId(track))
         return out
 
+    # -- identification matches ---------------------------------------------
+    def replace_track_matches(self, track: TrackId, matches: Sequence[StoredMatch]) -> None:
+        m = t.track_matches
+        with self.engine.begin() as conn:
+            conn.execute(delete(m).where(m.c.track_id == track))
+            if matches:
+                conn.execute(insert(m), [_match_values(x) for x in matches])
+
+    def track_matches(self, track: TrackId) -> list[StoredMatch]:
+        m = t.track_matches
+        query = select(m).where(or_(m.c.track_id == track, m.c.matched_track_id == track))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(m.c.score.desc(), m.c.id)).all()
+        return [_match(r) for r in rows]
+
+    def delete_track_matches(self, tracks: Sequence[TrackId]) -> int:
+        m = t.track_matches
+        deleted = 0
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(tracks)):
+                where = or_(m.c.track_id.in_(chunk), m.c.matched_track_id.in_(chunk))
+                deleted += int(conn.execute(delete(m).where(where)).rowcount or 0)
+        return deleted
+
     # -- plays ------------------------------------------------------------
     def add_plays(self, events: Sequence[PlayEvent]) -> int:
         """Insert play events in one transaction (all or nothing)."""
@@ -701,6 +726,34 @@ class SqlStore:
                 update(k).where(and_(k.c.id == key_id, k.c.revoked_us.is_(None))).values(revoked_us=to_us(at))
             )
         return bool(result.rowcount)
+
+
+_MATCH_FIELDS = (
+    "score",
+    "matched",
+    "query_start_s",
+    "query_end_s",
+    "ref_start_s",
+    "ref_end_s",
+    "time_scale",
+    "pitch_semitones",
+)
+
+
+def _match_values(match: StoredMatch) -> dict[str, Any]:
+    values: dict[str, Any] = {name: getattr(match, name) for name in _MATCH_FIELDS}
+    values.update(track_id=match.track_id, matched_track_id=match.matched_track_id, created_us=to_us(match.created_at))
+    return values
+
+
+def _match(row: Any) -> StoredMatch:
+    fields = {name: getattr(row, name) for name in _MATCH_FIELDS}
+    return StoredMatch(
+        track_id=TrackId(row.track_id),
+        matched_track_id=TrackId(row.matched_track_id),
+        created_at=from_us(row.created_us),
+        **fields,
+    )
 
 
 def _artist(row: Any) -> Artist:

@@ -241,3 +241,22 @@ fraud_flags = Table(
     Column("until_us", BigInteger, nullable=False),
     Index("ix_fraud_flags_user", "user_id"),
 )
+
+track_matches = Table(
+    "track_matches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("track_id", String(32), ForeignKey("tracks.id"), nullable=False),
+    Column("matched_track_id", String(32), ForeignKey("tracks.id"), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("matched", Integer, nullable=False),
+    Column("query_start_s", Float, nullable=False),
+    Column("query_end_s", Float, nullable=False),
+    Column("ref_start_s", Float, nullable=False),
+    Column("ref_end_s", Float, nullable=False),
+    Column("time_scale", Float, nullable=False),
+    Column("pitch_semitones", Float, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Index("ix_track_matches_track", "track_id"),
+    Index("ix_track_matches_matched", "matched_track_id"),
+)

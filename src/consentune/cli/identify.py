@@ -1,0 +1,107 @@
+"""``consentune identify FILE...`` and ``consentune index build|add|remove|stats``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
+from consentune.errors import InvalidInput
+from consentune.identify import IndexReport
+from consentune.types import TrackId
+
+index_app = typer.Typer(help="The content-identification index.", no_args_is_help=True)
+
+
+def identify(
+    files: Annotated[list[Path], typer.Argument(help="audio files to identify (not stored)")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Identify audio against the index: matched track, score, time ranges, speed and pitch estimates."""
+    svc = service()
+    results = []
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {path}: {exc.strerror}", hint="check the path") from None
+        found = svc.identify.identify(data, filename=path.name, actor=ADMIN_ACTOR)
+        results.append({"file": str(path), "matches": [dataclasses.asdict(m) for m in found]})
+        if as_json:
+            continue
+        if not found:
+            console.print(f"{path}: no match")
+        for m in found:
+            title = svc.catalog.track(m.track_id).title
+            console.print(
+                f"{path}: {m.track_id} {title!r} score {m.score:.1f} ({m.matched} aligned), "
+                f"query {m.query_start_s:.1f}-{m.query_end_s:.1f} s = ref {m.ref_start_s:.1f}-{m.ref_end_s:.1f} s, "
+                f"time x{m.time_scale:.3f}, pitch {m.pitch_semitones:+.2f} st"
+            )
+    if as_json:
+        print_json(results)
+
+
+def _print_report(report: IndexReport) -> None:
+    console.print(
+        f"indexed {len(report.indexed)} tracks ({report.audio_s / 3600:.2f} h), "
+        f"{len(report.denied)} refused by consent, {len(report.failed)} failed"
+    )
+    for track, why in report.failed.items():
+        console.print(f"  {track}: {why}")
+
+
+@index_app.command("build")
+def build() -> None:
+    """(Re)index every catalogue track whose `identify` consent holds."""
+    _print_report(service().identify.rebuild(actor=ADMIN_ACTOR))
+
+
+@index_app.command("add")
+def add(tracks: Annotated[list[str], typer.Argument(help="track ids")]) -> None:
+    """Index single tracks (only if their `identify` consent holds)."""
+    _print_report(service().identify.index_tracks([TrackId(t) for t in tracks], actor=ADMIN_ACTOR))
+
+
+@index_app.command("remove")
+def remove(tracks: Annotated[list[str], typer.Argument(help="track ids")]) -> None:
+    """Remove single tracks from the index."""
+    removed = service().identify.remove_tracks([TrackId(t) for t in tracks], actor=ADMIN_ACTOR)
+    console.print(f"removed {removed} tracks")
+
+
+@index_app.command("stats")
+def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Tracks, postings, segments and size of the index."""
+    s = service().identify.stats()
+    if as_json:
+        print_json(dataclasses.asdict(s))
+        return
+    console.print(
+        f"{s.tracks} tracks, {s.postings} hashes, {s.segments} segments, "
+        f"{s.tombstones} tombstoned, {s.bytes_on_disk / 1e6:.2f} MB on disk"
+    )
+
+
+def matches(
+    track: Annotated[str, typer.Argument(help="track id")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Possible re-uploads found at ingest that involve this track."""
+    svc = service()
+    svc.catalog.track(track)
+    found = svc.identify.matches_for(TrackId(track))
+    if as_json:
+        print_json([dataclasses.asdict(m) for m in found])
+        return
+    if not found:
+        console.print("no stored matches")
+    for m in found:
+        console.print(
+            f"upload {m.track_id} ~ {m.matched_track_id}: score {m.score:.1f}, "
+            f"upload {m.query_start_s:.1f}-{m.query_end_s:.1f} s = ref {m.ref_start_s:.1f}-{m.ref_end_s:.1f} s, "
+            f"time x{m.time_scale:.3f}, pitch {m.pitch_semitones:+.2f} st"
+        )

@@ -1,0 +1,33 @@
+"""Content identification: invariant fingerprints, a memory-mapped index and calibrated matching.
+
+Public API::
+
+    IdentifyService      consent-gated indexing, matching, re-upload checks at ingest
+    MmapIndex            on-disk index (implements FingerprintIndex)
+    Match                one match: track, score, time ranges, time scale, pitch shift
+    THRESHOLD            the fixed decision threshold on Match.score
+
+See ``docs/identify.md`` for the design and the benchmark.
+"""
+
+from consentune.identify.index import FingerprintIndex, IndexStats, MmapIndex, Postings, TrackPostings
+from consentune.identify.match import THRESHOLD, Match, match_hashes
+from consentune.identify.service import IdentifyService, IndexReport, identify_samples, track_postings
+from consentune.identify.triplets import SAMPLE_RATE, fingerprint
+
+__all__ = [
+    "SAMPLE_RATE",
+    "THRESHOLD",
+    "FingerprintIndex",
+    "IdentifyService",
+    "IndexReport",
+    "IndexStats",
+    "Match",
+    "MmapIndex",
+    "Postings",
+    "TrackPostings",
+    "fingerprint",
+    "identify_samples",
+    "match_hashes",
+    "track_postings",
+]

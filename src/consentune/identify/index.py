@@ -1,0 +1,394 @@
+"""Fingerprint index: a small backend interface and an on-disk, memory-mapped implementation.
+
+:class:`MmapIndex` layout inside its folder::
+
+    index.json          manifest: segment names and tombstoned slots (replaced atomically)
+    index.lock          writers hold an exclusive flock while changing anything
+    seg-000001/
+      keys.npy          uint32, sorted: hash << 8 | anchor frequency bin
+      vals.npy          uint32: slot << 18 | anchor frame
+      tracks.json       per slot: track id, length in frames, hash count
+
+Segments are written once and never modified.  Adding a track writes a new
+small segment; removing one tombstones its slot; when more than
+``max_segments`` exist the smallest are merged (dropping tombstoned
+postings), so lookups touch few files.  Readers memory-map the arrays, so
+opening costs nothing proportional to the index size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from consentune.errors import InvalidInput, StorageError
+
+SLOT_BITS = 14
+TIME_BITS = 18
+MAX_SLOTS = 1 << SLOT_BITS  # tracks per segment
+MAX_FRAMES = 1 << TIME_BITS  # anchor frames per track (2.3 h at 32 ms)
+_SLOT_SHIFT = TIME_BITS
+_TIME_MASK = MAX_FRAMES - 1
+
+
+@dataclass(frozen=True, slots=True)
+class TrackPostings:
+    """What one track contributes: keys (hash << 8 | f1 bin), anchor frames, length in frames."""
+
+    track_id: str
+    keys: npt.NDArray[np.uint32]
+    frames: npt.NDArray[np.uint32]
+    length_frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class Postings:
+    """Lookup result, one row per (query row, stored posting) pair.
+
+    ``query_row`` indexes the query keys; ``track`` indexes :attr:`tracks`;
+    ``frame`` is the stored anchor frame, ``freq`` its frequency bin.
+    """
+
+    query_row: npt.NDArray[np.int64]
+    track: npt.NDArray[np.int64]
+    frame: npt.NDArray[np.int64]
+    freq: npt.NDArray[np.int64]
+    tracks: tuple[str, ...]
+    lengths: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    tracks: int
+    postings: int
+    segments: int
+    tombstones: int
+    bytes_on_disk: int
+
+
+class FingerprintIndex(Protocol):
+    """What the matcher needs from a backend."""
+
+    def add(self, items: Sequence[TrackPostings]) -> None: ...
+    def remove(self, track_ids: Sequence[str]) -> int: ...
+    def lookup(self, keys: npt.NDArray[np.uint32]) -> Postings: ...
+    def contains(self, track_id: str) -> bool: ...
+    def track_count(self) -> int: ...
+    def stats(self) -> IndexStats: ...
+
+
+@dataclass
+class _Manifest:
+    segments: list[str]
+    tombstones: dict[str, list[int]]
+    next: int = 1
+
+    def tombstone(self, segment: str, slot: int) -> None:
+        self.tombstones.setdefault(segment, []).append(slot)
+
+
+@dataclass
+class _Segment:
+    name: str
+    keys: npt.NDArray[np.uint32]
+    vals: npt.NDArray[np.uint32]
+    track_ids: list[str]
+    lengths: npt.NDArray[np.int64]
+    hashes: npt.NDArray[np.int64]
+
+
+@dataclass
+class _View:
+    """An immutable snapshot of the manifest with its segments mapped."""
+
+    stamp: tuple[int, int]
+    segments: list[_Segment]
+    dead: list[npt.NDArray[np.bool_]]  # per segment, per slot
+    bases: npt.NDArray[np.int64]  # first global track number of each segment
+    track_ids: tuple[str, ...]
+    lengths: npt.NDArray[np.int64]
+    where: dict[str, tuple[int, int]]  # live track id -> (segment, slot)
+
+
+class MmapIndex:
+    """Append-only segments of sorted keys, memory-mapped; see the module docstring."""
+
+    def __init__(self, folder: Path, *, max_segments: int = 8) -> None:
+        self._folder = folder
+        self._max_segments = max_segments
+        self._lock = threading.Lock()
+        self._view: _View | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def folder(self) -> Path:
+        return self._folder
+
+    # -- writes -------------------------------------------------------------
+    def add(self, items: Sequence[TrackPostings]) -> None:
+        """Add (or replace) tracks; written as new segments of at most ``MAX_SLOTS`` tracks."""
+        for item in items:
+            _check_postings(item)
+        if not items:
+            return
+        with self._writing() as manifest:
+            view = self._load(manifest)
+            for item in items:  # replacing: tombstone the old copy first
+                if item.track_id in view.where:
+                    seg, slot = view.where[item.track_id]
+                    manifest.tombstone(view.segments[seg].name, slot)
+            for start in range(0, len(items), MAX_SLOTS):
+                name = self._write_segment(items[start : start + MAX_SLOTS], manifest)
+                manifest.segments.append(name)
+            self._merge_small(manifest)
+
+    def remove(self, track_ids: Sequence[str]) -> int:
+        """Tombstone tracks; returns how many were present."""
+        with self._writing() as manifest:
+            view = self._load(manifest)
+            removed = 0
+            for track_id in dict.fromkeys(track_ids):
+                if track_id in view.where:
+                    seg, slot = view.where[track_id]
+                    manifest.tombstone(view.segments[seg].name, slot)
+                    removed += 1
+            return removed
+
+    def compact(self) -> None:
+        """Rewrite all segments without tombstoned postings."""
+        with self._writing() as manifest:
+            self._merge(manifest, list(manifest.segments))
+
+    # -- reads --------------------------------------------------------------
+    def lookup(self, keys: npt.NDArray[np.uint32]) -> Postings:
+        """Every live posting whose hash (key >> 8) equals a query key's hash."""
+        view = self._current()
+        hashes = (np.asarray(keys, dtype=np.uint32) >> np.uint32(8)).astype(np.uint64)
+        unique, inverse = np.unique(hashes, return_inverse=True)
+        parts: list[tuple[npt.NDArray[np.int64], ...]] = []
+        for s, segment in enumerate(view.segments):
+            found = _ranges(segment, unique)
+            if found is None:
+                continue
+            unique_row, position = found
+            vals = segment.vals[position]
+            slot = (vals >> np.uint32(_SLOT_SHIFT)).astype(np.int64)
+            live = ~view.dead[s][slot]
+            parts.append(
+                (
+                    unique_row[live],
+                    slot[live] + view.bases[s],
+                    (vals[live] & np.uint32(_TIME_MASK)).astype(np.int64),
+                    (segment.keys[position[live]] & np.uint32(0xFF)).astype(np.int64),
+                )
+            )
+        if not parts:
+            empty = np.zeros(0, np.int64)
+            return Postings(empty, empty, empty, empty, view.track_ids, view.lengths)
+        unique_row, track, frame, freq = (np.concatenate(p) for p in zip(*parts, strict=True))
+        # expand unique hashes back to every query row that carried them
+        order = np.argsort(inverse, kind="stable")
+        first = np.searchsorted(inverse[order], np.arange(unique.size))
+        count = np.bincount(inverse, minlength=unique.size)
+        reps = count[unique_row]
+        pair = np.repeat(np.arange(unique_row.size), reps)
+        offsets = np.arange(pair.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        query_row = order[first[unique_row[pair]] + offsets].astype(np.int64)
+        return Postings(query_row, track[pair], frame[pair], freq[pair], view.track_ids, view.lengths)
+
+    def contains(self, track_id: str) -> bool:
+        return track_id in self._current().where
+
+    def track_ids(self) -> list[str]:
+        return sorted(self._current().where)
+
+    def track_count(self) -> int:
+        return len(self._current().where)
+
+    def stats(self) -> IndexStats:
+        view = self._current()
+        live = sum(int(seg.hashes[~dead].sum()) for seg, dead in zip(view.segments, view.dead, strict=True))
+        size = sum(f.stat().st_size for f in self._folder.rglob("*") if f.is_file())
+        tombstones = sum(int(d.sum()) for d in view.dead)
+        return IndexStats(len(view.where), live, len(view.segments), tombstones, size)
+
+    # -- internals ------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[_Manifest]:
+        with self._lock, open(self._folder / "index.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            manifest = self._read_manifest()
+            yield manifest
+            self._write_manifest(manifest)
+            self._view = None
+            self._drop_unused(manifest)
+
+    def _current(self) -> _View:
+        stamp = self._stamp()
+        view = self._view
+        if view is None or view.stamp != stamp:
+            view = self._load(self._read_manifest(), stamp=stamp)
+            self._view = view
+        return view
+
+    def _stamp(self) -> tuple[int, int]:
+        try:
+            st = (self._folder / "index.json").stat()
+        except FileNotFoundError:
+            return (0, 0)
+        return (st.st_mtime_ns, st.st_ino)
+
+    def _read_manifest(self) -> _Manifest:
+        try:
+            data = json.loads((self._folder / "index.json").read_text())
+        except FileNotFoundError:
+            return _Manifest([], {})
+        except (OSError, ValueError) as exc:
+            raise StorageError(
+                f"fingerprint index manifest in {self._folder} is unreadable: {exc}",
+                hint="rebuild it with `consentune index build`",
+            ) from exc
+        return _Manifest(list(data["segments"]), {k: list(v) for k, v in data["tombstones"].items()}, int(data["next"]))
+
+    def _write_manifest(self, manifest: _Manifest) -> None:
+        live = set(manifest.segments)
+        tombstones = {name: sorted(set(slots)) for name, slots in manifest.tombstones.items() if name in live}
+        data = {"segments": manifest.segments, "tombstones": tombstones, "next": manifest.next}
+        tmp = self._folder / "index.json.tmp"
+        tmp.write_text(json.dumps(data, sort_keys=True))
+        os.replace(tmp, self._folder / "index.json")
+
+    def _load(self, manifest: _Manifest, *, stamp: tuple[int, int] | None = None) -> _View:
+        segments = [_open_segment(self._folder / name) for name in manifest.segments]
+        dead = []
+        for seg in segments:
+            mask = np.zeros(len(seg.track_ids), dtype=bool)
+            mask[manifest.tombstones.get(seg.name, [])] = True
+            dead.append(mask)
+        counts = np.array([len(s.track_ids) for s in segments], dtype=np.int64)
+        bases = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        track_ids = tuple(t for s in segments for t in s.track_ids)
+        lengths = np.concatenate([s.lengths for s in segments]) if segments else np.zeros(0, np.int64)
+        where = {}
+        for s, (seg, mask) in enumerate(zip(segments, dead, strict=True)):
+            for slot, track_id in enumerate(seg.track_ids):
+                if not mask[slot]:
+                    where[track_id] = (s, slot)
+        return _View(stamp or self._stamp(), segments, dead, bases, track_ids, lengths, where)
+
+    def _write_segment(self, items: Sequence[TrackPostings], manifest: _Manifest) -> str:
+        number = manifest.next
+        manifest.next = number + 1
+        name = f"seg-{number:06d}"
+        keys = np.concatenate([i.keys for i in items]) if items else np.zeros(0, np.uint32)
+        vals = np.concatenate(
+            [(np.uint32(slot) << np.uint32(_SLOT_SHIFT)) | i.frames for slot, i in enumerate(items)]
+        ).astype(np.uint32)
+        meta = [{"id": i.track_id, "frames": i.length_frames, "hashes": int(i.keys.size)} for i in items]
+        _save_segment(self._folder / name, keys, vals, meta)
+        return name
+
+    def _merge_small(self, manifest: _Manifest) -> None:
+        names = list(manifest.segments)
+        if len(names) <= self._max_segments:
+            return
+        sizes = {n: (self._folder / n / "keys.npy").stat().st_size for n in names}
+        smallest = sorted(names, key=lambda n: sizes[n])[: len(names) - self._max_segments // 2]
+        self._merge(manifest, smallest)
+
+    def _merge(self, manifest: _Manifest, names: list[str]) -> None:
+        """Replace ``names`` by new segments holding only their live postings."""
+        items: list[TrackPostings] = []
+        for name in names:
+            seg = _open_segment(self._folder / name)
+            dead = set(manifest.tombstones.get(name, []))
+            slot = seg.vals >> np.uint32(_SLOT_SHIFT)
+            order = np.argsort(slot, kind="stable")
+            bounds = np.searchsorted(slot[order], np.arange(len(seg.track_ids) + 1))
+            for s, track_id in enumerate(seg.track_ids):
+                if s in dead:
+                    continue
+                rows = order[bounds[s] : bounds[s + 1]]
+                items.append(
+                    TrackPostings(
+                        track_id, np.array(seg.keys[rows]), seg.vals[rows] & np.uint32(_TIME_MASK), int(seg.lengths[s])
+                    )
+                )
+        kept = [n for n in manifest.segments if n not in names]
+        for start in range(0, len(items), MAX_SLOTS):
+            kept.append(self._write_segment(items[start : start + MAX_SLOTS], manifest))
+        manifest.segments = kept
+
+    def _drop_unused(self, manifest: _Manifest) -> None:
+        keep = set(manifest.segments)
+        for path in self._folder.glob("seg-*"):
+            if path.name not in keep and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _check_postings(item: TrackPostings) -> None:
+    if item.keys.shape != item.frames.shape:
+        raise InvalidInput(f"track {item.track_id}: keys and frames differ in length", hint="pass one frame per key")
+    if item.length_frames >= MAX_FRAMES or (item.frames.size and int(item.frames.max()) >= MAX_FRAMES):
+        raise InvalidInput(
+            f"track {item.track_id} is longer than the index holds ({MAX_FRAMES} frames)",
+            hint="split very long recordings before indexing",
+        )
+
+
+def _save_segment(path: Path, keys: npt.NDArray[np.uint32], vals: npt.NDArray[np.uint32], meta: list[dict]) -> None:  # type: ignore[type-arg]
+    order = np.argsort(keys, kind="stable")
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "keys.npy", keys[order])
+    np.save(tmp / "vals.npy", vals[order])
+    (tmp / "tracks.json").write_text(json.dumps(meta))
+    os.replace(tmp, path)
+
+
+def _open_segment(path: Path) -> _Segment:
+    try:
+        keys = np.load(path / "keys.npy", mmap_mode="r")
+        vals = np.load(path / "vals.npy", mmap_mode="r")
+        meta = json.loads((path / "tracks.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise StorageError(
+            f"fingerprint index segment {path.name} is unreadable: {exc}",
+            hint="rebuild the index with `consentune index build`",
+        ) from exc
+    lengths = np.array([m["frames"] for m in meta], dtype=np.int64)
+    hashes = np.array([m["hashes"] for m in meta], dtype=np.int64)
+    return _Segment(path.name, keys, vals, [m["id"] for m in meta], lengths, hashes)
+
+
+def _ranges(
+    segment: _Segment, hashes: npt.NDArray[np.uint64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """For each stored posting whose hash is in ``hashes`` (sorted, unique): (hash row, position)."""
+    if segment.keys.size == 0:
+        return None
+    # bounds in the keys' own dtype: a wider dtype would make numpy copy the whole mapped array per call
+    lo = np.searchsorted(segment.keys, (hashes << np.uint64(8)).astype(np.uint32), side="left")
+    hi = np.searchsorted(segment.keys, ((hashes + np.uint64(1)) << np.uint64(8)).astype(np.uint32), side="left")
+    count = hi - lo
+    total = int(count.sum())
+    if total == 0:
+        return None
+    rows = np.repeat(np.arange(hashes.size), count)
+    position = np.arange(total) - np.repeat(np.cumsum(count) - count, count) + np.repeat(lo, count)
+    return rows.astype(np.int64), position.astype(np.int64)
+
+
+__all__ = ["FingerprintIndex", "IndexStats", "MmapIndex", "Postings", "TrackPostings"]

@@ -1,0 +1,240 @@
+"""IdentifyService: consent-gated indexing, matching of query audio, and re-upload checks at ingest.
+
+Every read of catalogue audio goes through the gate under the ``identify``
+purpose; every indexing, removal and match is a ledger entry.  Query audio
+(an upload that is not a catalogue track) is decoded by the gate without
+being stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from consentune.errors import InvalidInput
+from consentune.gate import PurposeGate, TrackHandle
+from consentune.identify.index import FingerprintIndex, IndexStats, TrackPostings
+from consentune.identify.match import THRESHOLD, Match, match_hashes
+from consentune.identify.triplets import HOP, SAMPLE_RATE, fingerprint
+from consentune.ledger.log import UsageLedger, UsageRecord
+from consentune.ports import CatalogRepo, MatchRepo, StoredMatch
+from consentune.types import IDENTIFY, Purpose, TrackId
+
+_BATCH = 64  # tracks per index segment written during a build
+_UPLOAD_WINDOW_S = 20.0  # an upload is checked as windows of this length ...
+_UPLOAD_STEP_S = 30.0  # ... starting this far apart
+_MAX_UPLOAD_WINDOWS = 12
+
+
+@dataclass(slots=True)
+class IndexReport:
+    indexed: list[TrackId] = field(default_factory=list)
+    denied: list[TrackId] = field(default_factory=list)
+    failed: dict[TrackId, str] = field(default_factory=dict)
+    audio_s: float = 0.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def track_postings(track_id: str, samples: npt.NDArray[np.float32]) -> TrackPostings:
+    """Reference fingerprint of mono audio at :data:`SAMPLE_RATE`, ready for the index."""
+    _, hashes = fingerprint(samples)
+    frames = np.rint(hashes.t).astype(np.uint32)
+    return TrackPostings(track_id, hashes.key, frames, int(samples.shape[0] // HOP) + 1)
+
+
+def identify_samples(
+    samples: npt.NDArray[np.float32], index: FingerprintIndex, *, threshold: float = THRESHOLD
+) -> list[Match]:
+    """Matches for mono query audio at :data:`SAMPLE_RATE` (no consent checks: callers go through the service)."""
+    _, hashes = fingerprint(samples, query=True)
+    postings = index.lookup(hashes.key)
+    return match_hashes(hashes, postings, query_frames=int(samples.shape[0] // HOP) + 1, threshold=threshold)
+
+
+class IdentifyService:
+    def __init__(
+        self,
+        *,
+        gate: PurposeGate,
+        catalog: CatalogRepo,
+        ledger: UsageLedger,
+        matches: MatchRepo,
+        index: FingerprintIndex,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._gate = gate
+        self._catalog = catalog
+        self._ledger = ledger
+        self._matches = matches
+        self._index = index
+        self._clock = clock
+
+    @property
+    def index(self) -> FingerprintIndex:
+        return self._index
+
+    # -- indexing -------------------------------------------------------------
+    def index_tracks(self, tracks: Sequence[TrackId], *, actor: str) -> IndexReport:
+        """Fingerprint and index the tracks whose ``identify`` purpose is allowed; the rest are skipped."""
+        report = IndexReport()
+        for start in range(0, len(tracks), _BATCH):
+            grant = self._gate.request(actor=actor, purpose=IDENTIFY, tracks=tracks[start : start + _BATCH])
+            report.denied.extend(d.track for d in grant.denied)
+            items = []
+            for handle in grant.allowed:
+                try:
+                    samples = self._decode(handle)
+                    items.append(track_postings(handle.track, samples))
+                except InvalidInput as exc:
+                    report.failed[handle.track] = exc.message
+                    continue
+                report.audio_s += samples.shape[0] / SAMPLE_RATE
+            self._index.add(items)
+            report.indexed.extend(TrackId(i.track_id) for i in items)
+            self._ledger.append(
+                [UsageRecord(actor, "index", IDENTIFY, i.track_id, "record",
+                             f"fingerprinted and indexed ({i.keys.size} hashes)") for i in items]
+            )  # fmt: skip
+        return report
+
+    def rebuild(self, *, actor: str) -> IndexReport:
+        """Index every catalogue track allowed for ``identify`` (already indexed ones are replaced)."""
+        tracks: list[TrackId] = []
+        offset = 0
+        while page := self._catalog.list_tracks(limit=1000, offset=offset):
+            tracks.extend(t.id for t in page)
+            offset += len(page)
+        return self.index_tracks(tracks, actor=actor)
+
+    def remove_tracks(self, tracks: Sequence[TrackId], *, actor: str, reason: str = "removed from the index") -> int:
+        """Drop tracks from the index and their stored matches; one ledger entry per removed track."""
+        present = [t for t in dict.fromkeys(tracks) if self._index.contains(t)]
+        removed = self._index.remove(present)
+        self._matches.delete_track_matches(list(tracks))
+        self._ledger.append([UsageRecord(actor, "unindex", IDENTIFY, t, "record", reason) for t in present])
+        return removed
+
+    def on_revoked(self, purpose: Purpose, tracks: Sequence[TrackId], actor: str) -> int:
+        """Purger: revoking ``identify`` removes the tracks from the index and drops their matches."""
+        if purpose != IDENTIFY:
+            return 0
+        return self.remove_tracks(tracks, actor=actor, reason="identify no longer allowed; removed from the index")
+
+    def stats(self) -> IndexStats:
+        return self._index.stats()
+
+    # -- matching ---------------------------------------------------------------
+    def identify(self, data: bytes, *, actor: str, filename: str | None = None) -> list[Match]:
+        """Match query audio (not stored); each reported match is logged against the matched track."""
+        samples, _ = self._gate.decode_upload(data, filename=filename, mono=True, target_sr=SAMPLE_RATE)
+        found = self._allowed(identify_samples(samples, self._index))
+        self._ledger.append(
+            [UsageRecord(actor, "match", IDENTIFY, m.track_id, "record",
+                         f"query matched (score {m.score:.1f}, {m.matched} aligned hashes)") for m in found]
+        )  # fmt: skip
+        return found
+
+    def check_upload(self, track: TrackId, *, actor: str) -> list[StoredMatch]:
+        """At ingest: match a new catalogue track against the index, store possible re-uploads, then index it.
+
+        Matches with tracks of the same artist are not re-uploads and are
+        left out.  Returns the stored matches (empty if ``identify`` is not
+        allowed for the new track).
+        """
+        grant = self._gate.request(actor=actor, purpose=IDENTIFY, tracks=[track])
+        if not grant.allowed:
+            return []
+        try:
+            samples = self._decode(grant.allowed[0])
+        except InvalidInput:
+            return []
+        found = self._allowed(self._match_windows(samples, exclude=track))
+        owners = self._catalog.track_owners([track, *(TrackId(m.track_id) for m in found)])
+        others = [m for m in found if owners.get(TrackId(m.track_id)) != owners.get(track)]
+        now = self._clock()
+        stored = [_stored(track, m, now) for m in others]
+        self._matches.replace_track_matches(track, stored)
+        self._ledger.append(
+            [UsageRecord(actor, "match", IDENTIFY, m.matched_track_id, "record",
+                         f"upload {track} may re-use this track (score {m.score:.1f})") for m in stored]
+        )  # fmt: skip
+        self._index.add([track_postings(track, samples)])
+        self._ledger.append([UsageRecord(actor, "index", IDENTIFY, track, "record", "fingerprinted and indexed")])
+        return stored
+
+    def matches_for(self, track: TrackId) -> list[StoredMatch]:
+        """Stored possible re-uploads involving ``track`` (as the upload or as the original)."""
+        return self._matches.track_matches(track)
+
+    # -- helpers ----------------------------------------------------------------
+    def _decode(self, handle: TrackHandle) -> npt.NDArray[np.float32]:
+        samples, _ = self._gate.decode_audio(handle, mono=True, target_sr=SAMPLE_RATE)
+        return samples
+
+    def _allowed(self, found: list[Match]) -> list[Match]:
+        """Drop matches to tracks whose consent lapsed since they were indexed (purge may still be running)."""
+        if not found:
+            return []
+        ok = self._gate.decide(purpose=IDENTIFY, tracks=[TrackId(m.track_id) for m in found]).allowed.tolist()
+        return [m for m, allowed in zip(found, ok, strict=True) if allowed]
+
+    def _match_windows(self, samples: npt.NDArray[np.float32], *, exclude: TrackId) -> list[Match]:
+        """Best match per reference track over windows spread across the upload, times on the upload's clock."""
+        window = int(_UPLOAD_WINDOW_S * SAMPLE_RATE)
+        step = max(int(_UPLOAD_STEP_S * SAMPLE_RATE), (samples.shape[0] - window) // _MAX_UPLOAD_WINDOWS + 1)
+        best: dict[str, Match] = {}
+        for start in range(0, max(1, samples.shape[0] - window // 2), step):
+            chunk = samples[start : start + window]
+            if chunk.shape[0] < SAMPLE_RATE:
+                break
+            try:
+                found = identify_samples(chunk, self._index)
+            except InvalidInput:  # a silent stretch carries no fingerprint
+                continue
+            shift = start / SAMPLE_RATE
+            for m in found:
+                if m.track_id == exclude:
+                    continue
+                if m.track_id not in best or m.score > best[m.track_id].score:
+                    best[m.track_id] = _shifted(m, shift)
+        return sorted(best.values(), key=lambda m: -m.score)
+
+
+def _shifted(match: Match, seconds: float) -> Match:
+    return Match(
+        track_id=match.track_id,
+        score=match.score,
+        matched=match.matched,
+        query_start_s=round(match.query_start_s + seconds, 2),
+        query_end_s=round(match.query_end_s + seconds, 2),
+        ref_start_s=match.ref_start_s,
+        ref_end_s=match.ref_end_s,
+        time_scale=match.time_scale,
+        pitch_semitones=match.pitch_semitones,
+    )
+
+
+def _stored(track: TrackId, match: Match, at: datetime) -> StoredMatch:
+    return StoredMatch(
+        track_id=track,
+        matched_track_id=TrackId(match.track_id),
+        score=match.score,
+        matched=match.matched,
+        query_start_s=match.query_start_s,
+        query_end_s=match.query_end_s,
+        ref_start_s=match.ref_start_s,
+        ref_end_s=match.ref_end_s,
+        time_scale=match.time_scale,
+        pitch_semitones=match.pitch_semitones,
+        created_at=at,
+    )
+
+
+__all__ = ["IdentifyService", "IndexReport", "identify_samples", "track_postings"]
