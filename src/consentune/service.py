@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from consentune.identify import IdentifyService, MmapIndex
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
 from consentune.organize import OrganizeService
+from consentune.organize.near import StoredMatchDuplicates
 from consentune.plays import PlayLog
 from consentune.recommend.service import RecommendService, serving_model
 from consentune.shield.challenge import ChallengeIssuer
@@ -113,7 +114,8 @@ def open_service(settings: Settings | None = None) -> Consentune:
     consent.add_purger(identify.on_revoked)
     if settings.identify_at_ingest:
         catalog.add_ingest_hook(lambda track, _actor: identify.check_upload(track.id, actor="service:identify"))
-    organize = OrganizeService(gate=gate, catalog=store, features=store)
+    near = StoredMatchDuplicates(matches_for=identify.matches_for, duration_s=_duration_of(store))
+    organize = OrganizeService(gate=gate, catalog=store, features=store, near_finder=near)
     consent.add_purger(organize.on_revoked)
     return Consentune(
         settings,
@@ -157,6 +159,14 @@ def _listener_desk(
         policy=policy,
         catalog_ttl_s=settings.signal_ttl_s,
     )
+
+
+def _duration_of(store: SqlStore) -> Callable[[TrackId], float | None]:
+    def duration(track: TrackId) -> float | None:
+        found = store.get_track(track)
+        return None if found is None else found.duration_s
+
+    return duration
 
 
 def hmac_key(secret: bytes, purpose: str) -> bytes:

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from consentune.errors import AccessDenied, ConsentuneError
 from consentune.gate import PurposeGate, TrackHandle
 from consentune.organize.descriptors import FEATURE_KIND, Descriptors, analyze
-from consentune.organize.duplicates import DuplicateMatch, NearDuplicateFinder
+from consentune.organize.duplicates import DuplicateMatch, NearDuplicateFinder, group_pairs
 from consentune.organize.embedding import EMBEDDING_DIM
 from consentune.organize.similar import Neighbour, SimilarityIndex
 from consentune.organize.tags import NormalizedTag, TagNormalizer
@@ -145,13 +145,19 @@ class OrganizeService:
         return matches
 
     def duplicate_groups(self, *, actor: str) -> list[list[TrackId]]:
-        """Every exact-duplicate group (≥ 2 consenting tracks), largest first."""
-        groups = []
+        """Every duplicate group (≥ 2 consenting tracks: exact, and near with a finder), largest first."""
+        pairs: list[tuple[TrackId, TrackId]] = []
         for group in self._catalog.content_groups():
             allowed = self._allowed(group, actor=actor)
-            if len(allowed) > 1:
-                groups.append(sorted(allowed))
-        return sorted(groups, key=lambda g: (-len(g), g[0]))
+            pairs += [(allowed[0], other) for other in allowed[1:]]
+        if self._near is not None:
+            candidates = self._index_tracks(actor)
+            for track in candidates:
+                pairs += [
+                    (track, m.track) for m in self._near.near_duplicates(track, candidates=candidates, actor=actor)
+                ]
+        members = sorted({t for pair in pairs for t in pair})
+        return group_pairs(members, pairs)
 
     def normalize_tags(self, tags: Sequence[str]) -> list[NormalizedTag]:
         """Map free tags onto the faceted vocabulary; catalogue artist names count as non-descriptors."""
