@@ -27,11 +27,13 @@ class DuplicateMatch:
 class NearDuplicateFinder(Protocol):
     """Finds catalogue tracks that are the same recording as ``track`` in another encoding or edit.
 
-    Implementations see only tracks the caller may use for ``organize``
-    (``candidates``) and return matches among them, best first.
+    ``candidates`` limits the answer when given (``None``: any track); the
+    caller still checks every returned track against ``organize`` consent.
     """
 
-    def near_duplicates(self, track: TrackId, *, candidates: Sequence[TrackId], actor: str) -> list[DuplicateMatch]: ...
+    def near_duplicates(
+        self, track: TrackId, *, candidates: Sequence[TrackId] | None, actor: str
+    ) -> list[DuplicateMatch]: ...
 
 
 def group_pairs(tracks: Sequence[TrackId], pairs: Sequence[tuple[TrackId, TrackId]]) -> list[list[TrackId]]:

@@ -140,8 +140,9 @@ class OrganizeService:
         matches = [DuplicateMatch(t, "exact", 1.0) for t in self._allowed(same, actor=actor)]
         if self._near is not None:
             exact = {m.track for m in matches} | {track}
-            candidates = [t for t in self._index_tracks(actor) if t not in exact]
-            matches += self._near.near_duplicates(track, candidates=candidates, actor=actor)
+            near = [m for m in self._near.near_duplicates(track, candidates=None, actor=actor) if m.track not in exact]
+            allowed = set(self._allowed([m.track for m in near], actor=actor))
+            matches += [m for m in near if m.track in allowed]
         return matches
 
     def duplicate_groups(self, *, actor: str) -> list[list[TrackId]]:
