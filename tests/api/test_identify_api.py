@@ -31,6 +31,13 @@ def test_identify_and_matches_endpoints(world: World, original: np.ndarray) -> N
     assert flag["upload_track_id"] == bo_track and flag["track_id"] == ada_track
     assert abs(flag["time_scale"] - 0.95) < 0.01
     assert w.client.get(f"/v1/tracks/{bo_track}/matches", headers=w.ada_key).status_code == 404  # not Ada's
+    [seen_by_ada] = w.client.get(f"/v1/tracks/{ada_track}/matches", headers=w.ada_key).json()  # her original's copy
+    assert seen_by_ada["upload_track_id"] == bo_track
+    queue = w.client.get("/v1/admin/matches", headers=w.admin)
+    assert queue.status_code == 200 and [(q["upload_track_id"], q["track_id"]) for q in queue.json()] == [
+        (bo_track, ada_track)
+    ]
+    assert w.client.get("/v1/admin/matches", headers=w.bo_key).status_code == 403  # operators only
 
     query = wav(original[8 * SAMPLE_RATE : 16 * SAMPLE_RATE])
     r = w.client.post("/v1/identify", headers=w.service, files={"file": ("q.wav", query, "audio/wav")})

@@ -180,6 +180,9 @@ def test_operator_console_for_admin(page: Any, demo_server: DemoServer) -> None:
     page.get_by_role("button", name="Run a full audit now").click()
     assert "Audit passed" in page.locator("#audit-result").inner_text()
     assert page.locator('[data-capability="fraud-queue"][data-endpoint="/v1/fraud/alerts"]').count() == 1
+    queue = page.locator('[data-capability="reupload-queue"][data-endpoint="/v1/admin/matches"] table')
+    queue.wait_for()
+    assert queue.locator("tbody tr").count() >= 1  # the demo's sped-up copy awaits review
     assert page.evaluate(UNLABELLED) == [] and page.evaluate(LOW_CONTRAST) == []
     screenshot(page, "operator")
     row = page.locator("#blocks tr", has_text=demo_server.block_subject)

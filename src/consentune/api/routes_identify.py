@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 
 from consentune.api.deps import Caller, Service
 from consentune.api.routes_catalog import visible_track
 from consentune.api.schemas import IdentifyOut, MatchOut, StoredMatchOut
 from consentune.errors import AudioRejected
 from consentune.identify import THRESHOLD
+from consentune.ports import StoredMatch
 from consentune.types import Role
 
 router = APIRouter(prefix="/v1", tags=["identify"])
@@ -33,23 +34,33 @@ def identify(
     return IdentifyOut(threshold=THRESHOLD, matches=[MatchOut(**dataclasses.asdict(m)) for m in found])
 
 
+def _out(m: StoredMatch) -> StoredMatchOut:
+    return StoredMatchOut(
+        upload_track_id=m.track_id,
+        track_id=m.matched_track_id,
+        score=m.score,
+        matched=m.matched,
+        query_start_s=m.query_start_s,
+        query_end_s=m.query_end_s,
+        ref_start_s=m.ref_start_s,
+        ref_end_s=m.ref_end_s,
+        time_scale=m.time_scale,
+        pitch_semitones=m.pitch_semitones,
+        created_at=m.created_at,
+    )
+
+
 @router.get("/tracks/{track_id}/matches", response_model=list[StoredMatchOut])
 def track_matches(track_id: str, service: Service, caller: Caller) -> list[StoredMatchOut]:
     """Possible re-uploads involving this track, found when either track was ingested."""
     track = visible_track(service, caller, track_id)
-    return [
-        StoredMatchOut(
-            upload_track_id=m.track_id,
-            track_id=m.matched_track_id,
-            score=m.score,
-            matched=m.matched,
-            query_start_s=m.query_start_s,
-            query_end_s=m.query_end_s,
-            ref_start_s=m.ref_start_s,
-            ref_end_s=m.ref_end_s,
-            time_scale=m.time_scale,
-            pitch_semitones=m.pitch_semitones,
-            created_at=m.created_at,
-        )
-        for m in service.identify.matches_for(track.id)
-    ]
+    return [_out(m) for m in service.identify.matches_for(track.id)]
+
+
+@router.get("/admin/matches", response_model=list[StoredMatchOut])
+def recent_matches(
+    service: Service, caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[StoredMatchOut]:
+    """Operator review queue: the newest possible re-uploads across the catalogue."""
+    caller.require(Role.ADMIN)
+    return [_out(m) for m in service.identify.recent_matches(limit=limit)]

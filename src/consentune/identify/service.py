@@ -173,6 +173,10 @@ class IdentifyService:
         """Stored possible re-uploads involving ``track`` (as the upload or as the original)."""
         return self._matches.track_matches(track)
 
+    def recent_matches(self, *, limit: int = 200) -> list[StoredMatch]:
+        """The newest stored possible re-uploads across the catalogue, for operators to review."""
+        return self._matches.recent_matches(limit=limit)
+
     # -- helpers ----------------------------------------------------------------
     def _decode(self, handle: TrackHandle) -> npt.NDArray[np.float32]:
         samples, _ = self._gate.decode_audio(handle, mono=True, target_sr=SAMPLE_RATE)

@@ -481,6 +481,12 @@ class SqlStore:
             rows = conn.execute(query.order_by(m.c.score.desc(), m.c.id)).all()
         return [_match(r) for r in rows]
 
+    def recent_matches(self, *, limit: int) -> list[StoredMatch]:
+        m = t.track_matches
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(m).order_by(m.c.created_us.desc(), m.c.id.desc()).limit(limit)).all()
+        return [_match(r) for r in rows]
+
     def delete_track_matches(self, tracks: Sequence[TrackId]) -> int:
         m = t.track_matches
         deleted = 0

@@ -38,6 +38,14 @@ OPTIONAL: tuple[Capability, ...] = (
         missing="Content identification is not enabled on this server, so no re-uploads are reported.",
     ),
     Capability(
+        key="reupload-queue",
+        title="Re-upload review queue",
+        route="/v1/admin/matches",
+        scope="operator",
+        summary="The newest uploads that content identification matched to another artist's track.",
+        missing="Content identification is not enabled on this server.",
+    ),
+    Capability(
         key="fraud-alerts",
         title="Fraud alerts",
         route="/v1/fraud/alerts",
