@@ -36,7 +36,8 @@ def scan(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Batch scan: flagged accounts, flagged tracks, and each alert's block, score and evidence."""
-    from consentune.fraud.service import ScanReport, read_play_file, scan_events
+    from consentune.fraud.service import ScanReport, scan_events
+    from consentune.plays import read_play_file
 
     if plays is None:
         report = service().fraud.scan_stored(actor=ADMIN_ACTOR)
@@ -63,7 +64,7 @@ def watch(
 ) -> None:
     """Streaming: feed events in micro-batches and print each alert the moment it is raised or updated."""
     from consentune.fraud import StreamDetector
-    from consentune.fraud.service import read_play_file
+    from consentune.plays import read_play_file
 
     parsed = read_play_file(plays)
     detector = StreamDetector()

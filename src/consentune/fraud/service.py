@@ -16,12 +16,10 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from consentune.errors import InvalidInput
 from consentune.fraud.detector import Alert, DetectorConfig, IntakeStats, StreamDetector
 from consentune.gate import PurposeGate
-from consentune.plays.parse import Parsed, RowError, parse_csv, parse_records
+from consentune.plays.parse import RowError
 from consentune.ports import CatalogRepo, FraudRepo
 from consentune.types import DETECT_FRAUD, ArtistId, PlayEvent
 
@@ -57,29 +55,6 @@ def scan_events(
         detector.push_events(ordered[start : start + batch])
     detector.flush()
     return detector.alerts(), detector.stats
-
-
-def read_play_file(path: Path) -> Parsed:
-    """Parse a CSV or Parquet play file in the shared schema (bad rows become numbered errors)."""
-    if not path.exists():
-        raise InvalidInput(f"{path} does not exist", hint="check the path")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        try:
-            import pyarrow.parquet as pq  # type: ignore[import-untyped]
-        except ModuleNotFoundError:
-            raise InvalidInput("reading Parquet needs pyarrow", hint="pip install 'consentune[parquet]'") from None
-        try:
-            rows = pq.read_table(path).to_pylist()
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(f"cannot read {path} as Parquet: {exc}", hint="check the file") from None
-        return parse_records(enumerate(rows, start=1))
-    if suffix not in (".csv", ".txt"):
-        raise InvalidInput(f"{path.name}: unknown play file type {suffix!r}", hint="use a .csv or .parquet file")
-    try:
-        return parse_csv(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"cannot read {path}: {exc}", hint="pass a UTF-8 CSV file with a header row") from None
 
 
 class FraudService:
@@ -166,4 +141,4 @@ def _inside(play: PlayEvent, windows: Sequence[tuple[float, float]]) -> bool:
     return any(since <= at <= until for since, until in windows)
 
 
-__all__ = ["FLAG_MARGIN_S", "FraudService", "ScanReport", "read_play_file", "scan_events"]
+__all__ = ["FLAG_MARGIN_S", "FraudService", "ScanReport", "scan_events"]

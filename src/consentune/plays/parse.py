@@ -15,7 +15,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
+from consentune.errors import InvalidInput
 from consentune.types import PlayEvent, TrackId
 
 REQUIRED = ("user_id", "track_id", "played_at", "ms_played")
@@ -162,4 +164,27 @@ def _country(value: object) -> str | None:
     return code
 
 
-__all__ = ["OPTIONAL", "REQUIRED", "Parsed", "RowError", "parse_csv", "parse_records", "parse_row"]
+def read_play_file(path: Path) -> Parsed:
+    """Parse a CSV or Parquet play file in the shared schema (bad rows become numbered errors)."""
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist", hint="check the path")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        except ModuleNotFoundError:
+            raise InvalidInput("reading Parquet needs pyarrow", hint="pip install 'consentune[parquet]'") from None
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read {path} as Parquet: {exc}", hint="check the file") from None
+        return parse_records(enumerate(rows, start=1))
+    if suffix not in (".csv", ".txt"):
+        raise InvalidInput(f"{path.name}: unknown play file type {suffix!r}", hint="use a .csv or .parquet file")
+    try:
+        return parse_csv(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}", hint="pass a UTF-8 CSV file with a header row") from None
+
+
+__all__ = ["OPTIONAL", "REQUIRED", "Parsed", "RowError", "parse_csv", "parse_records", "parse_row", "read_play_file"]

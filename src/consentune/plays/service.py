@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from consentune.errors import InvalidInput
-from consentune.plays.parse import Parsed, RowError, parse_csv, parse_records
+from consentune.plays.parse import Parsed, RowError, parse_records, read_play_file
 from consentune.ports import CatalogRepo, PlayRepo
 
 FUTURE_SLACK = timedelta(days=1)
@@ -29,16 +28,7 @@ class PlayLog:
         self._catalog = catalog
 
     def import_file(self, path: Path) -> ImportReport:
-        suffix = path.suffix.lower()
-        if suffix == ".parquet":
-            return self.import_parsed(_parquet(path))
-        if suffix not in (".csv", ".txt"):
-            raise InvalidInput(f"{path.name}: unknown play file type {suffix!r}", hint="use a .csv or .parquet file")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"cannot read {path}: {exc}", hint="pass a UTF-8 CSV file with a header row") from None
-        return self.import_parsed(parse_csv(text))
+        return self.import_parsed(read_play_file(path))
 
     def import_records(self, records: list[dict[str, object]]) -> ImportReport:
         """A JSON batch; errors are numbered by the row's index in the batch."""
@@ -58,18 +48,6 @@ class PlayLog:
                 good.append(event)
         imported = self._plays.add_plays(good)
         return ImportReport(imported, tuple(sorted(errors, key=lambda e: e.line)))
-
-
-def _parquet(path: Path) -> Parsed:
-    try:
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
-    except ModuleNotFoundError:
-        raise InvalidInput("reading Parquet needs pyarrow", hint="pip install 'consentune[parquet]'") from None
-    try:
-        rows = pq.read_table(path).to_pylist()
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"cannot read {path} as Parquet: {exc}", hint="check the file") from None
-    return parse_records(enumerate(rows, start=1))
 
 
 __all__ = ["ImportReport", "PlayLog"]
