@@ -95,3 +95,11 @@ def audio_files() -> dict[str, bytes]:
         rate = 48_000 if fmt == "opus" else 44_100
         out[fmt] = encode(synthesize(SongSpec(seed=100 + i, duration_s=3.0, sample_rate=rate)), rate, format=fmt)
     return out
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data folder for CLI runs (SQLite inside it), via CONSENTUNE_HOME."""
+    monkeypatch.setenv("CONSENTUNE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CONSENTUNE_DATABASE_URL", raising=False)
+    return tmp_path

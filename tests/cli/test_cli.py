@@ -10,22 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from consentune.cli import main
+from tests.cli import run
 
 Capture = pytest.CaptureFixture[str]
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CONSENTUNE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("CONSENTUNE_DATABASE_URL", raising=False)
-    return tmp_path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_ingest_consent_receipt_verify(

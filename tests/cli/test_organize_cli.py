@@ -7,20 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from consentune.cli import main
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CONSENTUNE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("CONSENTUNE_DATABASE_URL", raising=False)
-    return tmp_path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli import run
 
 
 def test_analyze_describe_similar_duplicates(

@@ -10,13 +10,6 @@ import pytest
 from consentune.cli import main
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CONSENTUNE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("CONSENTUNE_DATABASE_URL", raising=False)
-    return tmp_path
-
-
 def test_scan_finds_the_simulated_farm_and_reports_bad_rows(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plays = home / "plays.csv"
     args = ["simulate", "plays", "--out", str(plays), "--users", "400", "--tracks", "1500", "--events", "15000"]
