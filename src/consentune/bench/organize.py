@@ -268,7 +268,7 @@ def run_organize(
         checks["tag_coverage"] = results["tag_coverage"] >= TARGETS["tag_coverage"]
         checks["tag_precision"] = results["tag_precision"] >= TARGETS["tag_precision"]
     else:
-        progress("tag normalization skipped: pass --tags-data ../shared/data/lastfm-2k")
+        progress("tag normalization skipped: pass --tags-data DIR (the HetRec 2011 Last.fm 2K folder)")
         del targets["tag_coverage"], targets["tag_precision"]
     if manifest is not None:
         progress(f"duplicates on {manifest}")

@@ -60,7 +60,7 @@ def run_duplicates(
     with manifest.open() as handle:
         paths = [Path(row["path"]) for row in csv.DictReader(handle, delimiter="\t") if Path(row["path"]).is_file()]
     if not paths:
-        raise InvalidInput(f"no readable audio listed in {manifest}", hint="run ../shared/scripts/make-music-corpus.sh")
+        raise InvalidInput(f"no readable audio listed in {manifest}", hint="list audio in a manifest.tsv path column")
     rng = random.Random(seed)
     picks = rng.sample(paths, min(originals, len(paths)))
     kinds = [*_VARIANTS, "trim", "excerpt-30s"]

@@ -28,7 +28,7 @@ def load_lastfm(data: Path) -> tuple[list[tuple[str, str]], dict[str, str]]:
     needed = [data / "tags.dat", data / "user_taggedartists.dat", data / "artists.dat"]
     missing = [p.name for p in needed if not p.is_file()]
     if missing:
-        raise InvalidInput(f"{data} lacks {', '.join(missing)}", hint="pass --tags-data ../shared/data/lastfm-2k")
+        raise InvalidInput(f"{data} lacks {', '.join(missing)}", hint="pass the Last.fm 2K folder")
     tags = dict(line.split("\t", 1) for line in needed[0].read_text("latin-1").splitlines()[1:] if "\t" in line)
     pairs = []
     for line in needed[1].read_text("latin-1").splitlines()[1:]:

@@ -56,7 +56,7 @@ TARGETS = {
 K = 10
 MIN_USER_ITEMS = 5
 COLD_SHARE = 0.10
-HINT = "pass --data ../shared/data/lastfm-2k"
+HINT = "pass --data DIR, the HetRec 2011 Last.fm 2K folder"
 
 Factory = Callable[[], Recommender]
 
