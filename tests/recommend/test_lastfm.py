@@ -10,7 +10,19 @@ import pytest
 import scipy.sparse as sp
 
 from consentune.bench.recommend import load_lastfm
-from consentune.recommend import EASE, Popularity, Recommender, Weighting, holdout_split, metrics, top_n
+from consentune.recommend import (
+    EASE,
+    IALS,
+    ItemKNN,
+    Popularity,
+    Recommender,
+    RP3Beta,
+    TwoStage,
+    Weighting,
+    holdout_split,
+    metrics,
+    top_n,
+)
 
 LASTFM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lastfm-2k"
 
@@ -54,3 +66,29 @@ def test_loader_keeps_every_artist_column() -> None:
     assert data.plays.matrix.shape == (1892, 17632)
     assert data.plays.matrix.nnz == 92834
     assert data.tag_items.max() < 17632
+
+
+def test_two_stage_model_keeps_its_accuracy_while_giving_the_long_tail_its_share(
+    split: tuple[sp.csr_matrix, sp.csr_matrix],
+) -> None:
+    train, test = split
+    members: list[Recommender] = [
+        IALS(factors=32, regularization=10.0, alpha=1.0, seed=1, weighting=Weighting("bm25")),
+        RP3Beta(alpha=0.8, beta=0.3, weighting=Weighting("log1p")),
+        ItemKNN(k=200, weighting=Weighting("log1p")),
+    ]
+    model = TwoStage(members, seed=7)
+    plain = _ndcg(model, train, test)
+    assert model.learned
+    assert plain >= 0.97 * max(_ndcg(m, train, test) for m in members)
+    users = np.flatnonzero(np.diff(test.indptr) > 0)
+
+    def lists() -> np.ndarray:
+        return top_n(model.scores(train[users]), n=10, exclude=train[users])
+
+    untouched = metrics.long_tail_share_at_k(lists(), long_tail=model.long_tail, k=10)
+    target = untouched + 0.10
+    model.set_exposure(long_tail_target=target)
+    shared = lists()
+    assert abs(metrics.long_tail_share_at_k(shared, long_tail=model.long_tail, k=10) - target) <= 0.02
+    assert metrics.ndcg_at_k(shared, test[users], k=10) >= 0.9 * plain

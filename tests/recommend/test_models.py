@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentune.errors import InvalidInput
-from consentune.recommend import EASE, IALS, Blend, ItemKNN, Popularity, Recommender, RP3Beta, Weighting
+from consentune.recommend import EASE, IALS, Blend, ItemKNN, Popularity, Recommender, RP3Beta, TwoStage, Weighting
 
 N_USERS, N_ITEMS, BLOCK = 40, 20, 10
 
@@ -44,6 +44,9 @@ PERSONALISED: dict[str, Callable[[], Recommender]] = {
         factors=4, regularization=0.1, alpha=5.0, iterations=10, seed=1, weighting=Weighting("bm25")
     ),
     "blend": lambda: Blend([(EASE(l2=5.0, min_users=1), 1.0), (ItemKNN(k=10), 0.5)]),
+    "two-stage": lambda: TwoStage(
+        [EASE(l2=50.0, min_users=1, weighting=Weighting("log1p")), ItemKNN(k=10)], candidates=10, seed=1
+    ),
 }
 ALL = {"popularity": Popularity, **PERSONALISED}
 
@@ -95,7 +98,7 @@ def test_fold_in_serves_a_user_the_model_never_saw(name: str) -> None:
     assert all(int(i) < BLOCK for i in items)
 
 
-@pytest.mark.parametrize("name", ["item-knn", "rp3beta", "ease", "blend"])
+@pytest.mark.parametrize("name", ["item-knn", "rp3beta", "ease", "blend", "two-stage"])
 def test_fold_in_equals_training_in_for_neighbourhood_models(name: str) -> None:
     with_user = _fitted(name)
     np.testing.assert_allclose(with_user.scores(X[:5]), with_user.scores(X)[:5], rtol=1e-6)

@@ -29,13 +29,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from consentune.catalog import Catalog
-from consentune.errors import NotFound
+from consentune.errors import InvalidInput, NotFound
 from consentune.gate import PurposeGate
 from consentune.ledger.log import UsageLedger, UsageRecord
+from consentune.recommend.coldstart import TagLinear, TagVocabulary
 from consentune.recommend.interactions import Weighting
-from consentune.recommend.models import IALS, Recommender
+from consentune.recommend.models import IALS, ItemKNN, Recommender, RP3Beta
+from consentune.recommend.stacking import TwoStage
 from consentune.types import RECOMMEND, PlayEvent, Purpose, TrackId
 
+LONG_TAIL_TARGET = 0.13  # share of served slots for emerging artists; see serving_model
+POPULARITY_DAMPING = 0.0
 MIN_PLAY_MS = 30_000  # a play counts once it passed 30 s, as royalty rules do
 COLD_START_SLOTS = 2
 
@@ -65,6 +69,15 @@ class _Snapshot:
     item_index: dict[TrackId, int]
     allowed: np.ndarray[Any, np.dtype[np.bool_]]
     allowed_at: float
+    content: _Content | None = None
+
+
+@dataclass(frozen=True)
+class _Content:
+    """The tag model trained beside the play model: scores new uploads from their tags alone."""
+
+    vocabulary: TagVocabulary
+    model: TagLinear
 
 
 def _utcnow() -> datetime:
@@ -117,7 +130,7 @@ class RecommendService:
         model = self._factory()
         model.fit(matrix)
         model_id = f"rec_{self._clock().strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
-        self._save(model_id, model, items)
+        self._save(model_id, model, items, _content_model(matrix, items, self._catalog.tags(items)))
         reason = (
             f"model {model_id}: {len(items)} tracks allowed, {len(grant.denied)} refused, "
             f"{len(users)} users, {plays} plays"
@@ -139,7 +152,7 @@ class RecommendService:
             for i, s in zip(items.tolist(), scores.tolist(), strict=True)
         ]
         recs = self._still_allowed(recs)[:n]  # the live check: a revocation in any worker applies at once
-        cold = self._cold_start(history, snap, limit=min(COLD_START_SLOTS, n))
+        cold = self._cold_start(history, row, snap, limit=min(COLD_START_SLOTS, n))
         recs = _interleave(recs, self._still_allowed(cold), n)
         if recs:
             self._ledger.append(
@@ -178,9 +191,10 @@ class RecommendService:
             return snap
         if snap is not None and self._newest_id() == snap.model_id:
             return snap
-        model_id, model, items = self._load_latest()
+        model_id, model, items, content = self._load_latest()
         allowed = self._decide(items)
-        snap = _Snapshot(model_id, model, items, {t: i for i, t in enumerate(items)}, allowed, time.monotonic())
+        index = {t: i for i, t in enumerate(items)}
+        snap = _Snapshot(model_id, model, items, index, allowed, time.monotonic(), content)
         with self._lock:
             self._snapshot = snap
         return snap
@@ -197,8 +211,14 @@ class RecommendService:
             return np.zeros(0, dtype=bool)
         return np.array(self._gate.decide(purpose=RECOMMEND, tracks=items).allowed, dtype=bool)
 
-    def _cold_start(self, history: list[PlayEvent], snap: _Snapshot, *, limit: int) -> list[Recommendation]:
-        """New tracks (no plays in the model) ranked by overlap of their tags with the listener's."""
+    def _cold_start(
+        self, history: list[PlayEvent], row: sp.csr_matrix, snap: _Snapshot, *, limit: int
+    ) -> list[Recommendation]:
+        """New tracks (no plays in the model) sharing a tag with the listener's, best first.
+
+        Ranked by the content model (:class:`TagLinear`) trained with the play
+        model; without one (too few tagged tracks then) by tag-profile cosine.
+        """
         if limit <= 0:
             return []
         fresh, fresh_tags = self._fresh_tracks(snap)
@@ -207,16 +227,16 @@ class RecommendService:
         heard = list(dict.fromkeys(p.track_id for p in history))
         heard_tags = self._catalog.tags(heard)
         profile = Counter(tag for track in heard for tag in heard_tags.get(track, ()))
-        if not profile:
+        shared = [t for t in fresh if any(g in profile for g in fresh_tags.get(t, ()))]
+        if not shared:
             return []
-        norm = math.sqrt(sum(v * v for v in profile.values()))
-        scored = []
-        for track in fresh:
-            own = fresh_tags.get(track, [])
-            if own:
-                score = sum(profile[g] for g in own) / (norm * math.sqrt(len(own)))
-                if score > 0:
-                    scored.append(Recommendation(track, score, "cold-start"))
+        if snap.content is not None and row.nnz:
+            tag_rows = snap.content.vocabulary.rows([fresh_tags[t] for t in shared])
+            values = snap.content.model.scores(row, tag_rows)[0].tolist()
+        else:
+            norm = math.sqrt(sum(v * v for v in profile.values()))
+            values = [sum(profile[g] for g in fresh_tags[t]) / (norm * math.sqrt(len(fresh_tags[t]))) for t in shared]
+        scored = [Recommendation(t, float(v), "cold-start") for t, v in zip(shared, values, strict=True)]
         return sorted(scored, key=lambda r: (-r.score, r.track))[:limit]
 
     def _fresh_tracks(self, snap: _Snapshot) -> tuple[list[TrackId], dict[TrackId, list[str]]]:
@@ -232,33 +252,57 @@ class RecommendService:
         self._fresh = (snap.model_id, time.monotonic(), fresh, tags)
         return fresh, tags
 
-    def _save(self, model_id: str, model: Recommender, items: list[TrackId]) -> None:
+    def _save(self, model_id: str, model: Recommender, items: list[TrackId], content: _Content | None) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".incoming-")
+        saved = {"model_id": model_id, "model": model, "items": items, "content": content}
         with os.fdopen(fd, "wb") as handle:
-            pickle.dump({"model_id": model_id, "model": model, "items": items}, handle, pickle.HIGHEST_PROTOCOL)
+            pickle.dump(saved, handle, pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, self._dir / f"{model_id}.pkl")
 
     def _newest_id(self) -> str | None:
         files = sorted(self._dir.glob("rec_*.pkl")) if self._dir.exists() else []
         return files[-1].stem if files else None
 
-    def _load_latest(self) -> tuple[str, Recommender, list[TrackId]]:
+    def _load_latest(self) -> tuple[str, Recommender, list[TrackId], _Content | None]:
         files = sorted(self._dir.glob("rec_*.pkl")) if self._dir.exists() else []
         if not files:
             raise NotFound("no recommendation model trained yet", hint="run `consentune recommend train`")
         with files[-1].open("rb") as handle:
             saved = pickle.load(handle)  # our own file, written by _save in the data folder
-        return saved["model_id"], saved["model"], saved["items"]
+        return saved["model_id"], saved["model"], saved["items"], saved.get("content")
 
 
 def serving_model() -> Recommender:
     """The model the service trains: the configuration that led `consentune bench recommend`.
 
-    iALS on BM25-weighted counts (192 factors, regularisation 50, alpha 1),
-    chosen on the inner split of Last.fm 2K; see docs/recommend.md.
+    A two-stage model over iALS on BM25-weighted counts (192 factors,
+    regularisation 50, alpha 1), RP3beta (α 0.8, β 0.3) and item-kNN (400
+    neighbours), with a long-tail slot target and popularity damping chosen
+    on the inner split of Last.fm 2K; see docs/recommend.md.  On a platform
+    with too little listening to learn the stage it averages the three.
     """
-    return IALS(factors=192, regularization=50.0, alpha=1.0, threads=2, seed=0, weighting=Weighting("bm25"))
+    members: list[Recommender] = [
+        IALS(factors=192, regularization=50.0, alpha=1.0, threads=2, seed=0, weighting=Weighting("bm25")),
+        RP3Beta(alpha=0.8, beta=0.3, weighting=Weighting("log1p")),
+        ItemKNN(k=400, weighting=Weighting("log1p")),
+    ]
+    return TwoStage(members, long_tail_target=LONG_TAIL_TARGET, popularity_damping=POPULARITY_DAMPING)
+
+
+def _content_model(matrix: sp.csr_matrix, items: list[TrackId], tags: dict[TrackId, list[str]]) -> _Content | None:
+    """The tag model for cold start, or None while too few tracks share tags to learn one."""
+    names = sorted({tag for track in items for tag in tags.get(track, ())})
+    if not names:
+        return None
+    vocabulary = TagVocabulary(names)
+    item_tags = vocabulary.rows([tags.get(track, []) for track in items])
+    model = TagLinear(l2=100.0, weighting=Weighting("log1p"))
+    try:
+        model.fit(matrix, item_tags)
+    except InvalidInput:
+        return None
+    return _Content(vocabulary, model)
 
 
 def _matrix(counts: Counter[tuple[str, TrackId]], users: dict[str, int], items: dict[TrackId, int]) -> sp.csr_matrix:
