@@ -193,3 +193,34 @@ def test_unknown_artist_is_not_found(svc: Consentune) -> None:
     with _leaves_no_trace(svc), pytest.raises(NotFound) as caught:
         svc.catalog.artist("nobody")
     assert "nobody" in caught.value.message
+
+
+class _RegistrationFails(Exception):
+    pass
+
+
+def _failing_registration(svc: Consentune, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise _RegistrationFails("database went away")
+
+    monkeypatch.setattr(svc.catalog._repo, "add_track", refuse)
+
+
+def test_a_failed_registration_leaves_no_orphan_original(
+    svc: Consentune, ada: Artist, audio_files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _failing_registration(svc, monkeypatch)
+    with _leaves_no_trace(svc), pytest.raises(_RegistrationFails):
+        svc.catalog.ingest(audio_files["mp3"], filename="x.mp3", artist=ada, title=None, actor=ACTOR)
+
+
+def test_a_failed_registration_keeps_an_original_another_track_uses(
+    svc: Consentune, ada: Artist, audio_files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bob = svc.catalog.add_artist("Bob", actor="admin")
+    mine = svc.catalog.ingest(audio_files["wav"], filename="x.wav", artist=ada, title=None, actor=ACTOR)
+    _failing_registration(svc, monkeypatch)
+    with _leaves_no_trace(svc), pytest.raises(_RegistrationFails):
+        svc.catalog.ingest(audio_files["wav"], filename="x.wav", artist=bob, title=None, actor="artist:bob")
+    monkeypatch.undo()
+    assert _read_back(svc, mine.track.id) == audio_files["wav"]

@@ -194,7 +194,11 @@ class Catalog:
             size_bytes=admitted.size_bytes,
             created_at=self._clock(),
         )
-        stored, created = self._repo.add_track(track, filename=name, actor=actor)
+        try:
+            stored, created = self._repo.add_track(track, filename=name, actor=actor)
+        except BaseException:
+            self._gate.discard_upload(admitted)  # a failed registration leaves no orphan original behind
+            raise
         if created:
             reason = f"stored original sha256:{admitted.sha256} ({info.format}, {info.duration_s:.1f} s)"
             self._ledger.append([UsageRecord(actor, "ingest", None, stored.id, "record", reason, artist.terms_version)])

@@ -24,10 +24,14 @@ class BlobStore:
 
     def put(self, data: bytes) -> str:
         """Store ``data``; return its SHA-256 hex digest (the blob's only name)."""
+        return self.put_new(data)[0]
+
+    def put_new(self, data: bytes) -> tuple[str, bool]:
+        """Store ``data``; return its digest and whether this call wrote the file (False: it was there)."""
         digest = hashlib.sha256(data).hexdigest()
         path = self._path(digest)
         if path.exists():
-            return digest
+            return digest, False
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
@@ -41,7 +45,11 @@ class BlobStore:
                 f"cannot write blob {digest}: {exc}",
                 hint="check disk space and permissions of CONSENTUNE_HOME",
             ) from None
-        return digest
+        return digest, True
+
+    def delete(self, digest: str) -> None:
+        """Remove a blob (absent is fine): only for an upload whose registration failed."""
+        self._path(digest).unlink(missing_ok=True)
 
     def get(self, digest: str) -> bytes:
         path = self._path(digest)

@@ -56,6 +56,7 @@ class AdmittedUpload:
     sha256: str
     info: _decode.AudioInfo
     size_bytes: int
+    new_blob: bool = False  # this upload wrote the blob (no earlier upload had the same bytes)
 
 
 def _utcnow() -> datetime:
@@ -233,7 +234,19 @@ class PurposeGate:
     def admit_upload(self, data: bytes, *, filename: str | None = None) -> AdmittedUpload:
         """Validate an upload by decoding all of it, then store it content-addressed."""
         info = _decode.probe_and_validate(data, limits=self._limits, filename=filename)
-        return AdmittedUpload(self._blobs.put(data), info, len(data))
+        digest, created = self._blobs.put_new(data)
+        return AdmittedUpload(digest, info, len(data), new_blob=created)
+
+    def discard_upload(self, admitted: AdmittedUpload) -> bool:
+        """Undo :meth:`admit_upload` when registering the track failed: no orphan original is left.
+
+        Only a blob this upload wrote and no track references is removed, so
+        an identical upload that did register keeps its original.
+        """
+        if not admitted.new_blob or self._catalog.tracks_with_content(admitted.sha256):
+            return False
+        self._blobs.delete(admitted.sha256)
+        return True
 
     def decode_upload(
         self, data: bytes, *, filename: str | None = None, mono: bool = True, target_sr: int | None = None
