@@ -163,6 +163,10 @@ def terms_accept(artist: str, version: int) -> None:
 
 @consent_app.command("sweep")
 def sweep() -> None:
-    """Purge derived data whose consent has lapsed (time-bounded rules); `serve` also runs this periodically."""
-    purged = service().gate.sweep(actor=ADMIN_ACTOR)
-    console.print(f"purged {purged} derived items whose purpose is no longer allowed")
+    """Finish failed purge jobs and purge derived data whose consent has lapsed; `serve` also runs this periodically."""
+    svc = service()
+    retried = svc.consent.retry_pending_purges(actor=ADMIN_ACTOR)
+    purged = svc.gate.sweep(actor=ADMIN_ACTOR)
+    console.print(
+        f"finished {retried} pending purge jobs; purged {purged} derived items whose purpose is no longer allowed"
+    )

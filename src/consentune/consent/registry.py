@@ -8,6 +8,7 @@ that an operator can inspect.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -18,7 +19,9 @@ from consentune.consent.terms import EXPLANATIONS, Terms, default_terms, validat
 from consentune.errors import ConsentError, InvalidInput, NotFound
 from consentune.ledger.log import UsageLedger, UsageRecord
 from consentune.ports import CatalogRepo, ConsentRepo, PurgeJob
-from consentune.types import Artist, Purpose, PurposeKind, TrackId
+from consentune.types import Artist, ArtistId, Purpose, PurposeKind, TrackId
+
+_log = logging.getLogger(__name__)
 
 # (purpose, tracks now denied, actor) -> number of derived items removed
 Purger = Callable[[Purpose, Sequence[TrackId], str], int]
@@ -210,8 +213,30 @@ class ConsentRegistry:
     def purge_jobs(self, *, status: str | None = None) -> list[PurgeJob]:
         return self._repo.list_purge_jobs(status=status)
 
+    def retry_pending_purges(self, *, actor: str) -> int:
+        """Finish purge jobs a failing purger left pending; the periodic sweep calls this.
+
+        A job's tracks are re-decided now (consent may have changed back), and
+        purgers are idempotent, so re-running a job that is merely slow is
+        harmless.  A job that fails again stays pending for the next sweep.
+        Returns how many jobs were finished.
+        """
+        finished = 0
+        for job in self._repo.list_purge_jobs(status="pending"):
+            tracks = [job.track_id] if job.track_id else self._tracks_of(job.artist_id)
+            try:
+                self._run_purge(job.id, job.purpose, tracks, actor)
+            except Exception:  # one broken purger must not stop the others' retries
+                _log.exception("purge job %s failed again; it stays pending", job.id)
+                continue
+            finished += 1
+        return finished
+
     def _artist_tracks(self, artist: Artist) -> list[TrackId]:
-        return [t.id for t in self._catalog.list_tracks(artist_id=artist.id, limit=10**9)]
+        return self._tracks_of(artist.id)
+
+    def _tracks_of(self, artist_id: ArtistId) -> list[TrackId]:
+        return [t.id for t in self._catalog.list_tracks(artist_id=artist_id, limit=10**9)]
 
     def _check_owner(self, artist: Artist, track: TrackId) -> None:
         owners = self._catalog.track_owners([track])
@@ -223,11 +248,15 @@ class ConsentRegistry:
 
     def _purge_now_denied(self, artist: Artist, purpose: Purpose, track: TrackId | None, actor: str) -> None:
         tracks = [track] if track else self._artist_tracks(artist)
+        job = self._repo.add_purge_job(artist.id, track, purpose, self._clock())
+        self._run_purge(job.id, purpose, tracks, actor)
+
+    def _run_purge(self, job_id: int, purpose: Purpose, tracks: list[TrackId], actor: str) -> None:
+        """Purge what ``tracks`` no longer allowed under ``purpose`` gave; the job is done only if every purger ran."""
         decision = self._decider(purpose, tracks)
         denied = [t for t, ok in zip(tracks, decision.allowed.tolist(), strict=True) if not ok]
-        job = self._repo.add_purge_job(artist.id, track, purpose, self._clock())
         purged = sum(purger(purpose, denied, actor) for purger in self._purgers) if denied else 0
-        self._repo.finish_purge_job(job.id, purged=purged, at=self._clock())
+        self._repo.finish_purge_job(job_id, purged=purged, at=self._clock())
 
 
 def _check_rule(
