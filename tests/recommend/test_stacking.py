@@ -130,3 +130,17 @@ def test_sweeping_exposure_from_cached_probabilities_equals_scoring_afresh() -> 
     for target, damping in ((0.0, 0.0), (0.3, 0.2)):
         model.set_exposure(long_tail_target=target, popularity_damping=damping)
         np.testing.assert_array_equal(model.with_exposure(probability), model.scores(PLAYS[:20]))
+
+
+def test_a_saved_model_serves_the_same_scores_without_its_calibration_lists() -> None:
+    import pickle
+
+    model = _two_stage(long_tail_target=0.2)
+    loaded = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(loaded.scores(PLAYS[:10]), model.scores(PLAYS[:10]))
+    assert len(pickle.dumps(model)) < len(pickle.dumps(dict(model.__dict__)))  # the lists are left out
+    with pytest.raises(InvalidInput, match="refit"):
+        loaded.set_exposure(long_tail_target=0.3)
+    loaded.refit(PLAYS)
+    loaded.set_exposure(long_tail_target=0.3)
+    assert abs(_tail_share(loaded) - 0.3) <= 0.02

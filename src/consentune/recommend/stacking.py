@@ -177,10 +177,21 @@ class TwoStage(Recommender):
         self._calibration = self._calibration_lists(x)
         self.bonus = self._calibrate_bonus()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Saved models leave out the calibration lists (users × candidates): serving needs only the bonus."""
+        state = dict(self.__dict__)
+        state["_calibration"] = (np.zeros((0, 1), dtype=np.int64), np.zeros((0, 1)))
+        return state
+
     def set_exposure(self, *, long_tail_target: float, popularity_damping: float | None = None) -> None:
         """Change the long-tail share (and damping); the bonus is re-calibrated on the last training rows."""
         if not 0.0 <= long_tail_target < 1.0:
             raise InvalidInput(f"long_tail_target must be in [0, 1), got {long_tail_target}", hint="use e.g. 0.12")
+        if long_tail_target > 0 and self._calibration[0].shape[0] == 0:
+            raise InvalidInput(
+                "this model has no calibration lists (it was loaded from disk or never fitted)",
+                hint="refit(matrix) it on the training plays, then set the exposure",
+            )
         self.long_tail_target = long_tail_target
         if popularity_damping is not None:
             self.popularity_damping = popularity_damping
