@@ -58,18 +58,22 @@ def test_a_fully_fetched_track_counts_its_size_once(catalogue: tuple[Path, Catal
 def test_tiny_simulation_reports_every_measure(catalogue: tuple[Path, Catalogue], tmp_path: Path) -> None:
     template, cat = catalogue
     shutil.copytree(template, tmp_path / "home")
-    config = ShieldBenchConfig(tracks=60, sessions=10, days=2 / 24, seeds=1, strategies=("naive", "browser_like"))
+    config = ShieldBenchConfig(tracks=60, sessions=10, visitor_sessions=4, days=2 / 24, seeds=1,
+                               strategies=("naive", "browser_like"))  # fmt: skip
     seed = run_seed(config, cat, home=tmp_path / "home", seed=3, wall_s=60.0)
     results = summarize(config, cat, [seed])
 
     assert set(seed["strategies"]) == {"naive", "browser_like"}
+    assert seed["strategies"]["naive"]["bytes"] == 0  # anonymous: the default policy asks it to sign in
+    visitors = seed["visitors"]
+    assert visitors["sessions"] == 4 and visitors["plays_served"] == 0 and visitors["asked_to_sign_in"] >= 1
     sizes = {t.id: t.size_bytes for t in cat.tracks}
     for strategy in seed["strategies"].values():
         assert 0 <= strategy["bytes"] <= cat.total_bytes
         assert strategy["share_pct"] == pytest.approx(100 * strategy["bytes"] / cat.total_bytes)
         assert strategy["tracks_complete"] <= strategy["tracks_touched"] <= len(sizes)
         assert strategy["requests"] > 0
-    assert seed["strategies"]["naive"]["bytes"] > 0  # it got something before being stopped
+    assert seed["strategies"]["browser_like"]["bytes"] > 0  # it got something before being stopped
     legit = seed["legit"]
     assert legit["sessions"] == 10
     assert 0 <= legit["hindered"] <= legit["sessions"]

@@ -308,6 +308,8 @@ def _message(data: Any) -> str:
 def _reason(data: Any) -> str:
     """The first signal named in a shield answer, for the table's 'stopped by' column."""
     message = _message(data)
+    if "get no audio for" in message:
+        return "ban evasion (lockdown)"
     for name in ("AI crawler", "real time", "never reported", "no player could", "distinct tracks",
                  "consecutive plays", "plays per hour", "of audio in 24 h", "without a break", "user agents",
                  "still scoring high", "is blocked"):  # fmt: skip
