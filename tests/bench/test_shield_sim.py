@@ -38,6 +38,7 @@ def test_a_fully_fetched_track_counts_its_size_once(catalogue: tuple[Path, Catal
         client = SimClient(base_url=base_url, group=group, budget=budget, address="198.51.100.7", user_agent="probe")
         try:
             now = START
+            assert client.sign_up(now).status == 201  # the server's default policy: sign in to listen
             assert client.start_session(now).status == 201
             play = client.play(track.id, now)
             assert play.status == 200

@@ -164,9 +164,13 @@ class SimClient:
             self.group.accounts += 1
         return reply
 
-    def start_session(self, now: float, *, with_account: bool = True) -> Reply:
+    def forget_session(self) -> None:
+        """Drop the session cookie and id (a scraper starting over as somebody new)."""
         self.http.cookies.clear()
         self.session_id = None
+
+    def start_session(self, now: float, *, with_account: bool = True) -> Reply:
+        self.forget_session()
         headers = {"Authorization": f"Bearer {self.account_token}"} if with_account and self.account_token else {}
         reply = self.call("POST", "/v1/listen/sessions", now=now, headers=headers)
         if reply.status == 201:

@@ -130,11 +130,12 @@ class Identity:
                                     user_agent=agent, keep_cookies=s.keep_cookies, forged_xff=forged)  # fmt: skip
         c = self.client
         self.tracks_done = 0
+        c.forget_session()  # a new identity: the blocked session's cookie must not come along
         while True:
             if s.account:
                 reply = c.sign_up(now)
-                if reply.status == 429:
-                    now = yield now + max(1.0, reply.retry_after_s)
+                if reply.status != 201:
+                    now = yield now + max(1.0, reply.retry_after_s or s.block_backoff_s)
                     continue
             reply = c.start_session(now)
             if reply.status == 201:
