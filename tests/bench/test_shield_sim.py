@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,29 @@ def test_tiny_simulation_reports_every_measure(catalogue: tuple[Path, Catalogue]
         "shield p99 < 2 ms",
     }
     assert all({"worst", "met", "ratio"} <= set(g) for g in results["goals"].values())
+
+
+def test_the_loop_reports_when_a_cap_stopped_the_simulation() -> None:
+    """Sleeping agents keep advancing time after a cap; the cap's own time is how far the run got."""
+    from consentune.bench.shieldsim.engine import Loop
+
+    budget = Budget(3, 100, deadline=float("inf"))
+
+    def busy() -> Generator[float, float, None]:
+        now = yield 0.0
+        while True:
+            budget.take(0)
+            now = yield now + 10.0
+
+    def sleeper() -> Generator[float, float, None]:
+        now = yield 0.0
+        while True:
+            now = yield now + 25.0
+
+    loop = Loop(end=100.0)
+    loop.add(busy())
+    loop.add(sleeper())
+    loop.run()
+    assert loop.capped_at == 30.0 and budget.exhausted.startswith("total request cap")
+    assert loop.reached == 100.0  # the sleeper went on: `reached` alone overstates the run
+    assert loop.stopped_by_cap == ["total request cap 3"]

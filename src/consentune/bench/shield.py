@@ -131,7 +131,10 @@ def run_seed(
         "requests": budget.total_requests,
         "requests_per_s": budget.total_requests / max(wall, 1e-9),
         "stopped_by_cap": budget.exhausted or None,
-        "simulated_h_reached": (loop.reached - START) / 3600,
+        # a cap stops every agent at its next request, while sleeping agents still advance ``reached``:
+        # the time the first cap fired is how far the simulation really got
+        "simulated_h_reached": ((loop.capped_at if budget.exhausted and loop.capped_at else loop.reached) - START)
+        / 3600,
         "agents_capped": len(loop.stopped_by_cap),
         "strategies": {g.name: strategy_summary(g, catalogue, START) for g in groups.values()},
         "legit": {
