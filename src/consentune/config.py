@@ -23,6 +23,11 @@ class Settings:
     off) checks every new upload against the fingerprint index and indexes it; turn it off
     for bulk imports and run ``consentune index build`` afterwards.
 
+    ``anonymous_audio`` (``CONSENTUNE_ANONYMOUS_AUDIO``: ``none``, the default, ``preview`` or
+    ``full``) is what listeners without an account may hear: nothing (sign in to listen, as most
+    streaming services require), the first ``preview_s`` seconds (``CONSENTUNE_PREVIEW_S``) of each
+    track, or everything.
+
     ``signal_ttl_s`` bounds how long the public catalogue and the AI-use
     signals (robots.txt, TDMRep, headers, embedded XMP) may lag a change.
 
@@ -43,6 +48,15 @@ class Settings:
     shield_sim_clock: bool = False
     signal_ttl_s: float = 30.0
     identify_at_ingest: bool = True
+    anonymous_audio: str = "none"
+    preview_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.anonymous_audio not in ("full", "preview", "none"):
+            raise InvalidInput(
+                f"CONSENTUNE_ANONYMOUS_AUDIO={self.anonymous_audio!r} is not a policy",
+                hint="use none (sign in to listen), preview (first 30 s) or full",
+            )
 
     @property
     def blob_dir(self) -> Path:
@@ -80,6 +94,8 @@ class Settings:
             signal_ttl_s=_float(env, "CONSENTUNE_SIGNAL_TTL_S", cls.signal_ttl_s),
             identify_at_ingest=env.get("CONSENTUNE_IDENTIFY_AT_INGEST", "1").strip().lower()
             not in ("0", "false", "no"),
+            anonymous_audio=env.get("CONSENTUNE_ANONYMOUS_AUDIO", cls.anonymous_audio).strip().lower(),
+            preview_s=_float(env, "CONSENTUNE_PREVIEW_S", cls.preview_s),
         )
 
 

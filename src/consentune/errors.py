@@ -11,7 +11,10 @@
     ├── ConsentError            consent rule or terms rejected
     ├── AccessDenied            authenticated but not allowed
     │   ├── ChallengeRequired   the shield asks for a proof of work first
-    │   └── Blocked             the shield blocked this client
+    │   ├── Blocked             the shield blocked this client
+    │   ├── SignInRequired      this audio is for signed-in listeners only
+    │   ├── PreviewOnly         the preview an anonymous listener may hear is over
+    │   └── StreamSuperseded    a newer play of the same listener ended this stream
     ├── Throttled               a rate limit was hit; retry later
     ├── AuthenticationFailed    missing or unknown credentials
     ├── LedgerError             ledger cannot serve the request
@@ -87,6 +90,18 @@ class Blocked(AccessDenied):
     code = "blocked"
 
 
+class SignInRequired(AccessDenied):
+    code = "sign_in_required"
+
+
+class PreviewOnly(AccessDenied):
+    code = "preview_only"
+
+
+class StreamSuperseded(AccessDenied):
+    code = "stream_superseded"
+
+
 class Throttled(ConsentuneError):
     code = "rate_limited"
 
@@ -123,8 +138,11 @@ __all__ = [
     "InvalidInput",
     "LedgerError",
     "NotFound",
+    "PreviewOnly",
     "RangeNotSatisfiable",
+    "SignInRequired",
     "StorageError",
+    "StreamSuperseded",
     "Throttled",
     "VerificationFailed",
 ]

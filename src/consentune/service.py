@@ -158,6 +158,8 @@ def _listener_desk(
         pseudonym_key=hmac_key(secret, "listener-pseudonym"),
         policy=policy,
         catalog_ttl_s=settings.signal_ttl_s,
+        anonymous_audio=settings.anonymous_audio,
+        preview_s=settings.preview_s,
     )
 
 

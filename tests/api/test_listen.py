@@ -22,10 +22,10 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko
 
 
 @pytest.fixture
-def svc(tmp_path: Path) -> Iterator[Consentune]:
+def svc(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Consentune]:
     settings = Settings(
         home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'c.db'}", shield_sim_clock=True,
-        trusted_proxies=("10.0.0.1",), signal_ttl_s=0.0,
+        trusted_proxies=("10.0.0.1",), signal_ttl_s=0.0, anonymous_audio=getattr(request, "param", "full"),
     )  # fmt: skip
     service = open_service(settings)
     yield service
@@ -234,3 +234,61 @@ def test_account_age_reaches_the_detector(svc: Consentune, tracks: dict[str, str
     assert plays and plays[-1].account_created_at == pytest.approx(signed_up_at)
     anonymous = session(c)
     assert (found := svc.store.listener_session(anonymous)) is not None and found.account_created_at is None
+
+
+def account_session(c: TestClient, now: float = T0) -> tuple[str, str]:
+    """(token, session id) of a new account's session."""
+    token = c.post("/v1/listen/accounts", headers=headers(now)).json()["token"]
+    r = c.post("/v1/listen/sessions", headers=headers(now, Authorization=f"Bearer {token}"))
+    assert r.status_code == 201, r.text
+    return token, str(r.json()["session_id"])
+
+
+@pytest.mark.parametrize("svc", ["none"], indirect=True)
+def test_anonymous_listeners_are_asked_to_sign_in_when_the_policy_is_none(
+    svc: Consentune, tracks: dict[str, str]
+) -> None:
+    c = client_for(svc)
+    before = svc.ledger.size
+    r = c.post(f"/v1/listen/tracks/{tracks['a']}/play", headers=headers(T0, **{"X-Session-Id": session(c)}))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "sign_in_required" and r.json()["error"]["hint"]
+    assert svc.ledger.size == before  # refused before the gate: no audio was read
+    _token, sid = account_session(c)
+    url = play(c, sid, tracks["a"])["stream_url"]
+    assert c.get(url, headers=headers(T0 + 1, **{"X-Session-Id": sid})).status_code == 206
+
+
+@pytest.mark.parametrize("svc", ["preview"], indirect=True)
+def test_anonymous_preview_stops_at_the_preview_length(svc: Consentune, tracks: dict[str, str]) -> None:
+    c = client_for(svc)
+    sid = session(c)
+    body = play(c, sid, tracks["a"])
+    assert body["preview_s"] == 30.0
+    url = body["stream_url"]
+    first = c.get(url, headers=headers(T0 + 50, **{"X-Session-Id": sid}))
+    total = int(first.headers["content-range"].split("/")[1])
+    assert first.status_code == 206 and 0.45 * total < len(first.content) <= 0.51 * total  # 30 s of a 60-s track
+    rest = c.get(url, headers=headers(T0 + 55, **{"X-Session-Id": sid, "Range": f"bytes={len(first.content)}-"}))
+    assert rest.status_code == 403 and rest.json()["error"]["code"] == "preview_only"
+    _token, signed_in = account_session(c)
+    url = play(c, signed_in, tracks["a"])["stream_url"]
+    whole = c.get(url, headers=headers(T0 + 60, **{"X-Session-Id": signed_in}))
+    assert whole.status_code == 206 and len(whole.content) == total
+
+
+def test_a_new_play_ends_the_previous_stream_of_the_same_listener(svc: Consentune, tracks: dict[str, str]) -> None:
+    c = client_for(svc)
+    token, phone = account_session(c)
+    laptop = c.post("/v1/listen/sessions", headers=headers(T0, Authorization=f"Bearer {token}")).json()["session_id"]
+    first = play(c, phone, tracks["a"])["stream_url"]
+    assert c.get(first, headers=headers(T0 + 1, **{"X-Session-Id": phone, "Range": "bytes=0-9"})).status_code == 206
+    second = play(c, laptop, tracks["b"], now=T0 + 2)["stream_url"]
+    old = c.get(first, headers=headers(T0 + 3, **{"X-Session-Id": phone, "Range": "bytes=10-19"}))
+    assert old.status_code == 403 and old.json()["error"]["code"] == "stream_superseded"
+    assert c.get(second, headers=headers(T0 + 3, **{"X-Session-Id": laptop, "Range": "bytes=0-9"})).status_code == 206
+    anonymous = session(c)  # without an account the session is the listener; other listeners are untouched
+    mine = play(c, anonymous, tracks["a"], now=T0 + 4)["stream_url"]
+    play(c, anonymous, tracks["b"], now=T0 + 5)
+    stale = c.get(mine, headers=headers(T0 + 6, **{"X-Session-Id": anonymous, "Range": "bytes=0-9"}))
+    assert stale.status_code == 403 and stale.json()["error"]["code"] == "stream_superseded"
+    assert c.get(second, headers=headers(T0 + 6, **{"X-Session-Id": laptop, "Range": "bytes=10-19"})).status_code == 206

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,7 @@ def test_a_fully_fetched_track_counts_its_size_once(catalogue: tuple[Path, Catal
         client = SimClient(base_url=base_url, group=group, budget=budget, address="198.51.100.7", user_agent="probe")
         try:
             now = START
+            assert client.sign_up(now).status == 201  # the server's default policy: sign in to listen
             assert client.start_session(now).status == 201
             play = client.play(track.id, now)
             assert play.status == 200
@@ -58,18 +60,22 @@ def test_a_fully_fetched_track_counts_its_size_once(catalogue: tuple[Path, Catal
 def test_tiny_simulation_reports_every_measure(catalogue: tuple[Path, Catalogue], tmp_path: Path) -> None:
     template, cat = catalogue
     shutil.copytree(template, tmp_path / "home")
-    config = ShieldBenchConfig(tracks=60, sessions=10, days=2 / 24, seeds=1, strategies=("naive", "browser_like"))
+    config = ShieldBenchConfig(tracks=60, sessions=10, visitor_sessions=4, days=2 / 24, seeds=1,
+                               strategies=("naive", "browser_like"))  # fmt: skip
     seed = run_seed(config, cat, home=tmp_path / "home", seed=3, wall_s=60.0)
     results = summarize(config, cat, [seed])
 
     assert set(seed["strategies"]) == {"naive", "browser_like"}
+    assert seed["strategies"]["naive"]["bytes"] == 0  # anonymous: the default policy asks it to sign in
+    visitors = seed["visitors"]
+    assert visitors["sessions"] == 4 and visitors["plays_served"] == 0 and visitors["asked_to_sign_in"] >= 1
     sizes = {t.id: t.size_bytes for t in cat.tracks}
     for strategy in seed["strategies"].values():
         assert 0 <= strategy["bytes"] <= cat.total_bytes
         assert strategy["share_pct"] == pytest.approx(100 * strategy["bytes"] / cat.total_bytes)
         assert strategy["tracks_complete"] <= strategy["tracks_touched"] <= len(sizes)
         assert strategy["requests"] > 0
-    assert seed["strategies"]["naive"]["bytes"] > 0  # it got something before being stopped
+    assert seed["strategies"]["browser_like"]["bytes"] > 0  # it got something before being stopped
     legit = seed["legit"]
     assert legit["sessions"] == 10
     assert 0 <= legit["hindered"] <= legit["sessions"]
@@ -83,3 +89,29 @@ def test_tiny_simulation_reports_every_measure(catalogue: tuple[Path, Catalogue]
         "shield p99 < 2 ms",
     }
     assert all({"worst", "met", "ratio"} <= set(g) for g in results["goals"].values())
+
+
+def test_the_loop_reports_when_a_cap_stopped_the_simulation() -> None:
+    """Sleeping agents keep advancing time after a cap; the cap's own time is how far the run got."""
+    from consentune.bench.shieldsim.engine import Loop
+
+    budget = Budget(3, 100, deadline=float("inf"))
+
+    def busy() -> Generator[float, float, None]:
+        now = yield 0.0
+        while True:
+            budget.take(0)
+            now = yield now + 10.0
+
+    def sleeper() -> Generator[float, float, None]:
+        now = yield 0.0
+        while True:
+            now = yield now + 25.0
+
+    loop = Loop(end=100.0)
+    loop.add(busy())
+    loop.add(sleeper())
+    loop.run()
+    assert loop.capped_at == 30.0 and budget.exhausted.startswith("total request cap")
+    assert loop.reached == 100.0  # the sleeper went on: `reached` alone overstates the run
+    assert loop.stopped_by_cap == ["total request cap 3"]

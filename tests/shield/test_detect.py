@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from consentune.shield.detect import AccessEvent, DetectorConfig, ScraperDetector, Verdict
+from consentune.shield.detect import AccessEvent, DetectorConfig, ScraperDetector, Verdict, network_prefix
 
 CATALOGUE = 3000
 DAY = 86400.0
@@ -309,7 +309,12 @@ def test_many_cheap_accounts_from_one_address() -> None:
 def test_scraper_behind_a_nat_does_not_touch_established_listeners() -> None:
     """Listeners with a history keep listening; the scraper's fresh sessions are stopped on the address's evidence."""
     nat = "203.0.113.99"
-    people = [listener(40 + i, Who(f"l{i}", nat, account=f"l{i}"), hours_per_day=2.0, days=2) for i in range(10)]
+    signed_up = T0 - 60 * DAY  # the HTTP layer reports each account's creation time from the store
+    people = [
+        (replace(e, account_created_at=signed_up) for e in listener(40 + i, Who(f"l{i}", nat, account=f"l{i}"),
+                                                                      hours_per_day=2.0, days=2))
+        for i in range(10)
+    ]  # fmt: skip
 
     def rotating() -> Iterator[Who]:
         for n in range(10**6):
@@ -347,3 +352,129 @@ def test_verdicts_for_every_kind_of_event_and_unknown_kinds_are_allowed() -> Non
     who = Who("k", "192.0.2.60")
     for kind in ("page", "search", "session", "signup", "progress", "stream", "odd"):
         assert det.observe(ev(who, T0, kind)).action == "allow"
+
+
+# -- newcomers pooled per address, and ban evasion ------------------------------------
+
+
+def fresh_accounts(address: str, prefix: str, per_account: int = 5) -> Iterator[Who]:
+    for n in range(10**6):
+        yield Who(f"{prefix}-s{n // per_account}", address, account=f"{prefix}{n // per_account}")
+
+
+def test_fresh_accounts_with_plausible_progress_are_pooled_at_their_address() -> None:
+    """Each account plays 5 tracks honestly-looking; together they never repeat a track, which a crowd does."""
+    plays = concurrent_plays(fresh_accounts("192.0.2.80", "fresh"), shuffled(10), start=T0, concurrency=4,
+                             gap_s=1, progress="fake", tracks=300)  # fmt: skip
+    outcome = run_scraper(plays)
+    assert outcome.tracks_before_first_flag is not None and 30 <= outcome.tracks_before_first_flag <= 50
+    assert outcome.tracks_before_block is not None and outcome.tracks_before_block <= 60
+
+
+def test_without_the_newcomer_signal_fresh_accounts_go_unnoticed() -> None:
+    """The same traffic with the signal weighted 0: the other signals see nothing (so the test above can fail)."""
+    weights = {"newcomer_breadth": 0.0}
+    det = ScraperDetector(DetectorConfig(weights=weights), crawler_tokens=CRAWLERS)
+    plays = concurrent_plays(fresh_accounts("192.0.2.81", "quiet"), shuffled(10), start=T0, concurrency=4,
+                             gap_s=1, progress="fake", tracks=200)  # fmt: skip
+    assert run_scraper(plays, det).tracks_before_first_flag is None
+
+
+def test_a_block_locks_newcomers_out_of_audio_at_that_address_but_not_regulars() -> None:
+    det = detector()
+    address = "192.0.2.90"
+    regular = Who("reg", address, account="regular")
+    old = T0 - 30 * DAY
+    for i in range(4):  # a regular with an old account and honest plays
+        for e in play_events(regular, T0 + i * 400, 500 + i, listen_s=300):
+            det.observe(replace(e, account_created_at=old))
+    bot = Who("bot", address, agent="Mozilla/5.0 (compatible; GPTBot/1.2)")
+    blocked = det.observe(ev(bot, T0 + 2000, "play", track_id="trk_1", catalog_index=1, duration_s=200.0))
+    assert blocked.action == "block"
+
+    newcomer = Who("new", address, account="brand-new")
+    verdict = det.observe(ev(newcomer, T0 + 2100, "play", track_id="trk_2", catalog_index=2, duration_s=200.0))
+    assert verdict.action == "block" and verdict.signals[0].name == "ban_evasion"
+    assert "GPTBot" not in verdict.signals[0].explanation and "blocked" in verdict.signals[0].explanation
+    anonymous = det.observe(ev(Who("anon", address), T0 + 2200, "play", track_id="trk_3", duration_s=200.0))
+    assert anonymous.action == "block"
+    elsewhere = det.observe(ev(Who("far", "192.0.2.91", account="x"), T0 + 2200, "play", track_id="trk_3",
+                               duration_s=200.0))  # fmt: skip
+    assert elsewhere.action == "allow"
+    mine = det.observe(replace(ev(regular, T0 + 2300, "play", track_id="trk_4", catalog_index=4, duration_s=200.0),
+                               account_created_at=old))  # fmt: skip
+    assert mine.action == "allow"
+    # every refused attempt extends the lockdown; a day after the last one it is over
+    late = det.observe(ev(Who("late", address, account="late"), T0 + 2100 + DAY - 60, "play", track_id="trk_5",
+                          duration_s=200.0))  # fmt: skip
+    assert late.action == "block"
+    after = det.observe(ev(Who("after", address, account="after"), T0 + 2100 + 2 * DAY, "play", track_id="trk_6",
+                           duration_s=200.0))  # fmt: skip
+    assert after.action == "allow"
+
+
+@pytest.mark.parametrize(("trusted_after_s", "stopped"), [(DetectorConfig().trusted_account_s, True), (0.0, False)])
+def test_a_fresh_account_is_not_shielded_from_its_address_evidence(trusted_after_s: float, stopped: bool) -> None:
+    """Honest-looking plays do not make a minutes-old account trusted (with no wait, they would)."""
+    det = ScraperDetector(DetectorConfig(trusted_account_s=trusted_after_s), crawler_tokens=CRAWLERS)
+    address = "192.0.2.95"
+    young = Who("young", address, account="young-acc")
+    for i in range(3):  # three honest plays first
+        for e in play_events(young, T0 + i * 400, 40 + i, listen_s=duration(40 + i)):
+            assert det.observe(e).action == "allow"
+    for n in range(4):  # then anonymous downloaders leave no_progress evidence at the address
+        who = Who(f"dl{n}", address)
+        for e in play_events(who, T0 + 1500 + n * 400, 10 + n, listen_s=300, progress="none"):
+            det.observe(e)
+    verdict = det.observe(ev(young, T0 + 3500, "play", track_id="trk_44", catalog_index=44, duration_s=200.0))
+    assert (verdict.action != "allow") == stopped
+    if stopped:
+        assert verdict.subject == "session:young"
+
+
+def test_fresh_accounts_spread_over_one_block_of_addresses_are_pooled_by_prefix() -> None:
+    def spread() -> Iterator[Who]:
+        for n in range(10**6):
+            yield Who(f"blk-s{n // 5}", f"198.18.7.{1 + n // 5 % 254}", account=f"blk{n // 5}")
+
+    plays = concurrent_plays(spread(), shuffled(12), start=T0, concurrency=4, gap_s=1, progress="fake", tracks=300)
+    outcome = run_scraper(plays)
+    assert outcome.tracks_before_first_flag is not None and 70 <= outcome.tracks_before_first_flag <= 100
+    assert outcome.tracks_before_block is not None and outcome.tracks_before_block <= 110
+
+
+def test_network_prefixes() -> None:
+    assert network_prefix("198.51.100.7") == "198.51.100.0/24"
+    assert network_prefix("2001:db8:1:2::/64") == "2001:db8:1::/48"
+    assert network_prefix("not-an-address") == "not-an-address"
+
+
+def test_prefix_evidence_locks_newcomers_of_the_whole_prefix_out() -> None:
+    def spread() -> Iterator[Who]:
+        for n in range(10**6):
+            yield Who(f"pfx-s{n // 5}", f"198.18.9.{1 + n // 5 % 254}", account=f"pfx{n // 5}")
+
+    det = detector()
+    plays = concurrent_plays(spread(), shuffled(13), start=T0, concurrency=4, gap_s=1, progress="fake", tracks=300)
+    blocked_at = next(e.at for e, v in verdicts(det, plays) if v.action == "block")
+    later = blocked_at + 6 * 3600
+    inside = det.observe(ev(Who("in", "198.18.9.200", account="in"), later, "play", track_id="trk_1", duration_s=99.0))
+    assert inside.action == "block" and inside.signals[0].name == "ban_evasion"
+    assert "198.18.9.0/24" in inside.signals[0].explanation
+    outside = det.observe(ev(Who("out", "198.18.10.7", account="out"), later, "play", track_id="trk_1",
+                             duration_s=99.0))  # fmt: skip
+    assert outside.action == "allow"
+
+
+def test_a_new_account_every_day_from_one_address_is_stopped_on_the_second_day() -> None:
+    """slow_low signed in: 3 h a day in real time with plausible progress, a fresh account each day."""
+    order = shuffled(14)
+    days = []
+    for day in range(3):
+        who = Who(f"daily-s{day}", "192.0.2.120", account=f"daily{day}")
+        start = T0 + day * DAY + 9 * 3600
+        days.append(concurrent_plays(same(who), order, start=start, concurrency=1, gap_s=2, progress="fake",
+                                     tracks=55))  # fmt: skip
+    outcome = run_scraper(merged(days))
+    assert outcome.first_flag_at is not None and outcome.first_flag_at - T0 <= 2 * DAY
+    assert outcome.tracks_before_block is not None and outcome.tracks_before_block <= 60

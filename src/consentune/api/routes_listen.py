@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from consentune.api.deps import Service
-from consentune.errors import Blocked, ChallengeRequired, InvalidInput, RangeNotSatisfiable, Throttled
+from consentune.errors import Blocked, ChallengeRequired, InvalidInput, PreviewOnly, RangeNotSatisfiable, Throttled
 from consentune.ports import ListenerSession
 from consentune.service import Consentune
 from consentune.shield.detect import AccessEvent
@@ -167,11 +167,15 @@ def play(track_id: str, request: Request, service: Service) -> Response:
     client = client_of(request, service)
     session = _session(service, client)
     index, track = service.listen.indexed(track_id)
+    limit_s = service.listen.audio_limit(account_id=session.account_id)  # before the shield: not a play
     event = _event(client, "play", account_id=session.account_id, account_created_at=session.account_created_at,
                    track_id=track.id, catalog_index=index, duration_s=track.duration_s)  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
-    token, expires_at = service.listen.start_play(session_id=session.id, track=track, now=client.now)
-    return _json(request, {"stream_url": f"/stream/{token}", "expires_at": expires_at, "duration_s": track.duration_s})
+    token, expires_at = service.listen.start_play(
+        session_id=session.id, account_id=session.account_id, track=track, now=client.now, limit_s=limit_s
+    )
+    body = {"stream_url": f"/stream/{token}", "expires_at": expires_at, "duration_s": track.duration_s}
+    return _json(request, {**body, "preview_s": limit_s} if limit_s is not None else body)
 
 
 @router.get("/stream/{token}")
@@ -181,12 +185,19 @@ def stream(
     """Audio bytes for a signed, session-bound URL; Range works; never faster than real time + buffer."""
     client = client_of(request, service)
     session = _session(service, client)
-    track, started_at = service.listen.verify_stream(token, session_id=session.id, now=client.now)
+    track, grant = service.listen.verify_stream(
+        token, session_id=session.id, account_id=session.account_id, now=client.now
+    )
     data, media_type = service.listen.stream_bytes(track)
     start, end = _byte_range(range_, len(data))
     budget = service.listen.guard.stream_budget(
-        started_at=started_at, size_bytes=len(data), duration_s=track.duration_s, now=client.now
+        started_at=grant.issued_at, size_bytes=len(data), duration_s=track.duration_s, now=client.now
     )
+    if grant.limit_s is not None:
+        preview = int(len(data) * min(1.0, grant.limit_s / max(track.duration_s, 1e-3)))
+        if start >= preview:
+            raise PreviewOnly(f"the {grant.limit_s:.0f}-second preview is over", hint="sign in to hear whole tracks")
+        budget = min(budget, preview)
     if start >= budget:
         wait = max(1.0, (start - budget) / max(len(data), 1) * track.duration_s)
         raise Throttled("stream is ahead of real-time playback", retry_after_s=wait, hint="players fetch as they play")

@@ -30,6 +30,8 @@ from consentune.bench.shieldsim.listeners import (
     SessionRecord,
     legit_summary,
     make_users,
+    make_visitors,
+    visitor_summary,
 )
 from consentune.bench.shieldsim.scrapers import STRATEGIES, scraper_agents
 from consentune.bench.shieldsim.server import running_server
@@ -45,6 +47,8 @@ class ShieldBenchConfig:
     tracks: int = 2000
     base_pieces: int = 12
     sessions: int = 100
+    visitor_sessions: int = 30  # anonymous visitors per seed, reported apart
+    anonymous_audio: str = "none"  # the server's policy for listeners without an account
     days: float = 2.0
     seeds: int = 3
     first_seed: int = 1
@@ -54,11 +58,13 @@ class ShieldBenchConfig:
     max_requests_per_client: int = 60_000
 
 
-QUICK = ShieldBenchConfig(tracks=600, sessions=40, days=0.5, seeds=2, max_minutes=5.0)
+QUICK = ShieldBenchConfig(tracks=600, sessions=40, visitor_sessions=12, days=0.5, seeds=2, max_minutes=5.0)
 
 
 def run_shield(config: ShieldBenchConfig, *, progress: Callable[[str], object] = lambda _m: None) -> dict[str, Any]:
     """Build the catalogue once, then one simulation per seed on a fresh copy of it; JSON-ready figures."""
+    if config.anonymous_audio not in ("none", "preview", "full"):
+        raise ValueError(f"anonymous_audio {config.anonymous_audio!r}: use none, preview or full")
     unknown = set(config.strategies) - {s.name for s in STRATEGIES}
     if unknown:
         raise ValueError(f"unknown strategies {sorted(unknown)}; known: {[s.name for s in STRATEGIES]}")
@@ -95,11 +101,17 @@ def run_seed(
     records: list[SessionRecord] = []
     popularity = Popularity(len(catalogue.tracks), random.Random(seed * 7919))
     users = make_users(rng, sessions=config.sessions, start=START, days=config.days, popularity=popularity)
-    with running_server(home) as base_url:
+    visitors = make_visitors(random.Random(seed * 31), sessions=config.visitor_sessions, start=START, days=config.days)
+    visits: list[SessionRecord] = []
+    with running_server(home, anonymous_audio=config.anonymous_audio) as base_url:
         loop = Loop(end)
         for user in users:
             agent = ListenerAgent(user, base_url=base_url, group=legit, budget=budget, catalogue=catalogue,
                                   popularity=popularity, records=records, seed=rng.randrange(2**32))  # fmt: skip
+            loop.add(agent.run())
+        for i, visitor in enumerate(visitors):
+            agent = ListenerAgent(visitor, base_url=base_url, group=legit, budget=budget, catalogue=catalogue,
+                                  popularity=popularity, records=visits, seed=seed * 7 + i)  # fmt: skip
             loop.add(agent.run())
         for strategy in STRATEGIES:
             if strategy.name in groups:
@@ -119,7 +131,10 @@ def run_seed(
         "requests": budget.total_requests,
         "requests_per_s": budget.total_requests / max(wall, 1e-9),
         "stopped_by_cap": budget.exhausted or None,
-        "simulated_h_reached": (loop.reached - START) / 3600,
+        # a cap stops every agent at its next request, while sleeping agents still advance ``reached``:
+        # the time the first cap fired is how far the simulation really got
+        "simulated_h_reached": ((loop.capped_at if budget.exhausted and loop.capped_at else loop.reached) - START)
+        / 3600,
         "agents_capped": len(loop.stopped_by_cap),
         "strategies": {g.name: strategy_summary(g, catalogue, START) for g in groups.values()},
         "legit": {
@@ -128,6 +143,7 @@ def run_seed(
             "shield_ms": percentiles(legit.shield_ms),
             "rtt_ms": percentiles(legit.rtt_ms),
         },
+        "visitors": visitor_summary(visits),
         "latency": {"shield_ms": percentiles(shield_ms), "rtt_ms": percentiles(rtt_ms), "requests": len(shield_ms)},
     }
 

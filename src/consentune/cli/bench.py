@@ -160,6 +160,10 @@ def shield(
     first_seed: Annotated[int | None, typer.Option(help="first seed (default 1)")] = None,
     strategy: Annotated[list[str] | None, typer.Option(help="scraper strategy to run (repeat; default all)")] = None,
     max_minutes: Annotated[float | None, typer.Option(help="wall-time cap for all seeds (default 19)")] = None,
+    anonymous_audio: Annotated[
+        str | None, typer.Option(help="server policy for listeners without an account: none|preview|full")
+    ] = None,
+    visitor_sessions: Annotated[int | None, typer.Option(help="anonymous visitor sessions per seed")] = None,
 ) -> None:
     """Real server on 127.0.0.1 vs simulated scrapers and listeners: bytes scraped, listeners hindered, latency."""
     from rich.console import Console
@@ -176,6 +180,8 @@ def shield(
         first_seed=first_seed,
         strategies=tuple(strategy) if strategy else None,
         max_minutes=max_minutes,
+        anonymous_audio=anonymous_audio,
+        visitor_sessions=visitor_sessions,
     )
     results = run_shield(config, progress=console.print)
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}

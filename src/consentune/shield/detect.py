@@ -44,6 +44,12 @@ its threshold adds ``w`` to the score, growing linearly up to ``2 w``):
     Plays started in >= 20 of the last 24 hours: people sleep.
 ``user_agent_changes`` (w 1.0; session)
     Three or more user agents within one session cookie.
+``newcomer_breadth`` (w 1.0; address, network prefix)
+    Newcomers (anonymous sessions, accounts without 12 h of history and 3
+    honest plays) at one address together streamed >= 40 distinct tracks
+    (decaying over ~a day) with < 5 % repeats between them (x2 for a /24 or /48 prefix; raised by
+    every established account seen there).  A crowd of new listeners
+    overlaps on popular tracks; identities rotated by one scraper never do.
 
 Infrastructure only *amplifies*: an address that saw a burst of sign-ups
 (5 within 10 minutes) multiplies its behavioural score by 1.5, many young
@@ -57,14 +63,22 @@ do by solving the challenge or ignoring it), or whose score grows by 0.5
 past its score at the challenge, is blocked.  Blocks last ``block_s``.
 
 Addresses are shared, so by default address-level evidence never blocks the
-address itself: it lands on the requesting session, and sessions that are
-established (several plays with consistent progress) and clean on their own
-are not affected.  A scraper rotating sessions behind one address meets the
-address's evidence on its first play of every new session.
+address itself: it lands on the requesting session, and trusted identities
+(an account with hours of history, honest plays and a clean score; without
+an account, an established session) are not affected.  A scraper rotating
+identities behind one address meets the address's evidence on its first
+play of every new identity.
+
+Ban evasion: a block on a play or stream at an address keeps newcomers there
+from audio until a day after the latest block (every refused attempt is
+one), so renewing identities after a block gains nothing; trusted
+identities at the address are unaffected.
 """
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import math
 import re
 import threading
@@ -90,6 +104,7 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "daily_volume": 1.0,
     "around_the_clock": 0.5,
     "user_agent_changes": 1.0,
+    "newcomer_breadth": 1.0,
 }
 
 
@@ -176,6 +191,13 @@ class DetectorConfig:
     young_account_s: float = 3 * DAY_S
     young_accounts_at_address: float = 5.0
     established_plays: int = 3
+    trusted_account_s: float = 3 * DAY_S
+    newcomer_min_tracks: float = 40.0
+    newcomer_tau_s: float = DAY_S
+    newcomer_max_repeat_fraction: float = 0.05
+    newcomer_vouch_accounts: float = 5.0
+    prefix_newcomer_factor: float = 2.0
+    lockdown_s: float = DAY_S
     block_addresses: bool = False
     idle_forget_s: float = 2 * DAY_S
     max_subjects: int = 200_000  # ~2.5 KB each at most: ~500 MB worst case
@@ -270,6 +292,8 @@ class _Subject:
         "impossible",
         "key",
         "last_seen",
+        "lockdown_reason",
+        "lockdown_until",
         "new_tracks",
         "no_progress",
         "plays",
@@ -281,6 +305,7 @@ class _Subject:
         "sessions",
         "signups",
         "user_agents",
+        "vouchers",
         "walk_dir",
         "walk_last",
         "walk_run",
@@ -312,6 +337,9 @@ class _Subject:
         self.plays_since_challenge = 0
         self.blocked_until = -math.inf
         self.block_signals: tuple[Signal, ...] = ()
+        self.lockdown_until = -math.inf  # addresses: no audio for newcomers until then (ban evasion)
+        self.lockdown_reason = ""
+        self.vouchers = 0  # addresses: established accounts seen here
 
 
 class ScraperDetector:
@@ -341,10 +369,12 @@ class ScraperDetector:
         session = None if event.session_id in NO_SESSION else self._subject(f"session:{event.session_id}", now)
         account = self._subject(f"account:{event.account_id}", now) if event.account_id else None
         address = self._subject(f"address:{event.address}", now)
+        media = event.kind in ("play", "stream")
+        prefix = self._subject(f"prefix:{network_prefix(event.address)}", now) if media else None
         if account is not None and event.account_created_at is not None:
             account.first_seen = min(account.first_seen, event.account_created_at)
-        self._update(event, session, account, address)
-        verdict = self._decide(event, session, account, address)
+        self._update(event, session, account, address, prefix)
+        verdict = self._decide(event, session, account, address, prefix)
         self._counts[verdict.action] += 1
         return verdict
 
@@ -362,7 +392,7 @@ class ScraperDetector:
 
     def stats(self) -> dict[str, int]:
         """Event and verdict counts, subjects held (by kind) and how many were forgotten."""
-        kinds = {"session": 0, "account": 0, "address": 0}
+        kinds = {"session": 0, "account": 0, "address": 0, "prefix": 0}
         with self._lock:
             keys, counts = list(self._subjects), dict(self._counts)
         for key in keys:
@@ -392,8 +422,16 @@ class ScraperDetector:
             del self._subjects[key]
             self._counts["forgotten"] += 1
 
-    def _update(self, e: AccessEvent, session: _Subject | None, account: _Subject | None, address: _Subject) -> None:
+    def _update(
+        self,
+        e: AccessEvent,
+        session: _Subject | None,
+        account: _Subject | None,
+        address: _Subject,
+        prefix: _Subject | None,
+    ) -> None:
         people = [s for s in (session, account) if s is not None]
+        pools = (address,) if prefix is None else (address, prefix)
         if e.kind == "signup":
             self._signup(address, e.at)
         if e.kind in ("play", "stream") and self._crawler(e.user_agent):
@@ -402,11 +440,12 @@ class ScraperDetector:
         if session is not None:
             self._user_agent(session, e.user_agent)
         if account is not None:
-            self._account_at_address(address, account, e.at)
+            for pool in pools:
+                self._account_at_address(pool, account, e.at)
         if e.kind == "play" and e.track_id is not None:
-            self._play(e, session, people, address)
+            self._play(e, session, people, address, pools)
         elif e.kind == "stream" and e.track_id is not None and session is not None:
-            self._stream(e, session, people, address)
+            self._stream(e, session, people, address, newcomers=pools if self._newcomer(account, e.at) else ())
         elif e.kind == "progress" and e.track_id is not None and session is not None:
             self._progress(e, session, people, address)
 
@@ -443,10 +482,19 @@ class ScraperDetector:
             address.accounts.popitem(last=False)
         if now - account.first_seen < c.young_account_s:
             address.young_accounts.add(now, 1.0, DAY_S)
+        if not self._newcomer(account, now):
+            address.vouchers += 1
         if now - address.burst_at < c.burst_memory_s and not account.amp_reason:
             account.amp_reason = f"first seen at {address.key.split(':', 1)[1]} during a burst of sign-ups"
 
-    def _play(self, e: AccessEvent, session: _Subject | None, people: list[_Subject], address: _Subject) -> None:
+    def _play(
+        self,
+        e: AccessEvent,
+        session: _Subject | None,
+        people: list[_Subject],
+        address: _Subject,
+        pools: tuple[_Subject, ...],
+    ) -> None:
         c = self.config
         track = e.track_id or ""
         for s in people:
@@ -463,7 +511,7 @@ class ScraperDetector:
         if e.catalog_index is not None:
             for s in (*people, address):
                 self._walk(s, e.catalog_index)
-        for s in (*people, address):
+        for s in (*people, *pools):
             if s.challenged_at is not None:
                 s.plays_since_challenge += 1
         if session is not None:
@@ -490,13 +538,31 @@ class ScraperDetector:
         else:
             s.walk_run, s.walk_dir = 1, 0
 
-    def _stream(self, e: AccessEvent, session: _Subject, people: list[_Subject], address: _Subject) -> None:
+    def _newcomer(self, account: _Subject | None, now: float) -> bool:
+        """Anonymous, or an account without days of history and a few honest plays (cheap; no score)."""
+        if account is None:
+            return True
+        c = self.config
+        return now - account.first_seen < c.trusted_account_s or account.progress_plays < c.established_plays
+
+    def _stream(
+        self,
+        e: AccessEvent,
+        session: _Subject,
+        people: list[_Subject],
+        address: _Subject,
+        *,
+        newcomers: tuple[_Subject, ...],
+    ) -> None:
         c = self.config
         play = session.sessions.get(e.track_id or "")
         if play is None:  # the play was forgotten or started elsewhere: count from now
             play = session.sessions[e.track_id or ""] = _Play(e.at, e.duration_s)
         play.duration_s = play.duration_s or e.duration_s
         play.streams += 1
+        if play.streams == 1:
+            for pool in newcomers:
+                self._newcomer_track(pool, e.track_id or "", e.at)
         play.last_at = max(play.last_at, e.at)
         play.streamed_bytes += max(0, e.nbytes)
         consumed = self._consumed_s(play, e)
@@ -515,6 +581,18 @@ class ScraperDetector:
             play.flagged = True
             for s in (*people, address):
                 s.no_progress.add(e.at, 1.0, c.evidence_tau_s)
+
+    def _newcomer_track(self, address: _Subject, track: str, now: float) -> None:
+        """Pooled novelty of every newcomer at an address or prefix (its ``recent``/``new_tracks``/``repeats``)."""
+        c = self.config
+        if track in address.recent:
+            address.repeats.add(now, 1.0, c.newcomer_tau_s)
+            address.recent.move_to_end(track)
+            return
+        address.new_tracks.add(now, 1.0, c.newcomer_tau_s)
+        address.recent[track] = None
+        if len(address.recent) > c.recent_tracks:
+            address.recent.popitem(last=False)
 
     def _consumed_s(self, play: _Play, e: AccessEvent) -> float:
         """Audio seconds of the track fetched so far: bytes when sizes are known, bounded by the real-time cap."""
@@ -553,19 +631,69 @@ class ScraperDetector:
                 s.progress_plays += 1
 
     # -- scoring -----------------------------------------------------------------
-    def _decide(self, e: AccessEvent, session: _Subject | None, account: _Subject | None, address: _Subject) -> Verdict:
+    def _decide(
+        self,
+        e: AccessEvent,
+        session: _Subject | None,
+        account: _Subject | None,
+        address: _Subject,
+        prefix: _Subject | None,
+    ) -> Verdict:
         verdicts = [self._judge(s, e) for s in (session, account) if s is not None]
-        by_address = self._judge(address, e)
-        if by_address.action != "allow":
-            verdicts.append(self._attribute(by_address, session, account, e))
+        for pool in (address,) if prefix is None else (address, prefix):
+            by_pool = self._judge(pool, e)
+            if by_pool.action != "allow":
+                verdicts.append(self._attribute(by_pool, session, account, e))
+        for pool in (address,) if prefix is None else (address, prefix):
+            lockdown = self._lockdown(e, session, account, pool)
+            if lockdown is not None:
+                verdicts.append(lockdown)
         if not verdicts:
             return Verdict("allow", address.key, 0.0, ())
-        return max(verdicts, key=lambda v: (ACTIONS.index(v.action), v.score))
+        verdict = max(verdicts, key=lambda v: (ACTIONS.index(v.action), v.score))
+        if verdict.action == "block" and e.kind in ("play", "stream"):
+            self._lock_down(address, verdict, e.at)
+            if prefix is not None and any(sig.subject == prefix.key for sig in verdict.signals):
+                self._lock_down(prefix, verdict, e.at)  # the prefix's own evidence locks the prefix
+        return verdict
 
     def _established(self, s: _Subject, e: AccessEvent) -> bool:
         """Several plays with consistent progress and a clean score of its own."""
         c = self.config
         return s.progress_plays >= c.established_plays and self._score(s, e)[0] < c.challenge_score
+
+    def _trusted(self, session: _Subject | None, account: _Subject | None, e: AccessEvent) -> bool:
+        """Shielded from address evidence: an account with days of history, honest plays and a clean score;
+        without an account, an established session.  A fresh account is never trusted, however it plays."""
+        if account is not None:
+            return e.at - account.first_seen >= self.config.trusted_account_s and self._established(account, e)
+        return session is not None and self._established(session, e)
+
+    def _lock_down(self, address: _Subject, verdict: Verdict, now: float) -> None:
+        """A block at an address (or on a prefix's evidence) keeps newcomers there from audio for
+        ``lockdown_s`` after the latest one."""
+        address.lockdown_until = max(address.lockdown_until, now + self.config.lockdown_s)
+        if verdict.signals and verdict.signals[0].name != "ban_evasion":
+            address.lockdown_reason = f"{verdict.subject} was blocked at t={now:.0f} ({verdict.signals[0].name})"
+
+    def _lockdown(
+        self, e: AccessEvent, session: _Subject | None, account: _Subject | None, address: _Subject
+    ) -> Verdict | None:
+        """Ban evasion: a new identity asking for audio where an identity was just blocked gets none."""
+        if e.kind not in ("play", "stream") or e.at >= address.lockdown_until or session is None:
+            return None
+        if self._trusted(session, account, e):
+            return None
+        hours = (address.lockdown_until - e.at) / HOUR_S
+        text = (
+            f"{address.lockdown_reason or 'an identity here was blocked'}; new identities at "
+            f"{address.key.split(':', 1)[1]} get no audio for {hours:.1f} h more (accounts with a history are "
+            "unaffected)"
+        )
+        signal = Signal("ban_evasion", address.key, 1.0, 1.0, text)
+        session.blocked_until = max(session.blocked_until, e.at + self.config.block_s)
+        session.block_signals = (signal,)
+        return Verdict("block", session.key, self.config.block_score, (signal,))
 
     def _attribute(
         self, verdict: Verdict, session: _Subject | None, account: _Subject | None, e: AccessEvent
@@ -575,7 +703,7 @@ class ScraperDetector:
             return verdict
         if session is None or e.kind not in ("play", "stream"):
             return Verdict("allow", verdict.subject, verdict.score, verdict.signals)
-        if any(self._established(s, e) for s in (session, account) if s is not None):
+        if self._trusted(session, account, e):
             return Verdict("allow", session.key, 0.0, ())
         if verdict.action == "block":
             session.blocked_until = e.at + self.config.block_s
@@ -599,7 +727,7 @@ class ScraperDetector:
                 signals = (*signals, self._escalation(s, score))
         elif score < c.challenge_score / 2:
             s.challenged_at = None
-        if action == "block" and (self.config.block_addresses or not s.key.startswith("address:")):
+        if action == "block" and (self.config.block_addresses or not s.key.startswith(("address:", "prefix:"))):
             s.blocked_until = e.at + c.block_s
             s.block_signals = signals
         return Verdict(action, s.key, score, signals)
@@ -630,10 +758,14 @@ class ScraperDetector:
 
     def _signals(self, s: _Subject, now: float) -> Iterable[Signal | None]:
         kind = s.key.split(":", 1)[0]
+        if kind == "prefix":
+            yield self._newcomer_breadth(s, now)
+            return
         yield self._no_progress(s, now)
         yield self._impossible(s, now)
         yield self._walk_signal(s)
         if kind == "address":
+            yield self._newcomer_breadth(s, now)
             return
         yield self._realtime(s, now)
         yield self._breadth(s, now)
@@ -693,6 +825,30 @@ class ScraperDetector:
         )
         return Signal("catalogue_breadth", s.key, new, c.breadth_min_tracks, text)
 
+    def _newcomer_breadth(self, s: _Subject, now: float) -> Signal | None:
+        """Newcomers at one address, pooled: many distinct tracks, hardly a repeat between them.
+
+        A crowd of honest new listeners behind one address overlaps on popular tracks and returns to
+        favourites; identities rotated by one scraper never do.  Each established account seen at the
+        address (a shared NAT is vouched for by its regulars) raises the threshold.
+        """
+        c = self.config
+        new = s.new_tracks.get(now, c.newcomer_tau_s)
+        repeats = s.repeats.get(now, c.newcomer_tau_s)
+        fraction = repeats / (new + repeats) if new + repeats else 0.0
+        threshold = c.newcomer_min_tracks * (1.0 + s.vouchers / c.newcomer_vouch_accounts)
+        if s.key.startswith("prefix:"):
+            threshold *= c.prefix_newcomer_factor
+        if new < threshold or fraction >= c.newcomer_max_repeat_fraction:
+            return None
+        where = "this address" if s.key.startswith("address:") else f"{s.key.split(':', 1)[1]}"
+        text = (
+            f"new identities at {where} streamed {new:.0f} distinct tracks (decaying over "
+            f"~{c.newcomer_tau_s / HOUR_S:.0f} h) with only {fraction:.1%} repeats between them; crowds of new "
+            f"listeners share popular tracks and favourites"
+        )
+        return Signal("newcomer_breadth", s.key, new, threshold, text)
+
     def _play_rate(self, s: _Subject, now: float) -> Signal | None:
         c = self.config
         per_hour = s.plays.get(now, c.play_rate_tau_s) / c.play_rate_tau_s * HOUR_S
@@ -740,4 +896,15 @@ class ScraperDetector:
         return amp, "; ".join(reasons)
 
 
-__all__ = ["AccessEvent", "DetectorConfig", "ScraperDetector", "Signal", "Verdict"]
+@functools.lru_cache(maxsize=65_536)
+def network_prefix(address: str) -> str:
+    """The block one operator usually holds: IPv4 /24, IPv6 /48 (an address or a /64 as the desk gives it)."""
+    try:
+        network = ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        return address
+    bits = 24 if network.version == 4 else 48
+    return str(network.supernet(new_prefix=bits)) if network.prefixlen > bits else str(network)
+
+
+__all__ = ["AccessEvent", "DetectorConfig", "ScraperDetector", "Signal", "Verdict", "network_prefix"]

@@ -17,17 +17,19 @@ from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Address, IPv6Network
 
 from consentune.catalog import Catalog
-from consentune.errors import AccessDenied, NotFound
+from consentune.errors import AccessDenied, InvalidInput, NotFound, SignInRequired
 from consentune.gate import PurposeGate, TrackHandle
 from consentune.ports import ListenerSession, ShieldRepo
+from consentune.shield.active import ActivePlays, listener_identity
 from consentune.shield.clientaddr import client_address, parse_address
 from consentune.shield.guard import ShieldGuard
 from consentune.shield.policy import TrackPolicySource
-from consentune.shield.streams import StreamSigner
+from consentune.shield.streams import StreamGrant, StreamSigner
 from consentune.types import STREAM, ArtistId, Track, TrackId
 
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg-vorbis": "audio/ogg", "opus": "audio/ogg",
                "mp3": "audio/mpeg"}  # fmt: skip
+ANONYMOUS_AUDIO = ("full", "preview", "none")
 
 
 def _digest(token: str) -> str:
@@ -48,7 +50,14 @@ class ListenerDesk:
         policy: TrackPolicySource,
         catalog_ttl_s: float = 30.0,
         cache_bytes: int = 256 * 2**20,
+        anonymous_audio: str = "none",
+        preview_s: float = 30.0,
     ) -> None:
+        if anonymous_audio not in ANONYMOUS_AUDIO:
+            raise InvalidInput(f"anonymous_audio={anonymous_audio!r}", hint=f"one of {', '.join(ANONYMOUS_AUDIO)}")
+        self.anonymous_audio = anonymous_audio
+        self.preview_s = preview_s
+        self._active = ActivePlays()
         self._store = store
         self._catalog = catalog
         self._gate = gate
@@ -126,17 +135,38 @@ class ListenerDesk:
         return self.policy.headers(self.indexed(TrackId(track_id))[1])
 
     # -- plays and streams ---------------------------------------------------
-    def start_play(self, *, session_id: str, track: Track, now: float) -> tuple[str, float]:
-        """Ask the gate for ``stream`` (logged), remember the handle, start the real-time budget."""
+    def audio_limit(self, *, account_id: str | None) -> float | None:
+        """Seconds of each track this listener may hear (None: all); raises :class:`SignInRequired` if none.
+
+        Signed-in listeners hear everything; anonymous ones what ``anonymous_audio`` says: ``full``,
+        ``preview`` (the first ``preview_s``) or ``none`` (sign in to listen, as most services require).
+        """
+        if account_id is not None or self.anonymous_audio == "full":
+            return None
+        if self.anonymous_audio == "preview":
+            return self.preview_s
+        raise SignInRequired("listening needs a listener account", hint="sign up with POST /v1/listen/accounts, "
+                             "then start a session with its token")  # fmt: skip
+
+    def start_play(
+        self, *, session_id: str, track: Track, now: float, account_id: str | None = None, limit_s: float | None = None
+    ) -> tuple[str, float]:
+        """Ask the gate for ``stream`` (logged), start the real-time budget, end the listener's previous stream."""
         self._handle(session_id, track.id)
         valid_s = max(self._signer.ttl_s, track.duration_s + 120.0)  # long enough to finish the track
-        token = self._signer.sign(session_id=session_id, track_id=track.id, now=now, valid_s=valid_s)
+        token = self._signer.sign(session_id=session_id, track_id=track.id, now=now, valid_s=valid_s, limit_s=limit_s)
+        grant = self._signer.verify_play(token, session_id=session_id, now=now)
+        self._active.start(listener_identity(session_id=session_id, account_id=account_id), grant.nonce)
         return token, now + valid_s
 
-    def verify_stream(self, token: str, *, session_id: str, now: float) -> tuple[Track, float]:
-        """The signed track and the time its play started (for the real-time budget)."""
-        track_id, started_at = self._signer.verify_grant(token, session_id=session_id, now=now)
-        return self.indexed(track_id)[1], started_at
+    def verify_stream(
+        self, token: str, *, session_id: str, now: float, account_id: str | None = None
+    ) -> tuple[Track, StreamGrant]:
+        """The signed track and its grant (play start for the real-time budget, preview limit); a stream
+        superseded by a newer play of the same listener raises :class:`StreamSuperseded`."""
+        grant = self._signer.verify_play(token, session_id=session_id, now=now)
+        self._active.check(listener_identity(session_id=session_id, account_id=account_id), grant.nonce)
+        return self.indexed(grant.track_id)[1], grant
 
     def stream_bytes(self, track: Track) -> tuple[bytes, str]:
         """The servable bytes (original plus embedded policy), cached briefly so consent changes show."""
@@ -198,4 +228,4 @@ class ListenerDesk:
         return tracks
 
 
-__all__ = ["MEDIA_TYPES", "ListenerDesk"]
+__all__ = ["ANONYMOUS_AUDIO", "MEDIA_TYPES", "ListenerDesk"]

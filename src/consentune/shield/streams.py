@@ -17,6 +17,7 @@ import hmac
 import json
 import math
 import secrets
+from dataclasses import dataclass
 
 from consentune.errors import AccessDenied, InvalidInput
 
@@ -52,6 +53,16 @@ def check_ttl(ttl_s: float, *, what: str) -> None:
         raise InvalidInput(f"{what} ttl_s={ttl_s!r} must be a positive number of seconds", hint="e.g. ttl_s=300")
 
 
+@dataclass(frozen=True)
+class StreamGrant:
+    """What a valid token grants: a track, since when, which play (``nonce``), and an audio limit (previews)."""
+
+    track_id: str
+    issued_at: float
+    nonce: str
+    limit_s: float | None = None
+
+
 class StreamSigner:
     """Signs and verifies stream tokens; ``ttl_s`` seconds of validity each."""
 
@@ -61,10 +72,16 @@ class StreamSigner:
         self._secret = secret
         self.ttl_s = ttl_s
 
-    def sign(self, *, session_id: str, track_id: str, now: float, valid_s: float | None = None) -> str:
-        """A URL-safe token letting ``session_id`` fetch ``track_id`` until ``now + valid_s`` (default ttl_s)."""
+    def sign(
+        self, *, session_id: str, track_id: str, now: float, valid_s: float | None = None, limit_s: float | None = None
+    ) -> str:
+        """A URL-safe token letting ``session_id`` fetch ``track_id`` until ``now + valid_s`` (default ttl_s);
+        ``limit_s`` caps the audio it may fetch (a preview)."""
         expires = now + (self.ttl_s if valid_s is None else valid_s)
-        payload = {"s": session_id, "t": track_id, "e": expires, "i": now, "n": secrets.token_urlsafe(9)}
+        payload: dict[str, object] = {"s": session_id, "t": track_id, "e": expires, "i": now,
+                                      "n": secrets.token_urlsafe(9)}  # fmt: skip
+        if limit_s is not None:
+            payload["l"] = float(limit_s)
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
         return f"{b64encode(body)}.{b64encode(self._mac(body))}"
 
@@ -74,16 +91,21 @@ class StreamSigner:
 
     def verify_grant(self, token: str, *, session_id: str, now: float) -> tuple[str, float]:
         """(track id, issue time) of a valid token; raises :class:`AccessDenied` saying which check failed."""
+        grant = self.verify_play(token, session_id=session_id, now=now)
+        return grant.track_id, grant.issued_at
+
+    def verify_play(self, token: str, *, session_id: str, now: float) -> StreamGrant:
+        """The grant of a valid token; raises :class:`AccessDenied` saying which check failed."""
         hint = "ask for a new stream URL by playing the track again"
         body, mac = _split(token)
         if not hmac.compare_digest(mac, self._mac(body)):
             raise AccessDenied("stream token was tampered with (signature does not match)", hint=hint)
-        session, track, expires_at, issued_at = _payload(body)
+        session, grant, expires_at = _payload(body)
         if now >= expires_at:
             raise AccessDenied(f"stream token expired at {expires_at:.3f} (now {now:.3f})", hint=hint)
         if not hmac.compare_digest(session.encode(), session_id.encode()):
             raise AccessDenied("stream token belongs to another session", hint="stream URLs work only in their session")
-        return track, issued_at
+        return grant
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._secret, _CONTEXT + body, hashlib.sha256).digest()
@@ -105,18 +127,22 @@ def _split(token: str) -> tuple[bytes, bytes]:
     return body, mac
 
 
-def _payload(body: bytes) -> tuple[str, str, float, float]:
-    """(session, track, expires_at, issued_at).  Only reached for bodies we signed."""
+def _payload(body: bytes) -> tuple[str, StreamGrant, float]:
+    """(session, grant, expires_at).  Only reached for bodies we signed."""
     try:
         payload = json.loads(body)
         session, track, expires_at = payload["s"], payload["t"], payload["e"]
-        issued_at = payload.get("i", expires_at)
+        issued_at, nonce, limit = payload.get("i", expires_at), payload.get("n", ""), payload.get("l")
     except (ValueError, KeyError, TypeError, AttributeError):
-        session = track = expires_at = issued_at = None
+        session = track = expires_at = issued_at = nonce = limit = None
     numbers = (expires_at, issued_at)
-    if not (isinstance(session, str) and isinstance(track, str) and all(isinstance(x, float | int) for x in numbers)):
+    if not (
+        isinstance(session, str) and isinstance(track, str) and isinstance(nonce, str)
+        and all(isinstance(x, float | int) for x in numbers) and (limit is None or isinstance(limit, float | int))
+    ):  # fmt: skip
         raise AccessDenied("stream token payload is malformed", hint="ask for a new stream URL")
-    return session, track, float(expires_at), float(issued_at)
+    limit_s = None if limit is None else float(limit)
+    return session, StreamGrant(track, float(issued_at), nonce, limit_s), float(expires_at)
 
 
-__all__ = ["StreamSigner"]
+__all__ = ["StreamGrant", "StreamSigner"]

@@ -164,9 +164,13 @@ class SimClient:
             self.group.accounts += 1
         return reply
 
-    def start_session(self, now: float, *, with_account: bool = True) -> Reply:
+    def forget_session(self) -> None:
+        """Drop the session cookie and id (a scraper starting over as somebody new)."""
         self.http.cookies.clear()
         self.session_id = None
+
+    def start_session(self, now: float, *, with_account: bool = True) -> Reply:
+        self.forget_session()
         headers = {"Authorization": f"Bearer {self.account_token}"} if with_account and self.account_token else {}
         reply = self.call("POST", "/v1/listen/sessions", now=now, headers=headers)
         if reply.status == 201:
@@ -308,6 +312,8 @@ def _message(data: Any) -> str:
 def _reason(data: Any) -> str:
     """The first signal named in a shield answer, for the table's 'stopped by' column."""
     message = _message(data)
+    if "get no audio for" in message:
+        return "ban evasion (lockdown)"
     for name in ("AI crawler", "real time", "never reported", "no player could", "distinct tracks",
                  "consecutive plays", "plays per hour", "of audio in 24 h", "without a break", "user agents",
                  "still scoring high", "is blocked"):  # fmt: skip

@@ -23,7 +23,8 @@ class Loop:
 
     end: float
     stopped_by_cap: list[str] = field(default_factory=list)
-    reached: float = 0.0  # the latest simulated time an agent ran at
+    reached: float = 0.0  # the latest simulated time an agent ran at (sleeping agents count too)
+    capped_at: float | None = None  # the simulated time of the first request refused by a cap
     _queue: list[tuple[float, int, Agent]] = field(default_factory=list)
     _seq: int = 0
 
@@ -49,6 +50,8 @@ class Loop:
                     continue
                 except BudgetExhausted as exc:
                     self.stopped_by_cap.append(str(exc))
+                    if self.capped_at is None and "per-client" not in str(exc):
+                        self.capped_at = at
                     agent.close()
         finally:
             for _at, _seq, agent in self._queue:

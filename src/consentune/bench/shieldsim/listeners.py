@@ -2,7 +2,9 @@
 
 Users are heavy (6-8 h a day in two long sessions), regular or casual; most
 signed up long before the simulation (their accounts are created at a past
-simulated time), about a fifth sign up during it.  About a tenth sit behind
+simulated time), about a fifth sign up during it.  Anonymous visitors never
+sign up: they browse and try a few tracks, and get what the server's
+anonymous-audio policy gives them (reported apart from account holders).  About a tenth sit behind
 a few shared NAT addresses.  The player fetches audio like a browser:
 ``bytes=0-`` first (the server sends the 30 s it allows), then every 25 s
 the range up to 28 s ahead of the play position, and reports the position
@@ -59,6 +61,9 @@ class SessionRecord:
     blocked: bool = False
     throttled_other: bool = False
     throttled_ahead: int = 0
+    anonymous: bool = False
+    sign_in_asked: int = 0  # plays refused because the policy wants an account
+    previews: int = 0  # plays limited to a preview
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -76,6 +81,7 @@ class User:
     signs_up_at: float | None  # None: signs up at its first session
     favourites: list[int]
     sessions: list[tuple[float, float]]  # (start, length) in simulated seconds
+    anonymous: bool = False  # a visitor who never signs up
 
 
 class Popularity:
@@ -121,6 +127,21 @@ def make_users(
                           [popularity.pick(rng) for _ in range(history)], plan))  # fmt: skip
         planned += len(plan)
     return users
+
+
+def make_visitors(rng: random.Random, *, sessions: int, start: float, days: float) -> list[User]:
+    """Anonymous visitors: one casual visit each (10-45 min) at a diurnal time, from their own address."""
+    visitors = []
+    for i in range(sessions):
+        day = rng.randrange(max(1, math.ceil(days)))
+        hour = rng.choices(range(24), weights=DIURNAL)[0]
+        at = start + day * DAY_S + (hour + rng.random()) * HOUR_S
+        if at >= start + days * DAY_S:
+            at = start + rng.uniform(0, days * DAY_S)
+        visitors.append(User(100_000 + i, "visitor", random_address(rng, (77, 81, 86, 90, 94)), False,
+                             rng.choice(BROWSER_AGENTS), None, [], [(at, rng.uniform(10, 45) * 60)],
+                             anonymous=True))  # fmt: skip
+    return visitors
 
 
 def _sessions(rng: random.Random, kind: str, start: float, days: float) -> list[tuple[float, float]]:
@@ -177,7 +198,7 @@ class ListenerAgent:
                 self.client.sign_up(now)
             for start, length in u.sessions:
                 now = yield max(now, start)
-                self.record = SessionRecord(u.index, u.kind, u.nat, now)
+                self.record = SessionRecord(u.index, u.kind, u.nat, now, anonymous=u.anonymous)
                 self.records.append(self.record)
                 with contextlib.suppress(SessionOver):
                     now = yield from self._session(now, now + length)
@@ -195,6 +216,9 @@ class ListenerAgent:
             record.blocked = True
             record.reasons.append(_why(reply))
             raise SessionOver
+        if reply.code == "sign_in_required":
+            record.sign_in_asked += 1
+            raise SessionOver  # a visitor asked to sign up leaves (visitors never sign up here)
         if reply.status == 429:
             if reply.ahead:
                 record.throttled_ahead += 1
@@ -205,7 +229,7 @@ class ListenerAgent:
 
     def _session(self, now: float, until: float) -> Generator[float, float, float]:
         c = self.client
-        if c.account_token is None:
+        if c.account_token is None and not self.user.anonymous:
             self._note(c.sign_up(now))
             now += 2.0
         self._note(c.start_session(now))
@@ -256,6 +280,7 @@ class ListenerAgent:
             return now + 1.0
         assert self.record is not None
         self.record.plays += 1
+        self.record.previews += "preview_s" in reply.data
         url, started = str(reply.data["stream_url"]), now
         offset, size, ticks = 0, 0, 0
         while True:
@@ -267,7 +292,7 @@ class ListenerAgent:
                     self._note(fetched)
                     if fetched.status == 206:
                         size, offset = content_total(fetched), next_offset
-                    elif fetched.status == 403:  # the URL expired after stalls: give up on this track
+                    elif fetched.status == 403:  # expired after stalls, or the preview is over: next track
                         return now
             if elapsed >= listen_s - 1e-6:
                 break
@@ -288,6 +313,18 @@ def _why(reply: Reply) -> str:
     if isinstance(reply.data, dict):
         return str(reply.data.get("error", {}).get("message", ""))[:200]
     return str(reply.status)
+
+
+def visitor_summary(records: Sequence[SessionRecord]) -> dict[str, object]:
+    """Anonymous visitors: what the anonymous-audio policy and the detector did to them."""
+    return {
+        "sessions": len(records),
+        "plays_served": sum(r.plays for r in records),
+        "previews": sum(r.previews for r in records),
+        "asked_to_sign_in": sum(r.sign_in_asked > 0 for r in records),
+        "hindered_by_shield": sum(r.hindered for r in records),
+        "hindered_examples": [r.reasons[:3] for r in records if r.hindered][:5],
+    }
 
 
 def legit_summary(records: Sequence[SessionRecord]) -> dict[str, object]:
@@ -311,4 +348,14 @@ def legit_summary(records: Sequence[SessionRecord]) -> dict[str, object]:
     }
 
 
-__all__ = ["BROWSER_AGENTS", "ListenerAgent", "Popularity", "SessionRecord", "User", "legit_summary", "make_users"]
+__all__ = [
+    "BROWSER_AGENTS",
+    "ListenerAgent",
+    "Popularity",
+    "SessionRecord",
+    "User",
+    "legit_summary",
+    "make_users",
+    "make_visitors",
+    "visitor_summary",
+]

@@ -56,6 +56,18 @@ def legit_table(results: dict[str, Any]) -> Table:
     return table
 
 
+def visitor_table(results: dict[str, Any]) -> Table:
+    policy = results["config"]["anonymous_audio"]
+    title = f"anonymous visitors (policy: {policy}; not in the legit goal)"
+    table = Table("seed", "visits", "plays served", "of which previews", "visits asked to sign in",
+                  "hindered by the shield", title=title)  # fmt: skip
+    for s in results["seeds"]:
+        v = s["visitors"]
+        table.add_row(str(s["seed"]), f"{v['sessions']:,}", f"{v['plays_served']:,}", f"{v['previews']:,}",
+                      f"{v['asked_to_sign_in']:,}", f"{v['hindered_by_shield']:,}")  # fmt: skip
+    return table
+
+
 def latency_table(results: dict[str, Any]) -> Table:
     table = Table("seed", "requests", "req/s (wall)", "shield p50 ms", "p95", "p99", "max", "client RTT p50 ms",
                   "RTT p99", "wall s", "sim h reached", "cap hit",
@@ -77,7 +89,8 @@ def goals_table(results: dict[str, Any]) -> Table:
 
 
 def tables(results: dict[str, Any]) -> list[Table]:
-    return [scraper_table(results), legit_table(results), latency_table(results), goals_table(results)]
+    return [scraper_table(results), legit_table(results), visitor_table(results), latency_table(results),
+            goals_table(results)]  # fmt: skip
 
 
 __all__ = ["tables"]

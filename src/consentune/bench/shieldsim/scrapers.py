@@ -37,6 +37,7 @@ class Strategy:
     rotate_agent: bool = False  # a new browser user agent on every request
     forge_xff: bool = False  # writes a random X-Forwarded-For itself
     address_pool: int = 1  # real public addresses it can use (residential proxies)
+    one_subnet: bool = False  # the addresses share one /24 (a hosting or proxy block)
     account: bool = False  # signs up and uses an account
     tracks_per_identity: int = 0  # 0: keep the identity until blocked; else rotate after this many tracks
     fake_progress: bool = False  # reports plausible playback positions and lingers to the track's end
@@ -68,6 +69,16 @@ STRATEGIES: tuple[Strategy, ...] = (
              lanes=3, account=True, fake_progress=True),
     Strategy("accounts_browser", "cheap accounts + browser-like: 4 workers, each a new account every 5 "
              "tracks, plausible progress", workers=4, account=True, tracks_per_identity=5, fake_progress=True),
+    # adapted to sign-in, one stream per listener, pooled newcomer evidence and ban-evasion lockdowns
+    Strategy("residential_accounts", "4 workers over 200 residential addresses, a new account and address "
+             "every 5 tracks, one play at a time, plausible progress", workers=4, address_pool=200, account=True,
+             tracks_per_identity=5, fake_progress=True),
+    Strategy("subnet_accounts", "like residential_accounts, over 200 addresses of one /24 (a hosting block)",
+             workers=4, address_pool=200, one_subnet=True, account=True, tracks_per_identity=5,
+             fake_progress=True),
+    Strategy("slow_low_account", "slow_low signed in: one play at a time in real time, plausible progress, "
+             "3 h a day, a new account every day", account=True, fake_progress=True, hours_per_day=3.0,
+             new_identity_per_day=True),
 )  # fmt: skip
 
 
@@ -119,11 +130,12 @@ class Identity:
                                     user_agent=agent, keep_cookies=s.keep_cookies, forged_xff=forged)  # fmt: skip
         c = self.client
         self.tracks_done = 0
+        c.forget_session()  # a new identity: the blocked session's cookie must not come along
         while True:
             if s.account:
                 reply = c.sign_up(now)
-                if reply.status == 429:
-                    now = yield now + max(1.0, reply.retry_after_s)
+                if reply.status != 201:
+                    now = yield now + max(1.0, reply.retry_after_s or s.block_backoff_s)
                     continue
             reply = c.start_session(now)
             if reply.status == 201:
@@ -256,6 +268,9 @@ def scraper_agents(
     """All agents (workers x lanes) of one strategy, sharing one track queue."""
     queue = TrackQueue(catalogue, rng, walk=strategy.walk)
     pool = [random_address(rng, (24, 67, 73, 98, 174)) for _ in range(strategy.address_pool)]
+    if strategy.one_subnet:
+        block = random_address(rng, (45, 88, 159, 193)).rsplit(".", 1)[0]
+        pool = [f"{block}.{1 + i % 254}" for i in range(strategy.address_pool)]
     agents: list[Generator[float, float, None]] = []
     for w in range(strategy.workers):
         identity = Identity(strategy, base_url=base_url, group=group, budget=budget, rng=rng, pool=pool)

@@ -21,7 +21,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(home: Path, *, startup_s: float = 60.0) -> Iterator[str]:
+def running_server(home: Path, *, startup_s: float = 60.0, anonymous_audio: str = "none") -> Iterator[str]:
     """Serve ``home`` with the simulated clock on and 127.0.0.1 trusted as the proxy; yield the base URL."""
     port = _free_port()
     env = {
@@ -30,6 +30,7 @@ def running_server(home: Path, *, startup_s: float = 60.0) -> Iterator[str]:
         "CONSENTUNE_DATABASE_URL": f"sqlite:///{home / 'consentune.db'}",
         "CONSENTUNE_SHIELD_SIM_CLOCK": "1",
         "CONSENTUNE_TRUSTED_PROXIES": "127.0.0.1",
+        "CONSENTUNE_ANONYMOUS_AUDIO": anonymous_audio,
     }
     env.pop("CONSENTUNE_REDIS_URL", None)
     log = (home / "server.log").open("wb")

@@ -1,0 +1,51 @@
+"""One active stream per listener: a new play ends the previous play's right to fetch more audio.
+
+This is what streaming services do ("playing on another device"): a listener
+hears one track at a time, so an identity running plays side by side gains
+nothing from it.  The identity is the account when there is one (every device
+of it), else the session.  Kept in memory per worker (bounded, oldest
+forgotten); with several workers, route a listener's requests to one worker
+or accept that each worker enforces it on its own share.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from consentune.errors import StreamSuperseded
+
+
+class ActivePlays:
+    """The latest play (its token nonce) of every listener identity."""
+
+    def __init__(self, *, max_identities: int = 1_000_000) -> None:
+        self._latest: OrderedDict[str, str] = OrderedDict()
+        self._max = max_identities
+        self._lock = threading.Lock()
+
+    def start(self, identity: str, play: str) -> None:
+        """``play`` is now ``identity``'s only stream; earlier ones stop."""
+        with self._lock:
+            self._latest[identity] = play
+            self._latest.move_to_end(identity)
+            if len(self._latest) > self._max:
+                self._latest.popitem(last=False)
+
+    def check(self, identity: str, play: str) -> None:
+        """Raise :class:`StreamSuperseded` unless ``play`` is ``identity``'s latest (a forgotten one passes)."""
+        with self._lock:
+            latest = self._latest.get(identity)
+        if latest is not None and latest != play:
+            raise StreamSuperseded(
+                "a newer play of this listener ended this stream; a listener plays one track at a time",
+                hint="keep one player per account; play the track again to resume here",
+            )
+
+
+def listener_identity(*, session_id: str, account_id: str | None) -> str:
+    """The account when signed in (all its devices share one stream), else the session."""
+    return f"account:{account_id}" if account_id else f"session:{session_id}"
+
+
+__all__ = ["ActivePlays", "listener_identity"]
