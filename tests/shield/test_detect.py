@@ -478,3 +478,19 @@ def test_a_new_account_every_day_from_one_address_is_stopped_on_the_second_day()
     outcome = run_scraper(merged(days))
     assert outcome.first_flag_at is not None and outcome.first_flag_at - T0 <= 2 * DAY
     assert outcome.tracks_before_block is not None and outcome.tracks_before_block <= 60
+
+
+def test_lifting_the_block_that_caused_a_lockdown_lets_newcomers_listen_again() -> None:
+    det = detector()
+    address = "192.0.2.92"
+    bot = Who("bot2", address, agent="Mozilla/5.0 (compatible; GPTBot/1.2)")
+    blocked = det.observe(ev(bot, T0, "play", track_id="trk_1", catalog_index=1, duration_s=200.0))
+    assert blocked.action == "block"
+    refused = det.observe(ev(Who("n1", address, account="n1"), T0 + 100, "play", track_id="trk_2", duration_s=200.0))
+    assert refused.signals[0].name == "ban_evasion"
+    det.forgive(refused.subject)  # lifting a refusal alone does not end the lockdown its cause started
+    still = det.observe(ev(Who("n2", address, account="n2"), T0 + 200, "play", track_id="trk_3", duration_s=200.0))
+    assert still.action == "block"
+    det.forgive(blocked.subject)
+    after = det.observe(ev(Who("n3", address, account="n3"), T0 + 300, "play", track_id="trk_4", duration_s=200.0))
+    assert after.action == "allow"

@@ -293,6 +293,7 @@ class _Subject:
         "key",
         "last_seen",
         "lockdown_reason",
+        "lockdown_sources",
         "lockdown_until",
         "new_tracks",
         "no_progress",
@@ -339,6 +340,7 @@ class _Subject:
         self.block_signals: tuple[Signal, ...] = ()
         self.lockdown_until = -math.inf  # addresses: no audio for newcomers until then (ban evasion)
         self.lockdown_reason = ""
+        self.lockdown_sources: set[str] = set()  # addresses: the blocked identities that caused the lockdown
         self.vouchers = 0  # addresses: established accounts seen here
 
 
@@ -675,6 +677,18 @@ class ScraperDetector:
         address.lockdown_until = max(address.lockdown_until, now + self.config.lockdown_s)
         if verdict.signals and verdict.signals[0].name != "ban_evasion":
             address.lockdown_reason = f"{verdict.subject} was blocked at t={now:.0f} ({verdict.signals[0].name})"
+            address.lockdown_sources.add(verdict.subject)
+
+    def forgive(self, subject: str) -> None:
+        """An operator lifted the block on ``subject``: forget what the detector held against it, and end
+        lockdowns only its block caused (with the refusals of newcomers that extended them)."""
+        with self._lock:
+            self._subjects.pop(subject, None)
+            for other in self._subjects.values():
+                if subject in other.lockdown_sources:
+                    other.lockdown_sources.discard(subject)
+                    if not other.lockdown_sources:
+                        other.lockdown_until, other.lockdown_reason = -math.inf, ""
 
     def _lockdown(
         self, e: AccessEvent, session: _Subject | None, account: _Subject | None, address: _Subject

@@ -125,10 +125,17 @@ class ShieldGuard:
         return self._repo.shield_decisions(action=action, active_only=active_only)
 
     def lift(self, record_id: int, *, by: str, now: float) -> None:
+        """Lift a block: recorded with who lifted it; this worker's detector forgives the subject too."""
+        subject = next(
+            (r.subject for r in self._repo.shield_decisions(active_only=True, limit=1_000_000) if r.id == record_id),
+            None,
+        )
         if not self._repo.lift_block(record_id, at=now, by=by):
             raise NotFound(f"no active shield decision {record_id}", hint="list them with `consentune shield blocks`")
         with self._lock:
             self._blocked = {s: i for s, i in self._blocked.items() if i != record_id}
+        if subject is not None:
+            self._detector.forgive(subject)
 
     def status(self) -> dict[str, object]:
         blocks = self._repo.shield_decisions(action="block", active_only=True, limit=100_000)
