@@ -65,7 +65,9 @@ def test_accepting_stricter_terms_purges_what_they_switch_off(svc: Consentune, a
     assert [j.purpose for j in svc.consent.purge_jobs()] == ["organize"]
 
 
-def test_a_purge_that_failed_is_finished_by_the_next_sweep(svc: Consentune, audio_files: dict[str, bytes]) -> None:
+def _revoke_with_a_purger_failing_once(svc: Consentune, audio_files: dict[str, bytes]) -> tuple[str, list[list[str]]]:
+    """Revoke ``recommend`` for a new track while a registered purger fails on its first call; return the
+    track and the purger's calls."""
     import pytest
 
     artist = svc.catalog.add_artist("Ada", actor="admin:test")
@@ -81,9 +83,14 @@ def test_a_purge_that_failed_is_finished_by_the_next_sweep(svc: Consentune, audi
     svc.consent.add_purger(flaky)  # type: ignore[arg-type]
     with pytest.raises(OSError):
         svc.consent.revoke(artist, purpose=Purpose("recommend"), actor="artist:test", track=track.id)
+    return track.id, calls
+
+
+def test_a_purge_that_failed_is_finished_by_the_next_sweep(svc: Consentune, audio_files: dict[str, bytes]) -> None:
+    track, calls = _revoke_with_a_purger_failing_once(svc, audio_files)
     (pending,) = svc.consent.purge_jobs(status="pending")
     assert svc.consent.retry_pending_purges(actor="system:test") == 1
-    assert calls[-1] == [track.id]
+    assert calls[-1] == [track]
     (job,) = [j for j in svc.consent.purge_jobs() if j.id == pending.id]
     assert job.status == "done" and job.purged >= 1
     assert svc.consent.purge_jobs(status="pending") == []
@@ -91,22 +98,9 @@ def test_a_purge_that_failed_is_finished_by_the_next_sweep(svc: Consentune, audi
 
 
 def test_a_retried_purge_spares_tracks_whose_consent_came_back(svc: Consentune, audio_files: dict[str, bytes]) -> None:
-    import pytest
-
-    artist = svc.catalog.add_artist("Ada", actor="admin:test")
-    track = svc.catalog.ingest(audio_files["wav"], filename="a.wav", artist=artist, title=None, actor="t").track
-    seen: list[list[str]] = []
-
-    def failing_once(purpose: Purpose, tracks: list[str], _actor: str) -> int:
-        seen.append(list(tracks))
-        if len(seen) == 1:
-            raise OSError("down")
-        return len(tracks)
-
-    svc.consent.add_purger(failing_once)  # type: ignore[arg-type]
-    with pytest.raises(OSError):
-        svc.consent.revoke(artist, purpose=Purpose("recommend"), actor="artist:test", track=track.id)
-    svc.consent.set(artist, purpose=Purpose("recommend"), allow=True, actor="artist:test", track=track.id)
+    track, calls = _revoke_with_a_purger_failing_once(svc, audio_files)
+    artist = svc.catalog.artist("Ada")
+    svc.consent.set(artist, purpose=Purpose("recommend"), allow=True, actor="artist:test", track=track)  # type: ignore[arg-type]
     assert svc.consent.retry_pending_purges(actor="system:test") == 1
-    assert len(seen) == 1  # re-decided now: recommend is allowed again, so no purger is asked to delete anything
+    assert len(calls) == 1  # re-decided now: recommend is allowed again, so no purger is asked to delete anything
     assert svc.consent.purge_jobs(status="pending") == []
