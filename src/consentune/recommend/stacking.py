@@ -127,8 +127,7 @@ class TwoStage(Recommender):
         self.weighting = None  # members weigh raw counts themselves
         if not members:
             raise InvalidInput("a two-stage model needs at least one member", hint="pass [IALS(...), ItemKNN(...)]")
-        if not 0.0 <= long_tail_target < 1.0:
-            raise InvalidInput(f"long_tail_target must be in [0, 1), got {long_tail_target}", hint="use e.g. 0.12")
+        _check_target(long_tail_target)
         self.members = list(members)
         self.candidates = candidates
         self.long_tail_target = long_tail_target
@@ -141,10 +140,8 @@ class TwoStage(Recommender):
         self.bonus = 0.0
         self.listeners: NDArray[np.float64] = np.zeros(0)
         self.long_tail: NDArray[np.bool_] = np.zeros(0, dtype=bool)
-        self._calibration: tuple[NDArray[np.int64], NDArray[np.float64]] = (
-            np.zeros((0, 1), dtype=np.int64),
-            np.zeros((0, 1)),
-        )
+        self._damping: NDArray[np.float64] = np.zeros(0)  # (1 + listeners)^-β per item, set with the exposure
+        self._calibration = _NO_CALIBRATION
 
     # -- training -------------------------------------------------------------
     def _fit(self, weighted: Any) -> None:
@@ -174,19 +171,17 @@ class TwoStage(Recommender):
             member.fit(x)
         self.listeners = _item_listeners(x)
         self.long_tail = long_tail_mask(x)
+        self._damping = np.power(1.0 + self.listeners, -self.popularity_damping)
         self._calibration = self._calibration_lists(x)
         self.bonus = self._calibrate_bonus()
 
     def __getstate__(self) -> dict[str, Any]:
         """Saved models leave out the calibration lists (users × candidates): serving needs only the bonus."""
-        state = dict(self.__dict__)
-        state["_calibration"] = (np.zeros((0, 1), dtype=np.int64), np.zeros((0, 1)))
-        return state
+        return {**self.__dict__, "_calibration": _NO_CALIBRATION}
 
     def set_exposure(self, *, long_tail_target: float, popularity_damping: float | None = None) -> None:
         """Change the long-tail share (and damping); the bonus is re-calibrated on the last training rows."""
-        if not 0.0 <= long_tail_target < 1.0:
-            raise InvalidInput(f"long_tail_target must be in [0, 1), got {long_tail_target}", hint="use e.g. 0.12")
+        _check_target(long_tail_target)
         if long_tail_target > 0 and self._calibration[0].shape[0] == 0:
             raise InvalidInput(
                 "this model has no calibration lists (it was loaded from disk or never fitted)",
@@ -195,6 +190,7 @@ class TwoStage(Recommender):
         self.long_tail_target = long_tail_target
         if popularity_damping is not None:
             self.popularity_damping = popularity_damping
+            self._damping = np.power(1.0 + self.listeners, -popularity_damping)
         self.bonus = self._calibrate_bonus()
 
     def _calibration_lists(self, x: Any) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
@@ -220,12 +216,11 @@ class TwoStage(Recommender):
         items, probability = self._calibration
         valid = items >= 0
         safe = np.maximum(items, 0)
-        damped = probability * np.power(1.0 + self.listeners[safe], -self.popularity_damping)
         tail = self.long_tail[safe] & valid
         n = min(self.n, items.shape[1])
 
         def share(bonus: float) -> float:
-            scores = np.where(valid, damped + bonus * tail, -np.inf)
+            scores = np.where(valid, _exposed(probability, self._damping[safe], self.long_tail[safe], bonus), -np.inf)
             top = np.argpartition(-scores, n - 1, axis=1)[:, :n] if n < items.shape[1] else np.argsort(-scores, axis=1)
             filled = np.take_along_axis(valid, top, axis=1)
             return float(np.take_along_axis(tail, top, axis=1)[filled].mean()) if filled.any() else 0.0
@@ -255,8 +250,7 @@ class TwoStage(Recommender):
         return self._final(probability, self.bonus)
 
     def _final(self, probability: FloatArray, bonus: float) -> FloatArray:
-        damped = probability * np.power(1.0 + self.listeners, -self.popularity_damping, dtype=np.float64)
-        boosted = damped + bonus * self.long_tail
+        boosted = _exposed(probability, self._damping, self.long_tail, bonus)
         return np.asarray(np.where(probability > NOT_A_CANDIDATE, boosted, NOT_A_CANDIDATE), dtype=np.float32)
 
     def _probabilities(self, rows: Any) -> FloatArray:
@@ -284,7 +278,7 @@ class TwoStage(Recommender):
             best = np.full(rows.shape[0], -np.inf)
             np.maximum.at(best, cand.users, value)
             per_member += [value, value - best[cand.users]]
-        member_block = np.column_stack(per_member) if per_member else np.zeros((cand.items.size, 0))
+        member_block = np.column_stack(per_member)
         features = np.column_stack(
             [member_block, np.log1p(listeners[cand.items]), history[cand.users], tail, member_block * tail[:, None]]
         )
@@ -304,6 +298,19 @@ class _Candidates:
         keep = items >= 0
         pairs = np.unique(np.stack([users[keep], items[keep]], axis=1), axis=0)
         return cls(pairs[:, 0].copy(), pairs[:, 1].copy())
+
+
+def _exposed(probability: NDArray[Any], damping: NDArray[Any], long_tail: NDArray[np.bool_], bonus: float) -> Any:
+    """The one exposure formula: damped hit probability plus the long-tail bonus."""
+    return probability * damping + bonus * long_tail
+
+
+def _check_target(target: float) -> None:
+    if not 0.0 <= target < 1.0:
+        raise InvalidInput(f"long_tail_target must be in [0, 1), got {target}", hint="use e.g. 0.12")
+
+
+_NO_CALIBRATION: tuple[NDArray[np.int64], NDArray[np.float64]] = (np.zeros((0, 1), dtype=np.int64), np.zeros((0, 1)))
 
 
 def _item_listeners(x: Any) -> NDArray[np.float64]:

@@ -154,8 +154,9 @@ class ListenerDesk:
         """Ask the gate for ``stream`` (logged), start the real-time budget, end the listener's previous stream."""
         self._handle(session_id, track.id)
         valid_s = max(self._signer.ttl_s, track.duration_s + 120.0)  # long enough to finish the track
-        token = self._signer.sign(session_id=session_id, track_id=track.id, now=now, valid_s=valid_s, limit_s=limit_s)
-        grant = self._signer.verify_play(token, session_id=session_id, now=now)
+        token, grant = self._signer.issue(
+            session_id=session_id, track_id=track.id, now=now, valid_s=valid_s, limit_s=limit_s
+        )
         self._active.start(listener_identity(session_id=session_id, account_id=account_id), grant.nonce)
         return token, now + valid_s
 

@@ -77,22 +77,24 @@ class StreamSigner:
     ) -> str:
         """A URL-safe token letting ``session_id`` fetch ``track_id`` until ``now + valid_s`` (default ttl_s);
         ``limit_s`` caps the audio it may fetch (a preview)."""
+        return self.issue(session_id=session_id, track_id=track_id, now=now, valid_s=valid_s, limit_s=limit_s)[0]
+
+    def issue(
+        self, *, session_id: str, track_id: str, now: float, valid_s: float | None = None, limit_s: float | None = None
+    ) -> tuple[str, StreamGrant]:
+        """As :meth:`sign`, with the grant the token carries (so the issuer need not verify its own token)."""
         expires = now + (self.ttl_s if valid_s is None else valid_s)
-        payload: dict[str, object] = {"s": session_id, "t": track_id, "e": expires, "i": now,
-                                      "n": secrets.token_urlsafe(9)}  # fmt: skip
+        nonce = secrets.token_urlsafe(9)
+        payload: dict[str, object] = {"s": session_id, "t": track_id, "e": expires, "i": now, "n": nonce}
         if limit_s is not None:
             payload["l"] = float(limit_s)
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-        return f"{b64encode(body)}.{b64encode(self._mac(body))}"
+        grant = StreamGrant(track_id, float(now), nonce, None if limit_s is None else float(limit_s))
+        return f"{b64encode(body)}.{b64encode(self._mac(body))}", grant
 
     def verify(self, token: str, *, session_id: str, now: float) -> str:
         """The token's track id; raises :class:`AccessDenied` saying which check failed."""
-        return self.verify_grant(token, session_id=session_id, now=now)[0]
-
-    def verify_grant(self, token: str, *, session_id: str, now: float) -> tuple[str, float]:
-        """(track id, issue time) of a valid token; raises :class:`AccessDenied` saying which check failed."""
-        grant = self.verify_play(token, session_id=session_id, now=now)
-        return grant.track_id, grant.issued_at
+        return self.verify_play(token, session_id=session_id, now=now).track_id
 
     def verify_play(self, token: str, *, session_id: str, now: float) -> StreamGrant:
         """The grant of a valid token; raises :class:`AccessDenied` saying which check failed."""
