@@ -43,6 +43,14 @@ def set_my_consent(body: ConsentIn, service: Service, caller: Caller) -> RuleOut
     return _apply(service, caller, _own_artist(service, caller), body)
 
 
+@router.delete("/me/consent/tracks/{track_id}/{purpose}", response_model=RuleOut)
+def clear_my_track_consent(track_id: str, purpose: str, service: Service, caller: Caller) -> RuleOut:
+    """End a track's own choice for ``purpose``: it follows the all-tracks choice again."""
+    artist = _own_artist(service, caller)
+    rule = service.consent.clear(artist, purpose=Purpose(purpose), track=TrackId(track_id), actor=caller.actor)
+    return RuleOut.of(rule)
+
+
 @router.post("/me/terms/accept", response_model=ConsentOut)
 def accept_terms(body: AcceptIn, service: Service, caller: Caller) -> ConsentOut:
     artist = _own_artist(service, caller)
@@ -62,6 +70,17 @@ def set_artist_consent(artist_id: str, body: ConsentIn, service: Service, caller
     artist = service.catalog.artist(artist_id)
     caller.require_artist(ArtistId(artist.id))
     return _apply(service, caller, artist, body)
+
+
+@router.delete("/artists/{artist_id}/consent/tracks/{track_id}/{purpose}", response_model=RuleOut)
+def clear_artist_track_consent(
+    artist_id: str, track_id: str, purpose: str, service: Service, caller: Caller
+) -> RuleOut:
+    """End a track's own choice for ``purpose``: it follows the artist's all-tracks choice again."""
+    artist = service.catalog.artist(artist_id)
+    caller.require_artist(ArtistId(artist.id))
+    rule = service.consent.clear(artist, purpose=Purpose(purpose), track=TrackId(track_id), actor=caller.actor)
+    return RuleOut.of(rule)
 
 
 @router.get("/terms", response_model=list[TermsOut])

@@ -71,7 +71,7 @@ class IngestOut(BaseModel):
 class RuleOut(BaseModel):
     id: int
     purpose: str
-    allow: bool
+    allow: bool | None  # null: the track follows the artist's all-tracks choice again
     track_id: str | None
     created_at: datetime
     valid_from: datetime | None

@@ -96,6 +96,21 @@ def set_(
     console.print(f"rule {rule.id}: {answer} {purpose} for {track or 'all tracks'}")
 
 
+@consent_app.command("clear")
+def clear(
+    artist: str,
+    purpose: str,
+    track: Annotated[str, typer.Option(help="the track whose own choice ends")],
+) -> None:
+    """Remove a track's own choice: the track follows the artist's all-tracks choice again."""
+    svc = service()
+    owner = svc.catalog.artist(artist)
+    svc.consent.clear(owner, purpose=Purpose(purpose), track=TrackId(track), actor=ADMIN_ACTOR)
+    decision = svc.gate.decide(purpose=Purpose(purpose), tracks=[TrackId(track)])
+    state = "allowed" if decision.allowed[0] else "denied"
+    console.print(f"{purpose} for track {track} now follows {owner.name}'s all-tracks choice: {state}")
+
+
 @consent_app.command("revoke")
 def revoke(
     artist: str,

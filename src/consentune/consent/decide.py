@@ -82,17 +82,19 @@ def effective_rules(
 ) -> tuple[dict[ArtistId, bool], dict[TrackId, bool]]:
     """The winning artist-level and track-level answer for ``purpose`` at time ``at``.
 
-    Among active rules of the same scope, the latest created wins.
+    Among active rules of the same scope, the latest created wins; a track
+    rule with no answer (``allow is None``) ends the track's own choice.
     """
     artist_rules: dict[ArtistId, bool] = {}
-    track_rules: dict[TrackId, bool] = {}
+    track_rules: dict[TrackId, bool | None] = {}
     active = [r for r in rules if r.purpose == purpose and r.active_at(at)]
     for rule in sorted(active, key=lambda r: (r.created_at, r.id)):
         if rule.track_id is None:
-            artist_rules[rule.artist_id] = rule.allow
+            if rule.allow is not None:
+                artist_rules[rule.artist_id] = rule.allow
         else:
             track_rules[rule.track_id] = rule.allow
-    return artist_rules, track_rules
+    return artist_rules, {track: allow for track, allow in track_rules.items() if allow is not None}
 
 
 def decide_batch(

@@ -39,6 +39,7 @@ class PurposeView:
     artist_rule: ConsentRule | None
     track_rules: tuple[ConsentRule, ...]
     effective_default: bool
+    lapsed_rule: ConsentRule | None = None  # the artist's last all-tracks choice, if it reached its end date
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,22 @@ class ConsentRegistry:
     def revoke(self, artist: Artist, *, purpose: Purpose, actor: str, track: TrackId | None = None) -> ConsentRule:
         return self.set(artist, purpose=purpose, allow=False, actor=actor, track=track)
 
+    def clear(self, artist: Artist, *, purpose: Purpose, track: TrackId, actor: str) -> ConsentRule:
+        """End ``track``'s own choice for ``purpose``: it follows the artist's all-tracks choice again.
+
+        Recorded as a new rule (rules are never edited) and a ledger entry;
+        if the track is now denied, what was derived from it is purged.
+        """
+        terms = self.terms(artist.terms_version)
+        _check_rule(artist, purpose, terms.kind_of(purpose), True, terms.version, None, None)
+        self._check_owner(artist, track)
+        rule = self._repo.add_rule(ConsentRule(0, artist.id, track, purpose, None, self._clock()), actor=actor)
+        self._ledger.append(
+            [UsageRecord(actor, "consent-clear", purpose, track, "record", _describe_rule(rule), terms.version)]
+        )
+        self._purge_now_denied(artist, purpose, track, actor)
+        return rule
+
     def view(self, artist: Artist) -> ConsentView:
         terms = self.terms(artist.terms_version)
         rules = self._repo.rules_for_artists([artist.id])
@@ -189,14 +206,17 @@ class ConsentRegistry:
                 (r for r in rules if r.purpose == purpose and r.active_at(now)),
                 key=lambda r: (r.created_at, r.id),
             )
-            artist_rule = next((r for r in reversed(active) if r.track_id is None), None)
+            artist_rule = next((r for r in reversed(active) if r.track_id is None and r.allow is not None), None)
             latest_per_track: dict[TrackId, ConsentRule] = {}
             for r in active:
                 if r.track_id is not None:
                     latest_per_track[r.track_id] = r
+            own_choices = tuple(r for r in latest_per_track.values() if r.allow is not None)
             default = kind is not PurposeKind.OPT_IN
             effective = (
-                True if kind is PurposeKind.REQUIRED else (artist_rule.allow if artist_rule is not None else default)
+                True
+                if kind is PurposeKind.REQUIRED
+                else (bool(artist_rule.allow) if artist_rule is not None else default)
             )
             purposes.append(
                 PurposeView(
@@ -204,8 +224,9 @@ class ConsentRegistry:
                     kind,
                     terms.explanations.get(purpose, ""),
                     artist_rule,
-                    tuple(latest_per_track.values()),
+                    own_choices,
                     effective,
+                    None if artist_rule is not None else _lapsed(rules, purpose, now),
                 )
             )
         return ConsentView(artist, terms, tuple(purposes))
@@ -285,8 +306,19 @@ def _check_rule(
         )
 
 
+def _lapsed(rules: Sequence[ConsentRule], purpose: Purpose, now: datetime) -> ConsentRule | None:
+    """The latest all-tracks rule for ``purpose`` if it ended by reaching its end date (none newer)."""
+    mine = [r for r in rules if r.purpose == purpose and r.track_id is None]
+    latest = max(mine, key=lambda r: (r.created_at, r.id), default=None)
+    if latest is None or latest.valid_until is None or latest.valid_until > now:
+        return None
+    return latest
+
+
 def _describe_rule(rule: ConsentRule) -> str:
     scope = f"track {rule.track_id}" if rule.track_id else f"all tracks of artist {rule.artist_id}"
+    if rule.allow is None:
+        return f"{scope} follows the artist's all-tracks choice again"
     text = f"{'allow' if rule.allow else 'deny'} for {scope}"
     if rule.valid_from:
         text += f" from {rule.valid_from.isoformat()}"

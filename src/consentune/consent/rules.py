@@ -15,13 +15,15 @@ class ConsentRule:
     Rules are never edited: a later rule for the same scope supersedes an
     earlier one, so the history of what an artist said stays intact.
     ``valid_from``/``valid_until`` bound the rule in time (UTC, half-open).
+    A track rule whose ``allow`` is ``None`` withdraws the track's own choice:
+    from then on the track follows the artist's all-tracks choice again.
     """
 
     id: int
     artist_id: ArtistId
     track_id: TrackId | None
     purpose: Purpose
-    allow: bool
+    allow: bool | None
     created_at: datetime
     valid_from: datetime | None = None
     valid_until: datetime | None = None
@@ -30,6 +32,11 @@ class ConsentRule:
         if self.valid_from is not None and at < self.valid_from:
             return False
         return self.valid_until is None or at < self.valid_until
+
+    @property
+    def follows_artist(self) -> bool:
+        """True for a rule that ends a track's own choice (the track follows the all-tracks choice)."""
+        return self.allow is None
 
     @property
     def scope(self) -> str:

@@ -808,7 +808,7 @@ def _rule(row: Any) -> ConsentRule:
         artist_id=ArtistId(row.artist_id),
         track_id=TrackId(row.track_id) if row.track_id else None,
         purpose=Purpose(row.purpose),
-        allow=bool(row.allow),
+        allow=None if row.allow is None else bool(row.allow),
         created_at=from_us(row.created_us),
         valid_from=opt_from_us(row.valid_from_us),
         valid_until=opt_from_us(row.valid_until_us),

@@ -222,7 +222,7 @@ def sign_out(request: Request, csrf_token: Annotated[str, Form()] = "") -> Respo
 # -- artist pages -------------------------------------------------------------
 @router.get("/artists/{artist_id}", response_class=HTMLResponse)
 @page
-def artist_page(request: Request, artist_id: str, saved: str = "", accepted: int = 0) -> Response:
+def artist_page(request: Request, artist_id: str, saved: str = "", unchanged: str = "", accepted: int = 0) -> Response:
     principal, _ = _signed_in(request)
     service = _service(request)
     artist = views.dashboard_artist(service, principal, artist_id)
@@ -239,7 +239,8 @@ def artist_page(request: Request, artist_id: str, saved: str = "", accepted: int
         terms_version=version,
         terms_summary=summary,
         rows=rows,
-        saved=next((r for r in rows if r.purpose == saved), None),
+        saved=saved,
+        unchanged=unchanged,
         accepted=accepted == version,
         tomorrow=(datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
         offer=views.terms_offer(service, artist),
@@ -268,7 +269,9 @@ def set_consent(
     purpose: Annotated[str, Form()],
     choice: Annotated[str, Form()] = "",
     track_id: Annotated[str, Form()] = "",
+    ends: Annotated[str, Form()] = "",
     until: Annotated[str, Form()] = "",
+    until_current: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     principal, session = _signed_in(request)
@@ -278,17 +281,63 @@ def set_consent(
     if choice not in ("on", "off"):
         raise InvalidInput(f"choice {choice!r} is neither on nor off", hint="pick On or Off, then save")
     track = views.track_for(service, principal, track_id) if track_id else None
-    service.consent.set(
-        artist,
-        purpose=Purpose(purpose),
-        allow=choice == "on",
-        actor=principal.actor,
-        track=TrackId(track.id) if track else None,
-        valid_until=_until(until),
-    )
     if track is not None:
-        return _redirect(f"{PREFIX}/tracks/{track.id}?saved={purpose}")
-    return _redirect(f"{PREFIX}/artists/{artist.id}?saved={purpose}#consent")
+        service.consent.set(
+            artist, purpose=Purpose(purpose), allow=choice == "on", actor=principal.actor, track=TrackId(track.id)
+        )
+        return _redirect(f"{PREFIX}/tracks/{track.id}?saved={purpose}#saved")
+    valid_until = _ends(ends, until, until_current)
+    anchor = "#saved"  # the confirmation sits inside the purpose's card
+    if views.artist_choice_unchanged(service, artist, Purpose(purpose), allow=choice == "on", until=valid_until):
+        return _redirect(f"{PREFIX}/artists/{artist.id}?unchanged={purpose}{anchor}")
+    service.consent.set(
+        artist, purpose=Purpose(purpose), allow=choice == "on", actor=principal.actor, valid_until=valid_until
+    )
+    return _redirect(f"{PREFIX}/artists/{artist.id}?saved={purpose}{anchor}")
+
+
+@router.post("/artists/{artist_id}/consent/clear")
+@page
+def clear_track_consent(
+    request: Request,
+    artist_id: str,
+    purpose: Annotated[str, Form()],
+    track_id: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """A track stops having its own choice and follows the all-tracks choice again."""
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    service = _service(request)
+    artist = views.dashboard_artist(service, principal, artist_id)
+    track = views.track_for(service, principal, track_id)
+    service.consent.clear(artist, purpose=Purpose(purpose), track=TrackId(track.id), actor=principal.actor)
+    return _redirect(f"{PREFIX}/tracks/{track.id}?saved={purpose}#saved")
+
+
+def _ends(ends: str, until: str, until_current: str) -> datetime | None:
+    """The end of an all-tracks choice from the form: never, or a day (00:00 UTC).
+
+    ``ends`` is ``never`` or ``on``; a client that sends no ``ends`` means "on" when it sends a day.
+
+    A day equal to the current end date's day keeps the current end exactly,
+    so saving a form without touching it never moves or drops an end date.
+    """
+    ends = ends or ("on" if until else "never")
+    if ends == "never":
+        return None
+    if ends != "on":
+        raise InvalidInput(f"ends {ends[:20]!r} is neither never nor on", hint="pick 'No end date' or a date")
+    if not until:
+        raise InvalidInput("no end date was given", hint="pick a date, or choose 'No end date'")
+    if until_current:
+        try:
+            current = datetime.fromisoformat(until_current)
+        except ValueError:
+            current = None
+        if current is not None and current.tzinfo is not None and current.date().isoformat() == until:
+            return current
+    return _until(until)
 
 
 def _check_purpose(purpose: str) -> None:

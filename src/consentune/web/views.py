@@ -52,6 +52,9 @@ class PurposeRow:
     when_on: str
     when_off: str
     track_overrides: dict[str, bool]
+    until_day: str = ""  # the end date of the artist's choice (YYYY-MM-DD), "" when it has none
+    until_exact: str = ""  # the same end as ISO 8601, so an untouched form keeps it to the microsecond
+    lapsed: str = ""  # "your choice (on) for all tracks ended on …" when it reached its end date
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,13 @@ def consent_rows(service: Consentune, artist: Artist) -> tuple[int, str, list[Pu
         else:
             source = f"terms v{view.terms.version} default ({kind})"
         when_on, when_off = _consequences(p, view.terms.version)
+        until = p.artist_rule.valid_until if p.artist_rule is not None else None
+        lapsed = ""
+        if p.lapsed_rule is not None and p.lapsed_rule.valid_until is not None:
+            lapsed = (
+                f"Your choice ({'on' if p.lapsed_rule.allow else 'off'}) for all tracks ended on "
+                f"{p.lapsed_rule.valid_until:%d %b %Y}; the terms' default applies since."
+            )
         rows.append(
             PurposeRow(
                 purpose=p.purpose,
@@ -137,10 +147,30 @@ def consent_rows(service: Consentune, artist: Artist) -> tuple[int, str, list[Pu
                 source=source,
                 when_on=when_on,
                 when_off=when_off,
-                track_overrides={r.track_id: r.allow for r in p.track_rules if r.track_id},
+                track_overrides={r.track_id: bool(r.allow) for r in p.track_rules if r.track_id},
+                until_day=until.date().isoformat() if until else "",
+                until_exact=until.isoformat() if until else "",
+                lapsed=lapsed,
             )
         )
     return view.terms.version, view.terms.summary, rows
+
+
+def artist_choice_unchanged(
+    service: Consentune, artist: Artist, purpose: Purpose, *, allow: bool, until: datetime | None
+) -> bool:
+    """Would saving this all-tracks choice change nothing the artist has now?
+
+    With an explicit choice: same answer and same end.  Without one: the
+    answer equals the terms' default and no end is asked for.
+    """
+    view = service.consent.view(artist)
+    row = next((p for p in view.purposes if p.purpose == purpose), None)
+    if row is None:
+        return False
+    if row.artist_rule is not None:
+        return row.artist_rule.allow == allow and row.artist_rule.valid_until == until
+    return row.effective_default == allow and until is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +321,7 @@ def operator_overview(service: Consentune, caller: Principal, *, limit: int = 50
     artists = service.catalog.artists()
     by_id = {a.id: a for a in artists}
     rules = service.store.rules_for_artists([a.id for a in artists])
-    denials = sorted((r for r in rules if not r.allow), key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
+    denials = sorted((r for r in rules if r.allow is False), key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
     return OperatorOverview(
         terms=terms,
         checkpoints=service.ledger.recent_checkpoints(limit=limit),
