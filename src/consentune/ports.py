@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from consentune.claims.model import Claim, ClaimPolicy, ClaimStatus
 from consentune.consent.rules import ConsentRule
 from consentune.consent.terms import Terms
 from consentune.fraud.detector import Alert
@@ -167,6 +168,29 @@ class MatchRepo(Protocol):
     def track_matches(self, track: TrackId) -> list[StoredMatch]: ...
     def delete_track_matches(self, tracks: Sequence[TrackId]) -> int: ...
     def recent_matches(self, *, limit: int) -> list[StoredMatch]: ...
+
+
+class ClaimRepo(Protocol):
+    """Claims on copies (consentune.claims): stored once per (copy, original) pair."""
+
+    def add_claims(self, claims: Sequence[Claim]) -> list[Claim]: ...
+    def claim(self, claim_id: int) -> Claim | None: ...
+    def governing_claims(self, copies: Sequence[TrackId]) -> dict[TrackId, list[Claim]]: ...
+    def move_claim(
+        self,
+        claim_id: int,
+        *,
+        expect: Sequence[ClaimStatus],
+        to: ClaimStatus,
+        at: datetime,
+        by: str,
+        reason: str | None,
+    ) -> Claim | None: ...
+    def list_claims(
+        self, *, artist_id: ArtistId | None, status: ClaimStatus | None, limit: int, offset: int
+    ) -> list[Claim]: ...
+    def claim_policies(self, artist_ids: Sequence[ArtistId]) -> dict[ArtistId, ClaimPolicy]: ...
+    def set_claim_policy(self, artist_id: ArtistId, policy: ClaimPolicy, at: datetime) -> None: ...
 
 
 class PlayRepo(Protocol):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from consentune.auth import ApiKeys
 from consentune.catalog import Catalog
+from consentune.claims.service import ClaimService
 from consentune.config import Settings
 from consentune.consent.decide import BatchDecision
 from consentune.consent.registry import ConsentRegistry
@@ -34,7 +35,8 @@ from consentune.shield.policy import TrackPolicySource
 from consentune.shield.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from consentune.shield.streams import StreamSigner
 from consentune.storage import SqlStore, make_engine, migrate
-from consentune.types import Purpose, TrackId
+from consentune.storage.claims_sql import SqlClaims
+from consentune.types import Purpose, Track, TrackId
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Consentune:
     organize: OrganizeService
     fraud: FraudService
     session_key: bytes  # signs dashboard session cookies and CSRF tokens
+    claims: ClaimService
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -67,6 +70,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
     engine = make_engine(settings.database_url)
     migrate(engine)
     store = SqlStore(engine)
+    claim_store = SqlClaims(engine)
     signer = load_or_create_signer(settings.key_path, settings.log_origin)
     ledger = UsageLedger(store, signer, origin=settings.log_origin)
     gate = PurposeGate(
@@ -77,6 +81,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         ledger=ledger,
         blob_dir=settings.blob_dir,
         limits=AudioLimits(max_bytes=settings.max_upload_bytes, max_duration_s=settings.max_duration_s),
+        claims=claim_store,
     )
 
     def decide(purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
@@ -112,8 +117,20 @@ def open_service(settings: Settings | None = None) -> Consentune:
         gate=gate, catalog=store, ledger=ledger, matches=store, index=MmapIndex(settings.fingerprint_dir)
     )
     consent.add_purger(identify.on_revoked)
+    claims = ClaimService(
+        repo=claim_store,
+        ledger=ledger,
+        owners=store.track_owners,
+        duration_s=_duration_of(store),
+        repurge=lambda tracks, actor: consent.purge_denied(tracks, actor=actor),
+    )
     if settings.identify_at_ingest:
-        catalog.add_ingest_hook(lambda track, _actor: identify.check_upload(track.id, actor="service:identify"))
+
+        def check_upload(track: Track, _actor: str) -> None:
+            found = identify.check_upload(track.id, actor="service:identify")
+            claims.open_from_matches(track.id, found, actor="service:identify")
+
+        catalog.add_ingest_hook(check_upload)
     near = StoredMatchDuplicates(matches_for=identify.matches_for, duration_s=_duration_of(store))
     organize = OrganizeService(gate=gate, catalog=store, features=store, near_finder=near)
     consent.add_purger(organize.on_revoked)
@@ -132,6 +149,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         organize=organize,
         fraud=fraud,
         session_key=hmac_key(secret, "dashboard-session"),
+        claims=claims,
     )
 
 

@@ -14,6 +14,7 @@ from consentune import __version__
 from consentune.api import (
     routes_admin,
     routes_catalog,
+    routes_claims,
     routes_consent,
     routes_fraud,
     routes_identify,
@@ -80,6 +81,7 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
         routes_catalog,
         routes_consent,
         routes_identify,
+        routes_claims,
         routes_ledger,
         routes_admin,
         routes_listen,

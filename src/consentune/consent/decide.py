@@ -36,6 +36,9 @@ class Reason(enum.IntEnum):
     ARTIST_DENY = 6
     DEFAULT_ON = 7
     DEFAULT_OFF = 8
+    CLAIM_HELD = 9
+    CLAIM_BLOCKED = 10
+    CLAIM_ORIGINAL_DENIES = 11
 
 
 REASON_TEXT: Mapping[Reason, str] = {
@@ -48,6 +51,9 @@ REASON_TEXT: Mapping[Reason, str] = {
     Reason.ARTIST_DENY: "artist rule: deny",
     Reason.DEFAULT_ON: "terms: opt-out purpose, no rule (on)",
     Reason.DEFAULT_OFF: "terms: opt-in purpose, no rule (off)",
+    Reason.CLAIM_HELD: "claim: a copy of another artist's track, held until the claim is resolved",
+    Reason.CLAIM_BLOCKED: "claim: the original artist does not allow copies of their track",
+    Reason.CLAIM_ORIGINAL_DENIES: "claim: the original artist's choice applies to this copy (off)",
 }
 
 

@@ -231,6 +231,22 @@ class ConsentRegistry:
             )
         return ConsentView(artist, terms, tuple(purposes))
 
+    def purge_denied(self, tracks: Sequence[TrackId], *, actor: str) -> int:
+        """Re-decide ``tracks`` under every purpose of the terms and purge what they no longer allow.
+
+        For changes outside the artist's own rules that can deny a track (a claim
+        opened or upheld on a copy); purgers are idempotent, so purposes that
+        were denied already cost only the check.
+        """
+        purposes = sorted({p for terms in self._repo.all_terms().values() for p in terms.kinds})
+        purged = 0
+        for purpose in purposes:
+            decision = self._decider(purpose, tracks)
+            denied = [t for t, ok in zip(tracks, decision.allowed.tolist(), strict=True) if not ok]
+            if denied:
+                purged += sum(purger(purpose, denied, actor) for purger in self._purgers)
+        return purged
+
     def purge_jobs(self, *, status: str | None = None) -> list[PurgeJob]:
         return self._repo.list_purge_jobs(status=status)
 

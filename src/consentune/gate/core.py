@@ -19,13 +19,15 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from consentune.claims import EXEMPT as CLAIM_EXEMPT
+from consentune.claims import apply_claims
 from consentune.consent.decide import BatchDecision, ConsentContext, decide_batch
 from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
 from consentune.gate.blobs import BlobStore
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
 from consentune.ledger.log import UsageLedger, UsageRecord
-from consentune.ports import CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo
+from consentune.ports import CatalogRepo, ClaimRepo, ConsentRepo, FeatureRepo, PlayRepo
 from consentune.types import PlayEvent, Purpose, Track, TrackId, is_wellformed_purpose
 
 MAX_BATCH = 1_000_000
@@ -77,6 +79,7 @@ class PurposeGate:
         handle_ttl_s: float = 900.0,
         use_log_window_s: float = 3600.0,
         clock: Callable[[], datetime] = _utcnow,
+        claims: ClaimRepo | None = None,
     ) -> None:
         self._catalog = catalog
         self._consent = consent
@@ -90,10 +93,33 @@ class PurposeGate:
         self._use_lock = threading.Lock()
         self._recent_uses: OrderedDict[tuple[str, str, str, str], float] = OrderedDict()
         self._clock = clock
+        self._claims = claims
 
     # -- decisions --------------------------------------------------------
     def decide(self, *, purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
-        """Decide without logging or granting: for read-only consent views, never for content."""
+        """Decide without logging or granting: for read-only consent views, never for content.
+
+        A copy under a governing claim is also held to its original's answer
+        and the original artist's claim policy (consentune.claims.effect).
+        """
+        batch = self._decide_own(purpose=purpose, tracks=tracks)
+        if self._claims is None or purpose in CLAIM_EXEMPT or not bool(batch.allowed.any()):
+            return batch
+        claims = self._claims.governing_claims([t for t, ok in zip(tracks, batch.allowed.tolist(), strict=True) if ok])
+        if not claims:
+            return batch
+        originals = sorted({c.original_track_id for found in claims.values() for c in found})
+        theirs = self._decide_own(purpose=purpose, tracks=originals)
+        policies = self._claims.claim_policies(sorted({c.original_artist_id for f in claims.values() for c in f}))
+        return apply_claims(
+            batch,
+            claims=claims,
+            original_allowed=dict(zip(originals, theirs.allowed.tolist(), strict=True)),
+            policies=policies,
+        )
+
+    def _decide_own(self, *, purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
+        """The tracks' own answers from terms and their artists' rules."""
         owners = self._catalog.track_owners(tracks)
         artists = sorted(set(owners.values()))
         context = ConsentContext(

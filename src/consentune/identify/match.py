@@ -23,7 +23,8 @@ excerpts (a different seed from the reported bench) before measuring.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -70,11 +71,25 @@ class Match:
         return float(2.0 ** (self.pitch_semitones / 12.0))
 
 
-def match_hashes(query: Hashes, postings: Postings, *, query_frames: int, threshold: float = THRESHOLD) -> list[Match]:
-    """Matches at or above ``threshold``, best first; ``query_frames`` is the query length in frames."""
+def match_hashes(
+    query: Hashes,
+    postings: Postings,
+    *,
+    query_frames: int,
+    threshold: float = THRESHOLD,
+    exclude: Collection[str] = (),
+) -> list[Match]:
+    """Matches at or above ``threshold``, best first; ``query_frames`` is the query length in frames.
+
+    Tracks in ``exclude`` (e.g. the uploader's own) are dropped *before* the
+    shortlist and the cut to the best few, so they can never crowd out the
+    track a query really copies.
+    """
+    n_tracks = max(1, int(np.count_nonzero(postings.lengths >= 0)))
+    if exclude:
+        postings = _without(postings, exclude)
     if postings.query_row.size == 0:
         return []
-    n_tracks = max(1, int(np.count_nonzero(postings.lengths >= 0)))
     centre = query_frames / 2.0
     tq = query.t[postings.query_row].astype(np.float64) - centre
     fq = query.f[postings.query_row].astype(np.float64)
@@ -118,6 +133,22 @@ def match_hashes(query: Hashes, postings: Postings, *, query_frames: int, thresh
             live[np.nonzero(live)[0][inliers]] = False
     found.sort(key=lambda m: -m.score)
     return found[:_MAX_MATCHES]
+
+
+def _without(postings: Postings, exclude: Collection[str]) -> Postings:
+    """The same lookup with every posting of the excluded tracks removed (calibration unchanged)."""
+    banned = set(exclude)
+    drop = np.array([i for i, name in enumerate(postings.tracks) if name in banned], dtype=np.int64)
+    if drop.size == 0:
+        return postings
+    keep = ~np.isin(postings.track, drop)
+    return replace(
+        postings,
+        query_row=postings.query_row[keep],
+        track=postings.track[keep],
+        frame=postings.frame[keep],
+        freq=postings.freq[keep],
+    )
 
 
 def _shortlist(postings: Postings, tq: npt.NDArray[np.float64]) -> list[int]:

@@ -8,7 +8,7 @@ being stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -25,9 +25,10 @@ from consentune.ports import CatalogRepo, MatchRepo, StoredMatch
 from consentune.types import IDENTIFY, Purpose, TrackId
 
 _BATCH = 64  # tracks per index segment written during a build
-_UPLOAD_WINDOW_S = 20.0  # an upload is checked as windows of this length ...
-_UPLOAD_STEP_S = 30.0  # ... starting this far apart
-_MAX_UPLOAD_WINDOWS = 12
+_UPLOAD_WINDOW_S = 20.0  # an upload is checked end to end in back-to-back windows at least this long ...
+_MAX_UPLOAD_WINDOWS = 48  # ... and at most this many (longer uploads get longer windows)
+_CHAIN_SCALE = 0.02  # windows of one reference chain when their speed factors agree this closely ...
+_CHAIN_OFFSET_S = 3.0  # ... and they place the upload at the same point of the reference (seconds)
 
 
 @dataclass(slots=True)
@@ -50,12 +51,17 @@ def track_postings(track_id: str, samples: npt.NDArray[np.float32]) -> TrackPost
 
 
 def identify_samples(
-    samples: npt.NDArray[np.float32], index: FingerprintIndex, *, threshold: float = THRESHOLD
+    samples: npt.NDArray[np.float32],
+    index: FingerprintIndex,
+    *,
+    threshold: float = THRESHOLD,
+    exclude: Collection[str] = (),
 ) -> list[Match]:
     """Matches for mono query audio at :data:`SAMPLE_RATE` (no consent checks: callers go through the service)."""
     _, hashes = fingerprint(samples, query=True)
     postings = index.lookup(hashes.key)
-    return match_hashes(hashes, postings, query_frames=int(samples.shape[0] // HOP) + 1, threshold=threshold)
+    frames = int(samples.shape[0] // HOP) + 1
+    return match_hashes(hashes, postings, query_frames=frames, threshold=threshold, exclude=exclude)
 
 
 class IdentifyService:
@@ -155,9 +161,11 @@ class IdentifyService:
             samples = self._decode(grant.allowed[0])
         except InvalidInput:
             return []
-        found = self._allowed(self._match_windows(samples, exclude=track))
-        owners = self._catalog.track_owners([track, *(TrackId(m.track_id) for m in found)])
-        others = [m for m in found if owners.get(TrackId(m.track_id)) != owners.get(track)]
+        uploader = self._catalog.track_owners([track]).get(track)
+        own = {t.id for t in self._catalog.list_tracks(artist_id=uploader, limit=10**6)} if uploader else set()
+        found = self._allowed(self._match_windows(samples, exclude={track, *own}))
+        owners = self._catalog.track_owners([TrackId(m.track_id) for m in found])
+        others = [m for m in found if owners.get(TrackId(m.track_id)) != uploader]
         now = self._clock()
         stored = [_stored(track, m, now) for m in others]
         self._matches.replace_track_matches(track, stored)
@@ -189,26 +197,55 @@ class IdentifyService:
         ok = self._gate.decide(purpose=IDENTIFY, tracks=[TrackId(m.track_id) for m in found]).allowed.tolist()
         return [m for m, allowed in zip(found, ok, strict=True) if allowed]
 
-    def _match_windows(self, samples: npt.NDArray[np.float32], *, exclude: TrackId) -> list[Match]:
-        """Best match per reference track over windows spread across the upload, times on the upload's clock."""
-        window = int(_UPLOAD_WINDOW_S * SAMPLE_RATE)
-        step = max(int(_UPLOAD_STEP_S * SAMPLE_RATE), (samples.shape[0] - window) // _MAX_UPLOAD_WINDOWS + 1)
-        best: dict[str, Match] = {}
-        for start in range(0, max(1, samples.shape[0] - window // 2), step):
+    def _match_windows(self, samples: npt.NDArray[np.float32], *, exclude: Collection[str]) -> list[Match]:
+        """Per reference track, the aligned extent over back-to-back windows covering the whole upload.
+
+        Each window is matched on its own (so a copy is found wherever it
+        sits); the windows that agree on speed and on where the upload sits
+        in the reference chain into one match whose ranges span all of them,
+        so a 3-minute excerpt reports 3 minutes, not one window.
+        """
+        total = samples.shape[0]
+        count = min(_MAX_UPLOAD_WINDOWS, max(1, round(total / (_UPLOAD_WINDOW_S * SAMPLE_RATE))))
+        window = -(-total // count)
+        per_track: dict[str, list[Match]] = {}
+        for start in range(0, total, window):
             chunk = samples[start : start + window]
             if chunk.shape[0] < SAMPLE_RATE:
                 break
             try:
-                found = identify_samples(chunk, self._index)
+                found = identify_samples(chunk, self._index, exclude=exclude)
             except InvalidInput:  # a silent stretch carries no fingerprint
                 continue
-            shift = start / SAMPLE_RATE
             for m in found:
-                if m.track_id == exclude:
-                    continue
-                if m.track_id not in best or m.score > best[m.track_id].score:
-                    best[m.track_id] = _shifted(m, shift)
-        return sorted(best.values(), key=lambda m: -m.score)
+                per_track.setdefault(m.track_id, []).append(_shifted(m, start / SAMPLE_RATE))
+        return sorted((_chain(ms) for ms in per_track.values()), key=lambda m: -m.score)
+
+
+def _chain(windows: list[Match]) -> Match:
+    """The best window grown by every window aligned with it (same speed, same placement)."""
+    best = max(windows, key=lambda m: m.score)
+
+    def placement(m: Match) -> float:
+        return m.ref_start_s - m.query_start_s * m.time_scale
+
+    agree = [
+        m
+        for m in windows
+        if abs(m.time_scale - best.time_scale) <= _CHAIN_SCALE
+        and abs(placement(m) - placement(best)) <= _CHAIN_OFFSET_S
+    ]
+    return Match(
+        track_id=best.track_id,
+        score=best.score,
+        matched=sum(m.matched for m in agree),
+        query_start_s=min(m.query_start_s for m in agree),
+        query_end_s=max(m.query_end_s for m in agree),
+        ref_start_s=min(m.ref_start_s for m in agree),
+        ref_end_s=max(m.ref_end_s for m in agree),
+        time_scale=best.time_scale,
+        pitch_semitones=best.pitch_semitones,
+    )
 
 
 def _shifted(match: Match, seconds: float) -> Match:

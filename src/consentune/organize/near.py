@@ -1,13 +1,14 @@
 """Near duplicates from content identification's stored matches (the fingerprint engine's verdicts).
 
-Every upload is fingerprinted and checked against the index at ingest, in
-windows of ~20 s, so each pair of catalogue tracks that share audio already has
-a stored match: its best window's aligned time ranges and the speed factor.  A
-pair is a *duplicate* (same recording: re-encode, trim, gain, small speed
-change, or an excerpt) when that window is well covered **and** the two have
-the same length once the speed factor is undone, or one is an excerpt of the
-other.  Two full-length tracks that share only a theme or a sample fail the
-length test and stay partial matches, out of duplicate groups.
+Every upload is fingerprinted and checked against the index at ingest, end to
+end in back-to-back windows whose aligned matches chain into one extent, so
+each pair of catalogue tracks that share audio has a stored match spanning
+all the audio they share, with the speed factor.  A pair is a *duplicate*
+(same recording: re-encode, trim, gain, small speed change, or an excerpt of
+any length) when that extent covers most of the shorter of the two, measured
+on the original's clock.  A sample or a section reused inside a longer work
+covers little of either and stays a partial match (a claim on a range), out
+of duplicate groups.
 """
 
 from __future__ import annotations
@@ -18,10 +19,7 @@ from consentune.organize.duplicates import DuplicateMatch
 from consentune.ports import StoredMatch
 from consentune.types import TrackId
 
-MIN_COVERAGE = 0.5  # share of the checked window (or of a shorter track) the aligned audio must span
-WINDOW_S = 20.0  # identification checks uploads in windows of this length
-LENGTH_SLACK_S = 6.0  # trims of a few seconds still count as the same length ...
-LENGTH_SLACK = 0.1  # ... or this share of the original, whichever is larger
+MIN_COVERAGE = 0.7  # share of the shorter track the aligned audio must span
 
 
 class StoredMatchDuplicates:
@@ -54,11 +52,15 @@ class StoredMatchDuplicates:
         upload, original = self._duration_s(m.track_id), self._duration_s(m.matched_track_id)
         if not upload or not original:
             return False
-        span = max(m.query_end_s - m.query_start_s, m.ref_end_s - m.ref_start_s)
-        scaled = upload * m.time_scale  # the upload's length on the original's clock
-        if abs(scaled - original) <= max(LENGTH_SLACK_S, LENGTH_SLACK * original):  # same length: one window
-            return span >= self._min_coverage * min(upload, original, WINDOW_S)
-        return span >= self._min_coverage * min(scaled, original)  # an excerpt: mostly covered
+        return coverage_of_shorter(m, upload_s=upload, original_s=original) >= self._min_coverage
 
 
-__all__ = ["MIN_COVERAGE", "WINDOW_S", "StoredMatchDuplicates"]
+def coverage_of_shorter(m: StoredMatch, *, upload_s: float, original_s: float) -> float:
+    """Share of the shorter track (on the original's clock) that the match's aligned extent spans."""
+    scaled = upload_s * m.time_scale  # the upload's length on the original's clock
+    span = max((m.query_end_s - m.query_start_s) * m.time_scale, m.ref_end_s - m.ref_start_s)
+    shorter = min(scaled, original_s)
+    return span / shorter if shorter > 0 else 0.0
+
+
+__all__ = ["MIN_COVERAGE", "StoredMatchDuplicates", "coverage_of_shorter"]

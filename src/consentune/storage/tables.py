@@ -260,3 +260,38 @@ track_matches = Table(
     Index("ix_track_matches_track", "track_id"),
     Index("ix_track_matches_matched", "matched_track_id"),
 )
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("copy_track_id", String(32), ForeignKey("tracks.id"), nullable=False),
+    Column("original_track_id", String(32), ForeignKey("tracks.id"), nullable=False),
+    Column("copy_artist_id", String(32), ForeignKey("artists.id"), nullable=False),
+    Column("original_artist_id", String(32), ForeignKey("artists.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("copy_start_s", Float, nullable=False),
+    Column("copy_end_s", Float, nullable=False),
+    Column("original_start_s", Float, nullable=False),
+    Column("original_end_s", Float, nullable=False),
+    Column("time_scale", Float, nullable=False),
+    Column("pitch_semitones", Float, nullable=False),
+    Column("partial", Boolean, nullable=False),
+    Column("dispute_reason", String(500), nullable=True),
+    Column("resolved_by", String(100), nullable=True),
+    Column("opened_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    UniqueConstraint("copy_track_id", "original_track_id", name="uq_claims_pair"),
+    Index("ix_claims_copy", "copy_track_id"),
+    Index("ix_claims_original_artist", "original_artist_id", "status"),
+    Index("ix_claims_copy_artist", "copy_artist_id", "status"),
+)
+
+claim_policies = Table(
+    "claim_policies",
+    metadata,
+    Column("artist_id", String(32), ForeignKey("artists.id"), primary_key=True),
+    Column("policy", String(16), nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)

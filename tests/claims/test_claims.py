@@ -1,0 +1,149 @@
+"""Claims end to end: a caught copy is governed by the original artist's consent and claim policy."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from scipy.io import wavfile
+
+from consentune.api import create_app
+from consentune.claims import ClaimPolicy, ClaimStatus
+from consentune.errors import AccessDenied, Conflict
+from consentune.service import Consentune
+from consentune.types import ArtistId, Purpose, Role, TrackId
+from tests.identify.conftest import SAMPLE_RATE, song, speed_up
+
+ACTOR = "admin:test"
+
+
+def wav(samples: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
+    buffer = io.BytesIO()
+    wavfile.write(buffer, rate, (np.clip(samples, -1, 1) * 32767).astype(np.int16))
+    return buffer.getvalue()
+
+
+def allowed(svc: Consentune, purpose: str, track: str) -> bool:
+    return bool(svc.gate.decide(purpose=Purpose(purpose), tracks=[TrackId(track)]).allowed[0])
+
+
+def test_a_caught_copy_follows_the_original_artists_choices_until_released(svc: Consentune) -> None:
+    ada = svc.catalog.add_artist("Ada", actor=ACTOR)
+    pirate = svc.catalog.add_artist("Tape Pirate", actor=ACTOR)
+    original = song(31, duration_s=30.0)
+    mine = svc.catalog.ingest(wav(original), filename="a.wav", artist=ada, title="Pulse", actor=ACTOR).track
+    copy = speed_up(original, 25, 26)  # a 1.04x "nightcore edit"
+    theirs = svc.catalog.ingest(wav(copy), filename="b.wav", artist=pirate, title="Pulse nc", actor=ACTOR).track
+
+    [claim] = svc.claims.claims(as_artist=ArtistId(ada.id))
+    assert (claim.copy_track_id, claim.original_track_id, claim.status) == (theirs.id, mine.id, ClaimStatus.OPEN)
+    assert not claim.partial and abs(claim.time_scale - 1.04) < 0.01
+    assert svc.claims.claims(as_artist=ArtistId(pirate.id)) == [claim]  # the uploader sees it too
+
+    # default policy "hold": the copy is neither streamed nor recommended while the claim is open
+    assert allowed(svc, "stream", mine.id) and not allowed(svc, "stream", theirs.id)
+    assert allowed(svc, "recommend", mine.id) and not allowed(svc, "recommend", theirs.id)
+    reason = svc.gate.decide(purpose=Purpose("stream"), tracks=[theirs.id]).reason_text(0)
+    assert "held until the claim is resolved" in reason
+    # integrity purposes keep the copy's own answer, so it stays findable
+    assert allowed(svc, "identify", theirs.id)
+
+    # AI purposes follow the original: the pirate's yes cannot override Ada's no
+    svc.consent.set(pirate, purpose=Purpose("train-ai"), allow=True, actor=ACTOR)
+    svc.consent.set(pirate, purpose=Purpose("organize"), allow=True, actor=ACTOR)
+    svc.consent.set(ada, purpose=Purpose("organize"), allow=False, actor=ACTOR)
+    assert not allowed(svc, "train-ai", theirs.id)  # opt-in Ada never gave
+    assert not allowed(svc, "organize", theirs.id)
+    svc.consent.set(ada, purpose=Purpose("train-ai"), allow=True, actor=ACTOR)
+    assert allowed(svc, "train-ai", theirs.id)
+
+    # Ada allows copies (credited to her): streamed again, and her own "off" still binds
+    svc.claims.set_policy(ArtistId(ada.id), ClaimPolicy.ALLOW, actor=ACTOR)
+    assert allowed(svc, "stream", theirs.id) and allowed(svc, "recommend", theirs.id)
+    svc.consent.set(ada, purpose=Purpose("recommend"), allow=False, actor=ACTOR)
+    assert not allowed(svc, "recommend", theirs.id)
+    svc.claims.set_policy(ArtistId(ada.id), ClaimPolicy.HOLD, actor=ACTOR)
+
+    # who may move the claim
+    with pytest.raises(AccessDenied):
+        svc.claims.dispute(claim.id, reason="mine", actor="artist:x", as_artist=ArtistId(ada.id))
+    with pytest.raises(AccessDenied):
+        svc.claims.resolve(claim.id, outcome="release", actor="artist:x", as_artist=ArtistId(pirate.id))
+    disputed = svc.claims.dispute(claim.id, reason="I licensed it", actor="artist:p", as_artist=ArtistId(pirate.id))
+    assert disputed.status is ClaimStatus.DISPUTED and disputed.dispute_reason == "I licensed it"
+    assert not allowed(svc, "stream", theirs.id)  # still governed while disputed
+    upheld = svc.claims.resolve(claim.id, outcome="uphold", actor="artist:a", as_artist=ArtistId(ada.id))
+    assert upheld.status is ClaimStatus.UPHELD
+    assert "does not allow copies" in svc.gate.decide(purpose=Purpose("stream"), tracks=[theirs.id]).reason_text(0)
+    with pytest.raises(Conflict):
+        svc.claims.dispute(claim.id, reason="again", actor="artist:p", as_artist=ArtistId(pirate.id))
+
+    # released: the copy is the uploader's again
+    svc.claims.resolve(claim.id, outcome="release", actor=ACTOR, as_artist=None)
+    assert allowed(svc, "stream", theirs.id) and allowed(svc, "organize", theirs.id)
+
+    # every step is on both tracks' ledger trail
+    for track in (mine.id, theirs.id):
+        actions = [e.action for e in svc.ledger.track_entries(track=track, purpose="identify", limit=100)]
+        for step in ("claim-open", "claim-dispute", "claim-uphold", "claim-release"):
+            assert step in actions, (track, step, actions)
+
+
+def test_copies_from_an_account_that_uploaded_many_copies_first_are_all_claimed(sqlite_svc: Consentune) -> None:
+    svc = sqlite_svc
+    ada = svc.catalog.add_artist("Ada", actor=ACTOR)
+    pirate = svc.catalog.add_artist("Pirate", actor=ACTOR)
+    original = song(41, duration_s=30.0)
+    mine = svc.catalog.ingest(wav(original), filename="a.wav", artist=ada, title="Orig", actor=ACTOR).track
+    variants = [
+        original * 0.5,
+        original[: 20 * SAMPLE_RATE],
+        original[5 * SAMPLE_RATE :],
+        speed_up(original, 25, 26),
+        speed_up(original, 26, 25),
+        speed_up(original, 50, 51),
+        original * np.linspace(0.2, 1.0, original.size, dtype=np.float32),
+        original[2 * SAMPLE_RATE : 28 * SAMPLE_RATE] * 0.8,
+        speed_up(original[3 * SAMPLE_RATE :], 49, 50),
+        np.clip(original * 1.6, -1, 1),
+    ]
+    copies = [
+        svc.catalog.ingest(wav(v), filename=f"c{i}.wav", artist=pirate, title=f"c{i}", actor=ACTOR).track
+        for i, v in enumerate(variants)
+    ]
+    claimed = {c.copy_track_id for c in svc.claims.claims(as_artist=ArtistId(ada.id), limit=100)}
+    assert claimed == {c.id for c in copies}, f"{len(claimed)}/10 copies claimed"
+    assert all(not allowed(svc, "stream", c.id) for c in copies)
+
+
+def test_claims_through_the_api_respect_who_may_do_what(svc: Consentune) -> None:
+    ada = svc.catalog.add_artist("Ada", actor=ACTOR)
+    pirate = svc.catalog.add_artist("Pirate", actor=ACTOR)
+    carol = svc.catalog.add_artist("Carol", actor=ACTOR)
+    original = song(51, duration_s=30.0)
+    mine = svc.catalog.ingest(wav(original), filename="a.wav", artist=ada, title="Orig", actor=ACTOR).track
+    svc.catalog.ingest(wav(speed_up(original, 25, 26)), filename="b.wav", artist=pirate, title="nc", actor=ACTOR)
+    keys = {a.name: svc.keys.create(role=Role.ARTIST, artist_id=ArtistId(a.id))[1] for a in (ada, pirate, carol)}
+    client = TestClient(create_app(svc))
+
+    def h(name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {keys[name]}"}
+
+    [claim] = client.get("/v1/claims", headers=h("Ada")).json()
+    assert claim["original_title"] == "Orig" and claim["copy_artist"] == "Pirate" and claim["status"] == "open"
+    assert client.get("/v1/claims", headers=h("Carol")).json() == []
+    assert client.get(f"/v1/claims/{claim['id']}", headers=h("Carol")).status_code == 404
+    assert client.post(f"/v1/claims/{claim['id']}/dispute", json={"reason": "x"}, headers=h("Ada")).status_code == 403
+    ok = client.post(f"/v1/claims/{claim['id']}/dispute", json={"reason": "licensed"}, headers=h("Pirate"))
+    assert ok.status_code == 200 and ok.json()["status"] == "disputed"
+    bad = client.post(f"/v1/claims/{claim['id']}/resolve", json={"outcome": "release"}, headers=h("Pirate"))
+    assert bad.status_code == 403 and set(bad.json()["error"]) == {"code", "message", "hint"}
+    assert client.put("/v1/me/claim-policy", json={"policy": "block"}, headers=h("Ada")).json() == {"policy": "block"}
+    assert client.get("/v1/me/claim-policy", headers=h("Ada")).json() == {"policy": "block"}
+    done = client.post(f"/v1/claims/{claim['id']}/resolve", json={"outcome": "uphold"}, headers=h("Ada"))
+    assert done.status_code == 200 and done.json()["status"] == "upheld"
+    again = client.post(f"/v1/claims/{claim['id']}/resolve", json={"outcome": "uphold"}, headers=h("Ada"))
+    assert again.status_code == 409
+    assert allowed(svc, "stream", mine.id)
