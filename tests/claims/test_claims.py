@@ -96,7 +96,7 @@ def test_copies_from_an_account_that_uploaded_many_copies_first_are_all_claimed(
     ada = svc.catalog.add_artist("Ada", actor=ACTOR)
     pirate = svc.catalog.add_artist("Pirate", actor=ACTOR)
     original = song(41, duration_s=30.0)
-    mine = svc.catalog.ingest(wav(original), filename="a.wav", artist=ada, title="Orig", actor=ACTOR).track
+    svc.catalog.ingest(wav(original), filename="a.wav", artist=ada, title="Orig", actor=ACTOR)
     variants = [
         original * 0.5,
         original[: 20 * SAMPLE_RATE],

@@ -52,28 +52,8 @@ def test_a_governed_copy_is_never_allowed_what_its_original_is_denied(
     now = datetime.now(UTC)
     claim = next(iter(repo.list_claims(artist_id=None, status=None, limit=1, offset=0)), None)
     if claim is None:
-        [claim] = repo.add_claims(
-            [
-                Claim(
-                    0,
-                    copy,
-                    original,
-                    ArtistId(copy_artist.id),
-                    ArtistId(original_artist.id),
-                    status,
-                    20.0,
-                    0.0,
-                    3.0,
-                    0.0,
-                    3.0,
-                    1.0,
-                    0.0,
-                    False,
-                    now,
-                    now,
-                )
-            ]  # fmt: skip
-        )
+        pair = (copy, original, ArtistId(copy_artist.id), ArtistId(original_artist.id))
+        [claim] = repo.add_claims([Claim(0, *pair, status, 20.0, 0.0, 3.0, 0.0, 3.0, 1.0, 0.0, False, now, now)])
     repo.move_claim(claim.id, expect=list(ClaimStatus), to=status, at=now, by=ACTOR, reason="x")
     repo.set_claim_policy(ArtistId(original_artist.id), policy, now)
 

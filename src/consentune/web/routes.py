@@ -16,10 +16,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from consentune.api.errors import status_for
 from consentune.auth import Principal
+from consentune.claims import ClaimPolicy
 from consentune.errors import AccessDenied, AuthenticationFailed, ConsentuneError, InvalidInput, VerificationFailed
 from consentune.ledger import verify_receipt
 from consentune.service import Consentune
-from consentune.types import Purpose, Role, TrackId, is_wellformed_purpose
+from consentune.types import ArtistId, Purpose, Role, TrackId, is_wellformed_purpose
 from consentune.web import capabilities, plots, views
 from consentune.web.session import (
     LOGIN_COOKIE,
@@ -222,7 +223,9 @@ def sign_out(request: Request, csrf_token: Annotated[str, Form()] = "") -> Respo
 # -- artist pages -------------------------------------------------------------
 @router.get("/artists/{artist_id}", response_class=HTMLResponse)
 @page
-def artist_page(request: Request, artist_id: str, saved: str = "", unchanged: str = "", accepted: int = 0) -> Response:
+def artist_page(
+    request: Request, artist_id: str, saved: str = "", unchanged: str = "", accepted: int = 0, claim_done: str = ""
+) -> Response:
     principal, _ = _signed_in(request)
     service = _service(request)
     artist = views.dashboard_artist(service, principal, artist_id)
@@ -245,6 +248,9 @@ def artist_page(request: Request, artist_id: str, saved: str = "", unchanged: st
         tomorrow=(datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
         offer=views.terms_offer(service, artist),
         sections=[(c, on, c.url()) for c, on in capabilities.sections(paths, scope="artist")],
+        claims=views.claim_cards(service, principal) if principal.role is Role.ARTIST else [],
+        claim_policy=service.claims.policy_of(ArtistId(artist.id)).value,
+        claim_done=claim_done,
     )
 
 
@@ -338,6 +344,53 @@ def _ends(ends: str, until: str, until_current: str) -> datetime | None:
         if current is not None and current.tzinfo is not None and current.date().isoformat() == until:
             return current
     return _until(until)
+
+
+@router.post("/claims/{claim_id}/resolve")
+@page
+def resolve_claim(
+    request: Request, claim_id: int, outcome: Annotated[str, Form()], csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    """The original artist (or an operator) upholds a claim or releases the copy."""
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    as_artist = None if principal.role is Role.ADMIN else principal.artist_id
+    claim = _service(request).claims.resolve(claim_id, outcome=outcome, actor=principal.actor, as_artist=as_artist)
+    return _after_claim(principal, claim.status.value)
+
+
+@router.post("/claims/{claim_id}/dispute")
+@page
+def dispute_claim(
+    request: Request, claim_id: int, reason: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    """The uploader of a claimed copy says why the claim is wrong."""
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    as_artist = None if principal.role is Role.ADMIN else principal.artist_id
+    claim = _service(request).claims.dispute(claim_id, reason=reason, actor=principal.actor, as_artist=as_artist)
+    return _after_claim(principal, claim.status.value)
+
+
+@router.post("/artists/{artist_id}/claim-policy")
+@page
+def set_claim_policy(
+    request: Request, artist_id: str, policy: Annotated[str, Form()], csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    service = _service(request)
+    artist = views.dashboard_artist(service, principal, artist_id)
+    if policy not in ("block", "hold", "allow"):
+        raise InvalidInput(f"policy {policy[:20]!r} is not block, hold or allow", hint="pick one of the three")
+    service.claims.set_policy(ArtistId(artist.id), ClaimPolicy(policy), actor=principal.actor)
+    return _redirect(f"{PREFIX}/artists/{artist.id}?claim_done=policy#claims")
+
+
+def _after_claim(principal: Principal, status: str) -> Response:
+    if principal.role is Role.ADMIN:
+        return _redirect(f"{PREFIX}/operator?claim_done={status}#claims")
+    return _redirect(f"{PREFIX}/artists/{principal.artist_id}?claim_done={status}#claims")
 
 
 def _check_purpose(purpose: str) -> None:
@@ -449,7 +502,7 @@ def reach_page(request: Request, artist_id: str) -> Response:
 # -- operator console ---------------------------------------------------------
 @router.get("/operator", response_class=HTMLResponse)
 @page
-def operator_page(request: Request) -> Response:
+def operator_page(request: Request, claim_done: str = "") -> Response:
     principal, _ = _signed_in(request)
     overview = views.operator_overview(_service(request), principal)
     paths = capabilities.served_paths(request.app)
@@ -460,6 +513,8 @@ def operator_page(request: Request) -> Response:
         o=overview,
         audit=getattr(request.app.state, "dashboard_audit", None),
         sections=[(c, on, c.url()) for c, on in capabilities.sections(paths, scope="operator")],
+        claims=views.claim_cards(_service(request), principal),
+        claim_done=claim_done,
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from consentune.auth import Principal, visible_track
+from consentune.claims import ClaimStatus
 from consentune.consent.registry import PurposeView
 from consentune.ledger import LedgerEntry
 from consentune.ports import PurgeJob, ShieldRecord, StoredCheckpoint
@@ -352,3 +353,103 @@ __all__ = [
     "track_for",
     "track_purposes",
 ]
+
+
+# -- claims -------------------------------------------------------------------
+_CLAIM_STATE = {
+    "open": "Open",
+    "disputed": "Disputed by the uploader",
+    "upheld": "Upheld",
+    "released": "Released",
+}
+_POLICY_EFFECT = {
+    "block": "it is never streamed or recommended",
+    "hold": "it is not streamed or recommended until the claim is resolved",
+    "allow": "it may be streamed, credited to you",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimCard:
+    """One claim in words, from the point of view of the artist reading it (or an operator)."""
+
+    id: int
+    status: str
+    state: str  # the status in words
+    mine_is_original: bool  # the reader's track is the one copied
+    headline: str
+    where: str
+    change: str  # speed and pitch in words
+    effect: str  # what the claim does to the copy now
+    copy_track_id: str
+    original_track_id: str
+    dispute_reason: str | None
+    can_resolve: bool
+    can_dispute: bool
+
+
+def _mmss(seconds: float) -> str:
+    s = max(0, round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def claim_cards(service: Consentune, caller: Principal, *, status: str | None = None) -> list[ClaimCard]:
+    """The caller's claims as cards: an artist sees both sides of their own; an operator sees all."""
+    as_artist = None if caller.role is Role.ADMIN else caller.artist_id
+    if as_artist is None and caller.role is not Role.ADMIN:
+        return []
+    claims = service.claims.claims(as_artist=as_artist, status=ClaimStatus(status) if status else None, limit=200)
+    names: dict[str, str] = {}
+    titles: dict[str, str] = {}
+    for c in claims:
+        for a in (c.copy_artist_id, c.original_artist_id):
+            names.setdefault(a, service.catalog.artist(a).name)
+        for t in (c.copy_track_id, c.original_track_id):
+            titles.setdefault(t, service.catalog.track(t).title)
+    cards = []
+    for c in claims:
+        mine_is_original = as_artist is None or c.original_artist_id == as_artist
+        copy_t, orig_t = titles[c.copy_track_id], titles[c.original_track_id]
+        uploader, owner = names[c.copy_artist_id], names[c.original_artist_id]
+        if as_artist is None:
+            headline = f"“{copy_t}” by {uploader} copies “{orig_t}” by {owner}"
+        elif mine_is_original:
+            headline = f"“{copy_t}”, uploaded by {uploader}, copies your “{orig_t}”"
+        else:
+            headline = f"Your upload “{copy_t}” is claimed by {owner} as a copy of “{orig_t}”"
+        section = "a section of" if c.partial else "all of"
+        where = (
+            f"{_mmss(c.copy_start_s)}–{_mmss(c.copy_end_s)} of “{copy_t}” is {section} “{orig_t}” "
+            f"({_mmss(c.original_start_s)}–{_mmss(c.original_end_s)})"
+        )
+        speed = (c.time_scale - 1.0) * 100
+        change = (
+            "same speed" if abs(speed) < 0.5 else f"played {abs(speed):.0f} % {'faster' if speed > 0 else 'slower'}"
+        )
+        if abs(c.pitch_semitones) >= 0.25:
+            change += f", pitch {c.pitch_semitones:+.1f} semitones"
+        if c.status.governs:
+            policy = service.claims.policy_of(c.original_artist_id).value
+            effect = (
+                f"While the claim stands, {owner}'s consent choices apply to the copy, and {_POLICY_EFFECT[policy]}."
+            )
+        else:
+            effect = f"Released: the copy follows {uploader}'s own choices."
+        cards.append(
+            ClaimCard(
+                id=c.id,
+                status=c.status.value,
+                state=_CLAIM_STATE[c.status.value],
+                mine_is_original=mine_is_original,
+                headline=headline,
+                where=where,
+                change=change,
+                effect=effect,
+                copy_track_id=c.copy_track_id,
+                original_track_id=c.original_track_id,
+                dispute_reason=c.dispute_reason,
+                can_resolve=mine_is_original and c.status.value in ("open", "disputed", "upheld"),
+                can_dispute=(not mine_is_original) and c.status.value == "open",
+            )
+        )
+    return cards
