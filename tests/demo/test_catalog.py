@@ -8,6 +8,7 @@ from consentune.config import Settings
 from consentune.demo.catalog import build_demo
 from consentune.errors import AccessDenied
 from consentune.service import open_service
+from consentune.types import Purpose
 
 
 def test_demo_describes_consenting_tracks_and_skips_the_opted_out_artist(tmp_path: Path) -> None:
@@ -34,5 +35,10 @@ def test_demo_describes_consenting_tracks_and_skips_the_opted_out_artist(tmp_pat
         copy = svc.store.get_track(match.track_id)
         assert copy is not None and copy.title == "Pulse Grid (nightcore edit)"
         assert match.matched_track_id == original.id and abs(match.time_scale - 1.04) < 0.02
+        # the copy is claimed and held: not streamed or recommended until The Night Sequencers decide
+        [claim] = svc.claims.claims(as_artist=None)
+        assert (claim.copy_track_id, claim.original_track_id, claim.status.value) == (copy.id, original.id, "open")
+        for purpose in ("stream", "recommend"):
+            assert not svc.gate.decide(purpose=Purpose(purpose), tracks=[copy.id]).allowed[0]
     finally:
         svc.close()

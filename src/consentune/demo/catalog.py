@@ -115,11 +115,11 @@ def _demo_reupload(svc: Consentune, *, duration_s: float, progress: Callable[[st
     faster = np.stack([np.interp(at, np.arange(len(original)), original[:, c]) for c in range(2)], axis=1)
     artist = svc.catalog.add_artist(REUPLOADER, actor=ACTOR)
     data = encode(faster.astype(np.float32), rate, format="mp3")
-    result = svc.catalog.ingest(data, filename="pulse-grid-nightcore.mp3", artist=artist,
-                                title=f"{title} (nightcore edit)", actor=ACTOR)  # fmt: skip
-    found = svc.identify.matches_for(result.track.id)
-    progress(f"  added {REUPLOADER} — {title} (nightcore edit), a {REUPLOAD_SPEED:.2f}× copy: "
-             f"{len(found)} possible re-upload match(es) found at ingest")  # fmt: skip
+    svc.catalog.ingest(data, filename="pulse-grid-nightcore.mp3", artist=artist,
+                       title=f"{title} (nightcore edit)", actor=ACTOR)  # fmt: skip
+    claims = svc.claims.claims(as_artist=ArtistId(artist.id))
+    progress(f"  added {REUPLOADER} — {title} (nightcore edit), a {REUPLOAD_SPEED:.2f}× copy: {len(claims)} "
+             f"claim(s) opened at ingest; held (not streamed or recommended) until {name} decides")  # fmt: skip
 
 
 def _demo_consents(svc: Consentune, name: str, tracks: list[TrackId]) -> None:
