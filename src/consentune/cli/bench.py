@@ -352,3 +352,31 @@ def identify(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
     console.print(f"wrote {out}")
+
+
+@bench_app.command("claims")
+def claims(
+    manifest: Annotated[Path, typer.Option(help="music corpus manifest.tsv (make-music-corpus.sh)")],
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/claims.json"),
+    originals: Annotated[int, typer.Option(min=1, max=500, help="originals sampled from the corpus")] = 12,
+    unrelated: Annotated[int, typer.Option(min=0, max=500, help="unrelated corpus tracks uploaded beside")] = 12,
+    seed: Annotated[int, typer.Option(help="sampling and variant seed")] = 2026,
+) -> None:
+    """Re-upload claims: copies claimed (incl. a hoarding account), false claims, near-duplicate precision/recall."""
+    from consentune.bench.identify_claims import TARGETS, run_claims
+
+    results = run_claims(manifest, originals=originals, unrelated=unrelated, seed=seed, progress=console.print)
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    table = Table(
+        "measure", "value", "goal", title=f"consentune bench claims (seed {seed}, {results['copies']} copies)"
+    )
+    for key, goal in TARGETS.items():
+        value = results[key]
+        table.add_row(key, _fmt(float(value)), f"{'≤' if key == 'claims_false' else '≥'} {goal}")
+    table.add_row("hoarder copies claimed", str(results["hoarder_copies_claimed"]), "all")
+    table.add_row("partial claims among copies", str(results["claims_partial"]), "")
+    for kind, share in results["claims_per_variant"].items():
+        table.add_row(f"claimed: {kind}", share, "")
+    console.print(table)
