@@ -25,6 +25,7 @@ from consentune.api import (
     routes_recommend,
     routes_signals,
 )
+from consentune.api.docs_pages import install_docs
 from consentune.api.errors import install_error_handlers
 from consentune.service import Consentune
 
@@ -74,8 +75,11 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
         title="Consentune",
         version=__version__,
         description="AI services for audio platforms with enforceable, provable artist consent.",
+        docs_url=None,  # served by install_docs with local assets (no CDN)
+        redoc_url=None,
     )
     app.state.consentune = service
+    install_docs(app)
     install_error_handlers(app)
     for module in (
         routes_catalog,
