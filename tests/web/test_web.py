@@ -284,3 +284,27 @@ def test_receipt_download_names_the_file_and_refuses_odd_purposes(site: Site) ->
     assert ok.status_code == 200 and ok.headers["content-disposition"] == f'attachment; filename="receipt-{track}.json"'
     assert client.get(f"/dashboard/tracks/{track}/receipt", params={"purpose": 'x"; y'}).status_code == 400
     assert client.get(f"/dashboard/tracks/{track}/receipt", params={"purpose": "train-ai"}).status_code == 404
+
+
+def test_an_empty_chart_says_so_instead_of_a_one_zero_zero_axis() -> None:
+    days = [date(2026, 1, d) for d in range(1, 8)]
+    svg = bar_chart(chart_id="c", title="Plays per day", days=days, values=[0] * 7, unit="plays")
+    ticks = re.findall(r'text-anchor="end">(\d+)</text>', svg)
+    assert ticks == ["0"] and "No plays yet" in svg and "No plays from 01 Jan to 07 Jan yet." in svg
+    one = bar_chart(chart_id="d", title="Plays per day", days=days, values=[0, 1, 0, 0, 0, 0, 0], unit="plays")
+    assert re.findall(r'text-anchor="end">(\d+)</text>', one) == ["0", "1"]
+
+
+def test_pages_speak_words_with_the_exact_terms_one_click_away(site: Site) -> None:
+    client = _client(site)
+    _sign_in(client, site.keys["Ada"])
+    track = site.tracks["Ada"][0]
+    page = client.get(f"/dashboard/tracks/{track}").text
+    header = page.split("<main")[0]
+    assert "Signed in as Ada" in header and ">art_" not in header and " art_" not in header
+    assert "Training AI models" in page and "(train-ai)" in page
+    assert "Off: the platform terms (version 1) keep it off unless you switch it on." in page
+    assert "terms: opt-in purpose, no rule (off) (terms v1)" in page  # under "Exact terms"
+    assert 'title="admin:test">an operator</td>' in page  # who uploaded, in words
+    empty = client.get(f"/dashboard/tracks/{track}", params={"purpose": "train-generative"}).text
+    assert "Nothing to verify yet" in empty and "Download receipt" not in empty

@@ -36,6 +36,8 @@ def bar_chart(*, chart_id: str, title: str, days: Sequence[date], values: Sequen
     desc = (
         f"{total} {unit} from {days[0]:%d %b} to {days[-1]:%d %b}; "
         f"busiest day {days[busiest]:%d %b} with {values[busiest]}."
+        if total
+        else f"No {unit} from {days[0]:%d %b} to {days[-1]:%d %b} yet."
     )
     parts = [
         f'<svg class="chart" id="{escape(chart_id)}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
@@ -43,11 +45,18 @@ def bar_chart(*, chart_id: str, title: str, days: Sequence[date], values: Sequen
         f'<title id="{escape(chart_id)}-t">{escape(title)}</title>',
         f'<desc id="{escape(chart_id)}-d">{escape(desc)}</desc>',
     ]
-    for fraction in (0.0, 0.5, 1.0):
+    # whole-number ticks only, and none above zero on an empty chart (no "1, 0, 0" axis)
+    ticks = [f for f in (0.0, 0.5, 1.0) if total and float(top * f).is_integer()] or [0.0]
+    for fraction in ticks:
         y = TOP + plot_h * (1 - fraction)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(
-            f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{round(top * fraction)}</text>'
+            f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{int(top * fraction)}</text>'
+        )
+    if not total:
+        parts.append(
+            f'<text class="axis empty" x="{WIDTH / 2:.0f}" y="{TOP + plot_h / 2:.0f}" text-anchor="middle">'
+            f"No {escape(unit)} yet</text>"
         )
     for i, (day, value) in enumerate(zip(days, values, strict=True)):
         h = plot_h * value / top

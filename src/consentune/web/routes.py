@@ -21,7 +21,7 @@ from consentune.errors import AccessDenied, AuthenticationFailed, ConsentuneErro
 from consentune.ledger import verify_receipt
 from consentune.service import Consentune
 from consentune.types import ArtistId, Purpose, Role, TrackId, is_wellformed_purpose
-from consentune.web import capabilities, plots, views
+from consentune.web import capabilities, plots, views, words
 from consentune.web.session import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -61,6 +61,9 @@ def _when(value: datetime | float | None) -> str:
 _env = Environment(loader=PackageLoader("consentune.web", "templates"), autoescape=True, undefined=StrictUndefined)
 _env.filters["when"] = _when
 _env.filters["entry_time"] = lambda t: f"{t[:10]} {t[11:19]} UTC"
+_env.filters["purpose_title"] = words.purpose_title
+_env.filters["decision_sentence"] = words.decision_sentence
+_env.filters["action_words"] = words.action_words
 
 
 class _SignInFirst(Exception):
@@ -97,14 +100,37 @@ def _signed_in(request: Request) -> tuple[Principal, Session]:
 def _render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
     session = _session(request)
     principal: Principal | None = context.pop("principal", None)
+    names = _ArtistNames(_service(request))
+    me = principal.artist_id if principal is not None else None
     html = _env.get_template(template).render(
         request=request,
         principal=principal,
+        my_name=names.get(me, "") if me else "",
+        who=lambda actor: words.actor_words(actor, names=names, me=me),
         csrf=csrf_token(_service(request).session_key, session.nonce) if session else "",
         prefix=PREFIX,
         **context,
     )
     return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
+
+
+class _ArtistNames(dict[str, str]):
+    """Artist names looked up on first use, one per artist a page mentions (never the whole table)."""
+
+    def __init__(self, service: Consentune) -> None:
+        super().__init__()
+        self._service = service
+
+    def __missing__(self, artist_id: str) -> str:
+        try:
+            name = self._service.catalog.artist(artist_id).name
+        except ConsentuneError:
+            name = "another artist"
+        self[artist_id] = name
+        return name
+
+    def get(self, artist_id: str, default: str = "") -> str:  # type: ignore[override]
+        return self[artist_id]
 
 
 def _redirect(url: str) -> RedirectResponse:

@@ -232,7 +232,7 @@ async function checkInBrowser(bytes, verifierKey, what) {
     const later = now.size > r.checkpoint.size
       ? `today's log (size ${now.size}) extends it, so nothing it proves was rewritten since`
       : "it is today's log";
-    say("ok", `Verified in this browser: ${r.count} entries of ${what} are in the ledger checkpoint of size ${r.checkpoint.size} signed by ${r.checkpoint.origin} (root ${hex(r.checkpoint.root).slice(0, 16)}…); ${later}.`);
+    say("ok", `Verified in this browser: all ${r.count} uses of ${what} are in the public log, checked against the log's signed state when it held ${r.checkpoint.size} entries (signed by ${r.checkpoint.origin}); ${later}.`);
   } catch (e) {
     say("fail", "Verification failed in this browser: " + (e instanceof Rejected ? e.message : "the receipt could not be read"));
   }
