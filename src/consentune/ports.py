@@ -187,7 +187,13 @@ class ClaimRepo(Protocol):
         reason: str | None,
     ) -> Claim | None: ...
     def list_claims(
-        self, *, artist_id: ArtistId | None, status: ClaimStatus | None, limit: int, offset: int
+        self,
+        *,
+        artist_id: ArtistId | None,
+        status: ClaimStatus | None,
+        limit: int,
+        offset: int,
+        track_id: TrackId | None = None,
     ) -> list[Claim]: ...
     def claim_policies(self, artist_ids: Sequence[ArtistId]) -> dict[ArtistId, ClaimPolicy]: ...
     def set_claim_policy(self, artist_id: ArtistId, policy: ClaimPolicy, at: datetime) -> None: ...

@@ -29,6 +29,7 @@ from consentune.demo.catalog import build_demo
 from consentune.ledger.log import UsageRecord
 from consentune.ports import ShieldRecord
 from consentune.service import open_service
+from consentune.types import ArtistId, Role
 
 IN_CI = os.environ.get("CI") == "true"
 CHROMIUM = os.environ.get("CONSENTUNE_CHROMIUM", "/usr/bin/chromium")
@@ -79,6 +80,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
     svc = open_service(settings)
     keys = build_demo(svc, duration_s=2.0)
     artists = {a.name: a for a in svc.catalog.artists()}
+    copier = artists["Tape Pirate"]  # the demo's re-uploader gets a key too, to see the claim from its side
+    artist_keys = {**keys.artists, copier.name: svc.keys.create(role=Role.ARTIST, artist_id=ArtistId(copier.id))[1]}
     tracks = {name: [t.id for t in svc.catalog.tracks(artist=a)] for name, a in artists.items()}
     subject = "address:198.51.100.7"
     svc.store.record_shield_decision(
@@ -114,7 +117,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         yield DemoServer(
             url=url,
             admin_key=keys.admin,
-            artist_keys=keys.artists,
+            artist_keys=artist_keys,
             artist_ids={name: a.id for name, a in artists.items()},
             tracks=tracks,
             verifier_key=verifier_key,

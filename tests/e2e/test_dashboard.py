@@ -180,9 +180,9 @@ def test_operator_console_for_admin(page: Any, demo_server: DemoServer) -> None:
     page.get_by_role("button", name="Run a full audit now").click()
     assert "Audit passed" in page.locator("#audit-result").inner_text()
     assert page.locator('[data-capability="fraud-queue"][data-endpoint="/v1/fraud/alerts"]').count() == 1
-    queue = page.locator('[data-capability="reupload-queue"][data-endpoint="/v1/admin/matches"] table')
-    queue.wait_for()
-    assert queue.locator("tbody tr").count() >= 1  # the demo's sped-up copy awaits review
+    card = page.locator(".claim-card", has_text="Pulse Grid (nightcore edit)")
+    assert card.count() == 1  # the demo's sped-up copy awaits review
+    assert "Confirm: it is a copy" in card.inner_text() and "Tape Pirate" in card.inner_text()
     assert page.evaluate(UNLABELLED) == [] and page.evaluate(LOW_CONTRAST) == []
     screenshot(page, "operator")
     row = page.locator("#blocks tr", has_text=demo_server.block_subject)
@@ -286,17 +286,17 @@ def test_browser_verifier_agrees_with_the_python_verifier(page: Any, demo_server
 
 
 def test_a_sped_up_reupload_shows_on_the_original_track(page: Any, demo_server: DemoServer) -> None:
-    """The demo's "nightcore edit" by another account is matched at ingest and listed for the original's artist."""
+    """The demo's "nightcore edit" by another account is claimed at ingest; its artist resolves it on the track."""
     sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
     page.get_by_role("link", name="Pulse Grid").first.click()
-    section = page.locator('[data-capability="matches"][data-endpoint]')
-    table = section.locator("table")
-    table.wait_for()
-    headers = table.locator("th").all_inner_texts()
-    assert "upload_track_id" in headers and "time_scale" in headers
-    row = dict(zip(headers, table.locator("tbody tr").first.locator("td").all_inner_texts(), strict=True))
-    assert abs(float(row["time_scale"]) - 1.04) < 0.02
-    assert row["upload_track_id"] not in demo_server.tracks[ARTIST]  # somebody else's upload
+    card = page.locator(".claim-card")
+    assert card.count() == 1
+    text = card.inner_text()
+    assert "“Pulse Grid (nightcore edit)”, uploaded by Tape Pirate, copies your “Pulse Grid”" in text
+    assert (
+        re.search(r"played [3-5] % faster", text) and "not streamed or recommended until the claim is resolved" in text
+    )
+    assert "query_start_s" not in page.content()
     screenshot(page, "track-reupload")
 
 

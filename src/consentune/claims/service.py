@@ -150,10 +150,19 @@ class ClaimService:
         return found
 
     def claims(
-        self, *, as_artist: ArtistId | None, status: ClaimStatus | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        as_artist: ArtistId | None,
+        status: ClaimStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        track: TrackId | None = None,
     ) -> list[Claim]:
-        """Claims where the artist is either side (all claims for an operator), newest change first."""
-        return self._repo.list_claims(artist_id=as_artist, status=status, limit=limit, offset=offset)
+        """Claims where the artist is either side (all claims for an operator), newest change first.
+
+        ``track`` narrows them to the claims where that track is the copy or the original.
+        """
+        return self._repo.list_claims(artist_id=as_artist, status=status, limit=limit, offset=offset, track_id=track)
 
     def governing(self, copies: Sequence[TrackId]) -> dict[TrackId, list[Claim]]:
         return self._repo.governing_claims(copies)

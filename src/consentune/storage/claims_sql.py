@@ -82,10 +82,18 @@ class SqlClaims:
         return self.claim(claim_id) if moved else None
 
     def list_claims(
-        self, *, artist_id: ArtistId | None, status: ClaimStatus | None, limit: int, offset: int
+        self,
+        *,
+        artist_id: ArtistId | None,
+        status: ClaimStatus | None,
+        limit: int,
+        offset: int,
+        track_id: TrackId | None = None,
     ) -> list[Claim]:
         c = t.claims
         query = select(c)
+        if track_id is not None:
+            query = query.where(or_(c.c.copy_track_id == track_id, c.c.original_track_id == track_id))
         if artist_id is not None:
             query = query.where(or_(c.c.copy_artist_id == artist_id, c.c.original_artist_id == artist_id))
         if status is not None:

@@ -30,22 +30,6 @@ class Capability:
 
 OPTIONAL: tuple[Capability, ...] = (
     Capability(
-        key="matches",
-        title="Re-uploads / matches",
-        route="/v1/tracks/{track_id}/matches",
-        scope="track",
-        summary="Other uploads that content identification matched to this track.",
-        missing="Content identification is not enabled on this server, so no re-uploads are reported.",
-    ),
-    Capability(
-        key="reupload-queue",
-        title="Re-upload review queue",
-        route="/v1/admin/matches",
-        scope="operator",
-        summary="The newest uploads that content identification matched to another artist's track.",
-        missing="Content identification is not enabled on this server.",
-    ),
-    Capability(
         key="fraud-alerts",
         title="Fraud alerts",
         route="/v1/fraud/alerts",

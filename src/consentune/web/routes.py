@@ -462,6 +462,7 @@ def _track_page(request: Request, track_id: str, *, purpose: str, saved: str = "
         saved=next((p for p in purposes if p.purpose == saved), None),
         verifier_key=service.ledger.verifier_key,
         sections=[(c, on, c.url(track_id=track.id)) for c, on in capabilities.sections(paths, scope="track")],
+        claims=views.claim_cards(service, principal, track=track),
         **{"verified": None, "verify_error": None, **extra},
     )
 

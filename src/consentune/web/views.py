@@ -393,12 +393,22 @@ def _mmss(seconds: float) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
-def claim_cards(service: Consentune, caller: Principal, *, status: str | None = None) -> list[ClaimCard]:
-    """The caller's claims as cards: an artist sees both sides of their own; an operator sees all."""
+def claim_cards(
+    service: Consentune, caller: Principal, *, status: str | None = None, track: Track | None = None
+) -> list[ClaimCard]:
+    """The caller's claims as cards: an artist sees both sides of their own; an operator sees all.
+
+    With ``track``: only the claims where that track is the copy or the original.
+    """
     as_artist = None if caller.role is Role.ADMIN else caller.artist_id
     if as_artist is None and caller.role is not Role.ADMIN:
         return []
-    claims = service.claims.claims(as_artist=as_artist, status=ClaimStatus(status) if status else None, limit=200)
+    claims = service.claims.claims(
+        as_artist=as_artist,
+        status=ClaimStatus(status) if status else None,
+        limit=200,
+        track=track.id if track is not None else None,
+    )
     names: dict[str, str] = {}
     titles: dict[str, str] = {}
     for c in claims:
