@@ -5,6 +5,7 @@
     ConsentuneError
     ├── InvalidInput            bad argument or request body
     │   ├── AudioRejected       upload is not acceptable audio
+    │   ├── PayloadTooLarge     request body over its size limit
     │   └── RangeNotSatisfiable byte range outside the file
     ├── NotFound                unknown artist, track, key, ...
     ├── Conflict                state does not allow the change
@@ -48,6 +49,10 @@ class InvalidInput(ConsentuneError):
 
 class RangeNotSatisfiable(InvalidInput):
     code = "range_not_satisfiable"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
 
 
 class AudioRejected(InvalidInput):
@@ -138,6 +143,7 @@ __all__ = [
     "InvalidInput",
     "LedgerError",
     "NotFound",
+    "PayloadTooLarge",
     "PreviewOnly",
     "RangeNotSatisfiable",
     "SignInRequired",

@@ -149,3 +149,78 @@ def test_damaged_real_files_only_ever_raise_audio_rejected(
     data[int((len(data) - 1) * cut / 2)] ^= flip
     with contextlib.suppress(AudioRejected):
         probe_and_validate(bytes(data))
+
+
+def _flac_streaminfo_total(data: bytes, total: int) -> bytes:
+    """The FLAC with STREAMINFO's 36-bit total sample count replaced (bytes 18..26 hold rate|channels|bits|total)."""
+    assert data[:4] == b"fLaC"
+    packed = int.from_bytes(data[18:26], "big")
+    packed = (packed & ~(2**36 - 1)) | total
+    return data[:18] + packed.to_bytes(8, "big") + data[26:]
+
+
+def test_tiny_file_declaring_a_huge_length_is_refused_before_decoding(encoded: dict[str, bytes]) -> None:
+    huge = _flac_streaminfo_total(encoded["flac"], 2**36 - 1)  # 43 hours at 44.1 kHz, in 50 KB
+    with pytest.raises(AudioRejected, match=r"lasts 1558264\.8 s, more than the limit of 1800 s") as caught:
+        probe_and_validate(huge)
+    assert caught.value.reason == "too_long"
+    eight_channels = _flac_streaminfo_total(_wav(np.zeros((SR, 8), np.float32), fmt="FLAC"), 1000 * SR)
+    with pytest.raises(AudioRejected, match="declares 44100000 frames of 8-channel audio") as caught:
+        probe_and_validate(eight_channels)  # 1000 s is within the duration limit, not within the budget
+    assert caught.value.reason == "too_long" and "decoding budget" in caught.value.message
+    with pytest.raises(AudioRejected) as caught:
+        decode(huge)
+    assert caught.value.reason == "too_long"
+
+
+def test_budget_counts_channels_and_rate(song: np.ndarray) -> None:
+    """3 s of stereo is 6 s of mono: a budget of 4 s of mono refuses it before decoding."""
+    limits = AudioLimits(max_duration_s=4.0, budget_rate_hz=SR, budget_channels=1)
+    assert limits.max_samples == 4 * SR
+    with pytest.raises(AudioRejected, match="decoding budget of 176400 samples") as caught:
+        probe_and_validate(_wav(song), limits=limits)
+    assert caught.value.reason == "too_long" and "2.0 s at this rate" in caught.value.message
+    assert probe_and_validate(_wav(song[:, :1]), limits=limits).channels == 1
+
+
+def test_stream_decoding_matches_whole_file_resampling(encoded: dict[str, bytes]) -> None:
+    from scipy.signal import resample_poly
+
+    stereo, _ = decode(encoded["wav"])
+    for target in (8000, 16000, 48000):
+        mono, sr = decode(encoded["wav"], mono=True, target_sr=target)
+        step = np.gcd(SR, target)
+        whole = resample_poly(stereo.mean(axis=1), target // step, SR // step)
+        assert sr == target and mono.shape == whole.shape
+        np.testing.assert_allclose(mono, whole, atol=1e-5)
+
+
+def _constant_flac(seconds: int, sr: int = 48000, channels: int = 2) -> bytes:
+    """A long constant tone: FLAC squeezes it to a few KB that decode to hundreds of MB of float32."""
+    buffer = io.BytesIO()
+    block = np.full((sr, channels), 8192, np.int16)
+    with sf.SoundFile(buffer, "w", sr, channels, format="FLAC", subtype="PCM_16") as out:
+        for _ in range(seconds):
+            out.write(block)
+    return buffer.getvalue()
+
+
+def test_decoding_a_compression_bomb_stays_within_its_output_budget() -> None:
+    import tracemalloc
+
+    import scipy.signal  # noqa: F401  (imported before tracing: the import itself allocates ~40 MB once)
+
+    bomb = _constant_flac(300)  # 300 s of 48 kHz stereo: 115 MB of float32 at the native rate
+    assert len(bomb) < 200_000
+    probe_and_validate(bomb)
+    tracemalloc.start()
+    try:
+        samples, sr = decode(bomb, mono=True, target_sr=8000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    output = samples.nbytes
+    assert sr == 8000 and samples.shape == (300 * 8000,) and output == 9_600_000
+    native = 300 * 48000 * 2 * 4
+    assert peak < output * 1.1 + 2**20, f"peak {peak} bytes for {output} bytes of output"
+    assert peak < native / 8

@@ -95,3 +95,25 @@ def test_lastfm_coverage_and_audited_precision() -> None:
     assert results["tag_coverage"] >= TARGETS["tag_coverage"]
     assert results["tag_audit_unlabelled_draws"] == 0, "the vocabulary changed: re-draw and re-label the audit"
     assert results["tag_precision"] >= TARGETS["tag_precision"]
+
+
+@pytest.mark.parametrize("length", [40, 200, 201, 20_000])
+def test_long_tags_cost_little_memory(normalizer: TagNormalizer, length: int) -> None:
+    """The spelling search's deletion neighbourhood is quadratic: it must never run on long keys."""
+    import tracemalloc
+
+    tag = ("abcdefghiJ" * (length // 10 + 1))[:length]
+    tracemalloc.start()
+    try:
+        found = normalizer.normalize_one(tag)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not found.mapped and found.tag == tag
+    assert peak < 200_000, f"{peak} bytes for a {length}-character tag"
+
+
+def test_spelling_variants_near_the_longest_alias_are_still_found(normalizer: TagNormalizer) -> None:
+    longest = max(normalizer.vocab.compact, key=len)
+    typo = longest[:-1] + ("x" if longest[-1] != "x" else "y")
+    assert normalizer.normalize_one(typo).method == "spelling"

@@ -27,6 +27,8 @@ from consentune.api import (
 )
 from consentune.api.docs_pages import install_docs
 from consentune.api.errors import install_error_handlers
+from consentune.api.limits import BodyLimit
+from consentune.api.openapi import declare_errors
 from consentune.service import Consentune
 
 logger = logging.getLogger("consentune.api")
@@ -109,6 +111,8 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
         return {"optional": available(served_paths(app)), "dashboard": "/dashboard"}
 
     install_dashboard(app)
+    declare_errors(app)
+    app.add_middleware(BodyLimit, max_upload_bytes=service.settings.max_upload_bytes)
     return app
 
 

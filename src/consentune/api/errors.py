@@ -20,6 +20,7 @@ from consentune.errors import (
     InvalidInput,
     LedgerError,
     NotFound,
+    PayloadTooLarge,
     RangeNotSatisfiable,
     StorageError,
     Throttled,
@@ -28,6 +29,7 @@ from consentune.errors import (
 
 _STATUS: list[tuple[type[ConsentuneError], int]] = [
     (AudioRejected, 422),
+    (PayloadTooLarge, 413),
     (RangeNotSatisfiable, 416),
     (InvalidInput, 400),
     (NotFound, 404),
@@ -57,24 +59,29 @@ def status_for(exc: ConsentuneError) -> int:
 
 
 def error_body(code: str, message: str, hint: str = "", **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "hint": hint, **extra}}
+    return {"error": {"code": code, "message": _printable(message), "hint": _printable(hint), **extra}}
+
+
+def our_error(exc: ConsentuneError) -> JSONResponse:
+    """The response for one of our errors: its status, the one shape, and the headers it needs."""
+    extra: dict[str, Any] = {}
+    headers: dict[str, str] | None = None
+    if isinstance(exc, AudioRejected):
+        extra["reason"] = exc.reason
+    if isinstance(exc, ChallengeRequired):
+        extra["challenge"] = exc.challenge
+    if isinstance(exc, AuthenticationFailed):
+        headers = {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, Throttled):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+        extra["retry_after_s"] = round(exc.retry_after_s, 3)
+    return JSONResponse(error_body(exc.code, exc.message, exc.hint, **extra), status_for(exc), headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConsentuneError)
     async def _ours(_request: Request, exc: ConsentuneError) -> JSONResponse:
-        extra: dict[str, Any] = {}
-        headers: dict[str, str] | None = None
-        if isinstance(exc, AudioRejected):
-            extra["reason"] = exc.reason
-        if isinstance(exc, ChallengeRequired):
-            extra["challenge"] = exc.challenge
-        if isinstance(exc, AuthenticationFailed):
-            headers = {"WWW-Authenticate": "Bearer"}
-        if isinstance(exc, Throttled):
-            headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
-            extra["retry_after_s"] = round(exc.retry_after_s, 3)
-        return JSONResponse(error_body(exc.code, exc.message, exc.hint, **extra), status_for(exc), headers=headers)
+        return our_error(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -84,16 +91,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(
                 "invalid_request",
-                f"request is not valid: {problems}",
+                f"request is not valid: {problems[:2000]}",
                 "see /openapi.json for the request schema",
             ),
             422,
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, ConsentuneError):  # e.g. the body limit, hit while FastAPI read the body
+            return our_error(exc.__cause__)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail), "see /docs for the API"), exc.status_code)
+        message, hint = str(exc.detail), "see /docs for the API"
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = f"{request.method} is not allowed on {request.url.path[:200]}"
+            hint = f"use {allowed}" if allowed else hint
+        return JSONResponse(error_body(code, message, hint), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -105,3 +119,8 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             500,
         )
+
+
+def _printable(text: str) -> str:
+    """Text safe to echo in a JSON error: lone surrogates (not encodable as UTF-8) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

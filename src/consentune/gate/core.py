@@ -165,7 +165,7 @@ class PurposeGate:
         self, handle: TrackHandle, *, mono: bool = False, target_sr: int | None = None
     ) -> tuple[npt.NDArray[np.float32], int]:
         """Decoded float32 samples (frames[, channels]) and their sample rate in Hz."""
-        return _decode.decode(self.read_audio(handle), mono=mono, target_sr=target_sr)
+        return _decode.decode(self.read_audio(handle), mono=mono, target_sr=target_sr, limits=self._limits)
 
     def read_feature(self, handle: TrackHandle, kind: str) -> bytes | None:
         """A stored feature, or None; one derived under a purpose no longer allowed is withheld."""
@@ -282,7 +282,7 @@ class PurposeGate:
         Raises :class:`~consentune.errors.AudioRejected` exactly as an upload would.
         """
         _decode.probe_and_validate(data, limits=self._limits, filename=filename)
-        return _decode.decode(data, mono=mono, target_sr=target_sr)
+        return _decode.decode(data, mono=mono, target_sr=target_sr, limits=self._limits)
 
     def sweep(self, *, actor: str) -> int:
         """Purge features whose purpose is no longer allowed (e.g. a time-bounded opt-in ran out)."""

@@ -34,6 +34,7 @@ import math
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
@@ -63,12 +64,27 @@ _MP3_GAPLESS_SLACK = 4 * 1152  # samples: Xing frame + encoder delay + padding, 
 
 @dataclass(frozen=True)
 class AudioLimits:
-    """What an upload must satisfy; sizes in bytes, durations in seconds, levels in dBFS."""
+    """What an upload must satisfy; sizes in bytes, durations in seconds, levels in dBFS.
+
+    Decoding has a budget of :attr:`max_samples` samples (frames × channels):
+    ``max_duration_s`` of audio at ``budget_rate_hz`` with ``budget_channels``
+    channels, 30 min of 96 kHz stereo by default. A file whose header declares
+    more is refused before anything is decoded, and decoding stops once it
+    passes the budget, so a few kilobytes of cleverly compressed audio cannot
+    cost gigabytes of memory or minutes of CPU.
+    """
 
     max_bytes: int = 200 * 2**20
     max_duration_s: float = 1800.0
     min_duration_s: float = 0.5
     silence_dbfs: float = -60.0
+    budget_rate_hz: int = 96_000
+    budget_channels: int = 2
+
+    @property
+    def max_samples(self) -> int:
+        """Samples across all channels that one file may decode to."""
+        return int(self.max_duration_s * self.budget_rate_hz * self.budget_channels)
 
 
 @dataclass(frozen=True)
@@ -122,8 +138,9 @@ def probe_and_validate(data: bytes, *, limits: AudioLimits = AudioLimits(), file
     with _open(data, label) as sound:
         fmt = _format_name(sound, label)
         _check_stream(sound, fmt, label)
+        _check_declared(sound, limits, label)
         _check_container(data, fmt, label)
-        cap = int(limits.max_duration_s * sound.samplerate)
+        cap = _frame_cap(sound, limits)
         levels = _scan(sound, cap, label)
         _check_cap(sound, levels.frames, cap, limits, label)
         _check_length(sound, fmt, levels.frames, data, label)
@@ -132,36 +149,153 @@ def probe_and_validate(data: bytes, *, limits: AudioLimits = AudioLimits(), file
     return info
 
 
-def decode(data: bytes, *, mono: bool = False, target_sr: int | None = None) -> tuple[np.ndarray, int]:
-    """Decode validated audio to float32 in [-1, 1] full scale.
+def decode(
+    data: bytes, *, mono: bool = False, target_sr: int | None = None, limits: AudioLimits = AudioLimits()
+) -> tuple[np.ndarray, int]:
+    """Decode validated audio to float32 in [-1, 1] full scale, block by block.
 
     Returns ``(samples, sample_rate)`` with samples shaped ``(frames, channels)``,
     or ``(frames,)`` when ``mono`` (channel mean). ``target_sr`` (Hz) resamples
-    with a polyphase filter. Call :func:`probe_and_validate` first; this raises
-    ``AudioRejected`` (``not_audio`` or ``corrupt``) only as a safety net.
+    with a polyphase filter. Each block is mixed down and resampled as it is
+    decoded, so memory is the returned array plus about one block, never the
+    file at its native rate and channel count. Call :func:`probe_and_validate`
+    first; this raises ``AudioRejected`` (``not_audio``, ``corrupt`` or
+    ``too_long`` past ``limits.max_samples``) only as a safety net.
     """
     with _open(data, "audio") as sound:
-        sample_rate = int(sound.samplerate)
-        blocks = [block.copy() for block in _blocks(sound, None, "audio")]
-        channels = int(sound.channels)
-    samples = np.concatenate(blocks) if blocks else np.zeros((0, channels), np.float32)
-    if target_sr is not None and target_sr != sample_rate:
-        samples = _resample(samples, sample_rate, target_sr)
-        sample_rate = target_sr
-    if mono:
-        return samples.mean(axis=1, dtype=np.float32), sample_rate
-    return samples, sample_rate
+        _check_declared(sound, limits, "audio")
+        rate, channels, declared = int(sound.samplerate), int(sound.channels), int(sound.frames)
+        resampler = _Resampler(rate, target_sr) if target_sr is not None and target_sr != rate else None
+        cap = _frame_cap(sound, limits)
+        out = _Output(_expected_frames(declared, resampler, cap), 1 if mono else channels)
+        decoded = 0
+        for block in _blocks(sound, cap, "audio"):
+            decoded += len(block)
+            _check_cap(sound, decoded, cap, limits, "audio")
+            part = block.mean(axis=1, keepdims=True, dtype=np.float32) if mono else block
+            out.add(resampler.push(part) if resampler else part)
+        if resampler:
+            out.add(resampler.flush())
+    samples = out.result()
+    return (samples[:, 0] if mono else samples), (resampler.target_sr if resampler else rate)
 
 
-def _resample(samples: np.ndarray, source_sr: int, target_sr: int) -> np.ndarray:
-    """Polyphase resampling along frames; rates in Hz."""
-    if target_sr <= 0:
-        raise ValueError(f"target_sr must be a positive rate in Hz, got {target_sr}")
-    from scipy.signal import resample_poly
+def _expected_frames(declared: int, resampler: _Resampler | None, cap: int) -> int:
+    """Output frames to reserve: the declared length (within the budget) at the output rate."""
+    frames = min(declared, cap) if declared < _UNKNOWN_LENGTH else 0
+    return resampler.output_frames(frames) if resampler else frames
 
-    step = math.gcd(source_sr, target_sr)
-    out = resample_poly(samples, target_sr // step, source_sr // step, axis=0)
-    return np.asarray(out, dtype=np.float32)
+
+class _Output:
+    """Decoded frames gathered into one array reserved up front from the declared length.
+
+    Headers of compressed formats may be slightly off; past the reservation
+    the array grows by a quarter at a time.
+    """
+
+    def __init__(self, frames: int, channels: int) -> None:
+        self._array = np.empty((frames, channels), np.float32)
+        self._used = 0
+
+    def add(self, block: np.ndarray) -> None:
+        end = self._used + len(block)
+        if end > len(self._array):
+            grown = np.empty((max(end, len(self._array) * 5 // 4 + 4096), self._array.shape[1]), np.float32)
+            grown[: self._used] = self._array[: self._used]
+            self._array = grown
+        self._array[self._used : end] = block
+        self._used = end
+
+    def result(self) -> np.ndarray:
+        return self._array[: self._used]
+
+
+class _Resampler:
+    """Polyphase resampling fed block by block along axis 0.
+
+    Gives the samples ``scipy.signal.resample_poly`` (Kaiser window, zero
+    padding) gives on the whole signal, keeping only the filter's history
+    between blocks. A ratio needing more than ``_MAX_RESAMPLE_FACTOR`` phases
+    (an odd source rate) is rounded to the nearest one that does not: the
+    output rate then differs from ``target_sr`` by parts per million, and the
+    filter stays small.
+    """
+
+    def __init__(self, source_sr: int, target_sr: int) -> None:
+        if target_sr <= 0:
+            raise ValueError(f"target_sr must be a positive rate in Hz, got {target_sr}")
+        from scipy.signal import firwin
+
+        self.target_sr = target_sr
+        self._up, self._down = _ratio(source_sr, target_sr)
+        self._buffer: np.ndarray | None = None
+        self._channels = 1
+        if self._up == self._down:  # the rounded ratio is 1: samples pass through
+            return
+        half_len = 10 * max(self._up, self._down)
+        taps = firwin(2 * half_len + 1, 1.0 / max(self._up, self._down), window=("kaiser", 5.0)) * self._up
+        pre_pad = self._down - half_len % self._down
+        self._h = np.concatenate([np.zeros(pre_pad), taps]).astype(np.float32)
+        self._skip = (half_len + pre_pad) // self._down  # outputs before the first centred sample
+        self._start = 0  # input index of the buffer's first frame, a multiple of ``down``
+        self._inputs = 0
+        self._next = self._skip  # next output to emit, in upfirdn's numbering over the whole signal
+
+    def output_frames(self, input_frames: int) -> int:
+        return -(-input_frames * self._up // self._down)
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Outputs that ``block`` completes; later ones wait for the next block or :meth:`flush`."""
+        self._channels = block.shape[1]
+        if self._up == self._down:
+            return block
+        self._buffer = block.copy() if self._buffer is None else np.concatenate([self._buffer, block])
+        self._inputs += len(block)
+        return self._emit((self._inputs * self._up - 1) // self._down + 1, tail=0)
+
+    def flush(self) -> np.ndarray:
+        """The last outputs, as if the signal were followed by zeros."""
+        if self._up == self._down:
+            return np.zeros((0, self._channels), np.float32)
+        return self._emit(self._skip + self.output_frames(self._inputs), tail=len(self._h) // self._up + 2)
+
+    def _emit(self, stop: int, *, tail: int) -> np.ndarray:
+        from scipy.signal import upfirdn
+
+        if self._buffer is None or stop <= self._next:
+            return np.zeros((0, self._channels), np.float32)
+        signal = self._buffer
+        if tail:
+            signal = np.concatenate([signal, np.zeros((tail, signal.shape[1]), np.float32)])
+        offset = self._start * self._up // self._down
+        filtered = upfirdn(self._h, signal, self._up, self._down, axis=0)
+        out = np.asarray(filtered[self._next - offset : stop - offset], dtype=np.float32)
+        self._next = stop
+        self._forget()
+        return out
+
+    def _forget(self) -> None:
+        """Drop input no later output needs, keeping ``start`` a multiple of ``down``."""
+        assert self._buffer is not None
+        needed = max(0, -(-(self._next * self._down - len(self._h) + 1) // self._up))
+        start = needed // self._down * self._down
+        if start > self._start:
+            self._buffer = self._buffer[start - self._start :].copy()
+            self._start = start
+
+
+_MAX_RESAMPLE_FACTOR = 2048
+
+
+def _ratio(source_sr: int, target_sr: int) -> tuple[int, int]:
+    """(up, down) in lowest terms, each at most ``_MAX_RESAMPLE_FACTOR``."""
+    ratio = Fraction(target_sr, source_sr)
+    if max(ratio.numerator, ratio.denominator) > _MAX_RESAMPLE_FACTOR:
+        if ratio < 1:
+            ratio = ratio.limit_denominator(_MAX_RESAMPLE_FACTOR)
+        else:
+            ratio = 1 / (1 / ratio).limit_denominator(_MAX_RESAMPLE_FACTOR)
+    return ratio.numerator, ratio.denominator
 
 
 def _reject(reason: str, message: str, hint: str) -> AudioRejected:
@@ -225,6 +359,33 @@ def _check_stream(sound: sf.SoundFile, fmt: str, label: str) -> None:
         )
 
 
+def _check_declared(sound: sf.SoundFile, limits: AudioLimits, label: str) -> None:
+    """Refuse, before decoding, a header that declares more than the duration limit or the budget."""
+    declared = int(sound.frames)
+    if declared >= _UNKNOWN_LENGTH:
+        return  # no length stated: decoding stops at the budget instead
+    if declared > int(limits.max_duration_s * sound.samplerate):
+        raise _too_long(sound, limits, label)
+    if declared * sound.channels > limits.max_samples:
+        raise _budget_exceeded(sound, f"declares {declared} frames", limits, label)
+
+
+def _budget_exceeded(sound: sf.SoundFile, what: str, limits: AudioLimits, label: str) -> AudioRejected:
+    budget_s = limits.max_samples / (sound.samplerate * sound.channels)
+    return _reject(
+        "too_long",
+        f"{label} {what} of {sound.channels}-channel audio at {sound.samplerate} Hz, more than the decoding "
+        f"budget of {limits.max_samples} samples ({budget_s:.1f} s at this rate and channel count)",
+        f"trim the audio to at most {min(budget_s, limits.max_duration_s):.1f} seconds, "
+        "or lower its sample rate or channel count",
+    )
+
+
+def _frame_cap(sound: sf.SoundFile, limits: AudioLimits) -> int:
+    """Frames decoding may produce: within the duration limit and the sample budget."""
+    return min(int(limits.max_duration_s * sound.samplerate), limits.max_samples // int(sound.channels))
+
+
 def _check_container(data: bytes, fmt: str, label: str) -> None:
     problem = None
     if fmt == "wav":
@@ -286,13 +447,20 @@ def _check_length(sound: sf.SoundFile, fmt: str, decoded: int, data: bytes, labe
 
 
 def _check_cap(sound: sf.SoundFile, decoded: int, cap: int, limits: AudioLimits, label: str) -> None:
-    """Decoding stopped at the duration limit: report the declared length if known."""
+    """Decoding stopped at the duration limit or the budget: say which."""
     if decoded <= cap:
         return
+    if cap < int(limits.max_duration_s * sound.samplerate):
+        raise _budget_exceeded(sound, f"decodes to more than {cap} frames", limits, label)
+    raise _too_long(sound, limits, label)
+
+
+def _too_long(sound: sf.SoundFile, limits: AudioLimits, label: str) -> AudioRejected:
+    """The declared length if known, otherwise only that the limit was passed."""
     declared = int(sound.frames)
     length = "an unknown length" if declared >= _UNKNOWN_LENGTH else f"{declared / sound.samplerate:.1f} s"
     longest = limits.max_duration_s
-    raise _reject(
+    return _reject(
         "too_long",
         f"{label} lasts {length}, more than the limit of {longest:g} s",
         f"trim the audio to at most {longest:g} seconds",

@@ -15,6 +15,11 @@ Resolution order for one tag (first hit wins):
    are also tagged with that value by other tags (never the tag itself).
 
 Without co-occurrence evidence (see :class:`Cooccurrence`) step 5 is off.
+
+Work per tag is linear in its length: a tag longer than :data:`MAX_TAG_CHARS`
+is left unmapped without being read, and the spelling search (whose
+deletion neighbourhood grows with the square of the length) runs only on
+keys short enough to be within two edits of some alias.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+MAX_TAG_CHARS = 200  # longer than any tag worth mapping; callers should refuse longer ones at entry
 FACETS = ("genre", "era", "mood", "vocals", "origin", "instrument", "non-descriptor")
 _NEGATIONS = frozenset({"not", "non", "no", "anti", "than", "better", "without", "like", "hate", "except", "vs"})
 _DECADE = re.compile(r"^(?:(19|20)?(\d)0s)$")
@@ -106,6 +112,15 @@ class Vocabulary:
         if key:
             self.aliases[key].add(label)
             self.compact[_compact(key)].add(label)
+
+    @property
+    def longest(self) -> int:
+        """Characters in the longest compact alias."""
+        cached: int | None = getattr(self, "_longest", None)
+        if cached is None:
+            cached = max((len(k) for k in self.compact), default=0)
+            self._longest = cached
+        return cached
 
     def lookup(self, key: str) -> set[Label]:
         return self.aliases.get(key) or self.compact.get(_compact(key)) or set()
@@ -218,6 +233,9 @@ class TagNormalizer:
         return [self.normalize_one(t, evidence=evidence) for t in tags]
 
     def normalize_one(self, tag: str, *, evidence: Cooccurrence | None = None) -> NormalizedTag:
+        """``tag`` mapped onto the vocabulary; one over :data:`MAX_TAG_CHARS` is unmapped."""
+        if len(tag) > MAX_TAG_CHARS:
+            return NormalizedTag(tag, (), None)
         found = self.normalize_key(fold(tag), evidence=evidence)
         return NormalizedTag(tag, found.labels, found.method)
 
@@ -314,6 +332,8 @@ class TagNormalizer:
         if len(compact) < 6:  # shorter words are too often other real words one edit away
             return ()
         limit = 2 if len(compact) >= 9 else 1
+        if len(compact) > self.vocab.longest + limit:  # no alias is that close; spare the O(n²) neighbourhood
+            return ()
         candidates: set[str] = set()
         for variant in _deletions(compact, limit):
             candidates |= self._deletes.get(variant, set())
@@ -349,4 +369,4 @@ def _distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-__all__ = ["FACETS", "Cooccurrence", "Label", "NormalizedTag", "TagNormalizer", "Vocabulary", "fold"]
+__all__ = ["FACETS", "MAX_TAG_CHARS", "Cooccurrence", "Label", "NormalizedTag", "TagNormalizer", "Vocabulary", "fold"]
