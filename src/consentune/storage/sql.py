@@ -665,7 +665,7 @@ class SqlStore:
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def shield_decisions(
-        self, *, action: str | None = None, active_only: bool = False, limit: int = 200
+        self, *, action: str | None = None, active_only: bool = False, limit: int = 200, since: float | None = None
     ) -> list[ShieldRecord]:
         d = t.shield_decisions
         query = select(d).order_by(d.c.id.desc()).limit(limit)
@@ -673,6 +673,8 @@ class SqlStore:
             query = query.where(d.c.action == action)
         if active_only:
             query = query.where(d.c.lifted_us.is_(None))
+        if since is not None:
+            query = query.where(d.c.at_us >= _sec_us(since))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [

@@ -22,7 +22,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
 from consentune.bench.shieldsim.catalogue import Catalogue, CatalogueTrack
-from consentune.bench.shieldsim.client import Budget, GroupStats, Reply, SimClient, random_address
+from consentune.bench.shieldsim.client import Budget, GroupStats, Reply, SimClient, random_address, reason_of
 
 DAY_S = 86400.0
 HOUR_S = 3600.0
@@ -311,7 +311,7 @@ def content_total(reply: Reply) -> int:
 
 def _why(reply: Reply) -> str:
     if isinstance(reply.data, dict):
-        return str(reply.data.get("error", {}).get("message", ""))[:200]
+        return reason_of(reply.data)
     return str(reply.status)
 
 
