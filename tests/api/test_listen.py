@@ -446,10 +446,10 @@ def test_refusals_name_nobody_else_and_disclose_no_threshold(svc: Consentune, tr
     refused = c.post(f"/v1/listen/tracks/{tracks['b']}/play", headers=headers(T0 + 61, **{TOKEN: newcomer}))
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "blocked"
     texts.append(_public_text(refused))
-    cheat = session(c := client_for(svc, peer="198.51.100.77"))  # reports positions no player could reach
+    cheat = session(c := client_for(svc, peer="198.51.100.77"))  # reports positions past the end of the track
     play(c, cheat, tracks["a"], now=T0)
     for i in range(6):
-        report = {"track_id": tracks["a"], "position_s": 50.0 + i}
+        report = {"track_id": tracks["a"], "position_s": 500.0 + i}
         r = c.post("/v1/listen/progress", json=report, headers=headers(T0 + 1 + i, **{TOKEN: cheat}))
         if r.status_code != 204:
             assert r.json()["error"]["code"] in ("challenge_required", "blocked")
@@ -462,3 +462,60 @@ def test_refusals_name_nobody_else_and_disclose_no_threshold(svc: Consentune, tr
             assert other not in text
         message = text.split(" hint: ")[0]
         assert not re.search(r"\d", re.sub(r"\(reference \d+\)", "", message)), message  # no numbers to stay under
+
+
+def test_progress_reports_say_when_the_player_seeks_pauses_and_resumes(
+    svc: Consentune, tracks: dict[str, str], monkeypatch: Any
+) -> None:
+    from consentune.shield.detect import AccessEvent, ScraperDetector
+
+    seen: list[AccessEvent] = []
+    original = ScraperDetector.observe
+
+    def spy(self: ScraperDetector, event: AccessEvent) -> Any:
+        seen.append(event)
+        return original(self, event)
+
+    monkeypatch.setattr(ScraperDetector, "observe", spy)
+    c = client_for(svc)
+    sid = session(c)
+    url = play(c, sid, tracks["a"])["stream_url"]
+    assert c.get(url, headers=headers(T0 + 1, **{TOKEN: sid, "Range": "bytes=0-999"})).status_code == 206
+
+    def report(at: float, position: float, event: str | None = None) -> int:
+        body: dict[str, Any] = {"track_id": tracks["a"], "position_s": position}
+        if event is not None:
+            body["event"] = event
+        return c.post("/v1/listen/progress", json=body, headers=headers(at, **{TOKEN: sid})).status_code
+
+    assert report(T0 + 5, 5.0) == 204
+    assert report(T0 + 6, 50.0, "seek") == 204  # ahead of anything the real-time window allows yet
+    assert report(T0 + 8, 10.0, "seek") == 204
+    assert report(T0 + 9, 55.0, "seek") == 204  # unannounced, these two jumps would be two odd reports
+    assert report(T0 + 14, 58.0) == 204
+    assert report(T0 + 15, 58.0, "pause") == 204
+    assert report(T0 + 2500, 58.0, "resume") == 204
+    assert report(T0 + 2501, 1.0, "rewind") == 422
+    assert svc.listen.guard.decisions() == []
+    events = [(e.player_event, e.position_s) for e in seen if e.kind == "progress"]
+    assert events == [("tick", 5.0), ("seek", 50.0), ("seek", 10.0), ("seek", 55.0), ("tick", 58.0),
+                      ("pause", 58.0), ("resume", 58.0)]  # fmt: skip
+
+
+def test_a_challenged_listener_solves_the_challenge_and_goes_on(svc: Consentune, tracks: dict[str, str]) -> None:
+    from consentune.shield.challenge import Challenge, solve
+
+    c = client_for(svc, peer="198.51.100.78")
+    sid = session(c)
+    play(c, sid, tracks["a"])
+    statuses = []
+    for i in range(3):  # reports past the end of the track: enough to be asked for a proof of work
+        report = {"track_id": tracks["a"], "position_s": 500.0 + i}
+        r = c.post("/v1/listen/progress", json=report, headers=headers(T0 + 1 + i, **{TOKEN: sid}))
+        statuses.append(r.status_code)
+    assert statuses == [204, 204, 403] and r.json()["error"]["code"] == "challenge_required"
+    raw = r.json()["error"]["challenge"]
+    challenge = Challenge(raw["token"], raw["salt"], raw["difficulty_bits"], raw["expires_at"])
+    answer = {"token": challenge.token, "nonce": solve(challenge)}
+    assert c.post("/v1/listen/challenge", json=answer, headers=headers(T0 + 4, **{TOKEN: sid})).status_code == 204
+    assert play(c, sid, tracks["b"], now=T0 + 5)["stream_url"]

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -162,8 +162,13 @@ def _secure_cookie(request: Request, service: Consentune) -> bool:
 
 
 class ProgressIn(BaseModel):
+    """Where the player is in a track (seconds) and what just happened: ``tick`` while playing (every ~15 s),
+    ``seek`` after the listener jumped, ``pause``, and ``resume`` (also after playing the track again to
+    continue where it stopped).  A seek or resume starts a new segment at ``position_s``."""
+
     track_id: str
     position_s: float = Field(ge=0)
+    event: Literal["tick", "seek", "pause", "resume"] = "tick"
 
 
 class ChallengeIn(BaseModel):
@@ -236,7 +241,8 @@ def play(track_id: str, request: Request, service: Service) -> Response:
         index, track = service.listen.indexed(track_id)
     limit_s = service.listen.audio_limit(account_id=session.account_id)  # before the shield: not a play
     event = _event(client, "play", account_id=session.account_id, account_created_at=session.account_created_at,
-                   track_id=track.id, catalog_index=index, duration_s=track.duration_s)  # fmt: skip
+                   track_id=track.id, catalog_index=index, duration_s=track.duration_s,
+                   artist_id=track.artist_id)  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
     token, expires_at = service.listen.start_play(
         session_id=session.id, account_id=session.account_id, track=track, now=client.now, limit_s=limit_s
@@ -289,7 +295,7 @@ def progress(body: ProgressIn, request: Request, service: Service) -> Response:
     with _probing(request, service, client):
         session = _session(service, client)
     event = _event(client, "progress", account_id=session.account_id, account_created_at=session.account_created_at,
-                   track_id=body.track_id, position_s=body.position_s)  # fmt: skip
+                   track_id=body.track_id, position_s=body.position_s, player_event=body.event)  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
     return _timed(request, Response(status_code=204))
 

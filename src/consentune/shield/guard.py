@@ -120,9 +120,12 @@ class ShieldGuard:
         throttled = self._rate_limit(event, subjects)
         if throttled is not None:
             return throttled
+        if event.kind == "challenge":  # answering a challenge is no behaviour to judge (nor to challenge again)
+            return Outcome("allow")
         verdict = self._detector.observe(event)
         if verdict.action == "block":
-            record_id = self._record(verdict, event.at, block=True)
+            lockdown = any(s.name == "ban_evasion" for s in verdict.signals)  # refused while it lasts, not blocked
+            record_id = self._record(verdict, event.at, block=not lockdown)
             return Outcome("block", reason=_explain(verdict), verdict=verdict, message=_public(verdict),
                            reference=record_id)  # fmt: skip
         if verdict.action == "challenge":
@@ -201,10 +204,10 @@ class ShieldGuard:
         return None
 
     def _record(self, verdict: Verdict, at: float, *, block: bool) -> int:
+        action = verdict.action if block or verdict.action != "block" else "lockdown"
         record_id = self._repo.record_shield_decision(
-            ShieldRecord(0, at, verdict.subject, verdict.action, verdict.score,
-                         tuple(asdict(s) for s in verdict.signals))
-        )  # fmt: skip
+            ShieldRecord(0, at, verdict.subject, action, verdict.score, tuple(asdict(s) for s in verdict.signals))
+        )
         if block:
             with self._lock:
                 self._blocked[verdict.subject] = (record_id, at + self._block_s)

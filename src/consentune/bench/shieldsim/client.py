@@ -196,8 +196,10 @@ class SimClient:
             return reply, start
         return reply, self._received(url, reply)
 
-    def progress(self, track_id: str, position_s: float, now: float) -> Reply:
-        return self.call("POST", "/v1/listen/progress", now=now, json={"track_id": track_id, "position_s": position_s})
+    def progress(self, track_id: str, position_s: float, now: float, *, event: str = "tick") -> Reply:
+        """Report the play position; ``event`` is tick, seek, pause or resume (a seek or resume starts a segment)."""
+        body = {"track_id": track_id, "position_s": position_s, "event": event}
+        return self.call("POST", "/v1/listen/progress", now=now, json=body)
 
     # -- transport ------------------------------------------------------------------
     def call(

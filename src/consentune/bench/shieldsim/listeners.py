@@ -8,7 +8,7 @@ anonymous-audio policy gives them (reported apart from account holders).  About 
 a few shared NAT addresses.  The player fetches audio like a browser:
 ``bytes=0-`` first (the server sends the 30 s it allows), then every 25 s
 the range up to 28 s ahead of the play position, and reports the position
-every ~50 s and when it stops.
+every ~50 s and when it stops (a ``pause`` report when it stops early).
 """
 
 from __future__ import annotations
@@ -300,7 +300,8 @@ class ListenerAgent:
             ticks += 1
             if ticks % 2 == 0 and now - started < listen_s - 1e-6:
                 self._note(c.progress(track.id, now - started, now))
-        self._note(c.progress(track.id, min(listen_s, now - started), now))
+        stopped_early = listen_s < track.duration_s - 1.0
+        self._note(c.progress(track.id, min(listen_s, now - started), now, event="pause" if stopped_early else "tick"))
         return now
 
 
