@@ -241,6 +241,7 @@ def play(track_id: str, request: Request, service: Service) -> Response:
         index, track = service.listen.indexed(track_id)
     limit_s = service.listen.audio_limit(account_id=session.account_id)  # before the shield: not a play
     event = _event(client, "play", account_id=session.account_id, account_created_at=session.account_created_at,
+                   account_established_at=session.account_established_at,
                    track_id=track.id, catalog_index=index, duration_s=track.duration_s,
                    artist_id=track.artist_id)  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
@@ -277,6 +278,7 @@ def stream(
         raise Throttled("stream is ahead of real-time playback", retry_after_s=wait, hint="players fetch as they play")
     end = min(end, budget - 1)
     event = _event(client, "stream", account_id=session.account_id, account_created_at=session.account_created_at,
+                   account_established_at=session.account_established_at,
                    track_id=track.id, nbytes=end - start + 1, duration_s=track.duration_s,
                    track_bytes=len(data))  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
@@ -295,6 +297,7 @@ def progress(body: ProgressIn, request: Request, service: Service) -> Response:
     with _probing(request, service, client):
         session = _session(service, client)
     event = _event(client, "progress", account_id=session.account_id, account_created_at=session.account_created_at,
+                   account_established_at=session.account_established_at,
                    track_id=body.track_id, position_s=body.position_s, player_event=body.event)  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
     return _timed(request, Response(status_code=204))

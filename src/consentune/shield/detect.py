@@ -385,6 +385,7 @@ class ScraperDetector:
         self._crawler_cache: OrderedDict[str, str | None] = OrderedDict()
         self._subjects: OrderedDict[str, _Subject] = OrderedDict()
         self._counts = {"events": 0, "allow": 0, "challenge": 0, "block": 0, "forgotten": 0}
+        self._trust_changes: list[tuple[str, float | None]] = []
         self._lock = threading.Lock()
 
     # -- public --------------------------------------------------------------
@@ -411,6 +412,13 @@ class ScraperDetector:
         verdict = self._decide(event, session, account, address, prefix)
         self._counts[verdict.action] += 1
         return verdict
+
+    def drain_trust_changes(self) -> list[tuple[str, float | None]]:
+        """(account id, established at or None when lost) since the last call: for storage to remember, so
+        a restart or idle days do not reset a listener's history."""
+        with self._lock:
+            changes, self._trust_changes = self._trust_changes, []
+        return changes
 
     def forget_before(self, t: float) -> int:
         """Forget subjects idle since before ``t`` (unless still blocked); returns how many."""
@@ -587,7 +595,14 @@ class ScraperDetector:
             now - account.first_seen >= c.trusted_account_s and account.progress_plays >= c.established_plays
         ):
             account.established_at = now
+            self._trust_changes.append((account.key.split(":", 1)[1], now))
         return account.established_at
+
+    def _lose_trust(self, account: _Subject) -> None:
+        """A fresh block ends the account's standing: its history starts over."""
+        if account.established_at is not None:
+            self._trust_changes.append((account.key.split(":", 1)[1], None))
+        account.established_at, account.progress_plays = None, 0
 
     def _stream(
         self,
@@ -679,6 +694,8 @@ class ScraperDetector:
         elif play.progress == 1:
             for s in people:
                 s.progress_plays += 1
+                if s.key.startswith("account:"):
+                    self._established_at(s, e.at)  # noted now, so storage keeps it
 
     # -- scoring -----------------------------------------------------------------
     def _decide(
@@ -703,6 +720,8 @@ class ScraperDetector:
             return Verdict("allow", address.key, 0.0, ())
         verdict = max(verdicts, key=lambda v: (ACTIONS.index(v.action), v.score))
         fresh = verdict.subject not in standing and all(sig.name != "ban_evasion" for sig in verdict.signals)
+        if verdict.action == "block" and fresh and account is not None:
+            self._lose_trust(account)
         if verdict.action == "block" and e.kind in ("play", "stream") and fresh:
             self._lock_down(address, verdict, e.at)
             if prefix is not None and any(sig.subject == prefix.key for sig in verdict.signals):
@@ -718,7 +737,8 @@ class ScraperDetector:
         """Shielded from address evidence: an account with days of history, honest plays and a clean score;
         without an account, an established session.  A fresh account is never trusted, however it plays."""
         if account is not None:
-            return e.at - account.first_seen >= self.config.trusted_account_s and self._established(account, e)
+            clean = self._score(account, e)[0] < self.config.challenge_score
+            return self._established_at(account, e.at) is not None and clean
         return session is not None and self._established(session, e)
 
     def _lock_down(self, address: _Subject, verdict: Verdict, now: float) -> None:

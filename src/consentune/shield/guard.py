@@ -123,6 +123,8 @@ class ShieldGuard:
         if event.kind == "challenge":  # answering a challenge is no behaviour to judge (nor to challenge again)
             return Outcome("allow")
         verdict = self._detector.observe(event)
+        for account_id, established_at in self._detector.drain_trust_changes():
+            self._repo.set_account_established(account_id, at=established_at)
         if verdict.action == "block":
             lockdown = any(s.name == "ban_evasion" for s in verdict.signals)  # refused while it lasts, not blocked
             record_id = self._record(verdict, event.at, block=not lockdown)
