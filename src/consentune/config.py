@@ -16,8 +16,16 @@ class Settings:
 
     ``trusted_proxies`` (``CONSENTUNE_TRUSTED_PROXIES``, comma-separated CIDRs) are the
     only peers whose forwarded headers are believed; ``redis_url`` shares rate
-    limits across workers; ``shield_sim_clock`` (benchmarks only) lets a client
-    set the shield's clock with the ``X-Consentune-Sim-Time`` header.
+    limits across workers.
+
+    ``shield_sim_clock`` (``CONSENTUNE_SHIELD_SIM_CLOCK=1``, benchmarks only) lets a client
+    set the shield's clock with the ``X-Consentune-Sim-Time`` header.  It is refused unless
+    ``bench_mode`` (``CONSENTUNE_BENCH_MODE=1``) is on too, ``consentune serve`` refuses bench
+    mode on any but a loopback address, and the header is honoured only from loopback peers.
+
+    ``cookie_secure`` (``CONSENTUNE_COOKIE_SECURE``): ``auto``, the default, marks the listener
+    session cookie ``Secure`` except on plain http to a loopback host (the local demo);
+    ``1`` always, ``0`` never (local http on another host name only).
 
     ``identify_at_ingest`` (``CONSENTUNE_IDENTIFY_AT_INGEST``, default on; ``0`` turns it
     off) checks every new upload against the fingerprint index and indexes it; turn it off
@@ -46,12 +54,24 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     redis_url: str | None = None
     shield_sim_clock: bool = False
+    bench_mode: bool = False
+    cookie_secure: str = "auto"
     signal_ttl_s: float = 30.0
     identify_at_ingest: bool = True
     anonymous_audio: str = "none"
     preview_s: float = 30.0
 
     def __post_init__(self) -> None:
+        if self.shield_sim_clock and not self.bench_mode:
+            raise InvalidInput(
+                "CONSENTUNE_SHIELD_SIM_CLOCK=1 lets clients set the shield's clock; it is for benchmarks only",
+                hint="unset it, or also set CONSENTUNE_BENCH_MODE=1 on a server bound to 127.0.0.1",
+            )
+        if self.cookie_secure not in ("auto", "1", "0"):
+            raise InvalidInput(
+                f"CONSENTUNE_COOKIE_SECURE={self.cookie_secure!r} is not a choice",
+                hint="use auto (the default: Secure except plain http to a loopback host), 1 or 0",
+            )
         if self.anonymous_audio not in ("full", "preview", "none"):
             raise InvalidInput(
                 f"CONSENTUNE_ANONYMOUS_AUDIO={self.anonymous_audio!r} is not a policy",
@@ -91,6 +111,8 @@ class Settings:
             trusted_proxies=tuple(p.strip() for p in env.get("CONSENTUNE_TRUSTED_PROXIES", "").split(",") if p.strip()),
             redis_url=env.get("CONSENTUNE_REDIS_URL") or None,
             shield_sim_clock=env.get("CONSENTUNE_SHIELD_SIM_CLOCK", "") == "1",
+            bench_mode=env.get("CONSENTUNE_BENCH_MODE", "") == "1",
+            cookie_secure=env.get("CONSENTUNE_COOKIE_SECURE", "").strip().lower() or cls.cookie_secure,
             signal_ttl_s=_float(env, "CONSENTUNE_SIGNAL_TTL_S", cls.signal_ttl_s),
             identify_at_ingest=env.get("CONSENTUNE_IDENTIFY_AT_INGEST", "1").strip().lower()
             not in ("0", "false", "no"),

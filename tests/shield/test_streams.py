@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from consentune.errors import AccessDenied, InvalidInput
@@ -67,3 +69,12 @@ def test_weak_secret_and_bad_ttl_are_rejected() -> None:
         StreamSigner(b"short")
     with pytest.raises(InvalidInput):
         StreamSigner(b"k" * 32, ttl_s=0)
+
+
+def test_the_token_reveals_nothing_it_carries() -> None:
+    token = SIGNER.sign(session_id="sid_0123456789abcdef", track_id="trk_feedbeef", now=NOW, limit_s=30.0)
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    for carried in (b"sid_0123456789abcdef", b"0123456789", b"trk_feedbeef", b"feedbeef", b'"s"', b"1000300"):
+        assert carried not in raw and carried.decode() not in token
+    grant = SIGNER.verify_play(token, session_id="sid_0123456789abcdef", now=NOW + 1)
+    assert (grant.track_id, grant.issued_at, grant.limit_s) == ("trk_feedbeef", NOW, 30.0)

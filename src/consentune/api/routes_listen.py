@@ -1,35 +1,57 @@
-"""Listener-facing endpoints, all behind the shield: catalogue pages, sessions, plays, signed streams."""
+"""Listener-facing endpoints, all behind the shield: catalogue pages, sessions, plays, encrypted streams.
+
+The session credential travels only in the ``ctn_session`` cookie or the
+``X-Session-Token`` header, never in a URL; a stream URL alone opens nothing.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
 import time
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from consentune.api.deps import Service
-from consentune.errors import Blocked, ChallengeRequired, InvalidInput, PreviewOnly, RangeNotSatisfiable, Throttled
+from consentune.errors import (
+    AccessDenied,
+    Blocked,
+    ChallengeRequired,
+    InvalidInput,
+    NotFound,
+    PreviewOnly,
+    RangeNotSatisfiable,
+    Throttled,
+)
 from consentune.ports import ListenerSession
 from consentune.service import Consentune
 from consentune.shield.detect import AccessEvent
 from consentune.shield.guard import Outcome
+from consentune.shield.listen import session_id_of
 from consentune.types import Track
 
 router = APIRouter(tags=["listen"])
 SESSION_COOKIE = "ctn_session"
+SESSION_HEADER = "x-session-token"
+SIM_TIME_HEADER = "x-consentune-sim-time"
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 @dataclass(frozen=True)
 class Client:
+    """Who is asking.  ``session_id`` is the public id derived from ``credential`` (never shown or logged)."""
+
     address: str
     user_agent: str
     session_id: str | None
     now: float
+    credential: str | None = field(default=None, repr=False)
 
 
 def client_of(request: Request, service: Consentune) -> Client:
@@ -41,30 +63,50 @@ def client_of(request: Request, service: Consentune) -> Client:
         x_forwarded_for=request.headers.get("x-forwarded-for"),
         forwarded=request.headers.get("forwarded"),
     )
-    session = request.headers.get("x-session-id") or request.cookies.get(SESSION_COOKIE)
-    now = time.time()
-    sim = request.headers.get("x-consentune-sim-time")
-    if sim is not None and service.settings.shield_sim_clock:
-        try:
-            now = float(sim)
-        except ValueError:
-            raise InvalidInput(f"X-Consentune-Sim-Time {sim!r} is not a number", hint="send epoch seconds") from None
+    credential = request.headers.get(SESSION_HEADER) or request.cookies.get(SESSION_COOKIE)
+    now = _clock(request, service, peer)
     request.state.shield_s = time.perf_counter() - started
-    return Client(address, request.headers.get("user-agent", ""), session, now)
+    session_id = session_id_of(credential) if credential else None
+    return Client(address, request.headers.get("user-agent", ""), session_id, now, credential)
+
+
+def _clock(request: Request, service: Consentune, peer: str) -> float:
+    """Wall time, or the benchmark's simulated time: only in bench mode (see Settings) and only from loopback."""
+    sim = request.headers.get(SIM_TIME_HEADER)
+    if sim is None or not service.settings.shield_sim_clock:
+        return time.time()
+    if not _loopback(peer):
+        raise InvalidInput(
+            f"{SIM_TIME_HEADER} is accepted from loopback clients only, not {peer}",
+            hint="the simulated clock is for local benchmarks; drop the header",
+        )
+    try:
+        return float(sim)
+    except ValueError:
+        raise InvalidInput(f"X-Consentune-Sim-Time {sim!r} is not a number", hint="send epoch seconds") from None
+
+
+def _loopback(peer: str) -> bool:
+    try:
+        return ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
 
 
 def _guard(request: Request, service: Consentune, event: AccessEvent, *, passed_at: float | None = None) -> None:
+    """Ask the shield about ``event``; raise what the client must be told (no evidence, no thresholds)."""
     started = time.perf_counter()
     outcome: Outcome = service.listen.guard.check(event, challenge_passed_at=passed_at)
     request.state.shield_s = getattr(request.state, "shield_s", 0.0) + time.perf_counter() - started
+    quote = f" (reference {outcome.reference})" if outcome.reference is not None else ""
     if outcome.action == "throttle":
-        raise Throttled(outcome.reason, retry_after_s=outcome.retry_after_s, hint="slow down and retry later")
+        raise Throttled(outcome.message, retry_after_s=outcome.retry_after_s, hint="slow down and retry later")
     if outcome.action == "block":
-        raise Blocked(f"blocked: {outcome.reason}", hint="contact the platform operator if this is a mistake")
+        raise Blocked(f"blocked: {outcome.message}{quote}", hint="contact the platform operator, quoting the reference")
     if outcome.action == "challenge" and outcome.challenge is not None:
         c = outcome.challenge
         raise ChallengeRequired(
-            f"challenge required: {outcome.reason}",
+            f"challenge required: {outcome.message}{quote}",
             challenge={
                 "token": c.token,
                 "salt": c.salt,
@@ -90,18 +132,43 @@ def _event(client: Client, kind: str, **extra: Any) -> AccessEvent:
                        user_agent=client.user_agent, **extra)  # fmt: skip
 
 
+def shield_page(request: Request, service: Consentune) -> None:
+    """Put a public page that is not about one listener (robots.txt, TDMRep, XMP sidecars) behind the guard."""
+    _guard(request, service, _event(client_of(request, service), "page"))
+
+
 def _session(service: Consentune, client: Client) -> ListenerSession:
-    if not client.session_id:
-        raise InvalidInput("no listener session", hint="POST /v1/listen/sessions first and keep its cookie")
-    session = service.store.listener_session(client.session_id)
-    if session is None:
-        raise InvalidInput("unknown listener session", hint="POST /v1/listen/sessions to start a new one")
-    return session
+    return service.listen.session(client.credential)
+
+
+@contextlib.contextmanager
+def _probing(request: Request, service: Consentune, client: Client) -> Iterator[None]:
+    """A request refused before its own guard check (unknown session, track or stream token) still meets the
+    guard as a page view, so probing costs what browsing costs."""
+    try:
+        yield
+    except (InvalidInput, NotFound, AccessDenied):
+        _guard(request, service, _event(client, "page"))
+        raise
+
+
+def _secure_cookie(request: Request, service: Consentune) -> bool:
+    """``Secure`` unless configured off, or (``auto``) plain http to a loopback host such as the local demo."""
+    setting = service.settings.cookie_secure
+    if setting != "auto":
+        return setting == "1"
+    host = (request.url.hostname or "").strip("[]")
+    return request.url.scheme == "https" or not (host == "localhost" or _loopback(host))
 
 
 class ProgressIn(BaseModel):
+    """Where the player is in a track (seconds) and what just happened: ``tick`` while playing (every ~15 s),
+    ``seek`` after the listener jumped, ``pause``, and ``resume`` (also after playing the track again to
+    continue where it stopped).  A seek or resume starts a new segment at ``position_s``."""
+
     track_id: str
     position_s: float = Field(ge=0)
+    event: Literal["tick", "seek", "pause", "resume"] = "tick"
 
 
 class ChallengeIn(BaseModel):
@@ -125,11 +192,14 @@ def create_session(
     client = client_of(request, service)
     _guard(request, service, _event(client, "session"))
     token = authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None
-    session_id, account_id = service.listen.create_session(
+    credential, session_id, account_id = service.listen.create_session(
         account_token=token, address=client.address, user_agent=client.user_agent, now=client.now
     )
-    response = _json(request, {"session_id": session_id, "account_id": account_id}, 201)
-    response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="lax")
+    body = {"session_id": session_id, "session_token": credential, "account_id": account_id}
+    response = _json(request, body, 201, headers={"Cache-Control": "no-store"})
+    response.set_cookie(
+        SESSION_COOKIE, credential, httponly=True, samesite="lax", secure=_secure_cookie(request, service)
+    )
     return response
 
 
@@ -156,7 +226,8 @@ def search(request: Request, service: Service, q: Annotated[str, Query(min_lengt
 @router.get("/v1/listen/tracks/{track_id}")
 def track_page(track_id: str, request: Request, service: Service) -> Response:
     client = client_of(request, service)
-    index, track = service.listen.indexed(track_id)
+    with _probing(request, service, client):
+        index, track = service.listen.indexed(track_id)
     _guard(request, service, _event(client, "page", track_id=track.id, catalog_index=index))
     return _json(request, _public(track, index, service), headers=service.listen.policy_headers(track.id))
 
@@ -165,11 +236,14 @@ def track_page(track_id: str, request: Request, service: Service) -> Response:
 def play(track_id: str, request: Request, service: Service) -> Response:
     """Ask to play a track: the shield decides, the gate logs the stream, a signed URL comes back."""
     client = client_of(request, service)
-    session = _session(service, client)
-    index, track = service.listen.indexed(track_id)
+    with _probing(request, service, client):
+        session = _session(service, client)
+        index, track = service.listen.indexed(track_id)
     limit_s = service.listen.audio_limit(account_id=session.account_id)  # before the shield: not a play
     event = _event(client, "play", account_id=session.account_id, account_created_at=session.account_created_at,
-                   track_id=track.id, catalog_index=index, duration_s=track.duration_s)  # fmt: skip
+                   account_established_at=session.account_established_at,
+                   track_id=track.id, catalog_index=index, duration_s=track.duration_s,
+                   artist_id=track.artist_id)  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
     token, expires_at = service.listen.start_play(
         session_id=session.id, account_id=session.account_id, track=track, now=client.now, limit_s=limit_s
@@ -184,10 +258,11 @@ def stream(
 ) -> Response:
     """Audio bytes for a signed, session-bound URL; Range works; never faster than real time + buffer."""
     client = client_of(request, service)
-    session = _session(service, client)
-    track, grant = service.listen.verify_stream(
-        token, session_id=session.id, account_id=session.account_id, now=client.now
-    )
+    with _probing(request, service, client):
+        session = _session(service, client)
+        track, grant = service.listen.verify_stream(
+            token, session_id=session.id, account_id=session.account_id, now=client.now
+        )
     data, media_type = service.listen.stream_bytes(track)
     start, end = _byte_range(range_, len(data))
     budget = service.listen.guard.stream_budget(
@@ -203,6 +278,7 @@ def stream(
         raise Throttled("stream is ahead of real-time playback", retry_after_s=wait, hint="players fetch as they play")
     end = min(end, budget - 1)
     event = _event(client, "stream", account_id=session.account_id, account_created_at=session.account_created_at,
+                   account_established_at=session.account_established_at,
                    track_id=track.id, nbytes=end - start + 1, duration_s=track.duration_s,
                    track_bytes=len(data))  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
@@ -218,9 +294,11 @@ def stream(
 @router.post("/v1/listen/progress", status_code=204)
 def progress(body: ProgressIn, request: Request, service: Service) -> Response:
     client = client_of(request, service)
-    session = _session(service, client)
+    with _probing(request, service, client):
+        session = _session(service, client)
     event = _event(client, "progress", account_id=session.account_id, account_created_at=session.account_created_at,
-                   track_id=body.track_id, position_s=body.position_s)  # fmt: skip
+                   account_established_at=session.account_established_at,
+                   track_id=body.track_id, position_s=body.position_s, player_event=body.event)  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
     return _timed(request, Response(status_code=204))
 
@@ -228,7 +306,9 @@ def progress(body: ProgressIn, request: Request, service: Service) -> Response:
 @router.post("/v1/listen/challenge", status_code=204)
 def solve_challenge(body: ChallengeIn, request: Request, service: Service) -> Response:
     client = client_of(request, service)
-    session = _session(service, client)
+    with _probing(request, service, client):
+        session = _session(service, client)
+    _guard(request, service, _event(client, "challenge", account_id=session.account_id))
     if not service.listen.guard.verify_challenge(
         session_id=session.id, token=body.token, nonce=body.nonce, now=client.now
     ):

@@ -14,6 +14,7 @@ import random
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from consentune.bench.shieldsim.listeners import (
     visitor_summary,
 )
 from consentune.bench.shieldsim.scrapers import STRATEGIES, scraper_agents
-from consentune.bench.shieldsim.server import running_server
+from consentune.bench.shieldsim.server import decision_names, running_server
 
 GOALS = {"scraper_share_pct_below": 1.0, "legit_hindered_pct_at_most": 0.1, "shield_p99_ms_below": 2.0}
 START = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
@@ -122,6 +123,7 @@ def run_seed(
                     loop.add(agent_gen)
         loop.run()
     wall = time.monotonic() - started
+    _name_decisions(decision_names(home), [legit, *groups.values()], [*records, *visits])
     all_groups = [legit, *groups.values()]
     shield_ms = [x for g in all_groups for x in g.shield_ms]
     rtt_ms = [x for g in all_groups for x in g.rtt_ms]
@@ -146,6 +148,17 @@ def run_seed(
         "visitors": visitor_summary(visits),
         "latency": {"shield_ms": percentiles(shield_ms), "rtt_ms": percentiles(rtt_ms), "requests": len(shield_ms)},
     }
+
+
+def _name_decisions(names: dict[str, str], groups: list[GroupStats], records: list[SessionRecord]) -> None:
+    """Replace decision references (``#id``) in every tally with the signals behind them."""
+    for g in groups:
+        renamed: Counter[str] = Counter()
+        for key, n in g.reasons.items():
+            renamed[names.get(key, key)] += n
+        g.reasons = renamed
+    for r in records:
+        r.reasons = [names.get(k, k) for k in r.reasons]
 
 
 def strategy_summary(g: GroupStats, catalogue: Catalogue, start: float) -> dict[str, Any]:

@@ -24,17 +24,24 @@ its threshold adds ``w`` to the score, growing linearly up to ``2 w``):
     Turn it off (``expect_progress=False``) for a player that never reports.
 ``impossible_progress`` (w 1.0; all subjects)
     A reported position no honest player can reach: beyond the wall time
-    since the play started plus the 30 s buffer (plus 10 s slack), beyond the
-    track's end, or audio reported as played before any byte was fetched.
-    One challenges, two block.
+    since the play's current segment began plus the 30 s buffer (plus 10 s
+    slack), beyond the track's end, or audio reported as played before any
+    byte was fetched.  The player says when it seeks, pauses or resumes
+    (``player_event``): a ``seek`` or ``resume`` starts a new segment at the
+    reported position (anywhere inside the track), so neither counts, and an
+    unannounced jump counts once (the next reports are measured from it).
+    Reports add up with a ~6 h decay; a sum of 2 challenges and 4 blocks, so
+    no single odd report challenges or blocks on its own.
 ``catalogue_breadth`` (w 0.7; session, account)
     Many distinct tracks started (>= 40 over ~12 h) with almost no repeats
     (< 5 %).  Listeners come back to favourites; scrapers walk the catalogue.
     Weighted so that it challenges alone only from ~57 tracks.
 ``catalogue_walk`` (w 1.0; all subjects)
     A run of >= 20 consecutive plays stepping through the catalogue in one
-    direction by 1-3 positions.  Albums give runs of ~10-15; an address
-    shared by many listeners interleaves them and breaks runs.
+    direction by 1-3 positions across at least 3 artists.  Albums give runs
+    of ~10-15; a binge through one artist's albums in upload order gives long
+    runs of one artist (possibly spilling into the next), which never count;
+    an address shared by many listeners interleaves them and breaks runs.
 ``play_rate`` (w 0.7; session, account)
     More than 90 plays started per hour (~10 minute average): skipping
     through previews in bursts is human, sustaining it is not.
@@ -69,10 +76,13 @@ an account, an established session) are not affected.  A scraper rotating
 identities behind one address meets the address's evidence on its first
 play of every new identity.
 
-Ban evasion: a block on a play or stream at an address keeps newcomers there
-from audio until a day after the latest block (every refused attempt is
-one), so renewing identities after a block gains nothing; trusted
-identities at the address are unaffected.
+Ban evasion: a fresh block on a play or stream at an address keeps newcomers
+there from audio until a day after the latest such block, so renewing
+identities after a block gains nothing.  Refusals do not extend it (neither
+the lockdown's own nor those of an identity already blocked), and it never
+catches a listener with history: an account that was established (days old,
+honest plays; ``account_established_at`` carries it from storage across
+restarts and idle days) before the lockdown began, or a trusted identity.
 """
 
 from __future__ import annotations
@@ -88,7 +98,8 @@ from dataclasses import dataclass, field
 
 from consentune.errors import InvalidInput
 
-KINDS = frozenset({"page", "search", "play", "stream", "progress", "signup", "session"})
+KINDS = frozenset({"page", "search", "play", "stream", "progress", "signup", "session", "challenge"})
+PLAYER_EVENTS = frozenset({"tick", "seek", "pause", "resume"})
 ACTIONS = ("allow", "challenge", "block")
 HOUR_S = 3600.0
 DAY_S = 86400.0
@@ -115,8 +126,12 @@ class AccessEvent:
     ``stream``: ``nbytes`` served for ``track_id``; ``track_bytes`` (the
     file's size) and ``duration_s`` turn bytes into audio seconds; without
     them the play's real-time cap bounds the estimate.  ``progress``:
-    ``position_s`` is the player's reported position in the track.
-    ``play``: ``catalog_index`` is the track's position in the public catalogue.
+    ``position_s`` is the player's reported position in the track and
+    ``player_event`` what happened (``tick`` while playing, ``seek``,
+    ``pause``, ``resume``).  ``play``: ``catalog_index`` is the track's
+    position in the public catalogue, ``artist_id`` its artist.
+    ``account_established_at``: when storage last saw the account become
+    established (its listening history), if ever.
     """
 
     at: float
@@ -132,6 +147,9 @@ class AccessEvent:
     duration_s: float | None = None
     account_created_at: float | None = None
     track_bytes: int | None = None
+    player_event: str = "tick"
+    artist_id: str | None = None
+    account_established_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -173,13 +191,14 @@ class DetectorConfig:
     evidence_tau_s: float = 6 * HOUR_S
     expect_progress: bool = True
     no_progress_plays: float = 3.0
-    impossible_progress_reports: float = 1.0
+    impossible_progress_reports: float = 2.0
     breadth_tau_s: float = 12 * HOUR_S
     breadth_min_tracks: float = 40.0
     breadth_max_repeat_fraction: float = 0.05
     recent_tracks: int = 512
     walk_run: int = 20
     walk_max_step: int = 3
+    walk_min_artists: int = 3
     play_rate_tau_s: float = 600.0
     max_plays_per_hour: float = 90.0
     daily_audio_ceiling_s: float = 14 * HOUR_S
@@ -264,10 +283,12 @@ class _Hours:
 
 
 class _Play:
-    __slots__ = ("consumed_s", "duration_s", "flagged", "last_at", "progress", "start", "streamed_bytes", "streams")
+    __slots__ = ("anchor_at", "anchor_s", "consumed_s", "duration_s", "flagged", "last_at", "progress", "start",
+                 "streamed_bytes", "streams")  # fmt: skip
 
     def __init__(self, start: float, duration_s: float | None) -> None:
-        self.start = self.last_at = start
+        self.start = self.last_at = self.anchor_at = start
+        self.anchor_s = 0.0  # the current segment began at position anchor_s, at time anchor_at (seek, resume)
         self.duration_s = duration_s
         self.consumed_s = 0.0
         self.streamed_bytes = 0
@@ -287,12 +308,14 @@ class _Subject:
         "challenged_at",
         "crawler",
         "current",
+        "established_at",
         "first_seen",
         "hours",
         "impossible",
         "key",
         "last_seen",
         "lockdown_reason",
+        "lockdown_since",
         "lockdown_sources",
         "lockdown_until",
         "new_tracks",
@@ -307,6 +330,8 @@ class _Subject:
         "signups",
         "user_agents",
         "vouchers",
+        "walk_artist",
+        "walk_artists",
         "walk_dir",
         "walk_last",
         "walk_run",
@@ -324,6 +349,8 @@ class _Subject:
         self.walk_last: int | None = None
         self.walk_dir = 0
         self.walk_run = 0
+        self.walk_artist: str | None = None
+        self.walk_artists = 0
         self.crawler: str | None = None
         self.user_agents: list[str] = []
         self.sessions: OrderedDict[str, _Play] = OrderedDict()  # plays, for sessions; keyed by track
@@ -332,6 +359,7 @@ class _Subject:
         self.signups: list[float] = []
         self.burst_at = -math.inf
         self.progress_plays = 0
+        self.established_at: float | None = None  # accounts: when it first counted as established
         self.amp_reason = ""
         self.challenged_at: float | None = None
         self.challenge_score = 0.0
@@ -339,6 +367,7 @@ class _Subject:
         self.blocked_until = -math.inf
         self.block_signals: tuple[Signal, ...] = ()
         self.lockdown_until = -math.inf  # addresses: no audio for newcomers until then (ban evasion)
+        self.lockdown_since = -math.inf  # addresses: when the current lockdown began
         self.lockdown_reason = ""
         self.lockdown_sources: set[str] = set()  # addresses: the blocked identities that caused the lockdown
         self.vouchers = 0  # addresses: established accounts seen here
@@ -356,6 +385,7 @@ class ScraperDetector:
         self._crawler_cache: OrderedDict[str, str | None] = OrderedDict()
         self._subjects: OrderedDict[str, _Subject] = OrderedDict()
         self._counts = {"events": 0, "allow": 0, "challenge": 0, "block": 0, "forgotten": 0}
+        self._trust_changes: list[tuple[str, float | None]] = []
         self._lock = threading.Lock()
 
     # -- public --------------------------------------------------------------
@@ -375,10 +405,20 @@ class ScraperDetector:
         prefix = self._subject(f"prefix:{network_prefix(event.address)}", now) if media else None
         if account is not None and event.account_created_at is not None:
             account.first_seen = min(account.first_seen, event.account_created_at)
+        if account is not None and event.account_established_at is not None:
+            stored, known = event.account_established_at, account.established_at
+            account.established_at = stored if known is None else min(known, stored)
         self._update(event, session, account, address, prefix)
         verdict = self._decide(event, session, account, address, prefix)
         self._counts[verdict.action] += 1
         return verdict
+
+    def drain_trust_changes(self) -> list[tuple[str, float | None]]:
+        """(account id, established at or None when lost) since the last call: for storage to remember, so
+        a restart or idle days do not reset a listener's history."""
+        with self._lock:
+            changes, self._trust_changes = self._trust_changes, []
+        return changes
 
     def forget_before(self, t: float) -> int:
         """Forget subjects idle since before ``t`` (unless still blocked); returns how many."""
@@ -512,7 +552,7 @@ class ScraperDetector:
                     s.recent.popitem(last=False)
         if e.catalog_index is not None:
             for s in (*people, address):
-                self._walk(s, e.catalog_index)
+                self._walk(s, e.catalog_index, e.artist_id)
         for s in (*people, *pools):
             if s.challenged_at is not None:
                 s.plays_since_challenge += 1
@@ -524,28 +564,45 @@ class ScraperDetector:
             if len(session.sessions) > c.max_plays_per_session:
                 session.sessions.popitem(last=False)
 
-    def _walk(self, s: _Subject, index: int) -> None:
+    def _walk(self, s: _Subject, index: int, artist: str | None) -> None:
+        """Runs of small steps in one direction, and how many artists each run went through (a track
+        without a known artist counts as an artist of its own)."""
         last = s.walk_last
         s.walk_last = index
-        if last is None:
-            s.walk_run = 1
-            return
-        step = index - last
-        if step == 0:
+        step = 0 if last is None else index - last
+        if last is not None and step == 0:
             return
         direction = 1 if step > 0 else -1
-        if abs(step) <= self.config.walk_max_step and (s.walk_dir in (0, direction)):
+        new_artist = artist is None or artist != s.walk_artist
+        s.walk_artist = artist
+        if last is not None and abs(step) <= self.config.walk_max_step and (s.walk_dir in (0, direction)):
             s.walk_run += 1
             s.walk_dir = direction
+            s.walk_artists += new_artist
         else:
-            s.walk_run, s.walk_dir = 1, 0
+            s.walk_run, s.walk_dir, s.walk_artists = 1, 0, 1
 
     def _newcomer(self, account: _Subject | None, now: float) -> bool:
         """Anonymous, or an account without days of history and a few honest plays (cheap; no score)."""
         if account is None:
             return True
+        return self._established_at(account, now) is None
+
+    def _established_at(self, account: _Subject, now: float) -> float | None:
+        """When the account became established (days old and a few honest plays), remembered once reached."""
         c = self.config
-        return now - account.first_seen < c.trusted_account_s or account.progress_plays < c.established_plays
+        if account.established_at is None and (
+            now - account.first_seen >= c.trusted_account_s and account.progress_plays >= c.established_plays
+        ):
+            account.established_at = now
+            self._trust_changes.append((account.key.split(":", 1)[1], now))
+        return account.established_at
+
+    def _lose_trust(self, account: _Subject) -> None:
+        """A fresh block ends the account's standing: its history starts over."""
+        if account.established_at is not None:
+            self._trust_changes.append((account.key.split(":", 1)[1], None))
+        account.established_at, account.progress_plays = None, 0
 
     def _stream(
         self,
@@ -622,15 +679,23 @@ class ScraperDetector:
         play.progress += 1
         play.last_at = max(play.last_at, e.at)
         position = e.position_s
-        reachable = (e.at - play.start) + c.stream_lead_s + c.progress_slack_s
         past_end = play.duration_s is not None and position > play.duration_s + c.progress_slack_s
-        unfetched = play.streams == 0 and position > c.progress_slack_s
-        if position > reachable or past_end or unfetched:
+        if e.player_event in ("seek", "resume"):  # a new segment starts here: anywhere inside the track is fine
+            reachable, unfetched = math.inf, False
+        else:
+            reachable = play.anchor_s + (e.at - play.anchor_at) + c.stream_lead_s + c.progress_slack_s
+            unfetched = play.streams == 0 and position > play.anchor_s + c.progress_slack_s
+        odd = position > reachable or past_end or unfetched
+        if (odd or e.player_event != "tick") and not past_end:  # one unannounced jump is one odd report
+            play.anchor_at, play.anchor_s = e.at, position
+        if odd:
             for s in (*people, address):
                 s.impossible.add(e.at, 1.0, c.evidence_tau_s)
         elif play.progress == 1:
             for s in people:
                 s.progress_plays += 1
+                if s.key.startswith("account:"):
+                    self._established_at(s, e.at)  # noted now, so storage keeps it
 
     # -- scoring -----------------------------------------------------------------
     def _decide(
@@ -641,6 +706,7 @@ class ScraperDetector:
         address: _Subject,
         prefix: _Subject | None,
     ) -> Verdict:
+        standing = {s.key for s in (session, account, address, prefix) if s is not None and e.at < s.blocked_until}
         verdicts = [self._judge(s, e) for s in (session, account) if s is not None]
         for pool in (address,) if prefix is None else (address, prefix):
             by_pool = self._judge(pool, e)
@@ -653,7 +719,10 @@ class ScraperDetector:
         if not verdicts:
             return Verdict("allow", address.key, 0.0, ())
         verdict = max(verdicts, key=lambda v: (ACTIONS.index(v.action), v.score))
-        if verdict.action == "block" and e.kind in ("play", "stream"):
+        fresh = verdict.subject not in standing and all(sig.name != "ban_evasion" for sig in verdict.signals)
+        if verdict.action == "block" and fresh and account is not None:
+            self._lose_trust(account)
+        if verdict.action == "block" and e.kind in ("play", "stream") and fresh:
             self._lock_down(address, verdict, e.at)
             if prefix is not None and any(sig.subject == prefix.key for sig in verdict.signals):
                 self._lock_down(prefix, verdict, e.at)  # the prefix's own evidence locks the prefix
@@ -668,16 +737,19 @@ class ScraperDetector:
         """Shielded from address evidence: an account with days of history, honest plays and a clean score;
         without an account, an established session.  A fresh account is never trusted, however it plays."""
         if account is not None:
-            return e.at - account.first_seen >= self.config.trusted_account_s and self._established(account, e)
+            clean = self._score(account, e)[0] < self.config.challenge_score
+            return self._established_at(account, e.at) is not None and clean
         return session is not None and self._established(session, e)
 
     def _lock_down(self, address: _Subject, verdict: Verdict, now: float) -> None:
-        """A block at an address (or on a prefix's evidence) keeps newcomers there from audio for
-        ``lockdown_s`` after the latest one."""
+        """A fresh block at an address (or on a prefix's evidence) keeps newcomers there from audio for
+        ``lockdown_s`` after the latest one.  The reason is for the operator only."""
+        if now >= address.lockdown_until:
+            address.lockdown_since = now
         address.lockdown_until = max(address.lockdown_until, now + self.config.lockdown_s)
-        if verdict.signals and verdict.signals[0].name != "ban_evasion":
-            address.lockdown_reason = f"{verdict.subject} was blocked at t={now:.0f} ({verdict.signals[0].name})"
-            address.lockdown_sources.add(verdict.subject)
+        name = verdict.signals[0].name if verdict.signals else "score"
+        address.lockdown_reason = f"{verdict.subject} was blocked at t={now:.0f} ({name})"
+        address.lockdown_sources.add(verdict.subject)
 
     def forgive(self, subject: str) -> None:
         """An operator lifted the block on ``subject``: forget what the detector held against it, and end
@@ -696,7 +768,7 @@ class ScraperDetector:
         """Ban evasion: a new identity asking for audio where an identity was just blocked gets none."""
         if e.kind not in ("play", "stream") or e.at >= address.lockdown_until or session is None:
             return None
-        if self._trusted(session, account, e):
+        if self._trusted(session, account, e) or self._history_before(account, address.lockdown_since, e.at):
             return None
         hours = (address.lockdown_until - e.at) / HOUR_S
         text = (
@@ -705,9 +777,14 @@ class ScraperDetector:
             "unaffected)"
         )
         signal = Signal("ban_evasion", address.key, 1.0, 1.0, text)
-        session.blocked_until = max(session.blocked_until, e.at + self.config.block_s)
-        session.block_signals = (signal,)
-        return Verdict("block", session.key, self.config.block_score, (signal,))
+        return Verdict("block", session.key, self.config.block_score, (signal,))  # audio only, while it lasts
+
+    def _history_before(self, account: _Subject | None, since: float, now: float) -> bool:
+        """A listener with history: an account established before the lockdown began."""
+        if account is None:
+            return False
+        established = self._established_at(account, now)
+        return established is not None and established < since
 
     def _attribute(
         self, verdict: Verdict, session: _Subject | None, account: _Subject | None, e: AccessEvent
@@ -810,7 +887,7 @@ class ScraperDetector:
 
     def _walk_signal(self, s: _Subject) -> Signal | None:
         c = self.config
-        if s.walk_run < c.walk_run:
+        if s.walk_run < c.walk_run or s.walk_artists < c.walk_min_artists:
             return None
         text = f"{s.walk_run} consecutive plays stepped through the catalogue by at most {c.walk_max_step} positions"
         return Signal("catalogue_walk", s.key, float(s.walk_run), float(c.walk_run), text)

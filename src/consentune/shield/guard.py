@@ -3,9 +3,16 @@
 The HTTP layer turns each listener request into an :class:`AccessEvent` and
 asks :meth:`ShieldGuard.check`; the answer is allow, throttle (429),
 challenge (a proof of work) or block.  Challenges and blocks are recorded
-with the signals that explain them; an operator lifts blocks.  Audio itself
-stays behind session-bound signed URLs whatever a client solves, and a
-session never gets audio faster than real time plus a buffer.
+with the signals that explain them; an operator lifts blocks, and a block
+ends by itself ``block_s`` after it was decided.  Audio itself stays behind
+session-bound stream URLs whatever a client solves, and a session never
+gets audio faster than real time plus a buffer.
+
+An :class:`Outcome` has two texts.  ``reason`` is for the operator: the
+signals with their numbers and the identities involved.  ``message`` is for
+the client: it names no other listener, no address's history and no
+threshold, so it teaches a scraper nothing about what to stay under; it
+carries a ``reference`` (the decision's record id) a listener can quote.
 """
 
 from __future__ import annotations
@@ -36,11 +43,15 @@ class ShieldRates:
 
 @dataclass(frozen=True)
 class Outcome:
-    action: str  # allow | throttle | challenge | block
+    """``action``: allow | throttle | challenge | block; ``reason`` for the operator, ``message`` for the client."""
+
+    action: str
     reason: str = ""
     retry_after_s: float = 0.0
     challenge: Challenge | None = None
     verdict: Verdict | None = None
+    message: str = ""
+    reference: int | None = None
 
     @property
     def allowed(self) -> bool:
@@ -55,7 +66,17 @@ _RATE_FOR_KIND: dict[str, tuple[tuple[str, str], ...]] = {
     "progress": (("session", "streams_per_session"),),
     "signup": (("address", "signups_per_address"),),
     "session": (("address", "sessions_per_address"),),
+    "challenge": (("session", "plays_per_session"),),
 }
+
+AUTOMATED = "this listening looks automated, so this request was refused"
+LOCKDOWN = (
+    "audio is paused for new identities on this network after abuse from it; "
+    "listeners with an established account are not affected"
+)
+CRAWLER = "AI crawlers get no audio from this service"
+CHALLENGE = "please confirm you are a person by solving the proof-of-work challenge"
+THROTTLED = "too many requests; slow down"
 
 
 class ShieldGuard:
@@ -70,6 +91,7 @@ class ShieldGuard:
         challenge_valid_s: float = 3600.0,
         buffer_ahead_s: float = 30.0,
         block_cache_s: float = 5.0,
+        block_s: float | None = None,
         wall_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._repo = repo
@@ -80,31 +102,41 @@ class ShieldGuard:
         self._challenge_valid_s = challenge_valid_s
         self._buffer_ahead_s = buffer_ahead_s
         self._block_cache_s = block_cache_s
+        self._block_s = detector.config.block_s if block_s is None else block_s
         self._wall = wall_clock
         self._lock = threading.Lock()
-        self._blocked: dict[str, int] = {}
+        self._blocked: dict[str, tuple[int, float]] = {}  # subject -> (record id, blocked until)
         self._blocked_loaded_at = float("-inf")
 
     # -- decisions ----------------------------------------------------------
     def check(self, event: AccessEvent, *, challenge_passed_at: float | None = None) -> Outcome:
         """Decide one listener request.  Order: blocks, rate limits, behaviour."""
         subjects = _subjects(event)
-        blocked = self._blocked_subject(subjects)
+        blocked = self._blocked_subject(subjects, now=event.at)
         if blocked is not None:
-            return Outcome("block", reason=f"{blocked} is blocked; an operator can lift it")
+            subject, record_id = blocked
+            reason = f"{subject} is blocked (decision {record_id}); an operator can lift it"
+            return Outcome("block", reason=reason, message=AUTOMATED, reference=record_id)
         throttled = self._rate_limit(event, subjects)
         if throttled is not None:
             return throttled
+        if event.kind == "challenge":  # answering a challenge is no behaviour to judge (nor to challenge again)
+            return Outcome("allow")
         verdict = self._detector.observe(event)
+        for account_id, established_at in self._detector.drain_trust_changes():
+            self._repo.set_account_established(account_id, at=established_at)
         if verdict.action == "block":
-            self._record(verdict, event.at, block=True)
-            return Outcome("block", reason=_explain(verdict), verdict=verdict)
+            lockdown = any(s.name == "ban_evasion" for s in verdict.signals)  # refused while it lasts, not blocked
+            record_id = self._record(verdict, event.at, block=not lockdown)
+            return Outcome("block", reason=_explain(verdict), verdict=verdict, message=_public(verdict),
+                           reference=record_id)  # fmt: skip
         if verdict.action == "challenge":
             passed = challenge_passed_at is not None and event.at - challenge_passed_at < self._challenge_valid_s
             if not passed:
-                self._record(verdict, event.at, block=False)
+                record_id = self._record(verdict, event.at, block=False)
                 challenge = self._challenges.issue(subject=f"session:{event.session_id}", now=event.at)
-                return Outcome("challenge", reason=_explain(verdict), challenge=challenge, verdict=verdict)
+                return Outcome("challenge", reason=_explain(verdict), challenge=challenge, verdict=verdict,
+                               message=CHALLENGE, reference=record_id)  # fmt: skip
         return Outcome("allow", verdict=verdict)
 
     def verify_challenge(self, *, session_id: str, token: str, nonce: str, now: float) -> bool:
@@ -133,7 +165,7 @@ class ShieldGuard:
         if not self._repo.lift_block(record_id, at=now, by=by):
             raise NotFound(f"no active shield decision {record_id}", hint="list them with `consentune shield blocks`")
         with self._lock:
-            self._blocked = {s: i for s, i in self._blocked.items() if i != record_id}
+            self._blocked = {s: b for s, b in self._blocked.items() if b[0] != record_id}
         if subject is not None:
             self._detector.forgive(subject)
 
@@ -150,26 +182,38 @@ class ShieldGuard:
                 continue
             ok, retry = self._limiter.hit(f"{rate_name}:{subject}", getattr(self._rates, rate_name), now=event.at)
             if not ok:
-                return Outcome("throttle", reason=f"rate limit {rate_name} for {subject}", retry_after_s=retry)
+                reason = f"rate limit {rate_name} for {subject}"
+                return Outcome("throttle", reason=reason, retry_after_s=retry, message=THROTTLED)
         return None
 
-    def _blocked_subject(self, subjects: dict[str, str]) -> str | None:
-        now = self._wall()
-        if now - self._blocked_loaded_at > self._block_cache_s:
-            active = self._repo.shield_decisions(action="block", active_only=True, limit=1_000_000)
+    def _blocked_subject(self, subjects: dict[str, str], *, now: float) -> tuple[str, int] | None:
+        """The first of ``subjects`` under a live block, with its record id.  Blocks older than ``block_s``
+        (on the shield's clock) have ended and are neither reloaded nor honoured."""
+        wall = self._wall()
+        if wall - self._blocked_loaded_at > self._block_cache_s:
+            live = self._repo.shield_decisions(
+                action="block", active_only=True, since=now - self._block_s, limit=1_000_000
+            )
             with self._lock:
-                self._blocked = {r.subject: r.id for r in active}
-                self._blocked_loaded_at = now
-        return next((s for s in subjects.values() if s in self._blocked), None)
+                self._blocked = {}
+                for r in sorted(live, key=lambda r: r.at):
+                    self._blocked[r.subject] = (r.id, r.at + self._block_s)
+                self._blocked_loaded_at = wall
+        for subject in subjects.values():
+            found = self._blocked.get(subject)
+            if found is not None and now < found[1]:
+                return subject, found[0]
+        return None
 
-    def _record(self, verdict: Verdict, at: float, *, block: bool) -> None:
+    def _record(self, verdict: Verdict, at: float, *, block: bool) -> int:
+        action = verdict.action if block or verdict.action != "block" else "lockdown"
         record_id = self._repo.record_shield_decision(
-            ShieldRecord(0, at, verdict.subject, verdict.action, verdict.score,
-                         tuple(asdict(s) for s in verdict.signals))
-        )  # fmt: skip
+            ShieldRecord(0, at, verdict.subject, action, verdict.score, tuple(asdict(s) for s in verdict.signals))
+        )
         if block:
             with self._lock:
-                self._blocked[verdict.subject] = record_id
+                self._blocked[verdict.subject] = (record_id, at + self._block_s)
+        return record_id
 
 
 def _subjects(event: AccessEvent) -> dict[str, str]:
@@ -181,6 +225,16 @@ def _subjects(event: AccessEvent) -> dict[str, str]:
 
 def _explain(verdict: Verdict) -> str:
     return "; ".join(s.explanation for s in verdict.signals) or f"score {verdict.score:.2f}"
+
+
+def _public(verdict: Verdict) -> str:
+    """What the client is told about a block: the kind of refusal only, never the evidence or its numbers."""
+    names = {s.name for s in verdict.signals}
+    if "ai_crawler" in names:
+        return CRAWLER
+    if "ban_evasion" in names:
+        return LOCKDOWN
+    return AUTOMATED
 
 
 __all__ = ["Outcome", "ShieldGuard", "ShieldRates"]

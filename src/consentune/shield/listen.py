@@ -2,7 +2,14 @@
 
 Every play asks the purpose gate for ``stream`` (so each listen is in the
 usage ledger); audio bytes are read only through the gate's handle; the
-URL a client gets is signed, session-bound and short-lived.
+URL a client gets is encrypted, session-bound and short-lived.
+
+A listener session has two names.  Its *credential* (``ses_…``) is a bearer
+secret the client keeps in a cookie (or the ``X-Session-Token`` header); it
+never appears in a URL, a message, a stream token or the database.  Its
+*id* (``sid_…``, a SHA-256 digest of the credential) is what the server
+stores and the shield, the ledger pseudonym and stream tokens use; knowing
+an id does not let anyone act as the listener.
 """
 
 from __future__ import annotations
@@ -34,6 +41,11 @@ ANONYMOUS_AUDIO = ("full", "preview", "none")
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def session_id_of(credential: str) -> str:
+    """The public id of a session credential: a digest, so the id never lets anyone act as the listener."""
+    return f"sid_{_digest(credential)[:32]}"
 
 
 class ListenerDesk:
@@ -94,16 +106,27 @@ class ListenerDesk:
 
     def create_session(
         self, *, account_token: str | None, address: str, user_agent: str, now: float
-    ) -> tuple[str, str | None]:
+    ) -> tuple[str, str, str | None]:
+        """(credential, session id, account id) of a new listener session; only the id is stored."""
         account_id = None
         if account_token:
             found = self._store.listener_account(_digest(account_token))
             if found is None:
                 raise AccessDenied("unknown listener account token", hint="sign up with POST /v1/listen/accounts")
             account_id = found[0]
-        session_id = f"ses_{secrets.token_urlsafe(18)}"
+        credential = f"ses_{secrets.token_urlsafe(24)}"
+        session_id = session_id_of(credential)
         self._store.add_listener_session(ListenerSession(session_id, account_id, now, address, user_agent, None))
-        return session_id, account_id
+        return credential, session_id, account_id
+
+    def session(self, credential: str | None) -> ListenerSession:
+        """The session a credential opens; raises :class:`InvalidInput` for none or an unknown one."""
+        if not credential:
+            raise InvalidInput("no listener session", hint="POST /v1/listen/sessions first and keep its cookie")
+        session = self._store.listener_session(session_id_of(credential))
+        if session is None:
+            raise InvalidInput("unknown listener session", hint="POST /v1/listen/sessions to start a new one")
+        return session
 
     # -- public catalogue ------------------------------------------------------
     def catalog_page(self, *, offset: int, limit: int) -> list[tuple[int, Track]]:
@@ -229,4 +252,4 @@ class ListenerDesk:
         return tracks
 
 
-__all__ = ["ANONYMOUS_AUDIO", "MEDIA_TYPES", "ListenerDesk"]
+__all__ = ["ANONYMOUS_AUDIO", "MEDIA_TYPES", "ListenerDesk", "session_id_of"]

@@ -1,11 +1,13 @@
-"""Short-lived, session-bound signed stream URLs.
+"""Short-lived, session-bound, encrypted stream URLs.
 
-A token is ``base64url(payload) "." base64url(HMAC-SHA256(key, payload))``;
-the payload is JSON naming the session, the track, the expiry and a random
-nonce.  The URL carries only the token, so the track served is exactly the
-one signed; because the session is inside, a leaked URL is useless to any
-other session; because the issue time is inside, every worker can enforce
-the real-time budget from the token alone, with no shared state.
+A token is ``base64url(iv || AES-256-GCM(key, payload))``; the payload is
+JSON naming the session (its public id, never the credential), the track,
+the expiry, the issue time and a random nonce.  Encryption keeps all of it
+unreadable to whoever sees the URL (a shared link, a proxy log, a browser
+history); the GCM tag makes any change fail.  The session inside makes a
+leaked URL useless to any other session; the issue time inside lets every
+worker enforce the real-time budget from the token alone, with no shared
+state.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ import math
 import secrets
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from consentune.errors import AccessDenied, InvalidInput
 
-_CONTEXT = b"consentune.shield.stream.v1\x00"
+_CONTEXT = b"consentune.shield.stream.v2\x00"
+_IV_BYTES = 12
+_TAG_BYTES = 16
 MIN_SECRET_BYTES = 16
 
 
@@ -64,12 +71,16 @@ class StreamGrant:
 
 
 class StreamSigner:
-    """Signs and verifies stream tokens; ``ttl_s`` seconds of validity each."""
+    """Seals and opens stream tokens; ``ttl_s`` seconds of validity each.
+
+    The AES-256 key is derived from ``secret`` (HMAC-SHA256), so any secret of at least
+    :data:`MIN_SECRET_BYTES` bytes works.
+    """
 
     def __init__(self, secret: bytes, *, ttl_s: float = 300.0) -> None:
         check_secret(secret, what="stream signing")
         check_ttl(ttl_s, what="stream token")
-        self._secret = secret
+        self._aead = AESGCM(hmac.new(secret, _CONTEXT + b"aes-256-gcm", hashlib.sha256).digest())
         self.ttl_s = ttl_s
 
     def sign(
@@ -90,7 +101,8 @@ class StreamSigner:
             payload["l"] = float(limit_s)
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
         grant = StreamGrant(track_id, float(now), nonce, None if limit_s is None else float(limit_s))
-        return f"{b64encode(body)}.{b64encode(self._mac(body))}", grant
+        iv = secrets.token_bytes(_IV_BYTES)
+        return b64encode(iv + self._aead.encrypt(iv, body, _CONTEXT)), grant
 
     def verify(self, token: str, *, session_id: str, now: float) -> str:
         """The token's track id; raises :class:`AccessDenied` saying which check failed."""
@@ -99,9 +111,11 @@ class StreamSigner:
     def verify_play(self, token: str, *, session_id: str, now: float) -> StreamGrant:
         """The grant of a valid token; raises :class:`AccessDenied` saying which check failed."""
         hint = "ask for a new stream URL by playing the track again"
-        body, mac = _split(token)
-        if not hmac.compare_digest(mac, self._mac(body)):
-            raise AccessDenied("stream token was tampered with (signature does not match)", hint=hint)
+        sealed = _decode(token)
+        try:
+            body = self._aead.decrypt(sealed[:_IV_BYTES], sealed[_IV_BYTES:], _CONTEXT)
+        except InvalidTag:
+            raise AccessDenied("stream token was tampered with or sealed by another key", hint=hint) from None
         session, grant, expires_at = _payload(body)
         if now >= expires_at:
             raise AccessDenied(f"stream token expired at {expires_at:.3f} (now {now:.3f})", hint=hint)
@@ -109,28 +123,24 @@ class StreamSigner:
             raise AccessDenied("stream token belongs to another session", hint="stream URLs work only in their session")
         return grant
 
-    def _mac(self, body: bytes) -> bytes:
-        return hmac.new(self._secret, _CONTEXT + body, hashlib.sha256).digest()
 
-
-def _split(token: str) -> tuple[bytes, bytes]:
+def _decode(token: str) -> bytes:
     malformed = AccessDenied(
         "stream token is malformed", hint="use the stream URL exactly as the play response gave it"
     )
-    if not isinstance(token, str) or len(token) > 4096 or token.count(".") != 1:
+    if not isinstance(token, str) or len(token) > 4096:
         raise malformed
-    body_text, mac_text = token.split(".")
     try:
-        body, mac = b64decode(body_text), b64decode(mac_text)
+        sealed = b64decode(token)
     except ValueError:
         raise malformed from None
-    if len(mac) != hashlib.sha256().digest_size:
+    if len(sealed) <= _IV_BYTES + _TAG_BYTES:
         raise malformed
-    return body, mac
+    return sealed
 
 
 def _payload(body: bytes) -> tuple[str, StreamGrant, float]:
-    """(session, grant, expires_at).  Only reached for bodies we signed."""
+    """(session, grant, expires_at).  Only reached for bodies we sealed."""
     try:
         payload = json.loads(body)
         session, track, expires_at = payload["s"], payload["t"], payload["e"]

@@ -632,7 +632,7 @@ class SqlStore:
     def listener_session(self, session_id: str) -> ListenerSession | None:
         s, a = t.listener_sessions, t.listener_accounts
         query = (
-            select(s, a.c.created_us.label("account_created_us"))
+            select(s, a.c.created_us.label("account_created_us"), a.c.established_us.label("account_established_us"))
             .select_from(s.outerjoin(a, a.c.id == s.c.account_id))
             .where(s.c.id == session_id)
         )
@@ -642,14 +642,30 @@ class SqlStore:
             return None
         passed = None if row.challenge_passed_us is None else int(row.challenge_passed_us) / 1e6
         account_at = None if row.account_created_us is None else int(row.account_created_us) / 1e6
+        established = None if row.account_established_us is None else int(row.account_established_us) / 1e6
         return ListenerSession(
-            row.id, row.account_id, int(row.created_us) / 1e6, row.address, row.user_agent, passed, account_at
+            row.id,
+            row.account_id,
+            int(row.created_us) / 1e6,
+            row.address,
+            row.user_agent,
+            passed,
+            account_at,
+            established,
         )
 
     def mark_challenge_passed(self, session_id: str, *, at: float) -> None:
         s = t.listener_sessions
         with self.engine.begin() as conn:
             conn.execute(update(s).where(s.c.id == session_id).values(challenge_passed_us=_sec_us(at)))
+
+    def set_account_established(self, account_id: str, *, at: float | None) -> None:
+        """Record when a listener account became established (its listening history), or that it lost it."""
+        a = t.listener_accounts
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(a).where(a.c.id == account_id).values(established_us=None if at is None else _sec_us(at))
+            )
 
     def record_shield_decision(self, record: ShieldRecord) -> int:
         with self.engine.begin() as conn:
@@ -665,7 +681,7 @@ class SqlStore:
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def shield_decisions(
-        self, *, action: str | None = None, active_only: bool = False, limit: int = 200
+        self, *, action: str | None = None, active_only: bool = False, limit: int = 200, since: float | None = None
     ) -> list[ShieldRecord]:
         d = t.shield_decisions
         query = select(d).order_by(d.c.id.desc()).limit(limit)
@@ -673,6 +689,8 @@ class SqlStore:
             query = query.where(d.c.action == action)
         if active_only:
             query = query.where(d.c.lifted_us.is_(None))
+        if since is not None:
+            query = query.where(d.c.at_us >= _sec_us(since))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [

@@ -177,6 +177,7 @@ listener_accounts = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("created_us", BigInteger, nullable=False),
     Column("created_address", String(45), nullable=False),
+    Column("established_us", BigInteger, nullable=True),  # listening history: when it became established
 )
 
 listener_sessions = Table(

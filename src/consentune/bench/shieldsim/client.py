@@ -22,6 +22,7 @@ from consentune.shield.challenge import Challenge, solve
 
 _TIMING_RE = re.compile(r"shield;dur=([0-9.]+)")
 _RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_REFERENCE_RE = re.compile(r"\(reference (\d+)\)")
 AHEAD_MESSAGE = "ahead of real-time playback"
 
 
@@ -127,7 +128,7 @@ class SimClient:
 
     ``user_agent`` may be a callable for clients that rotate it per request;
     ``forged_xff`` (a callable) is what a client writes into ``X-Forwarded-For``
-    itself.  Clients that do not keep cookies send their session as ``X-Session-Id``.
+    itself.  Clients that do not keep cookies send their session credential as ``X-Session-Token``.
     """
 
     def __init__(
@@ -148,7 +149,8 @@ class SimClient:
         self.user_agent = user_agent
         self.keep_cookies = keep_cookies
         self.forged_xff = forged_xff
-        self.session_id: str | None = None
+        self.session_id: str | None = None  # the public id
+        self.session_token: str | None = None  # the credential
         self.account_token: str | None = None
         self.requests = 0
         self.streams: dict[str, str] = {}  # stream url -> track id
@@ -167,7 +169,7 @@ class SimClient:
     def forget_session(self) -> None:
         """Drop the session cookie and id (a scraper starting over as somebody new)."""
         self.http.cookies.clear()
-        self.session_id = None
+        self.session_id = self.session_token = None
 
     def start_session(self, now: float, *, with_account: bool = True) -> Reply:
         self.forget_session()
@@ -175,6 +177,7 @@ class SimClient:
         reply = self.call("POST", "/v1/listen/sessions", now=now, headers=headers)
         if reply.status == 201:
             self.session_id = str(reply.data["session_id"])
+            self.session_token = str(reply.data["session_token"])
             self.group.sessions += 1
         return reply
 
@@ -193,8 +196,10 @@ class SimClient:
             return reply, start
         return reply, self._received(url, reply)
 
-    def progress(self, track_id: str, position_s: float, now: float) -> Reply:
-        return self.call("POST", "/v1/listen/progress", now=now, json={"track_id": track_id, "position_s": position_s})
+    def progress(self, track_id: str, position_s: float, now: float, *, event: str = "tick") -> Reply:
+        """Report the play position; ``event`` is tick, seek, pause or resume (a seek or resume starts a segment)."""
+        body = {"track_id": track_id, "position_s": position_s, "event": event}
+        return self.call("POST", "/v1/listen/progress", now=now, json=body)
 
     # -- transport ------------------------------------------------------------------
     def call(
@@ -225,14 +230,14 @@ class SimClient:
             self.group.blocks += 1
             if self.group.first_block_at is None:
                 self.group.first_block_at = now
-            self.group.reasons[_reason(reply.data)] += 1
+            self.group.reasons[reason_of(reply.data)] += 1
         return reply
 
     def _challenged(self, reply: Reply, now: float) -> None:
         self.group.challenges += 1
         if self.group.first_challenge_at is None:
             self.group.first_challenge_at = now
-        self.group.reasons[_reason(reply.data)] += 1
+        self.group.reasons[reason_of(reply.data)] += 1
 
     def _send(
         self,
@@ -251,8 +256,8 @@ class SimClient:
         sent = {"User-Agent": agent, "X-Consentune-Sim-Time": f"{now:.3f}", **(headers or {})}
         forged = self.forged_xff() if self.forged_xff else None
         sent["X-Forwarded-For"] = f"{forged}, {self.address}" if forged else self.address
-        if self.session_id and not self.keep_cookies:
-            sent["X-Session-Id"] = self.session_id
+        if self.session_token and not self.keep_cookies:
+            sent["X-Session-Token"] = self.session_token
         started = time.perf_counter()
         response = self._request(method, path, params=params, json=json, headers=sent)
         self.group.rtt_ms.append((time.perf_counter() - started) * 1000)
@@ -309,17 +314,12 @@ def _message(data: Any) -> str:
     return ""
 
 
-def _reason(data: Any) -> str:
-    """The first signal named in a shield answer, for the table's 'stopped by' column."""
+def reason_of(data: Any) -> str:
+    """A shield answer's decision reference (``#<record id>``, resolved to signal names after the run with
+    :func:`consentune.bench.shieldsim.server.decision_names`), else the start of its message."""
     message = _message(data)
-    if "get no audio for" in message:
-        return "ban evasion (lockdown)"
-    for name in ("AI crawler", "real time", "never reported", "no player could", "distinct tracks",
-                 "consecutive plays", "plays per hour", "of audio in 24 h", "without a break", "user agents",
-                 "still scoring high", "is blocked"):  # fmt: skip
-        if name in message:
-            return name
-    return message[:60]
+    found = _REFERENCE_RE.search(message)
+    return f"#{found.group(1)}" if found else message[:60]
 
 
 def random_address(rng: random.Random, first_octets: tuple[int, ...]) -> str:
@@ -327,4 +327,4 @@ def random_address(rng: random.Random, first_octets: tuple[int, ...]) -> str:
     return f"{rng.choice(first_octets)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
 
-__all__ = ["Budget", "BudgetExhausted", "ByteRanges", "GroupStats", "Reply", "SimClient", "random_address"]
+__all__ = ["Budget", "BudgetExhausted", "ByteRanges", "GroupStats", "Reply", "SimClient", "random_address", "reason_of"]

@@ -8,7 +8,7 @@ anonymous-audio policy gives them (reported apart from account holders).  About 
 a few shared NAT addresses.  The player fetches audio like a browser:
 ``bytes=0-`` first (the server sends the 30 s it allows), then every 25 s
 the range up to 28 s ahead of the play position, and reports the position
-every ~50 s and when it stops.
+every ~50 s and when it stops (a ``pause`` report when it stops early).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
 from consentune.bench.shieldsim.catalogue import Catalogue, CatalogueTrack
-from consentune.bench.shieldsim.client import Budget, GroupStats, Reply, SimClient, random_address
+from consentune.bench.shieldsim.client import Budget, GroupStats, Reply, SimClient, random_address, reason_of
 
 DAY_S = 86400.0
 HOUR_S = 3600.0
@@ -300,7 +300,8 @@ class ListenerAgent:
             ticks += 1
             if ticks % 2 == 0 and now - started < listen_s - 1e-6:
                 self._note(c.progress(track.id, now - started, now))
-        self._note(c.progress(track.id, min(listen_s, now - started), now))
+        stopped_early = listen_s < track.duration_s - 1.0
+        self._note(c.progress(track.id, min(listen_s, now - started), now, event="pause" if stopped_early else "tick"))
         return now
 
 
@@ -311,7 +312,7 @@ def content_total(reply: Reply) -> int:
 
 def _why(reply: Reply) -> str:
     if isinstance(reply.data, dict):
-        return str(reply.data.get("error", {}).get("message", ""))[:200]
+        return reason_of(reply.data)
     return str(reply.status)
 
 

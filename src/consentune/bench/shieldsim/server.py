@@ -29,6 +29,7 @@ def running_server(home: Path, *, startup_s: float = 60.0, anonymous_audio: str 
         "CONSENTUNE_HOME": str(home),
         "CONSENTUNE_DATABASE_URL": f"sqlite:///{home / 'consentune.db'}",
         "CONSENTUNE_SHIELD_SIM_CLOCK": "1",
+        "CONSENTUNE_BENCH_MODE": "1",
         "CONSENTUNE_TRUSTED_PROXIES": "127.0.0.1",
         "CONSENTUNE_ANONYMOUS_AUDIO": anonymous_audio,
     }
@@ -69,4 +70,17 @@ def _wait_ready(base_url: str, process: subprocess.Popen[bytes], home: Path, sta
     raise RuntimeError(f"consentune serve did not answer on {base_url} within {startup_s:.0f} s")
 
 
-__all__ = ["running_server"]
+def decision_names(home: Path) -> dict[str, str]:
+    """``#<record id>`` -> the signals behind that shield decision (clients are told the reference only)."""
+    from consentune.config import Settings
+    from consentune.service import open_service
+
+    service = open_service(Settings(home=home, database_url=f"sqlite:///{home / 'consentune.db'}"))
+    try:
+        records = service.store.shield_decisions(limit=10**7)
+    finally:
+        service.close()
+    return {f"#{r.id}": "+".join(str(s.get("name", "?")) for s in r.signals) or r.action for r in records}
+
+
+__all__ = ["decision_names", "running_server"]
