@@ -75,6 +75,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         features=store,
         plays=store,
         ledger=ledger,
+        transactions=store,
         blob_dir=settings.blob_dir,
         limits=AudioLimits(max_bytes=settings.max_upload_bytes, max_duration_s=settings.max_duration_s),
     )
@@ -85,7 +86,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
     def purge_features(purpose: Purpose, tracks: Sequence[TrackId], actor: str) -> int:
         return gate.purge(actor=actor, purpose=purpose, tracks=tracks)
 
-    consent = ConsentRegistry(repo=store, catalog=store, ledger=ledger, decider=decide)
+    consent = ConsentRegistry(repo=store, catalog=store, ledger=ledger, decider=decide, transactions=store)
     consent.add_purger(purge_features)
     consent.ensure_default_terms()
     catalog = Catalog(
@@ -93,6 +94,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         consent=store,
         gate=gate,
         ledger=ledger,
+        transactions=store,
         max_upload_bytes=settings.max_upload_bytes,
     )
     secret = _load_or_create_secret(settings.shield_secret_path)

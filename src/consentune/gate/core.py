@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from consentune.consent.decide import BatchDecision, ConsentContext, decide_batch
+from consentune.consent.decide import BatchDecision, ConsentContext, decide_isolated
+from consentune.consent.terms import Terms
 from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
 from consentune.gate.blobs import BlobStore
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
 from consentune.ledger.log import UsageLedger, UsageRecord
-from consentune.ports import CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo
+from consentune.ports import CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo, Transactions
 from consentune.types import PlayEvent, Purpose, Track, TrackId, is_wellformed_purpose
 
 MAX_BATCH = 1_000_000
@@ -72,6 +73,7 @@ class PurposeGate:
         features: FeatureRepo,
         plays: PlayRepo,
         ledger: UsageLedger,
+        transactions: Transactions,
         blob_dir: Path,
         limits: _decode.AudioLimits,
         handle_ttl_s: float = 900.0,
@@ -83,6 +85,7 @@ class PurposeGate:
         self._features = features
         self._plays = plays
         self._ledger = ledger
+        self._tx = transactions
         self._blobs = BlobStore(blob_dir)
         self._limits = limits
         self._minter = HandleMinter(ttl_s=handle_ttl_s)
@@ -90,19 +93,37 @@ class PurposeGate:
         self._use_lock = threading.Lock()
         self._recent_uses: OrderedDict[tuple[str, str, str, str], float] = OrderedDict()
         self._clock = clock
+        self._terms_lock = threading.Lock()
+        self._terms_cache: tuple[int, Mapping[int, Terms]] = (-1, {})
 
     # -- decisions --------------------------------------------------------
     def decide(self, *, purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
-        """Decide without logging or granting: for read-only consent views, never for content."""
-        owners = self._catalog.track_owners(tracks)
-        artists = sorted(set(owners.values()))
+        """Decide without logging or granting: for read-only consent views, never for content.
+
+        Consent is read afresh for every call, in one transaction, so a
+        decision never uses consent older than the last committed change (in
+        any process).  If deciding fails for some artist's data, only that
+        artist's tracks are denied, each with a reason; the others are decided.
+        """
+        snapshot = self._consent.consent_snapshot(tracks)
         context = ConsentContext(
-            terms=self._consent.all_terms(),
-            track_artist=owners,
-            artist_terms=self._consent.artist_terms(artists),
-            rules=self._consent.rules_for_artists(artists),
+            terms=self._terms_at(snapshot.version),
+            track_artist=snapshot.owners,
+            artist_terms=snapshot.artist_terms,
+            rules=snapshot.rules,
         )
-        return decide_batch(context, tracks=tracks, purpose=purpose, at=self._clock())
+        return decide_isolated(context, tracks=tracks, purpose=purpose, at=self._clock())
+
+    def _terms_at(self, version: int) -> Mapping[int, Terms]:
+        """Published terms, re-read only when the consent version has moved since the last read."""
+        with self._terms_lock:
+            seen, terms = self._terms_cache
+        if seen == version:
+            return terms
+        fresh = self._consent.all_terms()  # terms are append-only: a newer read is a superset
+        with self._terms_lock:
+            self._terms_cache = (version, fresh)
+        return fresh
 
     def request(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId], action: str = "read-audio") -> Grant:
         """Decide, log every decision in one ledger batch, and hand out handles for allowed tracks."""
@@ -269,10 +290,11 @@ class PurposeGate:
         return purged
 
     def purge(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId]) -> int:
-        """Delete everything derived from ``tracks`` under ``purpose``; log one entry per track."""
-        purged = self._features.delete_features(tracks, purpose)
-        reason = f"{purpose} no longer allowed; derived data removed ({purged} items across {len(tracks)} tracks)"
-        self._ledger.append([UsageRecord(actor, "purge", purpose, track, "record", reason) for track in tracks])
+        """Delete everything derived from ``tracks`` under ``purpose``; log one entry per track (one transaction)."""
+        with self._tx.transaction():
+            purged = self._features.delete_features(tracks, purpose)
+            reason = f"{purpose} no longer allowed; derived data removed ({purged} items across {len(tracks)} tracks)"
+            self._ledger.append([UsageRecord(actor, "purge", purpose, track, "record", reason) for track in tracks])
         return purged
 
     def _check_live(self, handle: TrackHandle, *, action: str) -> None:
