@@ -43,13 +43,18 @@ async def _sweep_forever(service: Consentune, interval_s: float) -> None:
 
 
 async def _checkpoint_forever(service: Consentune, interval_s: float) -> None:
-    """Sign the ledger head regularly, so public checkpoints stay fresh without signing per request."""
+    """Sign the ledger head regularly, so public checkpoints stay fresh without signing per request;
+    and fold SQLite's WAL back into the database, so it cannot grow without bound under steady readers."""
     while True:
         await asyncio.sleep(interval_s)
         try:
             await run_in_threadpool(service.ledger.checkpoint)
         except Exception:
             logger.exception("signing a ledger checkpoint failed; retrying in %.0f s", interval_s)
+        try:
+            await run_in_threadpool(service.store.checkpoint_wal)
+        except Exception:
+            logger.exception("checkpointing the SQLite WAL failed; retrying in %.0f s", interval_s)
 
 
 def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoint_interval_s: float = 60.0) -> FastAPI:

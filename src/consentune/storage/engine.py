@@ -30,8 +30,8 @@ WAL_SIZE_LIMIT = 64 * 2**20  # bytes the WAL file is truncated back to after a c
 _MIGRATION_LOCK = "consentune-migrate"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout (milliseconds)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -40,7 +40,7 @@ def make_engine(url: str) -> Engine:
             hint="use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db",
         ) from None
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database)
+        return _sqlite_engine(url, parsed.database, busy_timeout_ms)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
@@ -51,16 +51,16 @@ def make_engine(url: str) -> Engine:
         raise StorageError(f"database driver missing: {exc.name}", hint="pip install 'consentune[postgres]'") from None
 
 
-def _sqlite_engine(url: str, database: str | None) -> Engine:
+def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: the driver never begins or commits on its own; the "begin" hook below does
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000, "isolation_level": None})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -143,9 +143,10 @@ def checkpoint_wal(engine: Engine, *, wait_ms: int = 1000) -> tuple[int, int] | 
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
+        (previous,) = cursor.execute("PRAGMA busy_timeout").fetchone()
         cursor.execute(f"PRAGMA busy_timeout={wait_ms}")
         row = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(previous)}")
         cursor.close()
     finally:
         raw.close()
