@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from consentune.catalog import Catalog
 from consentune.config import Settings
 from consentune.consent.decide import BatchDecision
 from consentune.consent.registry import ConsentRegistry
+from consentune.errors import InvalidInput
 from consentune.fraud.service import FraudService
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.identify import IdentifyService, MmapIndex
@@ -24,6 +24,7 @@ from consentune.organize import OrganizeService
 from consentune.organize.near import StoredMatchDuplicates
 from consentune.plays import PlayLog
 from consentune.recommend.service import RecommendService, serving_model
+from consentune.secretfile import create_private_file, read_private_file
 from consentune.shield.challenge import ChallengeIssuer
 from consentune.shield.clientaddr import parse_trusted_proxies
 from consentune.shield.crawlers import load_ai_crawlers
@@ -178,19 +179,25 @@ def hmac_key(secret: bytes, purpose: str) -> bytes:
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
 
 
+SECRET_BYTES = 32
+
+
 def _load_or_create_secret(path: Path) -> bytes:
-    """32 random bytes kept in the data folder (0600) so every worker signs alike."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    """32 random bytes kept in the data folder (0600) so every worker signs alike.
+
+    Created atomically (a crash leaves no file or a whole one); a file that
+    is empty or not exactly 32 bytes is refused rather than signing with it.
+    """
+    if not path.exists():
+        create_private_file(path, secrets.token_bytes(SECRET_BYTES))  # False: another worker's won; read it
+    secret = read_private_file(path, what="shield secret")
+    if len(secret) != SECRET_BYTES:
+        raise InvalidInput(
+            f"shield secret {path} holds {len(secret)} bytes, not {SECRET_BYTES}",
+            hint=f"restore it from backup, or delete {path} to create a new one "
+            "(listeners are signed out and open stream links stop working)",
+        )
+    return secret
 
 
 __all__ = ["Consentune", "open_service"]
