@@ -294,7 +294,7 @@ def _describe_rule(rule: ConsentRule) -> str:
         text += f" from {rule.valid_from.isoformat()}"
     if rule.valid_until:
         text += f" until {rule.valid_until.isoformat()}"
-    return text
+    return f"{text} (rule {rule.id})"  # the id ties every stored rule to its ledger entries
 
 
 def _describe_terms(terms: Terms) -> str:
