@@ -30,6 +30,10 @@ def _serve(settings: Settings, conn: Connection, clock_skew_s: float) -> None:
             if msg[0] == "request":
                 grant = svc.gate.request(actor="service:other", purpose=msg[1], tracks=msg[2])
                 conn.send(sorted(h.track for h in grant.allowed))
+            elif msg[0] == "burst":
+                for _ in range(msg[3]):
+                    svc.gate.request(actor="service:other", purpose=msg[1], tracks=msg[2])
+                conn.send("ok")
             else:
                 artist = svc.catalog.artist(msg[1])
                 svc.consent.set(artist, purpose=msg[2], allow=msg[3], actor="artist:other")
@@ -46,6 +50,12 @@ class Other:
         self.conn.send(("request", purpose, tracks))
         answer: list[TrackId] = self.conn.recv()
         return answer
+
+    def start_burst(self, purpose: Purpose, tracks: list[TrackId], count: int) -> None:
+        self.conn.send(("burst", purpose, tracks, count))
+
+    def burst_done(self) -> bool:
+        return self.conn.poll(0) and self.conn.recv() == "ok"
 
     def set(self, artist: Artist, purpose: Purpose, *, allow: bool) -> None:
         self.conn.send(("set", artist.id, purpose, allow))
@@ -143,3 +153,26 @@ def test_a_withdrawal_stored_last_wins_over_an_allow_from_a_clock_ahead(here: Co
     assert skewed_other.allowed(TRAIN_AI, tracks) == []
     rules = here.store.rules_for_artists([ada.id])
     assert [r.allow for r in sorted(rules, key=lambda r: (r.created_at, r.id))] == [True, False]
+
+
+def test_the_ledger_never_logs_a_decision_out_of_order_with_consent_changes(here: Consentune, other: Other) -> None:
+    """Replaying the ledger in order, every logged decision matches the consent logged before it."""
+    ada = here.catalog.add_artist("Ada", actor="admin")
+    tracks = _tracks(here, ada, 2)
+    other.start_burst(TRAIN_AI, tracks, 60)
+    changes = 0
+    while not other.burst_done():
+        here.consent.set(ada, purpose=TRAIN_AI, allow=changes % 2 == 0, actor="artist:ada")
+        changes += 1
+    assert changes >= 2
+    allowed = dict.fromkeys(tracks, False)  # opt-in: off until the artist says yes
+    checked = 0
+    for entry in here.ledger.entries(range(here.ledger.size)):
+        if entry.purpose != TRAIN_AI or entry.track not in allowed:
+            continue
+        if entry.action == "consent-set":
+            allowed[TrackId(entry.track)] = entry.reason.startswith("allow")
+        elif entry.action == "read-audio":
+            assert (entry.decision == "allow") == allowed[TrackId(entry.track)], entry
+            checked += 1
+    assert checked == 60 * len(tracks)

@@ -128,20 +128,24 @@ class PurposeGate:
     def request(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId], action: str = "read-audio") -> Grant:
         """Decide, log every decision in one ledger batch, and hand out handles for allowed tracks."""
         _check_request(actor=actor, purpose=purpose, tracks=tracks, action=action)
-        batch = self.decide(purpose=purpose, tracks=tracks)
-        records = [
-            UsageRecord(
-                actor=actor,
-                action=action,
-                purpose=purpose,
-                track=track,
-                decision="allow" if ok else "deny",
-                reason=batch.reason_text(i),
-                terms_version=_version(batch.terms_versions[i]),
+        # decide and log in one transaction that holds consent still: no consent change can commit
+        # between the two, so the ledger never shows an allow after the withdrawal that forbids it
+        with self._tx.transaction():
+            batch = self.decide(purpose=purpose, tracks=tracks)
+            logged = self._ledger.append(
+                [
+                    UsageRecord(
+                        actor=actor,
+                        action=action,
+                        purpose=purpose,
+                        track=track,
+                        decision="allow" if ok else "deny",
+                        reason=batch.reason_text(i),
+                        terms_version=_version(batch.terms_versions[i]),
+                    )
+                    for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True))
+                ]
             )
-            for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True))
-        ]
-        logged = self._ledger.append(records)
         allowed, denied = [], []
         for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True)):
             if ok:

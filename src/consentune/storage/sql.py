@@ -394,10 +394,17 @@ class SqlStore:
             return int(conn.execute(select(cs.c.version).where(cs.c.id == 1)).scalar_one())
 
     def consent_snapshot(self, tracks: Sequence[TrackId]) -> ConsentSnapshot:
-        """Owners, accepted terms and rules for ``tracks``, read in one transaction with the consent version."""
+        """Owners, accepted terms and rules for ``tracks``, read in one transaction with the consent version.
+
+        Inside :meth:`transaction`, consent changes wait until that transaction ends.
+        """
+        holding = self._bound.get() is not None
         with self._read() as conn:
             cs = t.consent_state
-            version = int(conn.execute(select(cs.c.version).where(cs.c.id == 1)).scalar_one())
+            query = select(cs.c.version).where(cs.c.id == 1)
+            # inside a unit of work, hold consent still (a shared row lock on PostgreSQL; SQLite's write
+            # lock is already held) until it commits, so what it logs is ordered with consent changes
+            version = int(conn.execute(query.with_for_update(read=True) if holding else query).scalar_one())
             owners = self._track_owners(conn, tracks)
             artists = sorted(set(owners.values()))
             return ConsentSnapshot(
