@@ -32,11 +32,12 @@ logger = logging.getLogger("consentune.api")
 
 async def _sweep_forever(service: Consentune, interval_s: float) -> None:
     """Lapsed time-bounded consents must purge derived data even when nobody revokes anything,
-    and a revocation whose purge failed half-way is finished here."""
+    a revocation whose purge failed half-way is finished here, and originals a crash orphaned are removed."""
     while True:
         try:
             await run_in_threadpool(service.consent.retry_pending_purges, actor="system:sweep")
             await run_in_threadpool(service.gate.sweep, actor="system:sweep")
+            await run_in_threadpool(service.gate.sweep_orphans)
         except Exception:  # one failed sweep must not end the loop; the next one retries
             logger.exception("consent sweep failed; retrying in %.0f s", interval_s)
         await asyncio.sleep(interval_s)

@@ -8,6 +8,7 @@ Content is then read by presenting a handle back to the gate.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -28,6 +29,8 @@ from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
 from consentune.ledger.log import UsageLedger, UsageRecord
 from consentune.ports import CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo, Transactions
 from consentune.types import PlayEvent, Purpose, Track, TrackId, is_wellformed_purpose
+
+_log = logging.getLogger(__name__)
 
 MAX_BATCH = 1_000_000
 MAX_TRACK_ID = 32
@@ -292,6 +295,24 @@ class PurposeGate:
             if denied:
                 purged += self.purge(actor=actor, purpose=purpose, tracks=denied)
         return purged
+
+    def sweep_orphans(self, *, min_age_s: float = 3600.0) -> int:
+        """Remove originals no track references and temp files a crash left, once ``min_age_s`` old.
+
+        An upload stores its original before the track is registered; a crash
+        in between leaves the file behind.  Storing the same bytes again makes
+        the file fresh, so an upload still registering it is never swept.
+        Returns how many files were removed.
+        """
+        removed = 0
+        for path, digest in self._blobs.older_than(time.time() - min_age_s):
+            if digest is not None and self._catalog.tracks_with_content(digest):
+                continue
+            path.unlink(missing_ok=True)
+            removed += 1
+        if removed:
+            _log.info("removed %d orphaned upload files", removed)
+        return removed
 
     def purge(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId]) -> int:
         """Delete everything derived from ``tracks`` under ``purpose``; log one entry per track (one transaction)."""
