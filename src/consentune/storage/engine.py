@@ -1,9 +1,10 @@
 """Create engines for SQLite (WAL, embedded default) or PostgreSQL, and run migrations.
 
-SQLite transactions are issued by us, not by the driver: reads open a
-deferred ``BEGIN`` (one consistent snapshot, ended when the connection is
-released), writes open ``BEGIN IMMEDIATE`` so a writer queues for the write
-lock at the start (under the busy timeout) instead of failing with
+SQLite transactions are issued by us, not by the driver: plain reads run
+in autocommit (each statement sees the latest commit), reads that must see
+one snapshot open a deferred ``BEGIN`` (ended when the connection is
+released), and writes open ``BEGIN IMMEDIATE`` so a writer queues for the
+write lock at the start (under the busy timeout) instead of failing with
 "database is locked" when it upgrades a read lock half-way through.
 """
 
@@ -25,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from consentune.errors import StorageError
 
 WRITE_OPTION = "consentune_write"  # execution option: this connection opens a write transaction
+SNAPSHOT_OPTION = "consentune_snapshot"  # execution option: this connection's reads share one snapshot
 BUSY_TIMEOUT_MS = 30_000
 WAL_SIZE_LIMIT = 64 * 2**20  # bytes the WAL file is truncated back to after a checkpoint
 _MIGRATION_LOCK = "consentune-migrate"
@@ -69,8 +71,11 @@ def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engi
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(WRITE_OPTION, False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif options.get(SNAPSHOT_OPTION, False):
+            conn.exec_driver_sql("BEGIN")
 
     return engine
 
@@ -179,4 +184,12 @@ def migrate(engine: Engine) -> None:
         ) from None
 
 
-__all__ = ["WRITE_OPTION", "checkpoint_wal", "is_busy", "make_engine", "migrate", "write_transaction"]
+__all__ = [
+    "SNAPSHOT_OPTION",
+    "WRITE_OPTION",
+    "checkpoint_wal",
+    "is_busy",
+    "make_engine",
+    "migrate",
+    "write_transaction",
+]

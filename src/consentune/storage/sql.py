@@ -30,7 +30,7 @@ from consentune.ports import (
     StoredMatch,
 )
 from consentune.storage import tables as t
-from consentune.storage.engine import checkpoint_wal, write_transaction
+from consentune.storage.engine import SNAPSHOT_OPTION, checkpoint_wal, write_transaction
 from consentune.storage.timeutil import from_us, opt_from_us, opt_to_us, to_us
 from consentune.types import Artist, ArtistId, PlayEvent, Purpose, PurposeKind, Role, Track, TrackId
 
@@ -100,12 +100,15 @@ class SqlStore:
             yield conn
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """A connection for reads; with ``snapshot`` all of them see one committed state (SQLite: ``BEGIN``)."""
         bound = self._bound.get()
         if bound is not None:
             yield bound
             return
         with self.engine.connect() as conn:
+            if snapshot:
+                conn.execution_options(**{SNAPSHOT_OPTION: True})
             yield conn
 
     @contextmanager
@@ -399,7 +402,7 @@ class SqlStore:
         Inside :meth:`transaction`, consent changes wait until that transaction ends.
         """
         holding = self._bound.get() is not None
-        with self._read() as conn:
+        with self._read(snapshot=True) as conn:
             cs = t.consent_state
             query = select(cs.c.version).where(cs.c.id == 1)
             # inside a unit of work, hold consent still (a shared row lock on PostgreSQL; SQLite's write
