@@ -7,6 +7,7 @@ PostgreSQL; domain code sees only these methods, never SQL.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -41,6 +42,20 @@ class StoredCheckpoint:
     root_hash: bytes
     note: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentSnapshot:
+    """What one decision needs about a batch of tracks, read in one transaction.
+
+    ``version`` is the consent version at that moment: anything cached
+    under an older version is out of date.
+    """
+
+    version: int
+    owners: Mapping[TrackId, ArtistId]
+    artist_terms: Mapping[ArtistId, int]
+    rules: Sequence[ConsentRule]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +128,18 @@ class StoredMatch:
     created_at: datetime
 
 
+class Transactions(Protocol):
+    """Units of work: a state change and its ledger entries commit together or not at all.
+
+    Every storage call made inside ``with transaction():`` from the same
+    thread or task, the ledger append included, joins one database
+    transaction; nested calls join the outer one.  Keep slow work (decoding,
+    files, models) outside it: it holds the write lock.
+    """
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+
 class LedgerRepo(Protocol):
     def locked_append(self, plan: Callable[[int, bytes], AppendPlan]) -> AppendPlan: ...
     def ledger_head(self) -> tuple[int, bytes]: ...
@@ -144,6 +171,9 @@ class CatalogRepo(Protocol):
 
 
 class ConsentRepo(Protocol):
+    def begin_consent_change(self) -> int: ...
+    def consent_version(self) -> int: ...
+    def consent_snapshot(self, tracks: Sequence[TrackId]) -> ConsentSnapshot: ...
     def publish_terms(self, terms: Terms) -> Terms: ...
     def all_terms(self) -> dict[int, Terms]: ...
     def set_artist_terms(self, artist_id: ArtistId, version: int) -> None: ...
@@ -241,7 +271,17 @@ class KeyRepo(Protocol):
 
 
 class Store(
-    LedgerRepo, CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo, ShieldRepo, KeyRepo, FraudRepo, MatchRepo, Protocol
+    Transactions,
+    LedgerRepo,
+    CatalogRepo,
+    ConsentRepo,
+    FeatureRepo,
+    PlayRepo,
+    ShieldRepo,
+    KeyRepo,
+    FraudRepo,
+    MatchRepo,
+    Protocol,
 ):
     """The whole storage port, as the composition root wires it."""
 
@@ -251,6 +291,7 @@ __all__ = [
     "AppendPlan",
     "CatalogRepo",
     "ConsentRepo",
+    "ConsentSnapshot",
     "FeatureRepo",
     "FraudRepo",
     "KeyRepo",
@@ -265,4 +306,5 @@ __all__ = [
     "Store",
     "StoredCheckpoint",
     "StoredMatch",
+    "Transactions",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from consentune.claims.service import ClaimService
 from consentune.config import Settings
 from consentune.consent.decide import BatchDecision
 from consentune.consent.registry import ConsentRegistry
+from consentune.errors import InvalidInput
 from consentune.fraud.service import FraudService
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.identify import IdentifyService, MmapIndex
@@ -25,6 +25,7 @@ from consentune.organize import OrganizeService
 from consentune.organize.near import StoredMatchDuplicates
 from consentune.plays import PlayLog
 from consentune.recommend.service import RecommendService, serving_model
+from consentune.secretfile import create_private_file, read_private_file
 from consentune.shield.challenge import ChallengeIssuer
 from consentune.shield.clientaddr import parse_trusted_proxies
 from consentune.shield.crawlers import load_ai_crawlers
@@ -70,7 +71,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
     engine = make_engine(settings.database_url)
     migrate(engine)
     store = SqlStore(engine)
-    claim_store = SqlClaims(engine)
+    claim_store = SqlClaims(store)
     signer = load_or_create_signer(settings.key_path, settings.log_origin)
     ledger = UsageLedger(store, signer, origin=settings.log_origin)
     gate = PurposeGate(
@@ -79,6 +80,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         features=store,
         plays=store,
         ledger=ledger,
+        transactions=store,
         blob_dir=settings.blob_dir,
         limits=AudioLimits(max_bytes=settings.max_upload_bytes, max_duration_s=settings.max_duration_s),
         claims=claim_store,
@@ -90,7 +92,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
     def purge_features(purpose: Purpose, tracks: Sequence[TrackId], actor: str) -> int:
         return gate.purge(actor=actor, purpose=purpose, tracks=tracks)
 
-    consent = ConsentRegistry(repo=store, catalog=store, ledger=ledger, decider=decide)
+    consent = ConsentRegistry(repo=store, catalog=store, ledger=ledger, decider=decide, transactions=store)
     consent.add_purger(purge_features)
     consent.ensure_default_terms()
     catalog = Catalog(
@@ -98,6 +100,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         consent=store,
         gate=gate,
         ledger=ledger,
+        transactions=store,
         max_upload_bytes=settings.max_upload_bytes,
     )
     secret = _load_or_create_secret(settings.shield_secret_path)
@@ -123,6 +126,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         owners=store.track_owners,
         duration_s=_duration_of(store),
         repurge=lambda tracks, actor: consent.purge_denied(tracks, actor=actor),
+        transactions=store,
     )
     if settings.identify_at_ingest:
 
@@ -194,19 +198,25 @@ def hmac_key(secret: bytes, purpose: str) -> bytes:
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
 
 
+SECRET_BYTES = 32
+
+
 def _load_or_create_secret(path: Path) -> bytes:
-    """32 random bytes kept in the data folder (0600) so every worker signs alike."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    """32 random bytes kept in the data folder (0600) so every worker signs alike.
+
+    Created atomically (a crash leaves no file or a whole one); a file that
+    is empty or not exactly 32 bytes is refused rather than signing with it.
+    """
+    if not path.exists():
+        create_private_file(path, secrets.token_bytes(SECRET_BYTES))  # False: another worker's won; read it
+    secret = read_private_file(path, what="shield secret")
+    if len(secret) != SECRET_BYTES:
+        raise InvalidInput(
+            f"shield secret {path} holds {len(secret)} bytes, not {SECRET_BYTES}",
+            hint=f"restore it from backup, or delete {path} to create a new one "
+            "(listeners are signed out and open stream links stop working)",
+        )
+    return secret
 
 
 __all__ = ["Consentune", "open_service"]

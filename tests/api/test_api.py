@@ -189,3 +189,35 @@ def test_tags_at_upload_and_replaced_by_the_artist_only(world: World, audio_file
     assert_error_shape(other, 404)
     too_long = world.client.put(f"/v1/tracks/{track['id']}/tags", json={"tags": ["x" * 65]}, headers=world.ada_key)
     assert_error_shape(too_long, 400, "invalid_input")
+
+
+def test_consent_bounds_past_the_calendar_are_a_400_and_stored_ones_fail_nobody(
+    world: World, audio_files: dict[str, bytes]
+) -> None:
+    from sqlalchemy import insert
+
+    from consentune.storage import tables
+
+    body = {"purpose": "train-ai", "allow": True, "valid_until": "9999-12-31T23:59:59-14:00"}
+    assert_error_shape(world.client.put("/v1/me/consent", json=body, headers=world.ada_key), 400, "invalid_input")
+    ada_track = _upload(world, world.ada_key, audio_files["wav"], "a.wav").json()["track"]["id"]
+    bo_track = _upload(world, world.bo_key, audio_files["flac"], "b.flac").json()["track"]["id"]
+    for key in (world.ada_key, world.bo_key):
+        put = world.client.put("/v1/me/consent", json={"purpose": "train-ai", "allow": True}, headers=key)
+        assert put.status_code == 200, put.text
+    with world.svc.store.engine.begin() as conn:  # as stored before bounds were checked
+        conn.execute(
+            insert(tables.consent_rules).values(
+                artist_id=world.ada.id, track_id=None, purpose="train-ai", allow=True, valid_from_us=None,
+                valid_until_us=253_402_351_199_000_000, actor="artist:old", created_us=4_000_000_000_000_000,
+            )
+        )  # fmt: skip
+    mine = world.client.get("/v1/me/consent", headers=world.ada_key)
+    assert mine.status_code == 200, mine.text
+    decisions = world.client.post(
+        "/v1/gate/decisions", json={"purpose": "train-ai", "tracks": [ada_track, bo_track]}, headers=world.service
+    )
+    assert decisions.status_code == 200, decisions.text
+    assert decisions.json()["allowed"] == [bo_track]
+    (denied,) = decisions.json()["denied"]
+    assert denied["track"] == ada_track and "unreadable" in denied["reason"]

@@ -41,7 +41,7 @@ def test_a_governed_copy_is_never_allowed_what_its_original_is_denied(
     policy: ClaimPolicy,
 ) -> None:
     svc = sqlite_svc
-    repo = SqlClaims(svc.store.engine)
+    repo = SqlClaims(svc.store)
     if not svc.catalog.artists():
         _track(svc, "Original", 1)
         _track(svc, "Uploader", 2)

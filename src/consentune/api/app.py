@@ -36,24 +36,30 @@ logger = logging.getLogger("consentune.api")
 
 async def _sweep_forever(service: Consentune, interval_s: float) -> None:
     """Lapsed time-bounded consents must purge derived data even when nobody revokes anything,
-    and a revocation whose purge failed half-way is finished here."""
+    a revocation whose purge failed half-way is finished here, and originals a crash orphaned are removed."""
     while True:
         try:
             await run_in_threadpool(service.consent.retry_pending_purges, actor="system:sweep")
             await run_in_threadpool(service.gate.sweep, actor="system:sweep")
+            await run_in_threadpool(service.gate.sweep_orphans)
         except Exception:  # one failed sweep must not end the loop; the next one retries
             logger.exception("consent sweep failed; retrying in %.0f s", interval_s)
         await asyncio.sleep(interval_s)
 
 
 async def _checkpoint_forever(service: Consentune, interval_s: float) -> None:
-    """Sign the ledger head regularly, so public checkpoints stay fresh without signing per request."""
+    """Sign the ledger head regularly, so public checkpoints stay fresh without signing per request;
+    and fold SQLite's WAL back into the database, so it cannot grow without bound under steady readers."""
     while True:
         await asyncio.sleep(interval_s)
         try:
             await run_in_threadpool(service.ledger.checkpoint)
         except Exception:
             logger.exception("signing a ledger checkpoint failed; retrying in %.0f s", interval_s)
+        try:
+            await run_in_threadpool(service.store.checkpoint_wal)
+        except Exception:
+            logger.exception("checkpointing the SQLite WAL failed; retrying in %.0f s", interval_s)
 
 
 def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoint_interval_s: float = 60.0) -> FastAPI:

@@ -12,7 +12,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from consentune.errors import AudioRejected, InvalidInput, NotFound
 from consentune.gate import PurposeGate
 from consentune.ledger.log import UsageLedger, UsageRecord
-from consentune.ports import CatalogRepo, ConsentRepo
+from consentune.ports import CatalogRepo, ConsentRepo, Transactions
 from consentune.types import Artist, ArtistId, Track, TrackId
 
 IngestHook = Callable[[Track, str], object]
@@ -87,10 +87,12 @@ class Catalog:
         consent: ConsentRepo,
         gate: PurposeGate,
         ledger: UsageLedger,
+        transactions: Transactions,
         max_upload_bytes: int,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._repo = repo
+        self._tx = transactions
         self._consent = consent
         self._gate = gate
         self._ledger = ledger
@@ -112,20 +114,15 @@ class Catalog:
             self._clock(),
             max(terms),
         )
-        self._repo.add_artist(artist)
-        self._ledger.append(
-            [
-                UsageRecord(
-                    actor,
-                    "artist-add",
-                    None,
-                    None,
-                    "record",
-                    f"artist {artist.id} created",
-                    artist.terms_version,
-                )
-            ]
-        )
+        with self._tx.transaction():
+            self._repo.add_artist(artist)
+            self._ledger.append(
+                [
+                    UsageRecord(
+                        actor, "artist-add", None, None, "record", f"artist {artist.id} created", artist.terms_version
+                    )
+                ]
+            )
         return artist
 
     def artist(self, ref: str) -> Artist:
@@ -194,16 +191,19 @@ class Catalog:
             size_bytes=admitted.size_bytes,
             created_at=self._clock(),
         )
+        reason = f"stored original sha256:{admitted.sha256} ({info.format}, {info.duration_s:.1f} s)"
         try:
-            stored, created = self._repo.add_track(track, filename=name, actor=actor)
+            with self._tx.transaction():  # the track, its ingest entry and its tags exist together or not at all
+                stored, created = self._repo.add_track(track, filename=name, actor=actor)
+                if created:
+                    self._ledger.append(
+                        [UsageRecord(actor, "ingest", None, stored.id, "record", reason, artist.terms_version)]
+                    )
+                    if clean_tags:
+                        self._repo.set_track_tags(stored.id, clean_tags)
         except BaseException:
             self._gate.discard_upload(admitted)  # a failed registration leaves no orphan original behind
             raise
-        if created:
-            reason = f"stored original sha256:{admitted.sha256} ({info.format}, {info.duration_s:.1f} s)"
-            self._ledger.append([UsageRecord(actor, "ingest", None, stored.id, "record", reason, artist.terms_version)])
-        if created and clean_tags:
-            self._repo.set_track_tags(stored.id, clean_tags)
         if created:
             for hook in self._ingest_hooks:
                 hook(stored, actor)

@@ -14,7 +14,7 @@ from consentune.claims.model import DEFAULT_POLICY, Claim, ClaimPolicy, ClaimSta
 from consentune.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from consentune.ledger.log import UsageLedger, UsageRecord
 from consentune.organize.near import MIN_COVERAGE, coverage_of_shorter
-from consentune.ports import ClaimRepo, StoredMatch
+from consentune.ports import ClaimRepo, StoredMatch, Transactions
 from consentune.types import IDENTIFY, STREAM, ArtistId, TrackId
 
 MAX_REASON = 500
@@ -37,8 +37,10 @@ class ClaimService:
         owners: Owners,
         duration_s: Durations,
         repurge: Repurge,
+        transactions: Transactions,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
+        self._tx = transactions
         self._repo = repo
         self._ledger = ledger
         self._owners = owners
@@ -56,8 +58,9 @@ class ClaimService:
             for m in matches
             if m.track_id == copy and owners.get(m.matched_track_id) not in (None, owners.get(copy))
         ]
-        stored = self._repo.add_claims(new)
-        self._log(stored, "claim-open", actor, lambda c: f"opened: {_describe(c)}")
+        with self._tx.transaction():
+            stored = self._repo.add_claims(new)
+            self._log(stored, "claim-open", actor, lambda c: f"opened: {_describe(c)}")
         if stored:
             self._repurge([copy], actor)
         return stored
@@ -101,8 +104,9 @@ class ClaimService:
                 f"a dispute needs a reason of 1 to {MAX_REASON} characters (got {len(text)})",
                 hint="say why this upload is not a copy, or why you have the right to use it",
             )
-        moved = self._move(claim, expect=(ClaimStatus.OPEN,), to=ClaimStatus.DISPUTED, by=actor, reason=text)
-        self._log([moved], "claim-dispute", actor, lambda c: f"disputed by the uploader: {text}")
+        with self._tx.transaction():
+            moved = self._move(claim, expect=(ClaimStatus.OPEN,), to=ClaimStatus.DISPUTED, by=actor, reason=text)
+            self._log([moved], "claim-dispute", actor, lambda c: f"disputed by the uploader: {text}")
         return moved
 
     def resolve(self, claim_id: int, *, outcome: str, actor: str, as_artist: ArtistId | None) -> Claim:
@@ -120,8 +124,9 @@ class ClaimService:
             expect, to = (ClaimStatus.OPEN, ClaimStatus.DISPUTED, ClaimStatus.UPHELD), ClaimStatus.RELEASED
         else:
             raise InvalidInput(f"outcome {outcome[:20]!r} is neither uphold nor release", hint="use uphold or release")
-        moved = self._move(claim, expect=expect, to=to, by=actor, reason=None)
-        self._log([moved], f"claim-{outcome}", actor, lambda c: f"{to.value} by {actor}: {_describe(c)}")
+        with self._tx.transaction():
+            moved = self._move(claim, expect=expect, to=to, by=actor, reason=None)
+            self._log([moved], f"claim-{outcome}", actor, lambda c: f"{to.value} by {actor}: {_describe(c)}")
         if to is ClaimStatus.UPHELD:
             self._repurge([moved.copy_track_id], actor)
         return moved
@@ -173,10 +178,15 @@ class ClaimService:
 
     def set_policy(self, artist: ArtistId, policy: ClaimPolicy, *, actor: str) -> None:
         """What happens to copies of this artist's tracks while a claim governs them (block, hold or allow)."""
-        self._repo.set_claim_policy(artist, policy, self._clock())
-        self._ledger.append(
-            [UsageRecord(actor, "claim-policy", STREAM, None, "record", f"copies of artist {artist}: {policy.value}")]
-        )
+        with self._tx.transaction():
+            self._repo.set_claim_policy(artist, policy, self._clock())
+            self._ledger.append(
+                [
+                    UsageRecord(
+                        actor, "claim-policy", STREAM, None, "record", f"copies of artist {artist}: {policy.value}"
+                    )
+                ]
+            )
 
     def _log(self, claims: Sequence[Claim], action: str, actor: str, reason: Callable[[Claim], str]) -> None:
         records = [

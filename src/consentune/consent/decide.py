@@ -9,6 +9,7 @@ vectorised so one call covers a whole batch of tracks.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,9 @@ from consentune.consent.rules import ConsentRule
 from consentune.consent.terms import Terms
 from consentune.types import ArtistId, Purpose, PurposeKind, TrackId
 
+_log = logging.getLogger(__name__)
 _NO_RULE = -1
+_DEFECT = 2  # a stored rule that could not be read: a deny with its own reason
 _UNKNOWN = -2
 _KIND_CODE = {PurposeKind.REQUIRED: 0, PurposeKind.OPT_OUT: 1, PurposeKind.OPT_IN: 2}
 
@@ -36,9 +39,11 @@ class Reason(enum.IntEnum):
     ARTIST_DENY = 6
     DEFAULT_ON = 7
     DEFAULT_OFF = 8
-    CLAIM_HELD = 9
-    CLAIM_BLOCKED = 10
-    CLAIM_ORIGINAL_DENIES = 11
+    UNREADABLE_RULE = 9
+    UNDECIDABLE = 10
+    CLAIM_HELD = 11
+    CLAIM_BLOCKED = 12
+    CLAIM_ORIGINAL_DENIES = 13
 
 
 REASON_TEXT: Mapping[Reason, str] = {
@@ -51,6 +56,8 @@ REASON_TEXT: Mapping[Reason, str] = {
     Reason.ARTIST_DENY: "artist rule: deny",
     Reason.DEFAULT_ON: "terms: opt-out purpose, no rule (on)",
     Reason.DEFAULT_OFF: "terms: opt-in purpose, no rule (off)",
+    Reason.UNREADABLE_RULE: "stored consent rule is unreadable: denied until the artist sets it again",
+    Reason.UNDECIDABLE: "consent could not be read for this track's artist: denied",
     Reason.CLAIM_HELD: "claim: a copy of another artist's track, held until the claim is resolved",
     Reason.CLAIM_BLOCKED: "claim: the original artist does not allow copies of their track",
     Reason.CLAIM_ORIGINAL_DENIES: "claim: the original artist's choice applies to this copy (off)",
@@ -88,26 +95,39 @@ def effective_rules(
 ) -> tuple[dict[ArtistId, bool], dict[TrackId, bool]]:
     """The winning artist-level and track-level answer for ``purpose`` at time ``at``.
 
-    Among active rules of the same scope, the latest created wins; a track
-    rule with no answer (``allow is None``) ends the track's own choice.
+    Among active rules of the same scope, the latest created wins; an
+    unreadable rule (``defect``) answers no; a track rule with no answer
+    (``allow is None``) ends the track's own choice.
     """
-    artist_rules: dict[ArtistId, bool] = {}
-    track_rules: dict[TrackId, bool | None] = {}
+    artist_codes, track_codes = _effective_codes(rules, purpose=purpose, at=at)
+    return (
+        {a: code == 1 for a, code in artist_codes.items()},
+        {t: code == 1 for t, code in track_codes.items()},
+    )
+
+
+def _effective_codes(
+    rules: Iterable[ConsentRule], *, purpose: Purpose, at: datetime
+) -> tuple[dict[ArtistId, int], dict[TrackId, int]]:
+    """Like :func:`effective_rules` with answers as codes: 0 deny, 1 allow, ``_DEFECT`` unreadable."""
+    artist_rules: dict[ArtistId, int] = {}
+    track_rules: dict[TrackId, int | None] = {}
     active = [r for r in rules if r.purpose == purpose and r.active_at(at)]
     for rule in sorted(active, key=lambda r: (r.created_at, r.id)):
+        code = _DEFECT if rule.defect else (None if rule.allow is None else int(rule.allow))
         if rule.track_id is None:
-            if rule.allow is not None:
-                artist_rules[rule.artist_id] = rule.allow
+            if code is not None:
+                artist_rules[rule.artist_id] = code
         else:
-            track_rules[rule.track_id] = rule.allow
-    return artist_rules, {track: allow for track, allow in track_rules.items() if allow is not None}
+            track_rules[rule.track_id] = code
+    return artist_rules, {t: code for t, code in track_rules.items() if code is not None}
 
 
 def decide_batch(
     context: ConsentContext, *, tracks: Sequence[TrackId], purpose: Purpose, at: datetime
 ) -> BatchDecision:
     """Decide ``purpose`` for every track in one vectorised pass."""
-    artist_rules, track_rules = effective_rules(context.rules, purpose=purpose, at=at)
+    artist_rules, track_rules = _effective_codes(context.rules, purpose=purpose, at=at)
     artist_code, artist_version = _artist_codes(context, purpose, artist_rules)
     artists = list(map(context.track_artist.get, tracks))
     packed = np.fromiter(map(artist_code.get, artists, repeat(_UNKNOWN)), np.int16, len(tracks))
@@ -118,7 +138,7 @@ def decide_batch(
 
 
 def _artist_codes(
-    context: ConsentContext, purpose: Purpose, artist_rules: Mapping[ArtistId, bool]
+    context: ConsentContext, purpose: Purpose, artist_rules: Mapping[ArtistId, int]
 ) -> tuple[dict[ArtistId | None, int], dict[ArtistId | None, int]]:
     """Pack (kind, artist rule) per artist into one small int: kind*4 + rule+1."""
     codes: dict[ArtistId | None, int] = {}
@@ -132,8 +152,8 @@ def _artist_codes(
     return codes, versions
 
 
-def _rule_code(answer: bool | None) -> int:
-    return _NO_RULE if answer is None else int(answer)
+def _rule_code(answer: int | None) -> int:
+    return _NO_RULE if answer is None else answer
 
 
 def _combine(
@@ -146,13 +166,63 @@ def _combine(
     reasons[(kind == 1)] = Reason.DEFAULT_ON
     reasons[artist_rule == 0] = Reason.ARTIST_DENY
     reasons[artist_rule == 1] = Reason.ARTIST_ALLOW
+    reasons[artist_rule == _DEFECT] = Reason.UNREADABLE_RULE
     reasons[track_rule == 0] = Reason.TRACK_DENY
     reasons[track_rule == 1] = Reason.TRACK_ALLOW
+    reasons[track_rule == _DEFECT] = Reason.UNREADABLE_RULE
     reasons[kind == 0] = Reason.REQUIRED
     reasons[kind == 3] = Reason.UNKNOWN_PURPOSE
     reasons[~known] = Reason.UNKNOWN_TRACK
     allowed = np.isin(reasons, [Reason.REQUIRED, Reason.TRACK_ALLOW, Reason.ARTIST_ALLOW, Reason.DEFAULT_ON])
     return allowed, reasons
+
+
+def decide_isolated(
+    context: ConsentContext, *, tracks: Sequence[TrackId], purpose: Purpose, at: datetime
+) -> BatchDecision:
+    """:func:`decide_batch`, except that one artist's bad data cannot fail the batch for the others.
+
+    If the vectorised pass raises, every artist's tracks are decided on
+    their own; an artist whose consent still cannot be decided has their
+    tracks denied with :attr:`Reason.UNDECIDABLE` (and the error logged).
+    """
+    try:
+        return decide_batch(context, tracks=tracks, purpose=purpose, at=at)
+    except Exception:
+        _log.exception("deciding %s for %d tracks failed; deciding artist by artist", purpose, len(tracks))
+        return _decide_per_artist(context, tracks=tracks, purpose=purpose, at=at)
+
+
+def _decide_per_artist(
+    context: ConsentContext, *, tracks: Sequence[TrackId], purpose: Purpose, at: datetime
+) -> BatchDecision:
+    """Decide each artist's tracks on their own; an artist whose consent cannot be decided is denied."""
+    allowed = np.zeros(len(tracks), np.bool_)
+    reasons = np.full(len(tracks), Reason.UNDECIDABLE, np.int8)
+    versions = np.full(len(tracks), -1, np.int64)
+    groups: dict[ArtistId | None, list[int]] = {}
+    for i, track in enumerate(tracks):
+        groups.setdefault(context.track_artist.get(track), []).append(i)
+    for artist, indices in groups.items():
+        own = [tracks[i] for i in indices]
+        try:
+            part = decide_batch(_only_artist(context, artist), tracks=own, purpose=purpose, at=at)
+        except Exception:
+            _log.exception("consent of artist %s cannot be decided; denying their %d tracks", artist, len(own))
+            continue
+        allowed[indices], reasons[indices], versions[indices] = part.allowed, part.reasons, part.terms_versions
+    return BatchDecision(purpose, tracks, allowed, reasons, versions)
+
+
+def _only_artist(context: ConsentContext, artist: ArtistId | None) -> ConsentContext:
+    if artist is None:
+        return ConsentContext(terms=context.terms, track_artist={}, artist_terms={}, rules=())
+    return ConsentContext(
+        terms=context.terms,
+        track_artist={t: a for t, a in context.track_artist.items() if a == artist},
+        artist_terms={a: v for a, v in context.artist_terms.items() if a == artist},
+        rules=[r for r in context.rules if r.artist_id == artist],
+    )
 
 
 def decide(context: ConsentContext, *, track: TrackId, purpose: Purpose, at: datetime) -> tuple[bool, str]:
@@ -168,5 +238,6 @@ __all__ = [
     "Reason",
     "decide",
     "decide_batch",
+    "decide_isolated",
     "effective_rules",
 ]

@@ -1,9 +1,11 @@
 """ConsentRegistry: publish terms, record artists' agreements, revoke and purge.
 
-Every change is written to the usage ledger.  A change that turns a
-purpose off for some tracks triggers the registered purgers (the gate's
-derived-feature purge first; capabilities add theirs) through a purge job
-that an operator can inspect.
+Every change is written to the usage ledger in the same transaction as
+the change itself: no rule is ever in force without its ledger entry.  A
+change that turns a purpose off for some tracks records a purge job in
+that transaction too, then runs the registered purgers (the gate's
+derived-feature purge first; capabilities add theirs) after it commits; a
+job a crash or a failing purger left pending is finished by the sweep.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from consentune.consent.decide import BatchDecision
-from consentune.consent.rules import ConsentRule
+from consentune.consent.rules import ConsentRule, utc_bound
 from consentune.consent.terms import EXPLANATIONS, Terms, default_terms, validate_kinds
 from consentune.errors import ConsentError, InvalidInput, NotFound
 from consentune.ledger.log import UsageLedger, UsageRecord
-from consentune.ports import CatalogRepo, ConsentRepo, PurgeJob
+from consentune.ports import CatalogRepo, ConsentRepo, PurgeJob, Transactions
 from consentune.types import Artist, ArtistId, Purpose, PurposeKind, TrackId
 
 _log = logging.getLogger(__name__)
@@ -61,9 +63,11 @@ class ConsentRegistry:
         catalog: CatalogRepo,
         ledger: UsageLedger,
         decider: Decider,
+        transactions: Transactions,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._repo = repo
+        self._tx = transactions
         self._catalog = catalog
         self._ledger = ledger
         self._decider = decider
@@ -76,14 +80,20 @@ class ConsentRegistry:
 
     # -- terms --------------------------------------------------------------
     def ensure_default_terms(self) -> Terms:
+        """The current terms, publishing the shipped ones on first run (once, even with several workers)."""
         existing = self._repo.all_terms()
         if existing:
             return existing[max(existing)]
-        return self.publish_terms(
-            {p: k.value for p, k in default_terms().kinds.items()},
-            summary=default_terms().summary,
-            actor="system",
-        )
+        with self._tx.transaction():
+            self._repo.begin_consent_change()  # serialise first-run workers; re-read under the lock
+            existing = self._repo.all_terms()
+            if existing:
+                return existing[max(existing)]
+            return self.publish_terms(
+                {p: k.value for p, k in default_terms().kinds.items()},
+                summary=default_terms().summary,
+                actor="system",
+            )
 
     def current_terms(self) -> Terms:
         existing = self._repo.all_terms()
@@ -106,44 +116,31 @@ class ConsentRegistry:
     def publish_terms(self, kinds: Mapping[str, str], *, summary: str, actor: str) -> Terms:
         """Validate and publish the next terms version; artists move to it when they accept it."""
         typed = validate_kinds(kinds)
-        terms = self._repo.publish_terms(Terms(0, typed, summary, self._clock().isoformat(), EXPLANATIONS))
-        self._ledger.append(
-            [
-                UsageRecord(
-                    actor,
-                    "terms-publish",
-                    None,
-                    None,
-                    "record",
-                    _describe_terms(terms),
-                    terms.version,
-                )
-            ]
-        )
+        with self._tx.transaction():
+            terms = self._repo.publish_terms(Terms(0, typed, summary, self._clock().isoformat(), EXPLANATIONS))
+            self._ledger.append(
+                [UsageRecord(actor, "terms-publish", None, None, "record", _describe_terms(terms), terms.version)]
+            )
         return terms
 
     def accept_terms(self, artist: Artist, *, version: int, actor: str) -> None:
         new_terms = self.terms(version)
         before = self.view(artist)
-        self._repo.set_artist_terms(artist.id, version)
-        self._ledger.append(
-            [
-                UsageRecord(
-                    actor,
-                    "terms-accept",
-                    None,
-                    None,
-                    "record",
-                    f"artist {artist.id} accepted terms",
-                    version,
-                )
-            ]
-        )
         now_on = self.view(replace(artist, terms_version=new_terms.version))
         was_on = {p.purpose: p.effective_default for p in before.purposes}
-        for view in now_on.purposes:
-            if was_on.get(view.purpose, False) and not view.effective_default:
-                self._purge_now_denied(artist, view.purpose, None, actor)
+        turned_off = [v.purpose for v in now_on.purposes if was_on.get(v.purpose, False) and not v.effective_default]
+        with self._tx.transaction():
+            self._repo.set_artist_terms(artist.id, version)
+            self._ledger.append(
+                [
+                    UsageRecord(
+                        actor, "terms-accept", None, None, "record", f"artist {artist.id} accepted terms", version
+                    )
+                ]
+            )
+            jobs = [self._repo.add_purge_job(artist.id, None, purpose, self._clock()) for purpose in turned_off]
+        for job in jobs:
+            self._run_purge(job.id, job.purpose, self._artist_tracks(artist), actor)
 
     # -- agreements -----------------------------------------------------------
     def set(
@@ -157,24 +154,34 @@ class ConsentRegistry:
         valid_from: datetime | None = None,
         valid_until: datetime | None = None,
     ) -> ConsentRule:
-        """Record an artist's yes/no for ``purpose`` (all their tracks, or one track)."""
+        """Record an artist's yes/no for ``purpose`` (all their tracks, or one track).
+
+        The rule, its ledger entries and (for a no) the purge job commit in one
+        transaction; the purge itself runs after the commit.  Time bounds are
+        stored in UTC and must lie in years 1970–9000 (:class:`InvalidInput`).
+        """
+        valid_from = utc_bound(valid_from, what="valid_from")
+        valid_until = utc_bound(valid_until, what="valid_until")
         terms = self.terms(artist.terms_version)
         kind = terms.kind_of(purpose)
         _check_rule(artist, purpose, kind, allow, terms.version, valid_from, valid_until)
         if track is not None:
             self._check_owner(artist, track)
-        rule = self._repo.add_rule(
-            ConsentRule(0, artist.id, track, purpose, allow, self._clock(), valid_from, valid_until),
-            actor=actor,
-        )
-        # one entry per affected track, so every track's receipt shows the change
-        affected: list[TrackId | None] = [track] if track else [*self._artist_tracks(artist)] or [None]
-        reason = _describe_rule(rule)
-        self._ledger.append(
-            [UsageRecord(actor, "consent-set", purpose, t, "record", reason, terms.version) for t in affected]
-        )
-        if not allow:
-            self._purge_now_denied(artist, purpose, track, actor)
+        with self._tx.transaction():
+            rule = self._repo.add_rule(
+                ConsentRule(0, artist.id, track, purpose, allow, self._clock(), valid_from, valid_until),
+                actor=actor,
+            )
+            # one entry per affected track, so every track's receipt shows the change
+            tracks = [track] if track else self._artist_tracks(artist)
+            affected: list[TrackId | None] = [*tracks] or [None]
+            reason = _describe_rule(rule)
+            self._ledger.append(
+                [UsageRecord(actor, "consent-set", purpose, t, "record", reason, terms.version) for t in affected]
+            )
+            job = None if allow else self._repo.add_purge_job(artist.id, track, purpose, self._clock())
+        if job is not None:
+            self._run_purge(job.id, purpose, tracks, actor)
         return rule
 
     def revoke(self, artist: Artist, *, purpose: Purpose, actor: str, track: TrackId | None = None) -> ConsentRule:
@@ -189,11 +196,13 @@ class ConsentRegistry:
         terms = self.terms(artist.terms_version)
         _check_rule(artist, purpose, terms.kind_of(purpose), True, terms.version, None, None)
         self._check_owner(artist, track)
-        rule = self._repo.add_rule(ConsentRule(0, artist.id, track, purpose, None, self._clock()), actor=actor)
-        self._ledger.append(
-            [UsageRecord(actor, "consent-clear", purpose, track, "record", _describe_rule(rule), terms.version)]
-        )
-        self._purge_now_denied(artist, purpose, track, actor)
+        with self._tx.transaction():
+            rule = self._repo.add_rule(ConsentRule(0, artist.id, track, purpose, None, self._clock()), actor=actor)
+            self._ledger.append(
+                [UsageRecord(actor, "consent-clear", purpose, track, "record", _describe_rule(rule), terms.version)]
+            )
+            job = self._repo.add_purge_job(artist.id, track, purpose, self._clock())
+        self._run_purge(job.id, purpose, [track], actor)  # purges only if the track is now denied
         return rule
 
     def view(self, artist: Artist) -> ConsentView:
@@ -283,11 +292,6 @@ class ConsentRegistry:
                 hint="list your tracks with `consentune tracks --artist NAME`",
             )
 
-    def _purge_now_denied(self, artist: Artist, purpose: Purpose, track: TrackId | None, actor: str) -> None:
-        tracks = [track] if track else self._artist_tracks(artist)
-        job = self._repo.add_purge_job(artist.id, track, purpose, self._clock())
-        self._run_purge(job.id, purpose, tracks, actor)
-
     def _run_purge(self, job_id: int, purpose: Purpose, tracks: list[TrackId], actor: str) -> None:
         """Purge what ``tracks`` no longer allowed under ``purpose`` gave; the job is done only if every purger ran."""
         decision = self._decider(purpose, tracks)
@@ -340,7 +344,7 @@ def _describe_rule(rule: ConsentRule) -> str:
         text += f" from {rule.valid_from.isoformat()}"
     if rule.valid_until:
         text += f" until {rule.valid_until.isoformat()}"
-    return text
+    return f"{text} (rule {rule.id})"  # the id ties every stored rule to its ledger entries
 
 
 def _describe_terms(terms: Terms) -> str:

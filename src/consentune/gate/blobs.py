@@ -7,10 +7,12 @@ same bytes twice is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from consentune.errors import NotFound, StorageError
@@ -31,6 +33,8 @@ class BlobStore:
         digest = hashlib.sha256(data).hexdigest()
         path = self._path(digest)
         if path.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(path)  # fresh again: the orphan sweep leaves it to the upload now registering it
             return digest, False
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -57,6 +61,19 @@ class BlobStore:
             return path.read_bytes()
         except FileNotFoundError:
             raise NotFound(f"blob {digest} is missing", hint="restore the blob folder from backup") from None
+
+    def older_than(self, cutoff: float) -> Iterator[tuple[Path, str | None]]:
+        """Files last written before ``cutoff`` (epoch seconds): (path, digest), digest None for a temp file."""
+        for path in self.root.glob("*/*/*"):
+            try:
+                if not path.is_file() or path.stat().st_mtime >= cutoff:
+                    continue
+            except FileNotFoundError:
+                continue
+            if path.name.startswith(".incoming-"):
+                yield path, None
+            elif _SHA_RE.match(path.name):
+                yield path, path.name
 
     def exists(self, digest: str) -> bool:
         return self._path(digest).exists()

@@ -8,10 +8,11 @@ Content is then read by presenting a handle back to the gate.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,14 +22,17 @@ import numpy.typing as npt
 
 from consentune.claims import EXEMPT as CLAIM_EXEMPT
 from consentune.claims import apply_claims
-from consentune.consent.decide import BatchDecision, ConsentContext, decide_batch
+from consentune.consent.decide import BatchDecision, ConsentContext, decide_isolated
+from consentune.consent.terms import Terms
 from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
 from consentune.gate.blobs import BlobStore
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
 from consentune.ledger.log import UsageLedger, UsageRecord
-from consentune.ports import CatalogRepo, ClaimRepo, ConsentRepo, FeatureRepo, PlayRepo
+from consentune.ports import CatalogRepo, ClaimRepo, ConsentRepo, FeatureRepo, PlayRepo, Transactions
 from consentune.types import PlayEvent, Purpose, Track, TrackId, is_wellformed_purpose
+
+_log = logging.getLogger(__name__)
 
 MAX_BATCH = 1_000_000
 MAX_TRACK_ID = 32
@@ -74,6 +78,7 @@ class PurposeGate:
         features: FeatureRepo,
         plays: PlayRepo,
         ledger: UsageLedger,
+        transactions: Transactions,
         blob_dir: Path,
         limits: _decode.AudioLimits,
         handle_ttl_s: float = 900.0,
@@ -86,6 +91,7 @@ class PurposeGate:
         self._features = features
         self._plays = plays
         self._ledger = ledger
+        self._tx = transactions
         self._blobs = BlobStore(blob_dir)
         self._limits = limits
         self._minter = HandleMinter(ttl_s=handle_ttl_s)
@@ -94,6 +100,8 @@ class PurposeGate:
         self._recent_uses: OrderedDict[tuple[str, str, str, str], float] = OrderedDict()
         self._clock = clock
         self._claims = claims
+        self._terms_lock = threading.Lock()
+        self._terms_cache: tuple[int, Mapping[int, Terms]] = (-1, {})
 
     # -- decisions --------------------------------------------------------
     def decide(self, *, purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
@@ -119,34 +127,54 @@ class PurposeGate:
         )
 
     def _decide_own(self, *, purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
-        """The tracks' own answers from terms and their artists' rules."""
-        owners = self._catalog.track_owners(tracks)
-        artists = sorted(set(owners.values()))
+        """The tracks' own answers from terms and their artists' rules.
+
+        Consent is read afresh for every call, in one transaction, so a
+        decision never uses consent older than the last committed change (in
+        any process).  If deciding fails for some artist's data, only that
+        artist's tracks are denied, each with a reason; the others are decided.
+        """
+        snapshot = self._consent.consent_snapshot(tracks)
         context = ConsentContext(
-            terms=self._consent.all_terms(),
-            track_artist=owners,
-            artist_terms=self._consent.artist_terms(artists),
-            rules=self._consent.rules_for_artists(artists),
+            terms=self._terms_at(snapshot.version),
+            track_artist=snapshot.owners,
+            artist_terms=snapshot.artist_terms,
+            rules=snapshot.rules,
         )
-        return decide_batch(context, tracks=tracks, purpose=purpose, at=self._clock())
+        return decide_isolated(context, tracks=tracks, purpose=purpose, at=self._clock())
+
+    def _terms_at(self, version: int) -> Mapping[int, Terms]:
+        """Published terms, re-read only when the consent version has moved since the last read."""
+        with self._terms_lock:
+            seen, terms = self._terms_cache
+        if seen == version:
+            return terms
+        fresh = self._consent.all_terms()  # terms are append-only: a newer read is a superset
+        with self._terms_lock:
+            self._terms_cache = (version, fresh)
+        return fresh
 
     def request(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId], action: str = "read-audio") -> Grant:
         """Decide, log every decision in one ledger batch, and hand out handles for allowed tracks."""
         _check_request(actor=actor, purpose=purpose, tracks=tracks, action=action)
-        batch = self.decide(purpose=purpose, tracks=tracks)
-        records = [
-            UsageRecord(
-                actor=actor,
-                action=action,
-                purpose=purpose,
-                track=track,
-                decision="allow" if ok else "deny",
-                reason=batch.reason_text(i),
-                terms_version=_version(batch.terms_versions[i]),
+        # decide and log in one transaction that holds consent still: no consent change can commit
+        # between the two, so the ledger never shows an allow after the withdrawal that forbids it
+        with self._tx.transaction():
+            batch = self.decide(purpose=purpose, tracks=tracks)
+            logged = self._ledger.append(
+                [
+                    UsageRecord(
+                        actor=actor,
+                        action=action,
+                        purpose=purpose,
+                        track=track,
+                        decision="allow" if ok else "deny",
+                        reason=batch.reason_text(i),
+                        terms_version=_version(batch.terms_versions[i]),
+                    )
+                    for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True))
+                ]
             )
-            for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True))
-        ]
-        logged = self._ledger.append(records)
         allowed, denied = [], []
         for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True)):
             if ok:
@@ -294,11 +322,30 @@ class PurposeGate:
                 purged += self.purge(actor=actor, purpose=purpose, tracks=denied)
         return purged
 
+    def sweep_orphans(self, *, min_age_s: float = 3600.0) -> int:
+        """Remove originals no track references and temp files a crash left, once ``min_age_s`` old.
+
+        An upload stores its original before the track is registered; a crash
+        in between leaves the file behind.  Storing the same bytes again makes
+        the file fresh, so an upload still registering it is never swept.
+        Returns how many files were removed.
+        """
+        removed = 0
+        for path, digest in self._blobs.older_than(time.time() - min_age_s):
+            if digest is not None and self._catalog.tracks_with_content(digest):
+                continue
+            path.unlink(missing_ok=True)
+            removed += 1
+        if removed:
+            _log.info("removed %d orphaned upload files", removed)
+        return removed
+
     def purge(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId]) -> int:
-        """Delete everything derived from ``tracks`` under ``purpose``; log one entry per track."""
-        purged = self._features.delete_features(tracks, purpose)
-        reason = f"{purpose} no longer allowed; derived data removed ({purged} items across {len(tracks)} tracks)"
-        self._ledger.append([UsageRecord(actor, "purge", purpose, track, "record", reason) for track in tracks])
+        """Delete everything derived from ``tracks`` under ``purpose``; log one entry per track (one transaction)."""
+        with self._tx.transaction():
+            purged = self._features.delete_features(tracks, purpose)
+            reason = f"{purpose} no longer allowed; derived data removed ({purged} items across {len(tracks)} tracks)"
+            self._ledger.append([UsageRecord(actor, "purge", purpose, track, "record", reason) for track in tracks])
         return purged
 
     def _check_live(self, handle: TrackHandle, *, action: str) -> None:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from consentune.errors import InvalidInput, VerificationFailed
 from consentune.ledger.merkle import HASH_SIZE
+from consentune.secretfile import create_private_file, read_private_file
 
 ED25519_TYPE = b"\x01"
 SIGNATURE_PREFIX = "\u2014 "
@@ -181,43 +180,25 @@ def _parse_key_file(text: str, path: Path) -> LogSigner:
     return signer
 
 
-def _read_private_file(path: Path) -> str:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise InvalidInput(
-            f"key file {path} has mode {stat.S_IMODE(mode):o}; group/other may access it",
-            hint=f"run: chmod 600 {path}",
-        )
-    return path.read_text(encoding="utf-8")
-
-
-def _create_private_file(path: Path, text: str) -> None:
-    # O_EXCL plus mode 0o600 at creation: the key is never readable by others,
-    # not even between creating the file and a later chmod.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def load_or_create_signer(path: Path, name: str) -> LogSigner:
     """Load the signing key at ``path``, creating it (mode 0600) on first use.
 
     Raises
     ------
     InvalidInput
-        If the file is group/other accessible, malformed, or for another name.
+        If the file is group/other accessible, empty or malformed, or for another name.
     """
     if not path.exists():
         signer = LogSigner.generate(name)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            _create_private_file(path, _key_file_text(signer))
+        if create_private_file(path, _key_file_text(signer).encode()):
             return signer
-        except FileExistsError:
-            pass  # another process created it first; use theirs
-    signer = _parse_key_file(_read_private_file(path), path)
+        # another process created it first; use theirs
+    raw = read_private_file(path, what="key file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""  # reported as malformed below
+    signer = _parse_key_file(text, path)
     if signer.name != name:
         raise InvalidInput(
             f"key file {path} is for {signer.name!r}, not {name!r}",

@@ -7,11 +7,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from consentune.claims.model import Claim, ClaimPolicy, ClaimStatus
 from consentune.storage import tables as t
+from consentune.storage.sql import SqlStore
 from consentune.storage.timeutil import from_us, to_us
 from consentune.types import ArtistId, TrackId
 
@@ -24,25 +25,30 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 
 class SqlClaims:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """Joins the store's units of work; every write moves the consent version (claims change decisions)."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
 
     def add_claims(self, claims: Sequence[Claim]) -> list[Claim]:
         """Store new claims; a pair that already has a claim keeps it (its state is not reset)."""
         c = t.claims
         out: list[Claim] = []
-        for claim in claims:
-            try:
-                with self.engine.begin() as conn:
-                    result = conn.execute(insert(c).values(**_values(claim)))
-                    new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-            except IntegrityError:
-                continue
-            out.append(_with_id(claim, new_id))
+        with self._store.transaction():
+            for claim in claims:
+                try:
+                    with self._store._attempt() as conn:
+                        result = conn.execute(insert(c).values(**_values(claim)))
+                        new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+                except IntegrityError:
+                    continue
+                out.append(_with_id(claim, new_id))
+            if out:
+                self._store.begin_consent_change()
         return out
 
     def claim(self, claim_id: int) -> Claim | None:
-        with self.engine.connect() as conn:
+        with self._store._read() as conn:
             row = conn.execute(select(t.claims).where(t.claims.c.id == claim_id)).first()
         return _claim(row) if row is not None else None
 
@@ -50,7 +56,7 @@ class SqlClaims:
         c = t.claims
         out: dict[TrackId, list[Claim]] = {}
         governing = [s.value for s in ClaimStatus if s.governs]
-        with self.engine.connect() as conn:
+        with self._store._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(copies))):
                 rows = conn.execute(select(c).where(c.c.copy_track_id.in_(chunk), c.c.status.in_(governing)))
                 for row in rows:
@@ -75,11 +81,13 @@ class SqlClaims:
             values["dispute_reason"] = reason
         else:
             values["resolved_by"] = by
-        with self.engine.begin() as conn:
-            moved = conn.execute(
-                update(c).where(c.c.id == claim_id, c.c.status.in_([s.value for s in expect])).values(**values)
-            ).rowcount
-        return self.claim(claim_id) if moved else None
+        with self._store.transaction():
+            self._store.begin_consent_change()
+            with self._store._write() as conn:
+                moved = conn.execute(
+                    update(c).where(c.c.id == claim_id, c.c.status.in_([s.value for s in expect])).values(**values)
+                ).rowcount
+            return self.claim(claim_id) if moved else None
 
     def list_claims(
         self,
@@ -98,14 +106,14 @@ class SqlClaims:
             query = query.where(or_(c.c.copy_artist_id == artist_id, c.c.original_artist_id == artist_id))
         if status is not None:
             query = query.where(c.c.status == status.value)
-        with self.engine.connect() as conn:
+        with self._store._read() as conn:
             rows = conn.execute(query.order_by(c.c.updated_us.desc(), c.c.id.desc()).limit(limit).offset(offset))
             return [_claim(r) for r in rows]
 
     def claim_policies(self, artist_ids: Sequence[ArtistId]) -> dict[ArtistId, ClaimPolicy]:
         p = t.claim_policies
         out: dict[ArtistId, ClaimPolicy] = {}
-        with self.engine.connect() as conn:
+        with self._store._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(artist_ids))):
                 rows = conn.execute(select(p.c.artist_id, p.c.policy).where(p.c.artist_id.in_(chunk)))
                 out.update({ArtistId(a): ClaimPolicy(v) for a, v in rows})
@@ -113,9 +121,11 @@ class SqlClaims:
 
     def set_claim_policy(self, artist_id: ArtistId, policy: ClaimPolicy, at: datetime) -> None:
         p = t.claim_policies
-        with self.engine.begin() as conn:
-            conn.execute(delete(p).where(p.c.artist_id == artist_id))
-            conn.execute(insert(p).values(artist_id=artist_id, policy=policy.value, updated_us=to_us(at)))
+        with self._store.transaction():
+            self._store.begin_consent_change()
+            with self._store._write() as conn:
+                conn.execute(delete(p).where(p.c.artist_id == artist_id))
+                conn.execute(insert(p).values(artist_id=artist_id, policy=policy.value, updated_us=to_us(at)))
 
 
 def _values(claim: Claim) -> dict[str, Any]:

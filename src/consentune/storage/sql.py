@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +21,7 @@ from consentune.fraud.detector import Alert
 from consentune.ports import (
     ApiKeyRecord,
     AppendPlan,
+    ConsentSnapshot,
     LedgerRow,
     ListenerSession,
     PurgeJob,
@@ -25,9 +30,11 @@ from consentune.ports import (
     StoredMatch,
 )
 from consentune.storage import tables as t
+from consentune.storage.engine import SNAPSHOT_OPTION, checkpoint_wal, write_transaction
 from consentune.storage.timeutil import from_us, opt_from_us, opt_to_us, to_us
 from consentune.types import Artist, ArtistId, PlayEvent, Purpose, PurposeKind, Role, Track, TrackId
 
+_log = logging.getLogger(__name__)
 _CHUNK = 500  # bound IN-lists so huge batches stay within driver parameter limits
 
 
@@ -58,10 +65,66 @@ def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
 
 
 class SqlStore:
-    """Implements :class:`consentune.ports.Store` on SQLite or PostgreSQL."""
+    """Implements :class:`consentune.ports.Store` on SQLite or PostgreSQL.
+
+    Each method runs in its own transaction, unless it is called inside
+    :meth:`transaction`: then it joins that one unit of work (reads included,
+    so they see its uncommitted writes), which commits or rolls back whole.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._bound: ContextVar[Connection | None] = ContextVar(f"consentune_tx_{id(self)}", default=None)
+
+    # -- units of work ------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One unit of work for this thread or task; nested calls join the outer one."""
+        if self._bound.get() is not None:
+            yield
+            return
+        with write_transaction(self.engine) as conn:
+            token = self._bound.set(conn)
+            try:
+                yield
+            finally:
+                self._bound.reset(token)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        bound = self._bound.get()
+        if bound is not None:
+            yield bound
+            return
+        with write_transaction(self.engine) as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """A connection for reads; with ``snapshot`` all of them see one committed state (SQLite: ``BEGIN``)."""
+        bound = self._bound.get()
+        if bound is not None:
+            yield bound
+            return
+        with self.engine.connect() as conn:
+            if snapshot:
+                conn.execution_options(**{SNAPSHOT_OPTION: True})
+            yield conn
+
+    @contextmanager
+    def _attempt(self) -> Iterator[Connection]:
+        """A write that may fail on a unique key and be retried: a savepoint inside a unit of work."""
+        bound = self._bound.get()
+        if bound is None:
+            with write_transaction(self.engine) as conn:
+                yield conn
+            return
+        with bound.begin_nested():
+            yield bound
+
+    def checkpoint_wal(self) -> tuple[int, int] | None:
+        """Fold the SQLite WAL back into the database file and truncate it (no-op on PostgreSQL)."""
+        return checkpoint_wal(self.engine)
 
     # -- ledger -----------------------------------------------------------
     def locked_append(self, plan: Callable[[int, bytes], AppendPlan]) -> AppendPlan:
@@ -73,7 +136,7 @@ class SqlStore:
         """
         head = t.ledger_head
         try:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
                 conn.execute(update(head).where(head.c.id == 1).values(writes=head.c.writes + 1))
                 size, state = conn.execute(select(head.c.size, head.c.state)).one()
                 result = plan(int(size), bytes(state))
@@ -87,7 +150,7 @@ class SqlStore:
         return result
 
     def ledger_head(self) -> tuple[int, bytes]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             size, state = conn.execute(select(t.ledger_head.c.size, t.ledger_head.c.state)).one()
         return int(size), bytes(state)
 
@@ -101,7 +164,7 @@ class SqlStore:
         found: dict[tuple[int, int], bytes] = {}
         if not terms:
             return found
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for chunk in _chunks(terms, 64):
                 rows = conn.execute(select(n.c.level, n.c.idx, n.c.hash).where(or_(*chunk)))
                 found.update({(int(lv), int(ix)): bytes(h) for lv, ix, h in rows})
@@ -111,7 +174,7 @@ class SqlStore:
         e = t.ledger_entries
         after = -1
         while True:
-            with self.engine.connect() as conn:
+            with self._read() as conn:
                 rows = conn.execute(
                     select(e.c.seq, e.c.data, e.c.leaf_hash).where(e.c.seq > after).order_by(e.c.seq).limit(batch)
                 ).all()
@@ -124,7 +187,7 @@ class SqlStore:
         n = t.ledger_nodes
         after = (-1, -1)
         while True:
-            with self.engine.connect() as conn:
+            with self._read() as conn:
                 rows = conn.execute(
                     select(n.c.level, n.c.idx, n.c.hash)
                     .where(tuple_(n.c.level, n.c.idx) > tuple_(*after))
@@ -139,7 +202,7 @@ class SqlStore:
     def ledger_rows(self, seqs: Sequence[int]) -> list[LedgerRow]:
         e = t.ledger_entries
         out: list[LedgerRow] = []
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for chunk in _chunks(list(seqs)):
                 rows = conn.execute(select(e.c.seq, e.c.data, e.c.leaf_hash).where(e.c.seq.in_(chunk)))
                 out.extend(LedgerRow(int(s), bytes(d), bytes(h)) for s, d, h in rows)
@@ -150,7 +213,7 @@ class SqlStore:
         query = select(e.c.seq).where(e.c.track_id == track)
         if purpose is not None:
             query = query.where(e.c.purpose == purpose)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query.order_by(e.c.seq.desc()).limit(limit)).scalars().all()
         return sorted(int(s) for s in rows)
 
@@ -159,7 +222,7 @@ class SqlStore:
         c = t.ledger_checkpoints
         values = {"size": cp.size, "root_hash": cp.root_hash, "note": cp.note, "created_us": to_us(cp.created_at)}
         try:
-            with self.engine.begin() as conn:
+            with self._attempt() as conn:
                 if conn.execute(select(c.c.size).where(c.c.size == cp.size)).first() is None:
                     conn.execute(insert(c).values(**values))
         except IntegrityError:
@@ -167,27 +230,27 @@ class SqlStore:
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         c = t.ledger_checkpoints
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(c).order_by(c.c.size.desc()).limit(1)).first()
         return None if row is None else _checkpoint(row)
 
     def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
         c = t.ledger_checkpoints
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(c).where(c.c.size == size)).first()
         return None if row is None else _checkpoint(row)
 
     def list_checkpoints(self, *, limit: int = 1_000_000, newest_first: bool = False) -> list[StoredCheckpoint]:
         c = t.ledger_checkpoints
         order = c.c.size.desc() if newest_first else c.c.size
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(c).order_by(order).limit(limit)).all()
         return [_checkpoint(r) for r in rows]
 
     # -- catalogue --------------------------------------------------------
     def add_artist(self, artist: Artist) -> None:
         try:
-            with self.engine.begin() as conn:
+            with self._attempt() as conn:
                 conn.execute(
                     insert(t.artists).values(
                         id=artist.id,
@@ -203,17 +266,17 @@ class SqlStore:
             ) from None
 
     def get_artist(self, artist_id: ArtistId) -> Artist | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(t.artists).where(t.artists.c.id == artist_id)).first()
         return None if row is None else _artist(row)
 
     def artist_by_name(self, name: str) -> Artist | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(t.artists).where(t.artists.c.name == name)).first()
         return None if row is None else _artist(row)
 
     def list_artists(self) -> list[Artist]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(t.artists).order_by(t.artists.c.name)).all()
         return [_artist(r) for r in rows]
 
@@ -226,7 +289,7 @@ class SqlStore:
 
     def _add_track(self, track: Track, *, filename: str, actor: str) -> tuple[Track, bool]:
         tr = t.tracks
-        with self.engine.begin() as conn:
+        with self._attempt() as conn:
             row = conn.execute(
                 select(tr).where(
                     and_(
@@ -252,7 +315,7 @@ class SqlStore:
         return stored, created
 
     def get_track(self, track_id: TrackId) -> Track | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(t.tracks).where(t.tracks.c.id == track_id)).first()
         return None if row is None else _track(row)
 
@@ -260,26 +323,30 @@ class SqlStore:
         query = select(t.tracks).order_by(t.tracks.c.created_us, t.tracks.c.id)
         if artist_id is not None:
             query = query.where(t.tracks.c.artist_id == artist_id)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query.limit(limit).offset(offset)).all()
         return [_track(r) for r in rows]
 
     def track_owners(self, track_ids: Sequence[TrackId]) -> dict[TrackId, ArtistId]:
+        with self._read() as conn:
+            return self._track_owners(conn, track_ids)
+
+    @staticmethod
+    def _track_owners(conn: Connection, track_ids: Sequence[TrackId]) -> dict[TrackId, ArtistId]:
         owners: dict[TrackId, ArtistId] = {}
         tr = t.tracks
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(dict.fromkeys(track_ids))):
-                rows = conn.execute(select(tr.c.id, tr.c.artist_id).where(tr.c.id.in_(chunk)))
-                owners.update({TrackId(i): ArtistId(a) for i, a in rows})
+        for chunk in _chunks(list(dict.fromkeys(track_ids))):
+            rows = conn.execute(select(tr.c.id, tr.c.artist_id).where(tr.c.id.in_(chunk)))
+            owners.update({TrackId(i): ArtistId(a) for i, a in rows})
         return owners
 
     def count_tracks(self) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(t.tracks)).scalar_one())
 
     def set_track_tags(self, track_id: TrackId, tags: Sequence[str]) -> None:
         """Replace the track's tags (one transaction)."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(delete(t.track_tags).where(t.track_tags.c.track_id == track_id))
             if tags:
                 conn.execute(insert(t.track_tags), [{"track_id": track_id, "tag": tag} for tag in dict.fromkeys(tags)])
@@ -287,7 +354,7 @@ class SqlStore:
     def track_tags(self, track_ids: Sequence[TrackId]) -> dict[TrackId, list[str]]:
         g = t.track_tags
         out: dict[TrackId, list[str]] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(track_ids))):
                 rows = conn.execute(select(g.c.track_id, g.c.tag).where(g.c.track_id.in_(chunk)).order_by(g.c.tag))
                 for track, tag in rows:
@@ -296,7 +363,7 @@ class SqlStore:
 
     def tracks_with_content(self, sha256: str) -> list[TrackId]:
         tr = t.tracks
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(tr.c.id).where(tr.c.content_sha256 == sha256).order_by(tr.c.id))
             return [TrackId(r[0]) for r in rows]
 
@@ -306,15 +373,51 @@ class SqlStore:
         shared = select(tr.c.content_sha256).group_by(tr.c.content_sha256).having(func.count() > 1).subquery()
         query = select(tr.c.content_sha256, tr.c.id).where(tr.c.content_sha256.in_(select(shared.c.content_sha256)))
         groups: dict[str, list[TrackId]] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for sha, track in conn.execute(query.order_by(tr.c.content_sha256, tr.c.id)):
                 groups.setdefault(sha, []).append(TrackId(track))
         return list(groups.values())
 
     # -- consent ----------------------------------------------------------
+    def begin_consent_change(self) -> int:
+        """Take the consent write lock for this transaction and move the consent version; returns it.
+
+        Every consent write calls this first, so consent writers serialise
+        across processes (rule ids and times follow commit order) and readers
+        can tell that what they hold is out of date.
+        """
+        cs = t.consent_state
+        with self._write() as conn:
+            conn.execute(update(cs).where(cs.c.id == 1).values(version=cs.c.version + 1))
+            return int(conn.execute(select(cs.c.version).where(cs.c.id == 1)).scalar_one())
+
+    def consent_version(self) -> int:
+        cs = t.consent_state
+        with self._read() as conn:
+            return int(conn.execute(select(cs.c.version).where(cs.c.id == 1)).scalar_one())
+
+    def consent_snapshot(self, tracks: Sequence[TrackId]) -> ConsentSnapshot:
+        """Owners, accepted terms and rules for ``tracks``, read in one transaction with the consent version.
+
+        Inside :meth:`transaction`, consent changes wait until that transaction ends.
+        """
+        holding = self._bound.get() is not None
+        with self._read(snapshot=True) as conn:
+            cs = t.consent_state
+            query = select(cs.c.version).where(cs.c.id == 1)
+            # inside a unit of work, hold consent still (a shared row lock on PostgreSQL; SQLite's write
+            # lock is already held) until it commits, so what it logs is ordered with consent changes
+            version = int(conn.execute(query.with_for_update(read=True) if holding else query).scalar_one())
+            owners = self._track_owners(conn, tracks)
+            artists = sorted(set(owners.values()))
+            return ConsentSnapshot(
+                version, owners, self._artist_terms(conn, artists), self._rules_for_artists(conn, artists)
+            )
+
     def publish_terms(self, terms: Terms) -> Terms:
         """Store ``terms`` as the next version (its ``version`` field is ignored)."""
-        with self.engine.begin() as conn:
+        with self.transaction(), self._write() as conn:
+            self.begin_consent_change()
             current = conn.execute(select(func.max(t.terms.c.version))).scalar()
             version = int(current or 0) + 1
             published = datetime.fromisoformat(terms.published_at) if terms.published_at else None
@@ -330,27 +433,42 @@ class SqlStore:
         return Terms(version, dict(terms.kinds), terms.summary, terms.published_at, terms.explanations)
 
     def all_terms(self) -> dict[int, Terms]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(t.terms).order_by(t.terms.c.version)).all()
         return {int(r.version): _terms(r) for r in rows}
 
     def set_artist_terms(self, artist_id: ArtistId, version: int) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction(), self._write() as conn:
+            self.begin_consent_change()
             conn.execute(update(t.artists).where(t.artists.c.id == artist_id).values(terms_version=version))
 
     def artist_terms(self, artist_ids: Sequence[ArtistId]) -> dict[ArtistId, int]:
+        with self._read() as conn:
+            return self._artist_terms(conn, artist_ids)
+
+    @staticmethod
+    def _artist_terms(conn: Connection, artist_ids: Sequence[ArtistId]) -> dict[ArtistId, int]:
         a = t.artists
         out: dict[ArtistId, int] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(dict.fromkeys(artist_ids))):
-                rows = conn.execute(select(a.c.id, a.c.terms_version).where(a.c.id.in_(chunk)))
-                out.update({ArtistId(i): int(v) for i, v in rows})
+        for chunk in _chunks(list(dict.fromkeys(artist_ids))):
+            rows = conn.execute(select(a.c.id, a.c.terms_version).where(a.c.id.in_(chunk)))
+            out.update({ArtistId(i): int(v) for i, v in rows})
         return out
 
     def add_rule(self, rule: ConsentRule, *, actor: str) -> ConsentRule:
-        with self.engine.begin() as conn:
+        """Store ``rule``; its creation time is moved just past the artist's latest rule if the clock lags.
+
+        The latest-created rule of a scope wins, so times must follow commit
+        order even when the writers' clocks disagree (another host, a clock
+        step) or a writer waited for the lock after reading its clock.
+        """
+        r = t.consent_rules
+        with self.transaction(), self._write() as conn:
+            self.begin_consent_change()
+            latest = conn.execute(select(func.max(r.c.created_us)).where(r.c.artist_id == rule.artist_id)).scalar()
+            created_us = max(to_us(rule.created_at), int(latest) + 1 if latest is not None else 0)
             result = conn.execute(
-                insert(t.consent_rules).values(
+                insert(r).values(
                     artist_id=rule.artist_id,
                     track_id=rule.track_id,
                     purpose=rule.purpose,
@@ -358,32 +476,27 @@ class SqlStore:
                     valid_from_us=opt_to_us(rule.valid_from),
                     valid_until_us=opt_to_us(rule.valid_until),
                     actor=actor,
-                    created_us=to_us(rule.created_at),
+                    created_us=created_us,
                 )
             )
             new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        return ConsentRule(
-            new_id,
-            rule.artist_id,
-            rule.track_id,
-            rule.purpose,
-            rule.allow,
-            rule.created_at,
-            rule.valid_from,
-            rule.valid_until,
-        )
+        return replace(rule, id=new_id, created_at=from_us(created_us))
 
     def rules_for_artists(self, artist_ids: Sequence[ArtistId]) -> list[ConsentRule]:
+        with self._read() as conn:
+            return self._rules_for_artists(conn, artist_ids)
+
+    @staticmethod
+    def _rules_for_artists(conn: Connection, artist_ids: Sequence[ArtistId]) -> list[ConsentRule]:
         r = t.consent_rules
         out: list[ConsentRule] = []
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(dict.fromkeys(artist_ids))):
-                rows = conn.execute(select(r).where(r.c.artist_id.in_(chunk)).order_by(r.c.id))
-                out.extend(_rule(row) for row in rows)
+        for chunk in _chunks(list(dict.fromkeys(artist_ids))):
+            rows = conn.execute(select(r).where(r.c.artist_id.in_(chunk)).order_by(r.c.id))
+            out.extend(_rule(row) for row in rows)
         return out
 
     def add_purge_job(self, artist_id: ArtistId, track_id: TrackId | None, purpose: Purpose, at: datetime) -> PurgeJob:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 insert(t.purge_jobs).values(
                     artist_id=artist_id,
@@ -398,7 +511,7 @@ class SqlStore:
         return PurgeJob(job_id, artist_id, track_id, purpose, "pending", 0, at, None)
 
     def finish_purge_job(self, job_id: int, *, purged: int, at: datetime) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 update(t.purge_jobs)
                 .where(t.purge_jobs.c.id == job_id)
@@ -410,7 +523,7 @@ class SqlStore:
         query = select(p).order_by(p.c.id)
         if status is not None:
             query = query.where(p.c.status == status)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query).all()
         return [
             PurgeJob(
@@ -432,7 +545,7 @@ class SqlStore:
         values = {"track_id": track, "kind": kind, "purpose": purpose, "data": data, "created_us": to_us(at)}
         for attempt in (1, 2):  # a concurrent writer of the same (track, kind) may win the insert once
             try:
-                with self.engine.begin() as conn:
+                with self._attempt() as conn:
                     conn.execute(delete(f).where(and_(f.c.track_id == track, f.c.kind == kind)))
                     conn.execute(insert(f).values(**values))
                 return
@@ -442,7 +555,7 @@ class SqlStore:
 
     def get_feature(self, track: TrackId, kind: str) -> tuple[Purpose, bytes] | None:
         f = t.features
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 select(f.c.purpose, f.c.data).where(and_(f.c.track_id == track, f.c.kind == kind))
             ).first()
@@ -451,7 +564,7 @@ class SqlStore:
     def delete_features(self, tracks: Sequence[TrackId], purpose: Purpose) -> int:
         f = t.features
         deleted = 0
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             for chunk in _chunks(list(tracks)):
                 result = conn.execute(delete(f).where(and_(f.c.track_id.in_(chunk), f.c.purpose == purpose)))
                 deleted += int(result.rowcount or 0)
@@ -460,7 +573,7 @@ class SqlStore:
     def feature_tracks(self) -> dict[Purpose, list[TrackId]]:
         f = t.features
         out: dict[Purpose, list[TrackId]] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(f.c.purpose, f.c.track_id).distinct().order_by(f.c.purpose, f.c.track_id))
             for purpose, track in rows:
                 out.setdefault(Purpose(purpose), []).append(TrackId(track))
@@ -469,7 +582,7 @@ class SqlStore:
     # -- identification matches ---------------------------------------------
     def replace_track_matches(self, track: TrackId, matches: Sequence[StoredMatch]) -> None:
         m = t.track_matches
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(delete(m).where(m.c.track_id == track))
             if matches:
                 conn.execute(insert(m), [_match_values(x) for x in matches])
@@ -477,20 +590,20 @@ class SqlStore:
     def track_matches(self, track: TrackId) -> list[StoredMatch]:
         m = t.track_matches
         query = select(m).where(or_(m.c.track_id == track, m.c.matched_track_id == track))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query.order_by(m.c.score.desc(), m.c.id)).all()
         return [_match(r) for r in rows]
 
     def recent_matches(self, *, limit: int) -> list[StoredMatch]:
         m = t.track_matches
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(m).order_by(m.c.created_us.desc(), m.c.id.desc()).limit(limit)).all()
         return [_match(r) for r in rows]
 
     def delete_track_matches(self, tracks: Sequence[TrackId]) -> int:
         m = t.track_matches
         deleted = 0
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             for chunk in _chunks(list(tracks)):
                 where = or_(m.c.track_id.in_(chunk), m.c.matched_track_id.in_(chunk))
                 deleted += int(conn.execute(delete(m).where(where)).rowcount or 0)
@@ -515,7 +628,7 @@ class SqlStore:
             )
             for e in events
         ]
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.exec_driver_sql(_insert_sql(conn, "plays", _PLAY_COLUMNS), rows)
         return len(rows)
 
@@ -537,7 +650,7 @@ class SqlStore:
                     query = query.where(p.c.played_us >= to_us(since))
                 if until is not None:
                     query = query.where(p.c.played_us < to_us(until))
-                with self.engine.connect() as conn:
+                with self._read() as conn:
                     rows = conn.execute(query.order_by(p.c.id).limit(batch)).all()
                 if not rows:
                     break
@@ -547,7 +660,7 @@ class SqlStore:
     def user_plays(self, user_id: str, *, limit: int = 1000) -> list[PlayEvent]:
         """The user's newest ``limit`` plays, newest first."""
         p = t.plays
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(p).where(p.c.user_id == user_id).order_by(p.c.played_us.desc(), p.c.id.desc()).limit(limit)
             ).all()
@@ -559,7 +672,7 @@ class SqlStore:
         if not alerts:
             return
         ids = [a.id for a in alerts]
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(delete(t.fraud_flags).where(t.fraud_flags.c.alert_id.in_(ids)))
             conn.execute(delete(t.fraud_alert_tracks).where(t.fraud_alert_tracks.c.alert_id.in_(ids)))
             conn.execute(delete(t.fraud_alerts).where(t.fraud_alerts.c.id.in_(ids)))
@@ -588,13 +701,13 @@ class SqlStore:
             at = t.fraud_alert_tracks
             touching = select(at.c.alert_id).where(at.c.track_id.in_(list(tracks))).distinct()
             query = query.where(a.c.id.in_(touching))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_alert(r) for r in conn.execute(query)]
 
     def flagged_windows(self, user_ids: Sequence[str]) -> dict[str, list[tuple[float, float]]]:
         f = t.fraud_flags
         out: dict[str, list[tuple[float, float]]] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for chunk in _chunks(list(user_ids)):
                 rows = conn.execute(select(f.c.user_id, f.c.since_us, f.c.until_us).where(f.c.user_id.in_(chunk)))
                 for user, since, until in rows:
@@ -603,7 +716,7 @@ class SqlStore:
 
     # -- shield -----------------------------------------------------------
     def add_listener_account(self, account_id: str, token_sha256: str, *, at: float, address: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 insert(t.listener_accounts).values(
                     id=account_id, token_sha256=token_sha256, created_us=_sec_us(at), created_address=address
@@ -612,12 +725,12 @@ class SqlStore:
 
     def listener_account(self, token_sha256: str) -> tuple[str, float] | None:
         a = t.listener_accounts
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(a.c.id, a.c.created_us).where(a.c.token_sha256 == token_sha256)).first()
         return None if row is None else (str(row[0]), int(row[1]) / 1e6)
 
     def add_listener_session(self, session: ListenerSession) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 insert(t.listener_sessions).values(
                     id=session.id,
@@ -636,7 +749,7 @@ class SqlStore:
             .select_from(s.outerjoin(a, a.c.id == s.c.account_id))
             .where(s.c.id == session_id)
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
@@ -656,19 +769,19 @@ class SqlStore:
 
     def mark_challenge_passed(self, session_id: str, *, at: float) -> None:
         s = t.listener_sessions
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(update(s).where(s.c.id == session_id).values(challenge_passed_us=_sec_us(at)))
 
     def set_account_established(self, account_id: str, *, at: float | None) -> None:
         """Record when a listener account became established (its listening history), or that it lost it."""
         a = t.listener_accounts
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 update(a).where(a.c.id == account_id).values(established_us=None if at is None else _sec_us(at))
             )
 
     def record_shield_decision(self, record: ShieldRecord) -> int:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 insert(t.shield_decisions).values(
                     at_us=_sec_us(record.at),
@@ -691,7 +804,7 @@ class SqlStore:
             query = query.where(d.c.lifted_us.is_(None))
         if since is not None:
             query = query.where(d.c.at_us >= _sec_us(since))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query).all()
         return [
             ShieldRecord(
@@ -709,7 +822,7 @@ class SqlStore:
 
     def lift_block(self, record_id: int, *, at: float, by: str) -> bool:
         d = t.shield_decisions
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 update(d)
                 .where(and_(d.c.id == record_id, d.c.lifted_us.is_(None)))
@@ -719,7 +832,7 @@ class SqlStore:
 
     # -- API keys ---------------------------------------------------------
     def add_key(self, record: ApiKeyRecord, secret_sha256: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 insert(t.api_keys).values(
                     id=record.id,
@@ -734,18 +847,18 @@ class SqlStore:
 
     def key_by_secret(self, secret_sha256: str) -> ApiKeyRecord | None:
         k = t.api_keys
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(k).where(k.c.secret_sha256 == secret_sha256)).first()
         return None if row is None else _key(row)
 
     def list_keys(self) -> list[ApiKeyRecord]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(t.api_keys).order_by(t.api_keys.c.created_us)).all()
         return [_key(r) for r in rows]
 
     def revoke_key(self, key_id: str, at: datetime) -> bool:
         k = t.api_keys
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 update(k).where(and_(k.c.id == key_id, k.c.revoked_us.is_(None))).values(revoked_us=to_us(at))
             )
@@ -821,16 +934,41 @@ def _terms(row: Any) -> Terms:
 
 
 def _rule(row: Any) -> ConsentRule:
-    return ConsentRule(
-        id=int(row.id),
-        artist_id=ArtistId(row.artist_id),
-        track_id=TrackId(row.track_id) if row.track_id else None,
-        purpose=Purpose(row.purpose),
-        allow=None if row.allow is None else bool(row.allow),
-        created_at=from_us(row.created_us),
-        valid_from=opt_from_us(row.valid_from_us),
-        valid_until=opt_from_us(row.valid_until_us),
-    )
+    """A stored rule; one whose times cannot be represented comes back as a defective deny, never an error."""
+    track = TrackId(row.track_id) if row.track_id else None
+    try:
+        return ConsentRule(
+            id=int(row.id),
+            artist_id=ArtistId(row.artist_id),
+            track_id=track,
+            purpose=Purpose(row.purpose),
+            allow=None if row.allow is None else bool(row.allow),
+            created_at=from_us(row.created_us),
+            valid_from=opt_from_us(row.valid_from_us),
+            valid_until=opt_from_us(row.valid_until_us),
+        )
+    except (OverflowError, ValueError):
+        _log.warning(
+            "consent rule %s of artist %s has times outside the representable range "
+            "(created %s, from %s, until %s µs); it is read as a deny",
+            row.id, row.artist_id, row.created_us, row.valid_from_us, row.valid_until_us,
+        )  # fmt: skip
+        return ConsentRule(
+            id=int(row.id),
+            artist_id=ArtistId(row.artist_id),
+            track_id=track,
+            purpose=Purpose(row.purpose),
+            allow=False,
+            created_at=_safe_from_us(row.created_us),
+            defect=f"stored time bounds out of range (from {row.valid_from_us} µs, until {row.valid_until_us} µs)",
+        )
+
+
+def _safe_from_us(value: int) -> datetime:
+    try:
+        return from_us(value)
+    except (OverflowError, ValueError):
+        return from_us(0)
 
 
 def _checkpoint(row: Any) -> StoredCheckpoint:

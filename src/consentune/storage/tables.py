@@ -135,6 +135,16 @@ ledger_nodes = Table(
     Column("hash", LargeBinary(32), nullable=False),
 )
 
+# One row; ``version`` moves with every committed consent change (terms, accepted terms, rules).
+# Consent writers update it first, so they serialise across processes and a decision
+# can tell whether what it holds is still current.
+consent_state = Table(
+    "consent_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
+
 ledger_head = Table(
     "ledger_head",
     metadata,

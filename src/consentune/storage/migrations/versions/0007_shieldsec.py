@@ -1,14 +1,14 @@
 """Shield: listening history that survives restarts (when a listener account became established).
 
 Revision ID: 0007_shieldsec
-Revises: 0006
+Revises: 0007_consistency
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_shieldsec"
-down_revision = "0006"
+down_revision = "0007_consistency"
 branch_labels = None
 depends_on = None
 
