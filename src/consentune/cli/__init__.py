@@ -1,8 +1,18 @@
-"""Command line: ``consentune …``.  Each typed error becomes one line on stderr and an exit code."""
+"""Command line: ``consentune …``.  Each error becomes one line on stderr and an exit code.
+
+Typed :class:`~consentune.errors.ConsentuneError` subclasses map to the codes in
+``EXIT_CODES``; usage errors found by the argument parser (missing or unknown
+command, argument or option, a value of the wrong type) exit with 2.  Both print
+``error: … (hint: …)``.  Anything else is a bug: one line too, with the way to
+see its traceback (``CONSENTUNE_TRACEBACK=1``).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+
+import typer
 
 from consentune.errors import (
     AccessDenied,
@@ -28,6 +38,9 @@ EXIT_CODES: list[tuple[type[ConsentuneError], int]] = [
     (StorageError, 7),
     (Throttled, 8),
 ]
+USAGE_EXIT = 2
+BUG_EXIT = 70  # EX_SOFTWARE
+PROG = "consentune"
 
 
 def exit_code_for(exc: ConsentuneError) -> int:
@@ -38,30 +51,46 @@ def main(argv: list[str] | None = None) -> int:
     from consentune.cli.app import app
 
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name=PROG, standalone_mode=False)
     except ConsentuneError as exc:
-        line = f"error: {exc.message}"
-        if exc.hint:
-            line += f" (hint: {exc.hint})"
-        print(line, file=sys.stderr)
+        _print_error(exc.message, exc.hint)
         return exit_code_for(exc)
-    except SystemExit as exc:  # typer/click usage errors and explicit exits
-        return int(exc.code or 0)
-    except KeyboardInterrupt:
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
         return 130
-    except Exception as exc:  # click exceptions in non-standalone mode
-        from click import ClickException
-        from click.exceptions import Abort, Exit
+    except typer.TyperException as exc:  # parser errors, from typer's own copy of click
+        _print_error(*_usage_message(exc))
+        return exc.exit_code
+    except Exception as exc:
+        if os.environ.get("CONSENTUNE_TRACEBACK") == "1":
+            raise
+        _print_error(
+            f"internal error ({type(exc).__name__}): {exc}",
+            "this is a bug in consentune; rerun with CONSENTUNE_TRACEBACK=1 and report the traceback",
+        )
+        return BUG_EXIT
+    return code if isinstance(code, int) else 0
 
-        if isinstance(exc, Exit):
-            return exc.exit_code
-        if isinstance(exc, Abort):
-            return 130
-        if isinstance(exc, ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
-    return 0
+
+def _print_error(message: str, hint: str) -> None:
+    line = f"error: {' '.join(message.split())}"
+    if hint:
+        line += f" (hint: {' '.join(hint.split())})"
+    print(line, file=sys.stderr)
+
+
+def _usage_message(exc: typer.TyperException) -> tuple[str, str]:
+    """A parser error as (message, hint): the message without click's capitals, the hint naming the help page."""
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else PROG
+    message = exc.format_message().strip()
+    commands = sorted(getattr(ctx.command, "commands", {})) if ctx is not None else []
+    if "\n" in message or message.startswith("Missing command"):  # a group run without a subcommand
+        what = "command" if path == PROG else f"subcommand for '{path}'"
+        return f"missing {what}", f"one of {', '.join(commands)}; see '{path} --help'"
+    message = message.rstrip(".")
+    return message[:1].lower() + message[1:], f"see '{path} --help'"
 
 
 __all__ = ["exit_code_for", "main"]

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from consentune.cli.common import console
 
-bench_app = typer.Typer(help="Benchmarks: print a table and write JSON.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: print a table and write JSON.")
 
 _UNITS = {"_per_s": "/s", "_ms_median": "ms (median)", "_s": "s"}
 

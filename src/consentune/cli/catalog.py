@@ -11,7 +11,7 @@ from rich.table import Table
 from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
 from consentune.errors import InvalidInput
 
-artist_app = typer.Typer(help="Manage artists.", no_args_is_help=True)
+artist_app = typer.Typer(help="Manage artists.")
 
 
 def ingest(

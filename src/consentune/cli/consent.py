@@ -14,8 +14,8 @@ from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
 from consentune.errors import InvalidInput
 from consentune.types import Purpose, TrackId
 
-consent_app = typer.Typer(help="See and change an artist's consent.", no_args_is_help=True)
-terms_app = typer.Typer(help="Platform terms versions.", no_args_is_help=True)
+consent_app = typer.Typer(help="See and change an artist's consent.")
+terms_app = typer.Typer(help="Platform terms versions.")
 
 
 def _when(value: str | None, name: str) -> datetime | None:

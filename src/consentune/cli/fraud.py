@@ -11,8 +11,8 @@ import typer
 from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
 from consentune.errors import InvalidInput
 
-fraud_app = typer.Typer(help="Fraud detection: artificial streaming and bot farms.", no_args_is_help=True)
-simulate_app = typer.Typer(help="Synthetic data with ground truth.", no_args_is_help=True)
+fraud_app = typer.Typer(help="Fraud detection: artificial streaming and bot farms.")
+simulate_app = typer.Typer(help="Synthetic data with ground truth.")
 
 
 def _print_alerts(alerts: list[dict[str, object]]) -> None:

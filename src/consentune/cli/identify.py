@@ -13,7 +13,7 @@ from consentune.errors import InvalidInput
 from consentune.identify import IndexReport
 from consentune.types import TrackId
 
-index_app = typer.Typer(help="The content-identification index.", no_args_is_help=True)
+index_app = typer.Typer(help="The content-identification index.")
 
 
 def identify(
@@ -63,7 +63,10 @@ def build() -> None:
 @index_app.command("add")
 def add(tracks: Annotated[list[str], typer.Argument(help="track ids")]) -> None:
     """Index single tracks (only if their `identify` consent holds)."""
-    _print_report(service().identify.index_tracks([TrackId(t) for t in tracks], actor=ADMIN_ACTOR))
+    svc = service()
+    for track in tracks:
+        svc.catalog.track(track)  # an unknown id is NotFound, not a consent refusal
+    _print_report(svc.identify.index_tracks([TrackId(t) for t in tracks], actor=ADMIN_ACTOR))
 
 
 @index_app.command("remove")

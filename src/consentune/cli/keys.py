@@ -11,7 +11,7 @@ from consentune.cli.common import console, service
 from consentune.errors import InvalidInput
 from consentune.types import ArtistId, Role
 
-keys_app = typer.Typer(help="API keys (stored hashed; a secret is shown once).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (stored hashed; a secret is shown once).")
 
 
 @keys_app.command("create")

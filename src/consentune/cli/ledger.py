@@ -12,7 +12,7 @@ from consentune.cli.common import console, print_json, service
 from consentune.errors import InvalidInput, VerificationFailed
 from consentune.ledger import verify_receipt
 
-ledger_app = typer.Typer(help="The verifiable usage ledger.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The verifiable usage ledger.")
 
 
 @ledger_app.command("checkpoint")

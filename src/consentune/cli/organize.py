@@ -13,7 +13,7 @@ from consentune.errors import NotFound
 from consentune.service import Consentune
 from consentune.types import TrackId
 
-organize_app = typer.Typer(help="Content organization: descriptors, similar tracks, duplicates.", no_args_is_help=True)
+organize_app = typer.Typer(help="Content organization: descriptors, similar tracks, duplicates.")
 
 
 @organize_app.command("analyze")
@@ -47,7 +47,9 @@ def analyze(
 @organize_app.command("describe")
 def describe(track: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Stored descriptors of one track."""
-    found = service().organize.descriptors(TrackId(track), actor=ADMIN_ACTOR)
+    svc = service()
+    svc.catalog.track(track)  # an unknown id is NotFound, not a consent refusal
+    found = svc.organize.descriptors(TrackId(track), actor=ADMIN_ACTOR)
     if found is None:
         raise NotFound(f"track {track} has no descriptors yet", hint=f"run `consentune organize analyze {track}`")
     if as_json:
@@ -67,6 +69,7 @@ def similar(
 ) -> None:
     """The most similar consenting tracks by sound (timbre, harmony, rhythm statistics)."""
     svc = service()
+    svc.catalog.track(track)
     found = svc.organize.similar(TrackId(track), n=n, actor=ADMIN_ACTOR)
     if found is None:
         raise NotFound(f"track {track} has no descriptors yet", hint=f"run `consentune organize analyze {track}`")
@@ -85,6 +88,7 @@ def duplicates(
     """Duplicate groups among consenting tracks (exact: same original bytes)."""
     svc = service()
     if track is not None:
+        svc.catalog.track(track)
         matches = svc.organize.duplicates(TrackId(track), actor=ADMIN_ACTOR)
         if as_json:
             print_json([{"track": m.track, "kind": m.kind, "score": m.score} for m in matches])

@@ -10,7 +10,7 @@ import typer
 from consentune.cli.common import console, print_json, service
 from consentune.errors import InvalidInput
 
-plays_app = typer.Typer(help="Play events (listening data).", no_args_is_help=True)
+plays_app = typer.Typer(help="Play events (listening data).")
 
 
 @plays_app.command("import")

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
 
-shield_app = typer.Typer(help="The scraping shield: status, challenge/block log, lifting blocks.", no_args_is_help=True)
+shield_app = typer.Typer(help="The scraping shield: status, challenge/block log, lifting blocks.")
 
 
 @shield_app.command("status")
