@@ -135,22 +135,34 @@ def terms_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         console.print(table)
 
 
+_TERMS_SHAPE = 'write {"kinds": {"purpose": "required|opt-out|opt-in", ...}, "summary": "..."}'
+
+
 @terms_app.command("publish")
 def terms_publish(
     file: Annotated[Path, typer.Argument(help='JSON: {"kinds": {purpose: kind}, "summary": "..."}')],
 ) -> None:
     """Publish a new terms version (artists move to it when they accept)."""
     try:
-        body = json.loads(file.read_text())
-        kinds, summary = body["kinds"], str(body.get("summary", ""))
+        body = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(body, dict):
+            raise TypeError(f"the file holds a JSON {_json_kind(body)}, not an object")
+        kinds, summary = body.get("kinds"), body.get("summary", "")
         if not isinstance(kinds, dict) or not all(isinstance(v, str) for v in kinds.values()):
             raise TypeError("kinds must map each purpose to required, opt-out or opt-in")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InvalidInput(
-            f"cannot read terms from {file}: {exc}", hint='write {"kinds": {...}, "summary": "..."}'
-        ) from None
+        if not isinstance(summary, str):
+            raise TypeError(f"summary must be a string, not a JSON {_json_kind(summary)}")
+    except RecursionError:  # json nests one Python frame per level
+        raise InvalidInput(f"cannot read terms from {file}: JSON nested too deeply", hint=_TERMS_SHAPE) from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise InvalidInput(f"cannot read terms from {file}: {exc}", hint=_TERMS_SHAPE) from None
     terms = service().consent.publish_terms(kinds, summary=summary, actor=ADMIN_ACTOR)
     console.print(f"published terms v{terms.version}")
+
+
+def _json_kind(value: object) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return names.get(type(value), "null")
 
 
 @terms_app.command("accept")
