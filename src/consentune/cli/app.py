@@ -21,6 +21,7 @@ app = typer.Typer(
     name="consentune",
     help="AI services for audio platforms with enforceable, provable artist consent.",
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 app.command()(demo)
 app.command()(serve)

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
+from consentune.cli.common import ADMIN_ACTOR, console, new_table, print_json, service
 from consentune.errors import InvalidInput
 
 artist_app = typer.Typer(help="Manage artists.")
@@ -67,7 +66,7 @@ def artist_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     if as_json:
         print_json([{"id": a.id, "name": a.name, "terms_version": a.terms_version} for a in artists])
         return
-    table = Table("id", "name", "terms")
+    table = new_table("id", "name", "terms")
     for a in artists:
         table.add_row(a.id, a.name, f"v{a.terms_version}")
     console.print(table)
@@ -96,7 +95,7 @@ def tracks(
             ]
         )
         return
-    table = Table("id", "artist", "title", "format", "seconds")
+    table = new_table("id", "artist", "title", "format", "seconds")
     for t in found:
         table.add_row(t.id, t.artist_id, t.title, t.format, f"{t.duration_s:.1f}")
     console.print(table)

@@ -1,23 +1,63 @@
-"""Shared CLI helpers: open the service once per command, print JSON or tables."""
+"""Shared CLI helpers: open the service once per command, print JSON or tables.
+
+Every CLI module is imported to build the command tree, even for ``--help``:
+they import only typer, rich and light consentune modules at the top, and the
+service (numpy, scipy, SQLAlchemy, ...) inside the commands that use it.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from consentune.errors import InvalidInput
-from consentune.plays import RowError
-from consentune.service import Consentune, open_service
 
-console = Console(soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from consentune.plays import RowError
+    from consentune.service import Consentune
+
 ADMIN_ACTOR = "admin:cli"
 
 
+class _LazyConsole:
+    """rich's console, made on first use: a verb that prints plain lines need not import rich."""
+
+    def __init__(self) -> None:
+        self._console: Console | None = None
+
+    @property
+    def rich(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(soft_wrap=True)
+        return self._console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.rich.print(*objects, **options)
+
+    @property
+    def width(self) -> int:
+        return self.rich.width
+
+
+console = _LazyConsole()
+
+
+def new_table(*columns: str, title: str | None = None) -> Table:
+    from rich.table import Table
+
+    return Table(*columns, title=title)
+
+
 def service() -> Consentune:
+    from consentune.service import open_service
+
     return open_service()
 
 

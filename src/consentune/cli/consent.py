@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
+from consentune.cli.common import ADMIN_ACTOR, console, new_table, print_json, service
 from consentune.errors import InvalidInput
 from consentune.types import Purpose, TrackId
 
@@ -48,7 +47,7 @@ def show(artist: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
     if as_json:
         print_json({"artist": view.artist.id, "terms_version": view.terms.version, "purposes": rows})
         return
-    table = Table(
+    table = new_table(
         "purpose",
         "terms",
         "artist rule",
@@ -129,7 +128,7 @@ def terms_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         )
         return
     for v, t in sorted(versions.items()):
-        table = Table("purpose", "kind", title=f"terms v{v}: {t.summary}")
+        table = new_table("purpose", "kind", title=f"terms v{v}: {t.summary}")
         for p, k in t.kinds.items():
             table.add_row(p, k.value)
         console.print(table)

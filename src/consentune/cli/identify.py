@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
 from consentune.errors import InvalidInput
-from consentune.identify import IndexReport
 from consentune.types import TrackId
+
+if TYPE_CHECKING:
+    from consentune.identify import IndexReport
 
 index_app = typer.Typer(help="The content-identification index.")
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
+from consentune.cli.common import ADMIN_ACTOR, console, new_table, print_json, service
 from consentune.errors import NotFound
-from consentune.service import Consentune
 from consentune.types import TrackId
+
+if TYPE_CHECKING:
+    from consentune.service import Consentune
 
 organize_app = typer.Typer(help="Content organization: descriptors, similar tracks, duplicates.")
 
@@ -22,13 +22,15 @@ def analyze(
     redo: Annotated[bool, typer.Option("--redo", help="re-analyse tracks that already have descriptors")] = False,
 ) -> None:
     """Describe tracks whose `organize` consent holds (tempo, key, loudness, embedding); others are refused."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     svc = service()
     ids = [TrackId(t) for t in tracks] if tracks else _all_tracks(svc)
     todo = ids if redo or tracks else svc.organize.pending(ids)
     counts = {"analysed": 0, "refused": 0, "failed": 0}
     columns = (TextColumn("[bold]organize"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                TextColumn("{task.fields[last]}"))  # fmt: skip
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*columns, console=console.rich, transient=False) as bar:
         task = bar.add_task("analyze", total=len(todo), last="")
 
         def step(track: TrackId, status: str) -> None:
@@ -55,7 +57,7 @@ def describe(track: str, as_json: Annotated[bool, typer.Option("--json")] = Fals
     if as_json:
         print_json(found.summary())
         return
-    table = Table("descriptor", "value", title=track)
+    table = new_table("descriptor", "value", title=track)
     for key, value in found.summary().items():
         table.add_row(key, str(value))
     console.print(table)

@@ -6,9 +6,8 @@ import time
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
+from consentune.cli.common import ADMIN_ACTOR, console, new_table, print_json, service
 
 shield_app = typer.Typer(help="The scraping shield: status, challenge/block log, lifting blocks.")
 
@@ -35,7 +34,7 @@ def blocks(
     if as_json:
         print_json([_record(r) for r in records])
         return
-    table = Table("id", "action", "subject", "score", "why", "lifted")
+    table = new_table("id", "action", "subject", "score", "why", "lifted")
     for r in records:
         why = "; ".join(str(s.get("explanation", "")) for s in r.signals)
         table.add_row(str(r.id), r.action, r.subject, f"{r.score:.2f}", why, r.lifted_by or "")
