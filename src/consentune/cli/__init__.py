@@ -14,6 +14,7 @@ import sys
 
 import typer
 
+from consentune.cli.common import SomeFilesFailed, error_line
 from consentune.errors import (
     AccessDenied,
     AuthenticationFailed,
@@ -44,6 +45,8 @@ PROG = "consentune"
 
 
 def exit_code_for(exc: ConsentuneError) -> int:
+    if isinstance(exc, SomeFilesFailed):
+        return exc.exit_code
     return next((code for cls, code in EXIT_CODES if isinstance(exc, cls)), 1)
 
 
@@ -74,10 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_error(message: str, hint: str) -> None:
-    line = f"error: {' '.join(message.split())}"
-    if hint:
-        line += f" (hint: {' '.join(hint.split())})"
-    print(line, file=sys.stderr)
+    print(error_line(message, hint), file=sys.stderr)
 
 
 def _usage_message(exc: typer.TyperException) -> tuple[str, str]:

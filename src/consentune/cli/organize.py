@@ -100,12 +100,13 @@ def duplicates(
         if not matches:
             console.print("no duplicates found")
         return
-    groups = svc.organize.duplicate_groups(actor=ADMIN_ACTOR)
+    groups = svc.organize.duplicate_group_details(actor=ADMIN_ACTOR)
     if as_json:
-        print_json(groups)
+        print_json([{"tracks": g.tracks, "kind": g.kind, "score": g.score} for g in groups])
         return
     for number, group in enumerate(groups, start=1):
-        console.print(f"group {number}: " + ", ".join(f"{t} ({svc.catalog.track(t).title})" for t in group))
+        members = ", ".join(f"{t} ({svc.catalog.track(t).title})" for t in group.tracks)
+        console.print(f"group {number} ({group.kind}, {group.score:.2f}): {members}", markup=False)
     console.print(f"{len(groups)} duplicate groups")
 
 
