@@ -173,6 +173,7 @@ SEMANTIC = [
     (["consent", "set", "Ada", "recommend", "perhaps"], 2, "allow or deny"),
     (["consent", "set", "Ada", "recommend", "allow", "--valid-until", "soon"], 2, "not an ISO 8601 time"),
     (["consent", "set", "Ada", "no-such-purpose", "allow"], 4, "no-such-purpose"),
+    (["consent", "set", "Ada", "recommend", "allow", "--valid-until", "9999-12-31T23:59:59-14:00"], 2, "years 1..9999"),
     (["consent", "show", "Nobody"], 3, "unknown artist"),
     (["keys", "create", "--role", "emperor"], 2, "unknown role"),
     (["simulate", "plays", "--out", "{home}/p.txt"], 2, "unknown output type"),

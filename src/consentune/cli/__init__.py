@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         return 130
+    except BrokenPipeError:  # the reader went away (`consentune tracks | head`): stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except typer.TyperException as exc:  # parser errors, from typer's own copy of click
         _print_error(*_usage_message(exc))
         return exc.exit_code

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +26,12 @@ def _when(value: str | None, name: str) -> datetime | None:
         raise InvalidInput(f"{name} {value!r} is not an ISO 8601 time", hint="e.g. 2027-01-31T00:00:00+00:00") from None
     if parsed.tzinfo is None:
         raise InvalidInput(f"{name} {value!r} has no time zone", hint="append +00:00 for UTC")
+    try:
+        parsed.astimezone(UTC)  # stored in UTC: a time that has none poisons every later read of the rules
+    except OverflowError:
+        raise InvalidInput(
+            f"{name} {value!r} is outside the years 1..9999 in UTC", hint="pick an earlier date"
+        ) from None
     return parsed
 
 
