@@ -133,7 +133,7 @@ def test_option_without_its_value(capsys: Capture, path: tuple[str, ...]) -> Non
     command = VERBS[path]
     option = _value_options(command)[-1].opts[0]
     line = _assert_one_error_line(*run(capsys, *path, *_required_arguments(command), option))
-    assert f"option '{option}' requires an argument" in line
+    assert f"option '{option}' requires an argument" in line and f"consentune {' '.join(path)} --help" in line
 
 
 # every value of their only parameter (track ids, removed or not) is one the parser must accept

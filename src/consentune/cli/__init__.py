@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 
 import typer
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except typer.TyperException as exc:  # parser errors, from typer's own copy of click
-        _print_error(*_usage_message(exc))
+        _print_error(*_usage_message(exc, sys.argv[1:] if argv is None else argv))
         return exc.exit_code
     except Exception as exc:
         if os.environ.get("CONSENTUNE_TRACEBACK") == "1":
@@ -83,10 +84,10 @@ def _print_error(message: str, hint: str) -> None:
     print(error_line(message, hint), file=sys.stderr)
 
 
-def _usage_message(exc: typer.TyperException) -> tuple[str, str]:
+def _usage_message(exc: typer.TyperException, argv: Sequence[str]) -> tuple[str, str]:
     """A parser error as (message, hint): the message without click's capitals, the hint naming the help page."""
     ctx = getattr(exc, "ctx", None)
-    path = ctx.command_path if ctx is not None else PROG
+    path = ctx.command_path if ctx is not None else _command_path(argv)
     message = exc.format_message().strip()
     commands = sorted(getattr(ctx.command, "commands", {})) if ctx is not None else []
     if "\n" in message or message.startswith("Missing command"):  # a group run without a subcommand
@@ -94,6 +95,20 @@ def _usage_message(exc: typer.TyperException) -> tuple[str, str]:
         return f"missing {what}", f"one of {', '.join(commands)}; see '{path} --help'"
     message = message.rstrip(".")
     return message[:1].lower() + message[1:], f"see '{path} --help'"
+
+
+def _command_path(argv: Sequence[str]) -> str:
+    """``consentune`` and the subcommand words that lead ``argv`` (for errors raised without a context)."""
+    from consentune.cli.app import app
+
+    command: object = typer.main.get_command(app)
+    words = [PROG]
+    for word in argv:
+        command = getattr(command, "commands", {}).get(word)
+        if command is None:
+            break
+        words.append(word)
+    return " ".join(words)
 
 
 __all__ = ["exit_code_for", "main"]
