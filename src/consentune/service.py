@@ -15,7 +15,7 @@ from consentune.claims.service import ClaimService
 from consentune.config import Settings
 from consentune.consent.decide import BatchDecision
 from consentune.consent.registry import ConsentRegistry
-from consentune.errors import InvalidInput
+from consentune.errors import InvalidInput, StorageError
 from consentune.fraud.service import FraudService
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.identify import IdentifyService, MmapIndex
@@ -67,7 +67,7 @@ class Consentune:
 def open_service(settings: Settings | None = None) -> Consentune:
     """Open (and on first run create) the data folder, database, signing key and default terms."""
     settings = settings or Settings.from_env()
-    settings.home.mkdir(parents=True, exist_ok=True)
+    _make_home(settings.home)
     engine = make_engine(settings.database_url)
     migrate(engine)
     store = SqlStore(engine)
@@ -155,6 +155,21 @@ def open_service(settings: Settings | None = None) -> Consentune:
         session_key=hmac_key(secret, "dashboard-session"),
         claims=claims,
     )
+
+
+def _make_home(home: Path) -> None:
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InvalidInput(
+            f"the data folder {home} is a file (or lies inside one)",
+            hint="point CONSENTUNE_HOME at a folder; it is created when missing",
+        ) from None
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the data folder {home}: {exc.strerror}",
+            hint="point CONSENTUNE_HOME at a folder you may write to",
+        ) from None
 
 
 def _listener_desk(

@@ -36,6 +36,8 @@ def test_analyze_describe_similar_duplicates(
     code, out, _ = run(capsys, "organize", "similar", ada_wav, "--json")
     assert code == 0 and [n["track"] for n in json.loads(out)] == [bo_wav]
     code, out, _ = run(capsys, "organize", "duplicates", "--json")
-    assert code == 0 and json.loads(out) == [sorted([ada_wav, bo_wav])]
+    assert code == 0 and json.loads(out) == [{"tracks": sorted([ada_wav, bo_wav]), "kind": "exact", "score": 1.0}]
+    code, out, _ = run(capsys, "organize", "duplicates")
+    assert code == 0 and "group 1 (exact, 1.00): " in out and ada_wav in out and bo_wav in out
     code, _, err = run(capsys, "organize", "similar", ada_flac)
     assert code != 0 and err.startswith("error: ") and "organize is not allowed" in err

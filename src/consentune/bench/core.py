@@ -1,13 +1,19 @@
 """``consentune bench core``: ledger, proofs, consent decisions and ingest on this machine.
 
 Targets from the foundation issue: >= 20,000 ledger appends/s (batched) and
->= 1,000,000 consent decisions/s (batched).
+>= 1,000,000 consent decisions/s (batched).  Ceilings: ``consentune --help`` and
+a light verb (offline receipt verification) cost <= 0.3 CPU-s each, measured
+as a user pays them: a fresh process, user + system time of the child.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,12 +25,14 @@ from consentune.config import Settings
 from consentune.consent.decide import ConsentContext, decide_batch
 from consentune.consent.rules import ConsentRule
 from consentune.consent.terms import default_terms
+from consentune.errors import ConsentuneError
 from consentune.ledger import root_at, verify_consistency, verify_inclusion
 from consentune.ledger.log import UsageRecord
 from consentune.service import Consentune, open_service
 from consentune.types import ArtistId, Purpose, TrackId
 
 TARGETS = {"ledger_appends_per_s": 20_000, "consent_decisions_per_s": 1_000_000}
+CEILINGS = {"cli_help_cpu_s": 0.3, "cli_verify_receipt_cpu_s": 0.3}
 
 
 def run_core(
@@ -56,6 +64,8 @@ def run_core(
             results["audit_ok"] = report.ok
             progress(f"ingest: {ingest_tracks} synthesized tracks")
             results.update(_bench_ingest(svc, ingest_tracks))
+            progress("cli: CPU seconds of --help, an offline verify and a database verb, in fresh processes")
+            results.update(_bench_cli(svc, home))  # before the gate bench: a receipt of the few ingest entries
             progress("gate: end-to-end decisions through the database and ledger")
             results.update(_bench_gate(svc))
         finally:
@@ -67,6 +77,8 @@ def run_core(
         "ledger_appends_per_s": results["ledger_appends_per_s"] >= TARGETS["ledger_appends_per_s"],
         "consent_decisions_per_s": results["consent_decisions_per_s"] >= TARGETS["consent_decisions_per_s"],
     }
+    results["ceilings"] = CEILINGS
+    results["meets_ceilings"] = {key: results[key] <= ceiling for key, ceiling in CEILINGS.items()}
     return results
 
 
@@ -163,6 +175,38 @@ def _bench_gate(svc: Consentune) -> dict[str, Any]:
     }
 
 
+def _bench_cli(svc: Consentune, home: Path, runs: int = 5) -> dict[str, Any]:
+    """Median CPU seconds (user + system, from ``getrusage(RUSAGE_CHILDREN)``) of CLI runs in a fresh process."""
+    track = svc.catalog.tracks(limit=1)[0].id
+    receipt = home / "cli-receipt.json"
+    receipt.write_bytes(svc.ledger.receipt(track=track))
+    env = {**os.environ, "CONSENTUNE_HOME": str(home), "CONSENTUNE_DATABASE_URL": svc.settings.database_url}
+    verify = ["ledger", "verify", str(receipt), "--public-key", svc.ledger.verifier_key]
+    return {
+        "cli_runs": runs,
+        "cli_help_cpu_s": _cli_cpu_s(["--help"], env, runs),
+        "cli_verify_receipt_cpu_s": _cli_cpu_s(verify, env, runs),
+        "cli_tracks_cpu_s": _cli_cpu_s(["tracks", "--limit", "1"], env, runs),  # opens the database: not light
+    }
+
+
+def _cli_cpu_s(args: list[str], env: dict[str, str], runs: int) -> float:
+    spent = []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(
+            [sys.executable, "-m", "consentune", *args], env=env, capture_output=True, text=True, check=False
+        )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            raise ConsentuneError(
+                f"`consentune {' '.join(args[:2])}` failed in the CLI benchmark: {done.stderr.strip()[-300:]}",
+                hint="run that command by hand to see why",
+            )
+        spent.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(spent)
+
+
 def _bench_decisions(n: int, rng: random.Random) -> dict[str, Any]:
     """Pure decide_batch over a synthetic catalogue: 1 artist per 10 tracks, rules for 20% of artists."""
     artists = [ArtistId(f"art_{i:08x}") for i in range(max(1, n // 10))]
@@ -190,4 +234,4 @@ def _bench_decisions(n: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-__all__ = ["TARGETS", "run_core"]
+__all__ = ["CEILINGS", "TARGETS", "run_core"]

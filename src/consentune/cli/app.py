@@ -20,8 +20,8 @@ from consentune.cli.shield import shield_app
 app = typer.Typer(
     name="consentune",
     help="AI services for audio platforms with enforceable, provable artist consent.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 app.command()(demo)
 app.command()(serve)

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from consentune.cli.common import console
+from consentune.cli.common import console, new_table
 
-bench_app = typer.Typer(help="Benchmarks: print a table and write JSON.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: print a table and write JSON.")
 
 _UNITS = {"_per_s": "/s", "_ms_median": "ms (median)", "_s": "s"}
 
@@ -30,7 +29,7 @@ def core(
     decisions: Annotated[int, typer.Option(help="consent decisions per batch")] = 1_000_000,
     database_url: Annotated[str | None, typer.Option(help="benchmark this database instead of a temp SQLite")] = None,
 ) -> None:
-    """Ledger appends/s, proof times at full size, consent decisions/s, ingest throughput."""
+    """Ledger appends/s, proof times at full size, consent decisions/s, ingest throughput, CLI start-up CPU-s."""
     from consentune.bench.core import run_core
 
     results = run_core(
@@ -40,9 +39,9 @@ def core(
         progress=console.print,
     )
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
-    table = Table("measure", "value", title=f"consentune bench core ({results['backend']})")
+    table = new_table("measure", "value", title=f"consentune bench core ({results['backend']})")
     for key, value in results.items():
-        if key not in ("targets", "meets_targets", "machine"):
+        if key not in ("targets", "meets_targets", "ceilings", "meets_ceilings", "machine"):
             table.add_row(key, _fmt(value))
     for key, target in results["targets"].items():
         ok = results["meets_targets"][key]
@@ -50,6 +49,9 @@ def core(
             f"target {key}",
             f"{target:,} -> {'met' if ok else 'MISSED'} ({results[key] / target:.2f}x)",
         )
+    for key, ceiling in results["ceilings"].items():
+        ok = results["meets_ceilings"][key]
+        table.add_row(f"ceiling {key}", f"<= {ceiling} -> {'met' if ok else 'MISSED'} ({results[key] / ceiling:.2f}x)")
     console.print(table)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
@@ -71,7 +73,7 @@ def recommend(
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     main = results["seeds"][str(results["main_seed"])]
     columns = ("recall_at_10", "ndcg_at_10", "coverage_at_10", "long_tail_share_at_10", "long_tail_recall_at_10")
-    table = Table(
+    table = new_table(
         "model",
         "params",
         "Recall@10",
@@ -88,7 +90,7 @@ def recommend(
         train_s = _fmt(row["train_s"]) if "train_s" in row else "-"
         table.add_row(name, row["params"], *(f"{row[c]:.4f}" for c in columns), f"{row['exposure_gini']:.3f}", train_s)
     console.print(table)
-    frontier = Table(
+    frontier = new_table(
         "LT target",
         "damping",
         "bonus",
@@ -110,7 +112,7 @@ def recommend(
             f"{row['exposure_gini']:.3f}",
         )
     console.print(frontier)
-    rerank = Table(
+    rerank = new_table(
         "λ",
         "Recall@10",
         "NDCG@10",
@@ -124,7 +126,7 @@ def recommend(
         rerank.add_row(f"{row['strength']}", *(f"{row[c]:.4f}" for c in columns), f"{row['exposure_gini']:.3f}")
     console.print(rerank)
     cold = main["coldstart"]
-    other = Table("measure", "value", title="cold start and serving")
+    other = new_table("measure", "value", title="cold start and serving")
     other.add_row("cold artists held out", f"{cold['cold_items']:,}")
     other.add_row(f"content model Recall@10 ({cold['params']})", f"{cold['content_recall_at_10']:.4f}")
     other.add_row("popularity-within-tag Recall@10", f"{cold['tag_popularity_recall_at_10']:.4f}")
@@ -134,12 +136,12 @@ def recommend(
     for key in ("p50_ms", "p99_ms", "consent_violations"):
         other.add_row(f"serving {key} (fold-in + long-tail bonus + consent mask)", _fmt(main["serving"][key]))
     console.print(other)
-    seeds_table = Table("measure (winning configuration)", "mean", "min", "max", "per seed", title="across seeds")
+    seeds_table = new_table("measure (winning configuration)", "mean", "min", "max", "per seed", title="across seeds")
     for key, stats in results["across_seeds"].items():
         per_seed = ", ".join(f"{v:.4f}" for v in stats["values"])
         seeds_table.add_row(key, f"{stats['mean']:.4f}", f"{stats['min']:.4f}", f"{stats['max']:.4f}", per_seed)
     console.print(seeds_table)
-    goals = Table("goal", "value", "target", "result", title="goals (main seed)")
+    goals = new_table("goal", "value", "target", "result", title="goals (main seed)")
     for name, goal in results["goals"].items():
         verdict = f"{'met' if goal['met'] else 'MISSED'} ({goal['ratio']:.2f}x)"
         goals.add_row(name, f"{goal['value']:.4f}", f"{goal['target']}", verdict)
@@ -213,7 +215,7 @@ def organize(
         quick=quick, seed=seed, soundfont=soundfont, tags_data=tags_data, manifest=manifest, progress=console.print
     )
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
-    table = Table("measure", "value", "target", title="consentune bench organize")
+    table = new_table("measure", "value", "target", title="consentune bench organize")
     skip = ("targets", "meets_targets", "machine", "rows", "tag_coverage_by_method", "tag_coverage_by_facet")
     shown = {k: v for k, v in results.items() if k not in skip}
     for key, value in shown.items():
@@ -245,7 +247,7 @@ def fraud(
         lastfm=lastfm, quick=quick, full=full, seeds=seed_list, sim_events=sim_events, progress=console.print
     )
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
-    table = Table(
+    table = new_table(
         "background", "seed", "attack", "camo", "ours user P/R/F1", "ours track F1", "ours fan FPR",
         "latency h", "ev/s", "FRAUDAR user F1 (best/union)", "FRAUDAR track F1", "FRAUDAR fan FPR",
         title="consentune bench fraud (top-5 alerts vs FRAUDAR top-5 blocks)",
@@ -269,7 +271,7 @@ def fraud(
 
 
 def _print_fraud_goals(goals: dict[str, Any]) -> None:
-    table = Table("goal (worst cell)", "target", "Consentune", "FRAUDAR", "result", title="fraud goals")
+    table = new_table("goal (worst cell)", "target", "Consentune", "FRAUDAR", "result", title="fraud goals")
     for name, goal in goals.items():
         ours = goal.get("ours_min", goal.get("ours_max"))
         peer = goal.get("fraudar_best_block_min", goal.get("fraudar_union_max", "-"))
@@ -303,7 +305,7 @@ def identify(
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     measured = results["peer"].startswith("audfprint2")
     runs = results["runs"]
-    table = Table(
+    table = new_table(
         "condition", "ours 10 s", "peer 10 s", "goal 10 s", "ours 5 s", "peer 5 s", "goal 5 s",
         title=f"consentune bench identify: top-1 % (seed {results['seed']}, {results['indexed_tracks']} indexed, "
         f"{results['queries_per_condition']} excerpts/condition; peer: {results['peer']})",
@@ -318,7 +320,7 @@ def identify(
             cells += [f"{row['ours_pct']:.1f}", peer_cell, goal]
         table.add_row("false matches (negatives)" if condition == "negative" else condition, *cells)
     console.print(table)
-    cost = Table("measure", "ours", "peer", title="cost")
+    cost = new_table("measure", "ours", "peer", title="cost")
     peer_build = results.get("peer_build") or {}
     cost.add_row(
         "query CPU s (10 s excerpt, decode incl.)",
@@ -345,7 +347,7 @@ def identify(
     )
     cost.add_row("10x index: match CPU ratio", f"{tenx['cpu_ratio']:.2f}x", "-")
     console.print(cost)
-    goals = Table("goal", "value", "target", "result", title="goals")
+    goals = new_table("goal", "value", "target", "result", title="goals")
     for name, goal in results["summary"].items():
         goals.add_row(name, _fmt(goal["value"]), goal["target"], "met" if goal["met"] else "MISSED")
     console.print(goals)
@@ -369,7 +371,7 @@ def claims(
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
-    table = Table(
+    table = new_table(
         "measure", "value", "goal", title=f"consentune bench claims (seed {seed}, {results['copies']} copies)"
     )
     for key, goal in TARGETS.items():

@@ -6,12 +6,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
+from consentune.cli.common import (
+    ADMIN_ACTOR,
+    console,
+    failure_json,
+    for_each_file,
+    print_json,
+    print_table,
+    raise_if_failed,
+    service,
+)
 from consentune.errors import InvalidInput
 
-artist_app = typer.Typer(help="Manage artists.", no_args_is_help=True)
+artist_app = typer.Typer(help="Manage artists.")
 
 
 def ingest(
@@ -21,36 +29,34 @@ def ingest(
     tag: Annotated[list[str] | None, typer.Option("--tag", help="a tag (repeatable), e.g. --tag ambient")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Ingest audio files for an artist (identical bytes are idempotent)."""
+    """Ingest audio files for an artist (identical bytes are idempotent); a bad file is reported, the rest stored."""
     if title and len(files) > 1:
         raise InvalidInput("--title applies to one file", hint="ingest files one by one to title them")
     svc = service()
     owner = svc.catalog.artist(artist)
-    results = []
-    for path in files:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {path}: {exc.strerror}", hint="check the path") from None
+
+    def store(path: Path, data: bytes) -> dict[str, object]:
         result = svc.catalog.ingest(
             data, filename=path.name, artist=owner, title=title, actor=ADMIN_ACTOR, tags=tag or ()
         )
         t = result.track
-        results.append(
-            {
-                "track": t.id,
-                "title": t.title,
-                "created": result.created,
-                "format": t.format,
-                "duration_s": t.duration_s,
-                "sha256": t.content_sha256,
-            }
-        )
         if not as_json:
             state = "added" if result.created else "already present"
-            console.print(f"{t.id}  {t.title!r}  {t.format} {t.duration_s:.1f}s  {state}")
+            console.print(f"{t.id}  {t.title!r}  {t.format} {t.duration_s:.1f}s  {state}", markup=False)
+        return {
+            "file": str(path),
+            "track": t.id,
+            "title": t.title,
+            "created": result.created,
+            "format": t.format,
+            "duration_s": t.duration_s,
+            "sha256": t.content_sha256,
+        }
+
+    stored, failed = for_each_file(files, store)
     if as_json:
-        print_json(results)
+        print_json([*stored, *(failure_json(path, exc) for path, exc in failed)])
+    raise_if_failed(files, failed, done="stored")
 
 
 @artist_app.command("add")
@@ -67,10 +73,7 @@ def artist_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     if as_json:
         print_json([{"id": a.id, "name": a.name, "terms_version": a.terms_version} for a in artists])
         return
-    table = Table("id", "name", "terms")
-    for a in artists:
-        table.add_row(a.id, a.name, f"v{a.terms_version}")
-    console.print(table)
+    print_table(("id", "name", "terms"), [(a.id, a.name, f"v{a.terms_version}") for a in artists])
 
 
 def tracks(
@@ -96,7 +99,6 @@ def tracks(
             ]
         )
         return
-    table = Table("id", "artist", "title", "format", "seconds")
-    for t in found:
-        table.add_row(t.id, t.artist_id, t.title, t.format, f"{t.duration_s:.1f}")
-    console.print(table)
+    names = {a.id: a.name for a in svc.catalog.artists()}
+    rows = [(t.id, names.get(t.artist_id, t.artist_id), t.title, t.format, f"{t.duration_s:.1f}") for t in found]
+    print_table(("id", "artist", "title", "format", "seconds"), rows)

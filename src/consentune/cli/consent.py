@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
+from consentune.cli.common import ADMIN_ACTOR, console, new_table, print_json, service
 from consentune.errors import InvalidInput
 from consentune.types import Purpose, TrackId
 
-consent_app = typer.Typer(help="See and change an artist's consent.", no_args_is_help=True)
-terms_app = typer.Typer(help="Platform terms versions.", no_args_is_help=True)
+consent_app = typer.Typer(help="See and change an artist's consent.")
+terms_app = typer.Typer(help="Platform terms versions.")
 
 
 def _when(value: str | None, name: str) -> datetime | None:
@@ -27,6 +26,12 @@ def _when(value: str | None, name: str) -> datetime | None:
         raise InvalidInput(f"{name} {value!r} is not an ISO 8601 time", hint="e.g. 2027-01-31T00:00:00+00:00") from None
     if parsed.tzinfo is None:
         raise InvalidInput(f"{name} {value!r} has no time zone", hint="append +00:00 for UTC")
+    try:
+        parsed.astimezone(UTC)  # stored in UTC: a time that has none poisons every later read of the rules
+    except OverflowError:
+        raise InvalidInput(
+            f"{name} {value!r} is outside the years 1..9999 in UTC", hint="pick an earlier date"
+        ) from None
     return parsed
 
 
@@ -48,7 +53,7 @@ def show(artist: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
     if as_json:
         print_json({"artist": view.artist.id, "terms_version": view.terms.version, "purposes": rows})
         return
-    table = Table(
+    table = new_table(
         "purpose",
         "terms",
         "artist rule",
@@ -144,10 +149,13 @@ def terms_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         )
         return
     for v, t in sorted(versions.items()):
-        table = Table("purpose", "kind", title=f"terms v{v}: {t.summary}")
+        table = new_table("purpose", "kind", title=f"terms v{v}: {t.summary}")
         for p, k in t.kinds.items():
             table.add_row(p, k.value)
         console.print(table)
+
+
+_TERMS_SHAPE = 'write {"kinds": {"purpose": "required|opt-out|opt-in", ...}, "summary": "..."}'
 
 
 @terms_app.command("publish")
@@ -156,16 +164,25 @@ def terms_publish(
 ) -> None:
     """Publish a new terms version (artists move to it when they accept)."""
     try:
-        body = json.loads(file.read_text())
-        kinds, summary = body["kinds"], str(body.get("summary", ""))
+        body = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(body, dict):
+            raise TypeError(f"the file holds a JSON {_json_kind(body)}, not an object")
+        kinds, summary = body.get("kinds"), body.get("summary", "")
         if not isinstance(kinds, dict) or not all(isinstance(v, str) for v in kinds.values()):
             raise TypeError("kinds must map each purpose to required, opt-out or opt-in")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InvalidInput(
-            f"cannot read terms from {file}: {exc}", hint='write {"kinds": {...}, "summary": "..."}'
-        ) from None
+        if not isinstance(summary, str):
+            raise TypeError(f"summary must be a string, not a JSON {_json_kind(summary)}")
+    except RecursionError:  # json nests one Python frame per level
+        raise InvalidInput(f"cannot read terms from {file}: JSON nested too deeply", hint=_TERMS_SHAPE) from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise InvalidInput(f"cannot read terms from {file}: {exc}", hint=_TERMS_SHAPE) from None
     terms = service().consent.publish_terms(kinds, summary=summary, actor=ADMIN_ACTOR)
     console.print(f"published terms v{terms.version}")
+
+
+def _json_kind(value: object) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return names.get(type(value), "null")
 
 
 @terms_app.command("accept")

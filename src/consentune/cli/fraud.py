@@ -8,11 +8,18 @@ from typing import Annotated
 
 import typer
 
-from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
+from consentune.cli.common import (
+    ADMIN_ACTOR,
+    console,
+    print_json,
+    print_rejected_rows,
+    refuse_if_nothing_accepted,
+    service,
+)
 from consentune.errors import InvalidInput
 
-fraud_app = typer.Typer(help="Fraud detection: artificial streaming and bot farms.", no_args_is_help=True)
-simulate_app = typer.Typer(help="Synthetic data with ground truth.", no_args_is_help=True)
+fraud_app = typer.Typer(help="Fraud detection: artificial streaming and bot farms.")
+simulate_app = typer.Typer(help="Synthetic data with ground truth.")
 
 
 def _print_alerts(alerts: list[dict[str, object]]) -> None:
@@ -48,12 +55,15 @@ def scan(
     out = report.to_dict()
     if as_json:
         print_json(out)
-        return
-    _print_alerts(out["alerts"])  # type: ignore[arg-type]
-    console.print(
-        f"{len(report.alerts)} alerts, {len(out['flagged_accounts'])} flagged accounts, "  # type: ignore[arg-type]
-        f"{len(out['flagged_tracks'])} flagged tracks; intake {report.stats.as_dict()}"  # type: ignore[arg-type]
-    )
+    else:
+        print_rejected_rows(report.errors)
+        _print_alerts(out["alerts"])  # type: ignore[arg-type]
+        console.print(
+            f"{len(report.alerts)} alerts, {len(out['flagged_accounts'])} flagged accounts, "  # type: ignore[arg-type]
+            f"{len(out['flagged_tracks'])} flagged tracks; intake {report.stats.as_dict()}"  # type: ignore[arg-type]
+        )
+    if plays is not None:
+        refuse_if_nothing_accepted(plays, report.errors, accepted=len(parsed.events))
 
 
 @fraud_app.command("watch")
@@ -67,6 +77,7 @@ def watch(
     from consentune.plays import read_play_file
 
     parsed = read_play_file(plays)
+    refuse_if_nothing_accepted(plays, parsed.errors, accepted=len(parsed.events))
     detector = StreamDetector()
     ordered = sorted(parsed.events, key=lambda e: e.played_at)
     for start in range(0, len(ordered), batch):

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
-from consentune.errors import InvalidInput
-from consentune.identify import IndexReport
+from consentune.cli.common import (
+    ADMIN_ACTOR,
+    console,
+    failure_json,
+    for_each_file,
+    print_json,
+    raise_if_failed,
+    service,
+)
 from consentune.types import TrackId
 
-index_app = typer.Typer(help="The content-identification index.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from consentune.identify import IndexReport, Match
+    from consentune.service import Consentune
+
+index_app = typer.Typer(help="The content-identification index.")
 
 
 def identify(
@@ -22,27 +33,30 @@ def identify(
 ) -> None:
     """Identify audio against the index: matched track, score, time ranges, speed and pitch estimates."""
     svc = service()
-    results = []
-    for path in files:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {path}: {exc.strerror}", hint="check the path") from None
+
+    def lookup(path: Path, data: bytes) -> dict[str, object]:
         found = svc.identify.identify(data, filename=path.name, actor=ADMIN_ACTOR)
-        results.append({"file": str(path), "matches": [dataclasses.asdict(m) for m in found]})
-        if as_json:
-            continue
-        if not found:
-            console.print(f"{path}: no match")
-        for m in found:
-            title = svc.catalog.track(m.track_id).title
-            console.print(
-                f"{path}: {m.track_id} {title!r} score {m.score:.1f} ({m.matched} aligned), "
-                f"query {m.query_start_s:.1f}-{m.query_end_s:.1f} s = ref {m.ref_start_s:.1f}-{m.ref_end_s:.1f} s, "
-                f"time x{m.time_scale:.3f}, pitch {m.pitch_semitones:+.2f} st"
-            )
+        if not as_json:
+            _print_matches(svc, path, found)
+        return {"file": str(path), "matches": [dataclasses.asdict(m) for m in found]}
+
+    results, failed = for_each_file(files, lookup)
     if as_json:
-        print_json(results)
+        print_json([*results, *(failure_json(path, exc) for path, exc in failed)])
+    raise_if_failed(files, failed, done="identified")
+
+
+def _print_matches(svc: Consentune, path: Path, found: Sequence[Match]) -> None:
+    if not found:
+        console.print(f"{path}: no match", markup=False)
+    for m in found:
+        title = svc.catalog.track(m.track_id).title
+        console.print(
+            f"{path}: {m.track_id} {title!r} score {m.score:.1f} ({m.matched} aligned), "
+            f"query {m.query_start_s:.1f}-{m.query_end_s:.1f} s = ref {m.ref_start_s:.1f}-{m.ref_end_s:.1f} s, "
+            f"time x{m.time_scale:.3f}, pitch {m.pitch_semitones:+.2f} st",
+            markup=False,
+        )
 
 
 def _print_report(report: IndexReport) -> None:
@@ -63,7 +77,10 @@ def build() -> None:
 @index_app.command("add")
 def add(tracks: Annotated[list[str], typer.Argument(help="track ids")]) -> None:
     """Index single tracks (only if their `identify` consent holds)."""
-    _print_report(service().identify.index_tracks([TrackId(t) for t in tracks], actor=ADMIN_ACTOR))
+    svc = service()
+    for track in tracks:
+        svc.catalog.track(track)  # an unknown id is NotFound, not a consent refusal
+    _print_report(svc.identify.index_tracks([TrackId(t) for t in tracks], actor=ADMIN_ACTOR))
 
 
 @index_app.command("remove")

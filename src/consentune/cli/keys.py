@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from consentune.cli.common import console, service
+from consentune.cli.common import console, new_table, service
 from consentune.errors import InvalidInput
 from consentune.types import ArtistId, Role
 
-keys_app = typer.Typer(help="API keys (stored hashed; a secret is shown once).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (stored hashed; a secret is shown once).")
 
 
 @keys_app.command("create")
@@ -34,7 +33,7 @@ def create(
 
 @keys_app.command("list")
 def list_() -> None:
-    table = Table("id", "role", "artist", "label", "revoked")
+    table = new_table("id", "role", "artist", "label", "revoked")
     for k in service().keys.list():
         table.add_row(k.id, k.role.value, k.artist_id or "-", k.label, "yes" if k.revoked_at else "")
     console.print(table)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
+from consentune.cli.common import ADMIN_ACTOR, console, new_table, print_json, service
 from consentune.errors import NotFound
-from consentune.service import Consentune
 from consentune.types import TrackId
 
-organize_app = typer.Typer(help="Content organization: descriptors, similar tracks, duplicates.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from consentune.service import Consentune
+
+organize_app = typer.Typer(help="Content organization: descriptors, similar tracks, duplicates.")
 
 
 @organize_app.command("analyze")
@@ -22,13 +22,15 @@ def analyze(
     redo: Annotated[bool, typer.Option("--redo", help="re-analyse tracks that already have descriptors")] = False,
 ) -> None:
     """Describe tracks whose `organize` consent holds (tempo, key, loudness, embedding); others are refused."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     svc = service()
     ids = [TrackId(t) for t in tracks] if tracks else _all_tracks(svc)
     todo = ids if redo or tracks else svc.organize.pending(ids)
     counts = {"analysed": 0, "refused": 0, "failed": 0}
     columns = (TextColumn("[bold]organize"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                TextColumn("{task.fields[last]}"))  # fmt: skip
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*columns, console=console.rich, transient=False) as bar:
         task = bar.add_task("analyze", total=len(todo), last="")
 
         def step(track: TrackId, status: str) -> None:
@@ -47,13 +49,15 @@ def analyze(
 @organize_app.command("describe")
 def describe(track: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Stored descriptors of one track."""
-    found = service().organize.descriptors(TrackId(track), actor=ADMIN_ACTOR)
+    svc = service()
+    svc.catalog.track(track)  # an unknown id is NotFound, not a consent refusal
+    found = svc.organize.descriptors(TrackId(track), actor=ADMIN_ACTOR)
     if found is None:
         raise NotFound(f"track {track} has no descriptors yet", hint=f"run `consentune organize analyze {track}`")
     if as_json:
         print_json(found.summary())
         return
-    table = Table("descriptor", "value", title=track)
+    table = new_table("descriptor", "value", title=track)
     for key, value in found.summary().items():
         table.add_row(key, str(value))
     console.print(table)
@@ -67,6 +71,7 @@ def similar(
 ) -> None:
     """The most similar consenting tracks by sound (timbre, harmony, rhythm statistics)."""
     svc = service()
+    svc.catalog.track(track)
     found = svc.organize.similar(TrackId(track), n=n, actor=ADMIN_ACTOR)
     if found is None:
         raise NotFound(f"track {track} has no descriptors yet", hint=f"run `consentune organize analyze {track}`")
@@ -85,6 +90,7 @@ def duplicates(
     """Duplicate groups among consenting tracks (exact: same original bytes)."""
     svc = service()
     if track is not None:
+        svc.catalog.track(track)
         matches = svc.organize.duplicates(TrackId(track), actor=ADMIN_ACTOR)
         if as_json:
             print_json([{"track": m.track, "kind": m.kind, "score": m.score} for m in matches])
@@ -94,12 +100,13 @@ def duplicates(
         if not matches:
             console.print("no duplicates found")
         return
-    groups = svc.organize.duplicate_groups(actor=ADMIN_ACTOR)
+    groups = svc.organize.duplicate_group_details(actor=ADMIN_ACTOR)
     if as_json:
-        print_json(groups)
+        print_json([{"tracks": g.tracks, "kind": g.kind, "score": g.score} for g in groups])
         return
     for number, group in enumerate(groups, start=1):
-        console.print(f"group {number}: " + ", ".join(f"{t} ({svc.catalog.track(t).title})" for t in group))
+        members = ", ".join(f"{t} ({svc.catalog.track(t).title})" for t in group.tracks)
+        console.print(f"group {number} ({group.kind}, {group.score:.2f}): {members}", markup=False)
     console.print(f"{len(groups)} duplicate groups")
 
 

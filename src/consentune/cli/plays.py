@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from consentune.cli.common import console, print_json, service
+from consentune.cli.common import console, print_json, print_rejected_rows, refuse_if_nothing_accepted, service
 from consentune.errors import InvalidInput
 
-plays_app = typer.Typer(help="Play events (listening data).", no_args_is_help=True)
+plays_app = typer.Typer(help="Play events (listening data).")
 
 
 @plays_app.command("import")
@@ -30,10 +30,8 @@ def import_(
             {"imported": report.imported, "errors": [{"line": e.line, "error": e.message} for e in report.errors]}
         )
     else:
-        for error in report.errors[:50]:
-            console.print(f"line {error.line}: {error.message}")
-        if len(report.errors) > 50:
-            console.print(f"... and {len(report.errors) - 50} more rejected rows")
+        print_rejected_rows(report.errors)
         console.print(f"imported {report.imported} plays, rejected {len(report.errors)} rows")
+    refuse_if_nothing_accepted(file, report.errors, accepted=report.imported)
     if strict and report.errors:
         raise InvalidInput(f"{len(report.errors)} row(s) rejected", hint="fix the listed lines and import them again")

@@ -8,7 +8,7 @@ import typer
 
 from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
 
-recommend_app = typer.Typer(help="Consent-aware recommendations.", no_args_is_help=True)
+recommend_app = typer.Typer(help="Consent-aware recommendations.")
 
 
 @recommend_app.command("train")

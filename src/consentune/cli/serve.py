@@ -1,15 +1,50 @@
-"""``consentune serve`` and ``consentune demo``."""
+"""``consentune serve`` and ``consentune demo``.
+
+Both bind their port before doing anything else, so a busy port is one error
+line and nothing half-built (no demo keys printed, no data folder created),
+then hand the bound socket to uvicorn.  The server says where it listens and
+how to stop it, and logs one access line per request.
+"""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
-from typing import Annotated
+import socket
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from consentune.cli.common import console, service
-from consentune.config import Settings
-from consentune.errors import InvalidInput
+from consentune.cli.common import console
+from consentune.errors import Conflict, InvalidInput
+
+if TYPE_CHECKING:
+    from consentune.config import Settings
+    from consentune.service import Consentune
+
+# uvicorn's logging, quieter: its start-up chatter only from WARNING on, one access line per request
+ACCESS_FORMAT = '%(asctime)s %(client_addr)s "%(request_line)s" %(status_code)s'
+LOG_CONFIG: dict[str, object] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "default": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "%(levelprefix)s %(message)s"},
+        "access": {
+            "()": "consentune.cli.access_log.AccessFormatter",
+            "fmt": ACCESS_FORMAT,
+            "datefmt": "%Y-%m-%dT%H:%M:%S",
+        },
+    },
+    "handlers": {
+        "default": {"formatter": "default", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+        "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+    },
+    "loggers": {
+        "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"level": "WARNING"},
+        "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
 
 
 def check_bench_bind(settings: Settings, host: str) -> None:
@@ -27,54 +62,100 @@ def check_bench_bind(settings: Settings, host: str) -> None:
         )
 
 
-# uvicorn's own forwarded-header handling stays off: CONSENTUNE_TRUSTED_PROXIES alone decides whom to believe,
-# and the shield must see the real peer (the benchmark clock is honoured from loopback peers only).
-
-
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default CONSENTUNE_HOST or 127.0.0.1)")] = None,
-    port: Annotated[int | None, typer.Option(help="port (default CONSENTUNE_PORT or 8000)")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="port (default CONSENTUNE_PORT or 8000; 0: any free port)")
+    ] = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs)."""
-    import uvicorn
+    """Serve the HTTP API and the dashboard (OpenAPI at /docs); Ctrl+C stops it."""
+    settings = _settings()
+    check_bench_bind(settings, host or settings.host)
+    listener = bind(host or settings.host, settings.port if port is None else port)
+    from consentune.service import open_service
 
-    from consentune.api import create_app
-
-    svc = service()
-    bind_host, bind_port = host or svc.settings.host, port or svc.settings.port
-    check_bench_bind(svc.settings, bind_host)
-    console.print(f"Consentune API on http://{bind_host}:{bind_port}/v1  (docs: /docs)")
-    console.print(f"Dashboard: http://{bind_host}:{bind_port}/dashboard/sign-in  (sign in with an artist or admin key)")
-    uvicorn.run(create_app(svc), host=bind_host, port=bind_port, log_level="warning", proxy_headers=False)
+    run_server(open_service(settings), listener)
 
 
 def demo(
-    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="port (default 8000; 0: any free port)")] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="build the demo catalogue and exit")] = False,
 ) -> None:
     """Build a demo catalogue of synthesized music with mixed consents, then serve it."""
-    import uvicorn
-
-    from consentune.api import create_app
     from consentune.demo.catalog import build_demo
+    from consentune.service import open_service
 
-    svc = service()
-    check_bench_bind(svc.settings, svc.settings.host)
-    console.print(f"data folder: {svc.settings.home}")
-    keys = build_demo(svc, progress=console.print)
-    bind_port = port or svc.settings.port
-    url = f"http://{svc.settings.host}:{bind_port}"
+    settings = _settings()
+    check_bench_bind(settings, settings.host)
+    listener = None if no_serve else bind(settings.host, settings.port if port is None else port)
+    try:
+        svc = open_service(settings)
+        console.print(f"data folder: {settings.home}", markup=False)
+        keys = build_demo(svc, progress=console.print)
+    except BaseException:
+        if listener is not None:
+            listener.close()
+        raise
+    url = _url(settings.host, settings.port if listener is None else listener.getsockname()[1])
     console.print()
     console.print(f"[bold]Consentune demo[/bold]: open [bold]{url}/dashboard/sign-in[/bold]")
     console.print("  paste an artist key to see that artist's tracks, consent, usage timeline, receipts and reach;")
     console.print("  paste the admin key for the operator console (terms, ledger audit, purges, shield blocks).")
     console.print(f"admin API key:  {keys.admin}")
     for name, key in keys.artists.items():
-        console.print(f"artist key ({name}): {key}")
+        console.print(f"artist key ({name}): {key}", markup=False)
     console.print(f"JSON API: {url}/v1  (OpenAPI docs: {url}/docs)")
     console.print(f"try:  curl -H 'Authorization: Bearer {keys.admin}' {url}/v1/tracks")
     console.print(f"      curl -H 'Authorization: Bearer {next(iter(keys.artists.values()))}' {url}/v1/me/consent")
     console.print(f"      curl -H 'Authorization: Bearer {keys.admin}' {url}/v1/users/listener-03/recommendations")
-    if no_serve:
-        return
-    uvicorn.run(create_app(svc), host=svc.settings.host, port=bind_port, log_level="warning", proxy_headers=False)
+    if listener is not None:
+        run_server(svc, listener)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or one error line saying why not (with what to do instead)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise Conflict(
+                f"port {port} on {host} is already in use",
+                hint=f"stop what serves it, e.g. an earlier `consentune demo` or `serve`, or pass --port {port + 1}",
+            ) from None
+        raise InvalidInput(
+            f"cannot listen on {host} port {port}: {exc.strerror or exc}",
+            hint="use an address of this machine (CONSENTUNE_HOST, --host) and a free port (--port)",
+        ) from None
+
+
+def run_server(svc: Consentune, listener: socket.socket) -> None:
+    """Serve ``svc`` on the bound ``listener`` until Ctrl+C (or SIGTERM); say where, and how to stop."""
+    import uvicorn
+
+    from consentune.api import create_app
+
+    host, port = listener.getsockname()[:2]
+    url = _url(host, port)
+    console.print(f"Consentune API on {url}/v1  (docs: {url}/docs)", markup=False)
+    console.print(f"Dashboard: {url}/dashboard/sign-in  (sign in with an artist or admin key)", markup=False)
+    console.print(f"listening on {host} port {port}; press Ctrl+C to stop", markup=False)
+    # uvicorn's own forwarded-header handling stays off: CONSENTUNE_TRUSTED_PROXIES alone decides whom to believe,
+    # and the shield must see the real peer (the benchmark clock is honoured from loopback peers only).
+    config = uvicorn.Config(create_app(svc), log_config=LOG_CONFIG, access_log=True, proxy_headers=False)
+    try:
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        listener.close()
+        svc.close()
+        console.print("server stopped")
+
+
+def _settings() -> Settings:
+    from consentune.config import Settings
+
+    return Settings.from_env()
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

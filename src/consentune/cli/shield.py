@@ -3,25 +3,66 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
+from consentune.cli.common import ADMIN_ACTOR, console, print_json, print_table, service
 
-shield_app = typer.Typer(help="The scraping shield: status, challenge/block log, lifting blocks.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from consentune.ports import ShieldRecord
+
+DAY_S = 86_400.0
+shield_app = typer.Typer(help="The scraping shield: status, challenge/block log, lifting blocks.")
 
 
 @shield_app.command("status")
 def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Active blocks, logged challenges and detector state."""
-    info = service().listen.guard.status()
+    """Blocks and challenges as the deployment recorded them in its database (all server processes)."""
+    records = service().listen.guard.decisions(limit=1_000_000)
+    info = _recorded_status(records, now=time.time())
     if as_json:
         print_json(info)
         return
-    for key, value in info.items():
-        console.print(f"{key}: {value}")
+    by_kind = info["active_blocks_by_kind"]
+    assert isinstance(by_kind, dict)
+    kinds = ", ".join(f"{n} {k}" for k, n in by_kind.items())
+    console.print(f"active blocks: {info['active_blocks']} ({kinds})", markup=False)
+    console.print(f"blocks in the last 24 h: {info['blocks_last_24h']}; lifted blocks: {info['lifted_blocks']}")
+    console.print(f"challenges logged: {info['challenges_logged']} (last 24 h: {info['challenges_last_24h']})")
+    latest = info["latest_decision"]
+    if isinstance(latest, dict):
+        console.print(f"latest decision: {latest['at']} {latest['action']} {latest['subject']}", markup=False)
+    console.print("live detector counters are per server process: GET /v1/admin/shield/status with an admin key")
+
+
+def _recorded_status(records: Sequence[ShieldRecord], *, now: float) -> dict[str, object]:
+    blocks = [r for r in records if r.action == "block"]
+    active = [r for r in blocks if r.lifted_at is None]
+    challenges = [r for r in records if r.action == "challenge"]
+    by_kind = dict.fromkeys(("session", "account", "address", "prefix"), 0)
+    for r in active:
+        kind = r.subject.split(":", 1)[0]
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    latest = max(records, key=lambda r: r.at, default=None)
+    return {
+        "source": "database",
+        "active_blocks": len(active),
+        "active_blocks_by_kind": by_kind,
+        "blocks_last_24h": sum(1 for r in blocks if now - r.at <= DAY_S),
+        "lifted_blocks": len(blocks) - len(active),
+        "challenges_logged": len(challenges),
+        "challenges_last_24h": sum(1 for r in challenges if now - r.at <= DAY_S),
+        "latest_decision": None
+        if latest is None
+        else {"at": _iso(latest.at), "action": latest.action, "subject": latest.subject, "score": latest.score},
+    }
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @shield_app.command("blocks")
@@ -35,11 +76,12 @@ def blocks(
     if as_json:
         print_json([_record(r) for r in records])
         return
-    table = Table("id", "action", "subject", "score", "why", "lifted")
-    for r in records:
-        why = "; ".join(str(s.get("explanation", "")) for s in r.signals)
-        table.add_row(str(r.id), r.action, r.subject, f"{r.score:.2f}", why, r.lifted_by or "")
-    console.print(table)
+    rows = [
+        (str(r.id), r.action, r.subject, f"{r.score:.2f}", "; ".join(str(s.get("explanation", "")) for s in r.signals),
+         r.lifted_by or "")
+        for r in records
+    ]  # fmt: skip
+    print_table(("id", "action", "subject", "score", "why", "lifted"), rows, whole=("id", "subject"))
 
 
 @shield_app.command("unblock")

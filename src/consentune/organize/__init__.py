@@ -3,7 +3,7 @@ and tag normalization.  Pure numpy/scipy; audio only through the purpose gate un
 """
 
 from consentune.organize.descriptors import FEATURE_KIND, Descriptors, analyze
-from consentune.organize.duplicates import DuplicateMatch, NearDuplicateFinder, group_pairs
+from consentune.organize.duplicates import DuplicateGroup, DuplicateMatch, NearDuplicateFinder, group_pairs
 from consentune.organize.service import AnalyzeReport, OrganizeService
 from consentune.organize.similar import Neighbour, SimilarityIndex
 
@@ -11,6 +11,7 @@ __all__ = [
     "FEATURE_KIND",
     "AnalyzeReport",
     "Descriptors",
+    "DuplicateGroup",
     "DuplicateMatch",
     "NearDuplicateFinder",
     "Neighbour",

@@ -58,4 +58,43 @@ def group_pairs(tracks: Sequence[TrackId], pairs: Sequence[tuple[TrackId, TrackI
     return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g[0]))
 
 
-__all__ = ["DuplicateMatch", "NearDuplicateFinder", "group_pairs"]
+@dataclass(frozen=True, slots=True)
+class DuplicateGroup:
+    """Tracks that are one recording: ``kind`` "exact", "near" or "mixed" (both kinds of link);
+    ``score`` is the weakest link's (1.0 when every link is exact)."""
+
+    tracks: list[TrackId]
+    kind: str
+    score: float
+
+
+def describe_groups(links: Sequence[tuple[TrackId, DuplicateMatch]]) -> list[DuplicateGroup]:
+    """Group ``(track, match)`` links into connected components, each with its kind and weakest score.
+
+    A pair linked twice (the near finder also sees exact copies) counts once, by its strongest link.
+    """
+    best: dict[frozenset[TrackId], tuple[TrackId, DuplicateMatch]] = {}
+    for track, match in links:
+        pair = frozenset((track, match.track))
+        if pair not in best or _strength(match) > _strength(best[pair][1]):
+            best[pair] = (track, match)
+    members = sorted({t for pair in best for t in pair})
+    groups = group_pairs(members, [(track, match.track) for track, match in best.values()])
+    group_of = {t: index for index, group in enumerate(groups) for t in group}
+    kinds: list[set[str]] = [set() for _ in groups]
+    scores = [1.0] * len(groups)
+    for track, match in best.values():
+        index = group_of[track]
+        kinds[index].add(match.kind)
+        scores[index] = min(scores[index], match.score)
+    return [
+        DuplicateGroup(group, next(iter(kind)) if len(kind) == 1 else "mixed", score)
+        for group, kind, score in zip(groups, kinds, scores, strict=True)
+    ]
+
+
+def _strength(match: DuplicateMatch) -> tuple[bool, float]:
+    return (match.kind == "exact", match.score)
+
+
+__all__ = ["DuplicateGroup", "DuplicateMatch", "NearDuplicateFinder", "describe_groups", "group_pairs"]

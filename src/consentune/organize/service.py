@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from consentune.errors import AccessDenied, ConsentuneError
 from consentune.gate import PurposeGate, TrackHandle
 from consentune.organize.descriptors import FEATURE_KIND, Descriptors, analyze
-from consentune.organize.duplicates import DuplicateMatch, NearDuplicateFinder, group_pairs
+from consentune.organize.duplicates import DuplicateGroup, DuplicateMatch, NearDuplicateFinder, describe_groups
 from consentune.organize.embedding import EMBEDDING_DIM
 from consentune.organize.similar import Neighbour, SimilarityIndex
 from consentune.organize.tags import NormalizedTag, TagNormalizer
@@ -147,18 +147,19 @@ class OrganizeService:
 
     def duplicate_groups(self, *, actor: str) -> list[list[TrackId]]:
         """Every duplicate group (≥ 2 consenting tracks: exact, and near with a finder), largest first."""
-        pairs: list[tuple[TrackId, TrackId]] = []
+        return [group.tracks for group in self.duplicate_group_details(actor=actor)]
+
+    def duplicate_group_details(self, *, actor: str) -> list[DuplicateGroup]:
+        """Like :meth:`duplicate_groups`, each group with its kind (exact, near, mixed) and weakest link's score."""
+        links: list[tuple[TrackId, DuplicateMatch]] = []
         for group in self._catalog.content_groups():
             allowed = self._allowed(group, actor=actor)
-            pairs += [(allowed[0], other) for other in allowed[1:]]
+            links += [(allowed[0], DuplicateMatch(other, "exact", 1.0)) for other in allowed[1:]]
         if self._near is not None:
             candidates = self._index_tracks(actor)
             for track in candidates:
-                pairs += [
-                    (track, m.track) for m in self._near.near_duplicates(track, candidates=candidates, actor=actor)
-                ]
-        members = sorted({t for pair in pairs for t in pair})
-        return group_pairs(members, pairs)
+                links += [(track, m) for m in self._near.near_duplicates(track, candidates=candidates, actor=actor)]
+        return describe_groups(links)
 
     def normalize_tags(self, tags: Sequence[str]) -> list[NormalizedTag]:
         """Map free tags onto the faceted vocabulary; catalogue artist names count as non-descriptors."""

@@ -43,25 +43,48 @@ class Parsed:
 
 
 def parse_csv(text: str, *, first_line: int = 2) -> Parsed:
-    """Parse CSV text with a header row; rows are numbered as lines of the file."""
+    """Parse CSV text with a header row; rows are numbered as lines of the file.
+
+    A row the CSV reader itself refuses (a field over ``csv.field_size_limit()``,
+    a NUL byte) becomes a numbered error like any other bad row.
+    """
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        return Parsed(errors=[RowError(1, f"header row is not valid CSV: {exc}")])
+    missing = [c for c in REQUIRED if c not in header]
     if missing:
-        parsed = Parsed()
-        parsed.errors.append(RowError(1, f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}"))
-        return parsed
-    return parse_records(enumerate(reader, start=first_line))
+        found = ", ".join(repr(c[:40]) for c in header[:8]) or "nothing"
+        message = f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}; found {found}"
+        return Parsed(errors=[RowError(1, message)])
+    parsed = Parsed()
+    line = first_line
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return parsed
+        except csv.Error as exc:
+            parsed.errors.append(RowError(line, f"row is not valid CSV: {exc}"))
+        else:
+            _parse_into(parsed, line, row)
+        line += 1
 
 
 def parse_records(rows: Iterable[tuple[int, Mapping[str, object]]]) -> Parsed:
     parsed = Parsed()
     for line, row in rows:
-        try:
-            parsed.events.append(parse_row(row))
-            parsed.lines.append(line)
-        except RowProblem as exc:
-            parsed.errors.append(RowError(line, str(exc)))
+        _parse_into(parsed, line, row)
     return parsed
+
+
+def _parse_into(parsed: Parsed, line: int, row: Mapping[str, object]) -> None:
+    try:
+        parsed.events.append(parse_row(row))
+        parsed.lines.append(line)
+    except RowProblem as exc:
+        parsed.errors.append(RowError(line, str(exc)))
 
 
 def parse_row(row: Mapping[str, object]) -> PlayEvent:

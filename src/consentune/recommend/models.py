@@ -65,8 +65,13 @@ class Recommender(ABC):
         self.n_items = 0
 
     def fit(self, matrix: Any) -> None:
-        """Train on a users × items CSR matrix of raw counts."""
+        """Train on a users × items CSR matrix of raw counts (at least one user and one item)."""
         x = sp.csr_matrix(matrix, dtype=np.float32)
+        if 0 in x.shape:
+            raise InvalidInput(
+                f"cannot train on {x.shape[0]} users × {x.shape[1]} items",
+                hint="train once there is at least one listener and one track",
+            )
         self.n_items = x.shape[1]
         if self.weighting is not None:
             self.weighting.fit(x)

@@ -123,6 +123,12 @@ class RecommendService:
                     counts[(play.user_id, play.track_id)] += 1
                     plays += 1
         items = [h.track for h in grant.allowed]
+        if plays == 0:
+            raise InvalidInput(
+                f"no plays to train on: {len(items)} tracks allow recommendations, "
+                f"{len(grant.denied)} refuse, and none of the allowed ones was played for {MIN_PLAY_MS / 1000:g} s",
+                hint="import listening first (`consentune plays import FILE` or POST /v1/plays), then train",
+            )
         item_index = {t: i for i, t in enumerate(items)}
         users = sorted({u for u, _ in counts})
         user_index = {u: i for i, u in enumerate(users)}

@@ -152,7 +152,7 @@ class TwoStage(Recommender):
             member.fit(inner_train)
         rows = inner_train[users]
         cand, features = self._features(inner_members, rows, _item_listeners(inner_train), long_tail_mask(inner_train))
-        labels = np.asarray(sp.csr_matrix(inner_test[users])[cand.users, cand.items]).ravel() > 0
+        labels = _held_out(inner_test[users], cand)
         if MIN_HITS <= labels.sum() < labels.size:
             self.stage.fit(features, labels)
             self.learned = True
@@ -311,6 +311,19 @@ def _check_target(target: float) -> None:
 
 
 _NO_CALIBRATION: tuple[NDArray[np.int64], NDArray[np.float64]] = (np.zeros((0, 1), dtype=np.int64), np.zeros((0, 1)))
+
+
+def _held_out(test_rows: Any, cand: _Candidates) -> NDArray[np.bool_]:
+    """Whether each candidate was held out (a hit).
+
+    Scipy answers fancy indexing with empty index arrays by a sparse matrix,
+    not an empty array; on a tiny catalogue every item may already be seen, so
+    there may be no candidates at all.
+    """
+    if cand.users.size == 0:
+        return np.zeros(0, dtype=bool)
+    picked = sp.csr_matrix(test_rows)[cand.users, cand.items]
+    return np.asarray(picked, dtype=np.float64).ravel() > 0
 
 
 def _item_listeners(x: Any) -> NDArray[np.float64]:

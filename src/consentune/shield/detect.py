@@ -439,7 +439,8 @@ class ScraperDetector:
             keys, counts = list(self._subjects), dict(self._counts)
         for key in keys:
             kinds[key.split(":", 1)[0]] += 1
-        return {**counts, "subjects": len(keys), **{f"{k}s": v for k, v in kinds.items()}}
+        plural = {"session": "sessions", "account": "accounts", "address": "addresses", "prefix": "prefixes"}
+        return {**counts, "subjects": len(keys), **{plural[k]: v for k, v in kinds.items()}}
 
     # -- state updates ---------------------------------------------------------
     def _subject(self, key: str, now: float) -> _Subject:

@@ -153,8 +153,11 @@ class ShieldGuard:
         return int(size_bytes * min(1.0, max(0.0, fraction)))
 
     # -- operator -----------------------------------------------------------
-    def decisions(self, *, action: str | None = None, active_only: bool = False) -> list[ShieldRecord]:
-        return self._repo.shield_decisions(action=action, active_only=active_only)
+    def decisions(
+        self, *, action: str | None = None, active_only: bool = False, limit: int = 200
+    ) -> list[ShieldRecord]:
+        """Stored decisions, newest first."""
+        return self._repo.shield_decisions(action=action, active_only=active_only, limit=limit)
 
     def lift(self, record_id: int, *, by: str, now: float) -> None:
         """Lift a block: recorded with who lifted it; this worker's detector forgives the subject too."""
