@@ -34,6 +34,7 @@ from consentune.shield.policy import TrackPolicySource
 from consentune.shield.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from consentune.shield.streams import StreamSigner
 from consentune.storage import SqlStore, make_engine, migrate
+from consentune.storage.tiles import FileTileStore
 from consentune.types import Purpose, TrackId
 
 
@@ -68,7 +69,13 @@ def open_service(settings: Settings | None = None) -> Consentune:
     migrate(engine)
     store = SqlStore(engine)
     signer = load_or_create_signer(settings.key_path, settings.log_origin)
-    ledger = UsageLedger(store, signer, origin=settings.log_origin)
+    ledger = UsageLedger(
+        store,
+        signer,
+        origin=settings.log_origin,
+        tiles=FileTileStore(settings.tiles_dir),
+        integrate_batch=settings.ledger_integrate_batch,
+    )
     gate = PurposeGate(
         catalog=store,
         consent=store,

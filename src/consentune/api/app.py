@@ -42,22 +42,27 @@ async def _sweep_forever(service: Consentune, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
-async def _checkpoint_forever(service: Consentune, interval_s: float) -> None:
-    """Sign the ledger head regularly, so public checkpoints stay fresh without signing per request."""
+async def _integrate_forever(service: Consentune, interval_s: float) -> None:
+    """Integrate queued ledger appends, sign and publish, regularly; one integrator runs at a time
+    across all workers and hosts (the others skip their turn instead of waiting)."""
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await run_in_threadpool(service.ledger.checkpoint)
+            await run_in_threadpool(service.ledger.integrate, wait=False)
         except Exception:
-            logger.exception("signing a ledger checkpoint failed; retrying in %.0f s", interval_s)
+            logger.exception("integrating the ledger failed; retrying in %.1f s", interval_s)
 
 
-def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoint_interval_s: float = 60.0) -> FastAPI:
+def create_app(
+    service: Consentune, *, sweep_interval_s: float = 600.0, integrate_interval_s: float | None = None
+) -> FastAPI:
+    interval = service.settings.ledger_integrate_interval_s if integrate_interval_s is None else integrate_interval_s
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         tasks = [
             asyncio.create_task(_sweep_forever(service, sweep_interval_s)),
-            asyncio.create_task(_checkpoint_forever(service, checkpoint_interval_s)),
+            asyncio.create_task(_integrate_forever(service, interval)),
         ]
         try:
             yield
@@ -93,7 +98,7 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
 
     @app.get("/v1/health", tags=["meta"])
     def health() -> dict[str, object]:
-        return {"status": "ok", "version": __version__, "ledger_size": service.ledger.size}
+        return {"status": "ok", "version": __version__, "ledger_size": service.ledger.integrated_size}
 
     from consentune.web import available, install_dashboard, served_paths
 

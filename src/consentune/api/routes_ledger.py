@@ -84,7 +84,7 @@ def gate_decisions(body: GateIn, service: Service, caller: Caller) -> GateOut:
         tracks=[TrackId(t) for t in body.tracks],
         action=body.action,
     )
-    logged = grant.ledger_range
+    logged = service.ledger.sequences(grant.ledger_ticket)  # the caller asked for indices: integrate now
     return GateOut(
         purpose=grant.purpose,
         action=grant.action,

@@ -1,8 +1,9 @@
-"""``consentune ledger checkpoint|receipt|verify|audit|public-key``."""
+"""``consentune ledger checkpoint|receipt|verify|integrate|audit|public-key``."""
 
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -89,15 +90,35 @@ def verify(
         console.print(f"  #{e.sequence} {e.time} {e.action} {e.purpose or '-'} {e.decision}: {e.reason}")
 
 
+@ledger_app.command("integrate")
+def integrate(
+    follow: Annotated[bool, typer.Option("--follow", help="keep integrating every --interval seconds")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between rounds with --follow")] = 1.0,
+) -> None:
+    """Integrate queued appends, sign a checkpoint and publish the tiles (one integrator runs at a time)."""
+    ledger = service().ledger
+    while True:
+        size = ledger.integrate()
+        console.print(f"log size {size}")
+        if not follow:
+            return
+        time.sleep(interval)
+
+
 @ledger_app.command("audit")
-def audit(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Recompute the whole log from stored entries; fail on any tampering."""
-    report = service().ledger.audit()
+def audit(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    full: Annotated[bool, typer.Option("--full", help="recompute the whole log, not just what is new")] = False,
+) -> None:
+    """Check the log from the last audited checkpoint (or, with --full, from the start); fail on tampering."""
+    report = service().ledger.audit(full=full)
     if as_json:
         print_json(
             {
                 "ok": report.ok,
                 "size": report.size,
+                "start": report.start,
+                "entries_checked": report.entries_checked,
                 "checkpoints_checked": report.checkpoints_checked,
                 "nodes_checked": report.nodes_checked,
                 "problems": report.problems,
@@ -107,7 +128,8 @@ def audit(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         for problem in report.problems:
             console.print(f"[red]TAMPER[/red] {problem}")
         console.print(
-            f"{report.size} entries, {report.nodes_checked} nodes, {report.checkpoints_checked} checkpoints checked"
+            f"{report.size} entries (checked from {report.start}), {report.nodes_checked} nodes, "
+            f"{report.checkpoints_checked} checkpoints checked"
         )
     if not report.ok:
         raise VerificationFailed(

@@ -24,7 +24,7 @@ from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
 from consentune.gate.blobs import BlobStore
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
-from consentune.ledger.log import UsageLedger, UsageRecord
+from consentune.ledger.log import LedgerTicket, UsageLedger, UsageRecord
 from consentune.ports import CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo
 from consentune.types import PlayEvent, Purpose, Track, TrackId, is_wellformed_purpose
 
@@ -46,7 +46,7 @@ class Grant:
     action: str
     allowed: tuple[TrackHandle, ...]
     denied: tuple[Denial, ...]
-    ledger_range: range
+    ledger_ticket: LedgerTicket  # resolve with UsageLedger.sequences() when the indices are needed
 
 
 @dataclass(frozen=True, slots=True)

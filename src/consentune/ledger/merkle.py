@@ -140,7 +140,7 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def _range_keys(start: int, end: int) -> list[NodeKey]:
+def range_keys(start: int, end: int) -> list[NodeKey]:
     """Perfect subtrees, largest first, whose right fold is MTH(D[start:end]).
 
     ``start`` must be a multiple of the largest power of two below ``end - start``,
@@ -189,7 +189,7 @@ def _consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
 
 def _hash_ranges(ranges: Sequence[tuple[int, int]], source: NodeSource) -> list[bytes]:
     """Compute MTH for each range from one batch lookup of perfect subtrees."""
-    per_range = [_range_keys(start, end) for start, end in ranges]
+    per_range = [range_keys(start, end) for start, end in ranges]
     wanted = sorted({key for keys in per_range for key in keys})
     found = source.get_nodes(wanted) if wanted else {}
     missing = [key for key in wanted if key not in found]
@@ -329,6 +329,7 @@ __all__ = [
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "range_keys",
     "root_at",
     "verify_consistency",
     "verify_inclusion",
