@@ -1,4 +1,9 @@
-"""The usage ledger: checkpoints, proofs, receipts, audit; and the gate for services."""
+"""The usage ledger: checkpoints, proofs, receipts, audit, tlog-tiles; and the gate for services.
+
+``/v1/ledger/tiles`` is a C2SP tlog-tiles prefix: the same files the
+integrator writes to the tiles folder, which any static server or CDN can
+serve instead.  Reading them never touches the database.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from fastapi.responses import PlainTextResponse, Response
 from consentune.api.deps import Caller, Service
 from consentune.api.routes_catalog import visible_track
 from consentune.api.schemas import AuditOut, CheckpointOut, GateIn, GateOut, ProofOut
+from consentune.errors import NotFound
+from consentune.ledger.tiles import CHECKPOINT_PATH, TileStore, parse_tile_path
 from consentune.types import Purpose, Role, TrackId
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
@@ -31,6 +38,36 @@ def checkpoint(service: Service) -> CheckpointOut:
         note=cp.note,
         verifier_key=service.ledger.verifier_key,
     )
+
+
+_IMMUTABLE = "public, max-age=31536000, immutable"  # a tile path (with its width) never changes content
+_FRESH = "public, max-age=5"  # the checkpoint moves on; tlog-tiles asks for a few seconds at most
+
+
+def _tile_store(service: Service) -> TileStore:
+    if service.ledger.tiles is None:
+        raise NotFound("this server does not publish ledger tiles", hint="set CONSENTUNE_LEDGER_TILES_DIR")
+    return service.ledger.tiles
+
+
+@router.get("/ledger/tiles/checkpoint", response_class=PlainTextResponse)
+def tiles_checkpoint(service: Service) -> Response:
+    """Public: the published signed checkpoint (C2SP tlog-tiles ``<prefix>/checkpoint``)."""
+    data = _tile_store(service).read(CHECKPOINT_PATH)
+    if data is None:
+        raise NotFound("no checkpoint is published yet", hint="the integrator publishes one when the log grows")
+    return Response(data, media_type="text/plain; charset=utf-8", headers={"Cache-Control": _FRESH})
+
+
+@router.get("/ledger/tiles/tile/{path:path}", responses={200: {"content": {"application/octet-stream": {}}}})
+def tile(path: str, service: Service) -> Response:
+    """Public: a hash tile ``tile/<L>/<N>[.p/<W>]`` or an entry bundle ``tile/entries/<N>[.p/<W>]``."""
+    full_path = f"tile/{path}"
+    parse_tile_path(full_path)
+    data = _tile_store(service).read(full_path)
+    if data is None:
+        raise NotFound(f"{full_path} is not published", hint="fetch the checkpoint first; only its tiles exist")
+    return Response(data, media_type="application/octet-stream", headers={"Cache-Control": _IMMUTABLE})
 
 
 @router.get("/ledger/public-key", response_class=PlainTextResponse)
