@@ -24,6 +24,7 @@ from consentune.ledger import (
     verify_consistency,
     verify_inclusion,
     verify_receipt,
+    verify_receipt_pages,
 )
 from consentune.ledger.log import UsageRecord
 from consentune.service import Consentune, open_service
@@ -285,3 +286,30 @@ def test_two_instances_appending_at_once_make_one_gap_free_log(svc: Consentune) 
     report = svc.ledger.audit()
     assert report.ok, report.problems
     assert report.size == start + total
+
+
+# -- paged receipts ------------------------------------------------------------------------
+
+
+def test_a_complete_receipt_pages_through_every_entry_against_one_checkpoint(svc: Consentune) -> None:
+    for k in range(6):
+        svc.ledger.append(
+            [UsageRecord("service:pop", "stream", RECOMMEND, "trk_pop" if i % 3 else "trk_rest", "allow", f"{k}.{i}", 1)
+             for i in range(12)]
+        )  # fmt: skip
+    expected = [e.sequence for e in svc.ledger.entries(range(svc.ledger.size)) if e.track == "trk_pop"]
+    assert len(expected) == 48
+    pages = svc.ledger.receipt_pages(track="trk_pop", page_size=10)
+    first = next(pages)
+    svc.ledger.append(_records(5, tag="meanwhile"))  # the log grows between pages; the receipt stays on one size
+    svc.ledger.append([UsageRecord("service:pop", "stream", RECOMMEND, "trk_pop", "allow", "later", 1)])
+    collected = [first, *pages]
+    assert len(collected) == 5
+    whole = verify_receipt_pages(collected, verifier_key=svc.ledger.verifier_key)
+    assert (whole.count, whole.first, whole.last, whole.pages) == (48, expected[0], expected[-1], 5)
+    seen = [
+        e.sequence for page in collected for e in verify_receipt(page, verifier_key=svc.ledger.verifier_key).entries
+    ]
+    assert seen == expected
+    fresh = list(svc.ledger.receipt_pages(track="trk_pop", page_size=100))
+    assert verify_receipt_pages(fresh, verifier_key=svc.ledger.verifier_key).count == 49

@@ -87,10 +87,22 @@ def consistency(
 
 
 @router.get("/tracks/{track_id}/receipt", responses={200: {"content": {"application/json": {}}}})
-def receipt(track_id: str, service: Service, caller: Caller, purpose: str | None = None) -> Response:
-    """A receipt of everything the ledger says about the track; verify it offline."""
+def receipt(
+    track_id: str,
+    service: Service,
+    caller: Caller,
+    purpose: str | None = None,
+    after: Annotated[int, Query(ge=-1, le=2**53 - 1)] = -1,
+    size: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> Response:
+    """One page of the receipt about the track; verify it offline.
+
+    For the next page pass ``after`` = this page's ``page.next`` and ``size`` =
+    its checkpoint size, until ``page.next`` is null.
+    """
     visible_track(service, caller, track_id)
-    data = service.ledger.receipt(track=track_id, purpose=purpose)
+    data = service.ledger.receipt(track=track_id, purpose=purpose, after=after, size=size, limit=limit)
     return Response(
         data,
         media_type="application/json",

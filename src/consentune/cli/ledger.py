@@ -11,7 +11,7 @@ import typer
 
 from consentune.cli.common import console, print_json, service
 from consentune.errors import InvalidInput, VerificationFailed
-from consentune.ledger import verify_receipt
+from consentune.ledger import verify_receipt, verify_receipt_pages
 
 ledger_app = typer.Typer(help="The verifiable usage ledger.", no_args_is_help=True)
 
@@ -33,14 +33,20 @@ def receipt(
     track: Annotated[str, typer.Option(help="track id")],
     purpose: Annotated[str | None, typer.Option(help="only entries for this purpose")] = None,
     out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+    page_size: Annotated[int, typer.Option(help="entries per page")] = 10_000,
 ) -> None:
-    """Write a receipt (entries, inclusion proofs, signed checkpoint) for offline checking."""
-    data = service().ledger.receipt(track=track, purpose=purpose)
+    """Write the complete receipt (every page, one per line, one signed checkpoint) for offline checking."""
+    pages = service().ledger.receipt_pages(track=track, purpose=purpose, page_size=page_size)
     if out is None:
-        print(data.decode())
-    else:
-        out.write_bytes(data)
-        console.print(f"wrote {out} ({len(data)} bytes)")
+        for page in pages:
+            print(page.decode())
+        return
+    count = written = 0
+    with out.open("wb") as handle:
+        for page in pages:
+            handle.write(page + b"\n")
+            count, written = count + 1, written + len(page) + 1
+    console.print(f"wrote {out} ({count} page(s), {written} bytes)")
 
 
 def _read_key(value: str) -> str:
@@ -71,9 +77,19 @@ def verify(
         data = receipt_file.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read {receipt_file}: {exc.strerror}", hint="check the path") from None
-    if data.endswith(b"\n"):
-        data = data[:-1]  # the one newline `ledger receipt` adds when printing to stdout
-    verified = verify_receipt(data, verifier_key=_read_key(public_key))
+    lines = data.rstrip(b"\n").split(b"\n")  # one page per line; `ledger receipt` ends each with a newline
+    key = _read_key(public_key)
+    if len(lines) > 1:
+        pages = verify_receipt_pages(lines, verifier_key=key)
+        if as_json:
+            print_json({"ok": True, "tree_size": pages.checkpoint.size, "pages": pages.pages, "entries": pages.count})
+        else:
+            console.print(
+                f"OK: {pages.count} entries on {pages.pages} pages proven in tree of size {pages.checkpoint.size} "
+                f"signed by {pages.checkpoint.origin}"
+            )
+        return
+    verified = verify_receipt(lines[0], verifier_key=key)
     cp = verified.checkpoint
     if as_json:
         print_json(

@@ -263,6 +263,11 @@ def _time_ok(value: str) -> bool:
     return True
 
 
+def valid_timestamp(value: str) -> bool:
+    """Whether ``value`` is a real ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` time (cached: a batch shares one)."""
+    return _time_ok(value)
+
+
 def canonical_sequence(data: bytes) -> int:
     """Check that ``data`` is exactly a canonical entry and return its sequence number.
 

@@ -9,7 +9,8 @@ last audited checkpoint; ``audit(full=True)`` recomputes everything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,9 +23,10 @@ from consentune.ledger.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
+    multiproof,
     node_hash,
 )
-from consentune.ledger.receipt import build_receipt
+from consentune.ledger.receipt import build_receipt_page
 from consentune.ledger.sequencer import LedgerTicket, encode_batch, plan_integration
 from consentune.ledger.tiles import CHECKPOINT_PATH, TileStore, publish
 from consentune.ports import LedgerRepo, StoredCheckpoint
@@ -231,18 +233,71 @@ class UsageLedger:
         """The ``limit`` most recent signed checkpoints, newest first."""
         return self._repo.list_checkpoints(limit=limit, newest_first=True)
 
-    def receipt(self, *, track: str, purpose: str | None = None, limit: int = 10_000) -> bytes:
-        """A self-contained receipt of the latest ``limit`` entries about ``track``."""
-        cp = self.checkpoint()
-        seqs = [s for s in self._repo.track_ledger_seqs(track, purpose, limit=limit) if s < cp.size]  # type: ignore[arg-type]
+    def receipt(
+        self,
+        *,
+        track: str,
+        purpose: str | None = None,
+        after: int = -1,
+        limit: int = 10_000,
+        size: int | None = None,
+    ) -> bytes:
+        """One ``consentune-receipt/v2`` page: the first ``limit`` entries about ``track`` after ``after``.
+
+        ``size`` picks the checkpoint (default: a fresh one, integrating first);
+        pass the first page's size and its ``page.next`` as ``after`` to get the
+        following pages against the same checkpoint, until ``page.next`` is null.
+
+        Raises
+        ------
+        NotFound
+            If no checkpoint has that size, or there are no such entries.
+        """
+        cp = self._checkpoint_of(size)
+        seqs = self._repo.track_ledger_seqs(
+            track,  # type: ignore[arg-type]
+            purpose,  # type: ignore[arg-type]
+            limit=max(1, limit) + 1,
+            after=after,
+            before=cp.size,
+        )
         if not seqs:
             raise NotFound(
-                f"the ledger has no entries for track {track}" + (f" and purpose {purpose}" if purpose else ""),
+                f"the ledger has no entries for track {track}"
+                + (f" and purpose {purpose}" if purpose else "")
+                + (f" after {after}" if after >= 0 else ""),
                 hint="check the track id; entries appear once the track is ingested or used",
             )
-        entries = self.entries(seqs)
-        proven = [(e, inclusion_proof(e.sequence, cp.size, self._repo)) for e in entries]
-        return build_receipt(subject_track=track, subject_purpose=purpose, entries=proven, checkpoint_note=cp.note)
+        more, seqs = len(seqs) > limit, seqs[: max(1, limit)]
+        return build_receipt_page(
+            subject_track=track,
+            subject_purpose=purpose,
+            entries=self.entries(seqs),
+            proof=multiproof(seqs, cp.size, self._repo),
+            checkpoint_note=cp.note,
+            after=after,
+            more=more,
+        )
+
+    def receipt_pages(self, *, track: str, purpose: str | None = None, page_size: int = 10_000) -> Iterator[bytes]:
+        """Every page of the complete receipt about ``track``, all against one checkpoint."""
+        size = self.checkpoint().size
+        after = -1
+        while True:
+            page = self.receipt(track=track, purpose=purpose, after=after, limit=page_size, size=size)
+            yield page
+            cursor = json.loads(page)["page"]["next"]
+            if cursor is None:
+                return
+            after = int(cursor)
+
+    def _checkpoint_of(self, size: int | None) -> StoredCheckpoint:
+        if size is None:
+            return self.checkpoint()
+        cp = self._repo.checkpoint_at(size)
+        if cp is None:
+            raise NotFound(f"no checkpoint has size {size}", hint="pass the size of the first page's checkpoint")
+        return cp
 
     def audit(self, *, full: bool = False) -> AuditReport:
         """Check the log: from the last audited checkpoint (default) or everything (``full``)."""
