@@ -259,3 +259,27 @@ def test_a_page_with_entries_of_another_subject_cannot_be_built(log: Log) -> Non
             after=-1,
             more=False,
         )
+
+
+def test_entries_whose_text_looks_like_page_structure_still_verify() -> None:
+    tricky = ['},{"action":"x', '}],"format":"y', ',"entries":[{', "\\u0000 \u2028 é"]
+    entries = [
+        LedgerEntry(i, "2026-11-27T03:00:00.000000Z", "service:t", "read-audio", None, "trk_q", "allow", text, None)
+        for i, text in enumerate(tricky)
+    ]
+    source, compact = MemoryNodeSource(), CompactRange()
+    source.add(compact.extend(e.leaf() for e in entries))
+    signer = LogSigner.from_private_bytes(ORIGIN, bytes(32))
+    note = signer.sign_checkpoint(Checkpoint(ORIGIN, compact.size, compact.root()))
+    page = build_receipt_page(
+        subject_track="trk_q",
+        subject_purpose=None,
+        entries=entries,
+        proof=multiproof([0, 1, 2, 3], compact.size, source),
+        checkpoint_note=note,
+        after=-1,
+        more=False,
+    )
+    key = signer.verifier_key()
+    assert [e.reason for e in verify_receipt(page, verifier_key=key).entries] == tricky
+    assert verify_receipt_pages([page], verifier_key=key).count == 4  # entries cut from the page bytes

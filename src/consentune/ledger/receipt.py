@@ -24,10 +24,10 @@ from consentune.ledger.checkpoint import (
     verify_checkpoint,
 )
 from consentune.ledger.entry import (
+    DECISIONS,
     MAX_SAFE_INT,
     LedgerEntry,
     canonical_json,
-    fast_entry_bytes,
     parse_canonical_json,
     valid_timestamp,
 )
@@ -250,17 +250,13 @@ def _reject(value: str) -> object:
     raise VerificationFailed(f"number {value[:30]} is not an integer", hint="receipts hold no floats")
 
 
-def _checked_int(text: str) -> int:
-    value = int(text)
-    if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
-        raise VerificationFailed(f"integer {text[:30]} exceeds 2**53 - 1", hint="the receipt is damaged")
-    return value
-
-
 def _fast_canonical(data: bytes) -> Any:
-    """parse_canonical_json at C speed: hooks reject floats, NaN and unsafe integers; bytes must round-trip."""
+    """parse_canonical_json at C speed: hooks reject floats and NaN; the bytes must round-trip.
+
+    Integer ranges are checked where integers may occur (entry fields, page cursors).
+    """
     try:
-        obj = json.loads(data, parse_float=_reject, parse_constant=_reject, parse_int=_checked_int)
+        obj = json.loads(data, parse_float=_reject, parse_constant=_reject)
         again = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     except (ValueError, UnicodeError, RecursionError) as exc:
         raise VerificationFailed(f"receipt page is not valid UTF-8 JSON: {exc}", hint="the page is damaged") from None
@@ -275,7 +271,10 @@ _ENTRY_ORDER = ("sequence", "time", "actor", "action", "purpose", "track", "deci
 class _PageCheck:
     """Verify one v2 page; the attributes say what it proves."""
 
-    def __init__(self, page: Any, verifier_key: str | None, checkpoint: Checkpoint | None) -> None:
+    def __init__(
+        self, page: Any, verifier_key: str | None, checkpoint: Checkpoint | None, raw: bytes | None = None
+    ) -> None:
+        self.raw = raw
         page = _require_keys(page, _TOP_KEYS_V2, "receipt page")
         if page["format"] != RECEIPT_FORMAT:
             raise VerificationFailed(f"unknown receipt format {page['format']!r}")
@@ -288,8 +287,10 @@ class _PageCheck:
         self.checkpoint = checkpoint
         cursor = _require_keys(page["page"], _PAGE_KEYS, "page")
         self.after, self.next = cursor["after"], cursor["next"]
-        if type(self.after) is not int or self.after < -1 or not (self.next is None or type(self.next) is int):
-            raise VerificationFailed("page.after must be an integer >= -1 and page.next an integer or null")
+        if type(self.after) is not int or not -1 <= self.after <= MAX_SAFE_INT:
+            raise VerificationFailed("page.after must be an integer in [-1, 2**53 - 1]")
+        if not (self.next is None or (type(self.next) is int and 0 <= self.next <= MAX_SAFE_INT)):
+            raise VerificationFailed("page.next must be null or an integer in [0, 2**53 - 1]")
         self.items = page["entries"]
         if not isinstance(self.items, list) or not self.items:
             raise VerificationFailed("entries must be a non-empty list")
@@ -305,14 +306,10 @@ class _PageCheck:
 
     def _leaves(self) -> tuple[list[int], list[bytes]]:
         indices, leaves = [], []
-        expected_keys = set(_ENTRY_ORDER)
         track, purpose, previous = self.track, self.purpose, self.after
-        for item in self.items:
-            if not isinstance(item, dict) or item.keys() != expected_keys:
-                raise VerificationFailed("an entry does not have exactly the nine entry fields")
-            if type(item["time"]) is not str or not valid_timestamp(item["time"]):
-                raise VerificationFailed(f"entry time {str(item['time'])[:40]!r} is not a valid timestamp")
-            data = fast_entry_bytes(*(item[key] for key in _ENTRY_ORDER))
+        for item, data in zip(self.items, _entry_bytes(self.items, self.raw), strict=True):
+            if not _valid_entry(item):
+                raise VerificationFailed(f"entry {str(item)[:80]} is not a valid ledger entry (docs/ledger.md §2.2)")
             sequence = item["sequence"]
             if item["track"] != track or (purpose is not None and item["purpose"] != purpose):
                 raise VerificationFailed(f"entry {sequence} is not about the receipt's subject")
@@ -322,6 +319,54 @@ class _PageCheck:
             indices.append(sequence)
             leaves.append(leaf_hash(data))
         return indices, leaves
+
+
+_ENTRY_KEYS = frozenset(_ENTRY_ORDER)
+_SEPARATOR = b'},{"action":'
+
+
+def _entry_bytes(items: list[Any], raw: bytes | None) -> list[bytes]:
+    """The canonical bytes of every entry: cut from the canonical page ``raw``, or from one encoding of the list.
+
+    Canonical JSON escapes every ``"`` inside a string, so the raw bytes
+    ``,"entries":[``, ``}],"format":`` and ``},{"action":`` (each holds an
+    unescaped quote) occur only at structure: the page's keys sort
+    ``checkpoint`` first and ``format`` right after ``entries``, and entries hold
+    no nested objects.  Cutting there yields each entry's own canonical encoding.
+    """
+    if raw is None:
+        blob = json.dumps(items, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    else:
+        start = raw.index(b',"entries":[') + len(b',"entries":')
+        blob = raw[start : raw.index(b'}],"format":', start) + 2]
+    parts = blob[1:-1].split(_SEPARATOR)
+    if len(parts) != len(items):
+        raise VerificationFailed("entries are not ledger entry objects", hint="each entry starts with its action")
+    if len(parts) == 1:
+        return parts
+    return [parts[0] + b"}", *(b'{"action":' + part + b"}" for part in parts[1:-1]), b'{"action":' + parts[-1]]
+
+
+def _valid_entry(item: Any) -> bool:
+    """The §2.2 field rules, as plain type checks (the page is already known to be canonical JSON)."""
+    if type(item) is not dict or item.keys() != _ENTRY_KEYS:
+        return False
+    sequence, version, time = item["sequence"], item["terms_version"], item["time"]
+    return (
+        type(sequence) is int
+        and 0 <= sequence <= MAX_SAFE_INT
+        and (version is None or (type(version) is int and 0 <= version <= MAX_SAFE_INT))
+        and type(item["actor"]) is str
+        and type(item["action"]) is str
+        and bool(item["actor"])
+        and bool(item["action"])
+        and type(item["reason"]) is str
+        and item["decision"] in DECISIONS
+        and (item["purpose"] is None or type(item["purpose"]) is str)
+        and (item["track"] is None or type(item["track"]) is str)
+        and type(time) is str
+        and valid_timestamp(time)
+    )
 
 
 def verify_receipt_pages(pages: Iterable[bytes], *, verifier_key: str) -> VerifiedPages:
@@ -340,7 +385,7 @@ def verify_receipt_pages(pages: Iterable[bytes], *, verifier_key: str) -> Verifi
     last_next: int | None = None
     try:
         for number, data in enumerate(pages, start=1):
-            page = _PageCheck(_fast_canonical(data), verifier_key, None if head is None else head.checkpoint)
+            page = _PageCheck(_fast_canonical(data), verifier_key, None if head is None else head.checkpoint, data)
             if head is not None and (page.note, page.track, page.purpose) != (head.note, head.track, head.purpose):
                 raise VerificationFailed(f"page {number} has another checkpoint or subject than page 1")
             expected_after = -1 if head is None else last
