@@ -24,12 +24,11 @@ from consentune.ledger.checkpoint import (
     verify_checkpoint,
 )
 from consentune.ledger.entry import (
-    DECISIONS,
     MAX_SAFE_INT,
     LedgerEntry,
     canonical_json,
     parse_canonical_json,
-    valid_timestamp,
+    valid_entry_fields,
 )
 from consentune.ledger.merkle import HASH_SIZE, leaf_hash, root_from_multiproof, verify_inclusion
 
@@ -308,7 +307,7 @@ class _PageCheck:
         indices, leaves = [], []
         track, purpose, previous = self.track, self.purpose, self.after
         for item, data in zip(self.items, _entry_bytes(self.items, self.raw), strict=True):
-            if not _valid_entry(item):
+            if not valid_entry_fields(item):
                 raise VerificationFailed(f"entry {str(item)[:80]} is not a valid ledger entry (docs/ledger.md §2.2)")
             sequence = item["sequence"]
             if item["track"] != track or (purpose is not None and item["purpose"] != purpose):
@@ -321,7 +320,6 @@ class _PageCheck:
         return indices, leaves
 
 
-_ENTRY_KEYS = frozenset(_ENTRY_ORDER)
 _SEPARATOR = b'},{"action":'
 
 
@@ -345,28 +343,6 @@ def _entry_bytes(items: list[Any], raw: bytes | None) -> list[bytes]:
     if len(parts) == 1:
         return parts
     return [parts[0] + b"}", *(b'{"action":' + part + b"}" for part in parts[1:-1]), b'{"action":' + parts[-1]]
-
-
-def _valid_entry(item: Any) -> bool:
-    """The §2.2 field rules, as plain type checks (the page is already known to be canonical JSON)."""
-    if type(item) is not dict or item.keys() != _ENTRY_KEYS:
-        return False
-    sequence, version, time = item["sequence"], item["terms_version"], item["time"]
-    return (
-        type(sequence) is int
-        and 0 <= sequence <= MAX_SAFE_INT
-        and (version is None or (type(version) is int and 0 <= version <= MAX_SAFE_INT))
-        and type(item["actor"]) is str
-        and type(item["action"]) is str
-        and bool(item["actor"])
-        and bool(item["action"])
-        and type(item["reason"]) is str
-        and item["decision"] in DECISIONS
-        and (item["purpose"] is None or type(item["purpose"]) is str)
-        and (item["track"] is None or type(item["track"]) is str)
-        and type(time) is str
-        and valid_timestamp(time)
-    )
 
 
 def verify_receipt_pages(pages: Iterable[bytes], *, verifier_key: str) -> VerifiedPages:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consentune.errors import InvalidInput, LedgerError
-from consentune.ledger.entry import check_timestamp, fast_entry_bytes
+from consentune.ledger.entry import DECISIONS, MAX_SAFE_INT, check_timestamp, fast_entry_bytes
 from consentune.ledger.merkle import CompactRange, leaf_hash
 
 MAX_ENTRY_BYTES = 65_535  # entry bundles prefix each entry with a big-endian uint16 length
@@ -68,13 +68,46 @@ def encode_batch(stamp: str, records: Sequence[Record]) -> bytes:
     """
     check_timestamp(stamp)
     for record in records:
-        size = len(fast_entry_bytes(2**53 - 1, stamp, *record))
-        if size > MAX_ENTRY_BYTES:
-            raise InvalidInput(
-                f"ledger entry would be {size} bytes, over the {MAX_ENTRY_BYTES}-byte limit",
-                hint="shorten the reason text",
-            )
+        if not _plainly_valid(record):  # the common case is checked cheaply; anything else is encoded once
+            size = len(fast_entry_bytes(2**53 - 1, stamp, *record))
+            if size > MAX_ENTRY_BYTES:
+                raise InvalidInput(
+                    f"ledger entry would be {size} bytes, over the {MAX_ENTRY_BYTES}-byte limit",
+                    hint="shorten the reason text",
+                )
     return json.dumps([stamp, [list(r) for r in records]], separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_ENTRY_OVERHEAD = 256  # bytes of keys, quotes, separators, sequence and time in an encoded entry
+_MAX_TEXT = (MAX_ENTRY_BYTES - _ENTRY_OVERHEAD) // 6  # a character encodes to at most 6 bytes (\u00XX)
+
+
+def _plainly_valid(record: Record) -> bool:
+    """True when ``record`` is certainly a valid entry that fits a bundle, without encoding it."""
+    actor, action, purpose, track, decision, reason, version = record
+    return (
+        type(actor) is str
+        and type(action) is str
+        and type(reason) is str
+        and bool(actor)
+        and bool(action)
+        and decision in DECISIONS
+        and (purpose is None or type(purpose) is str)
+        and (track is None or type(track) is str)
+        and (version is None or (type(version) is int and 0 <= version <= MAX_SAFE_INT))
+        and len(actor) + len(action) + len(reason) + len(purpose or "") + len(track or "") <= _MAX_TEXT
+        and not _has_surrogate(actor, action, reason, purpose, track)
+    )
+
+
+def _has_surrogate(*texts: str | None) -> bool:
+    for text in texts:
+        if text and not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def _decode(batch: QueuedBatch) -> tuple[str, list[list[object]]]:
