@@ -39,6 +39,13 @@ class Settings:
     ``signal_ttl_s`` bounds how long the public catalogue and the AI-use
     signals (robots.txt, TDMRep, headers, embedded XMP) may lag a change.
 
+    The ledger queues appends; an integrator (one at a time across workers)
+    integrates up to ``ledger_integrate_batch`` entries per transaction
+    (``CONSENTUNE_LEDGER_INTEGRATE_BATCH``) every ``ledger_integrate_interval_s``
+    (``CONSENTUNE_LEDGER_INTEGRATE_INTERVAL_S``) and publishes the log as
+    C2SP tlog-tiles under ``ledger_tiles_dir`` (``CONSENTUNE_LEDGER_TILES_DIR``,
+    default ``home/tlog``).
+
     ``database_url`` defaults to a SQLite file (WAL mode) inside ``home``;
     set ``CONSENTUNE_DATABASE_URL`` (e.g. ``postgresql+psycopg://host/db``)
     to scale out.  Blobs (original uploads) always live under ``home/blobs``.
@@ -60,6 +67,9 @@ class Settings:
     identify_at_ingest: bool = True
     anonymous_audio: str = "none"
     preview_s: float = 30.0
+    ledger_tiles_dir: Path | None = None
+    ledger_integrate_interval_s: float = 1.0
+    ledger_integrate_batch: int = 20_000
 
     def __post_init__(self) -> None:
         if self.shield_sim_clock and not self.bench_mode:
@@ -92,6 +102,11 @@ class Settings:
         return self.home / "shield.secret"
 
     @property
+    def tiles_dir(self) -> Path:
+        """Where the ledger is published as C2SP tlog-tiles (``CONSENTUNE_LEDGER_TILES_DIR``, default ``home/tlog``)."""
+        return self.ledger_tiles_dir or self.home / "tlog"
+
+    @property
     def key_path(self) -> Path:
         return self.home / "ledger-signing.key"
 
@@ -118,6 +133,13 @@ class Settings:
             not in ("0", "false", "no"),
             anonymous_audio=env.get("CONSENTUNE_ANONYMOUS_AUDIO", cls.anonymous_audio).strip().lower(),
             preview_s=_float(env, "CONSENTUNE_PREVIEW_S", cls.preview_s),
+            ledger_tiles_dir=Path(env["CONSENTUNE_LEDGER_TILES_DIR"]).expanduser().absolute()
+            if env.get("CONSENTUNE_LEDGER_TILES_DIR")
+            else None,
+            ledger_integrate_batch=_int(env, "CONSENTUNE_LEDGER_INTEGRATE_BATCH", cls.ledger_integrate_batch),
+            ledger_integrate_interval_s=_float(
+                env, "CONSENTUNE_LEDGER_INTEGRATE_INTERVAL_S", cls.ledger_integrate_interval_s
+            ),
         )
 
 

@@ -16,6 +16,7 @@ from consentune.claims.model import Claim, ClaimPolicy, ClaimStatus
 from consentune.consent.rules import ConsentRule
 from consentune.consent.terms import Terms
 from consentune.fraud.detector import Alert
+from consentune.ledger.sequencer import IntegrationPlan, QueuedBatch
 from consentune.types import Artist, ArtistId, PlayEvent, Purpose, Role, Track, TrackId
 
 
@@ -24,16 +25,6 @@ class LedgerRow:
     seq: int
     data: bytes
     leaf_hash: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class AppendPlan:
-    """Everything one locked append writes: entry rows, new perfect nodes, new head."""
-
-    rows: Sequence[tuple[int, bytes, bytes, str | None, str | None]]  # seq, data, leaf, track, purpose
-    nodes: Sequence[tuple[int, int, bytes]]  # level, index, hash
-    new_size: int
-    new_state: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,17 +132,47 @@ class Transactions(Protocol):
 
 
 class LedgerRepo(Protocol):
-    def locked_append(self, plan: Callable[[int, bytes], AppendPlan]) -> AppendPlan: ...
+    """The ledger's storage: a queue of acknowledged appends, the integrated log, checkpoints.
+
+    ``enqueue`` is the request path: one INSERT, no log-wide lock, optionally
+    inside the caller's own transaction (``unit``, the adapter's connection
+    object).  ``integrate`` runs ``plan`` under the one-integrator-at-a-time
+    lock and persists its result atomically (rows, nodes, head, batch map,
+    queue removal); with ``wait=False`` it returns None when another
+    integrator holds the lock.
+    """
+
+    def enqueue(self, queued_us: int, count: int, payload: bytes, *, unit: object | None = None) -> int: ...
+    def integrate(
+        self,
+        plan: Callable[[int, bytes, list[QueuedBatch]], IntegrationPlan],
+        *,
+        wait: bool = True,
+        max_entries: int = 20_000,
+        up_to: int | None = None,
+    ) -> IntegrationPlan | None: ...
+    def last_queued(self) -> int: ...
+    def batch_range(self, batch_id: int) -> tuple[int, int] | None: ...
+    def queued_batches(self) -> int: ...
     def ledger_head(self) -> tuple[int, bytes]: ...
     def get_nodes(self, keys: Sequence[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]: ...
-    def iter_ledger(self, *, batch: int = 10_000) -> Iterator[list[LedgerRow]]: ...
+    def node_range(self, level: int, start: int, stop: int) -> list[bytes]: ...
+    def iter_ledger(
+        self, *, start: int = 0, stop: int | None = None, batch: int = 10_000
+    ) -> Iterator[list[LedgerRow]]: ...
     def iter_nodes(self, *, batch: int = 50_000) -> Iterator[list[tuple[int, int, bytes]]]: ...
     def ledger_rows(self, seqs: Sequence[int]) -> list[LedgerRow]: ...
-    def track_ledger_seqs(self, track: TrackId, purpose: Purpose | None, *, limit: int) -> list[int]: ...
+    def track_ledger_seqs(
+        self, track: TrackId, purpose: Purpose | None, *, limit: int, after: int = -1, before: int | None = None
+    ) -> list[int]: ...
     def add_checkpoint(self, cp: StoredCheckpoint) -> None: ...
     def latest_checkpoint(self) -> StoredCheckpoint | None: ...
     def checkpoint_at(self, size: int) -> StoredCheckpoint | None: ...
-    def list_checkpoints(self, *, limit: int = 1_000_000, newest_first: bool = False) -> list[StoredCheckpoint]: ...
+    def list_checkpoints(
+        self, *, limit: int = 1_000_000, newest_first: bool = False, min_size: int = 0, max_size: int | None = None
+    ) -> list[StoredCheckpoint]: ...
+    def last_audit(self) -> StoredCheckpoint | None: ...
+    def add_audit(self, cp: StoredCheckpoint) -> None: ...
 
 
 class CatalogRepo(Protocol):
@@ -288,7 +309,6 @@ class Store(
 
 __all__ = [
     "ApiKeyRecord",
-    "AppendPlan",
     "CatalogRepo",
     "ConsentRepo",
     "ConsentSnapshot",

@@ -37,6 +37,7 @@ from consentune.shield.ratelimit import MemoryRateLimiter, RateLimiter, RedisRat
 from consentune.shield.streams import StreamSigner
 from consentune.storage import SqlStore, make_engine, migrate
 from consentune.storage.claims_sql import SqlClaims
+from consentune.storage.tiles import FileTileStore
 from consentune.types import Purpose, Track, TrackId
 
 
@@ -73,7 +74,13 @@ def open_service(settings: Settings | None = None) -> Consentune:
     store = SqlStore(engine)
     claim_store = SqlClaims(store)
     signer = load_or_create_signer(settings.key_path, settings.log_origin)
-    ledger = UsageLedger(store, signer, origin=settings.log_origin)
+    ledger = UsageLedger(
+        store,
+        signer,
+        origin=settings.log_origin,
+        tiles=FileTileStore(settings.tiles_dir),
+        integrate_batch=settings.ledger_integrate_batch,
+    )
     gate = PurposeGate(
         catalog=store,
         consent=store,

@@ -91,7 +91,7 @@ def test_a_stored_rule_past_the_calendar_denies_only_its_artists_tracks(svc: Con
     assert {h.track for h in grant.allowed} == set(bo_tracks)
     assert {d.track for d in grant.denied} == set(ada_tracks)
     assert all("unreadable" in d.reason for d in grant.denied)
-    logged = svc.ledger.entries(list(grant.ledger_range))
+    logged = svc.ledger.entries(list(svc.ledger.sequences(grant.ledger_ticket)))
     assert [(e.track, e.decision) for e in logged] == [
         (ada_tracks[0], "deny"), (bo_tracks[0], "allow"), (bo_tracks[1], "allow"), (ada_tracks[1], "deny"),
     ]  # fmt: skip

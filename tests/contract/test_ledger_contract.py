@@ -24,6 +24,7 @@ from consentune.ledger import (
     verify_consistency,
     verify_inclusion,
     verify_receipt,
+    verify_receipt_pages,
 )
 from consentune.ledger.log import UsageRecord
 from consentune.service import Consentune, open_service
@@ -45,7 +46,8 @@ def _fill(svc: Consentune) -> list[int]:
     sizes = []
     for number, n in enumerate(BATCHES):
         before = svc.ledger.size
-        assert svc.ledger.append(_records(n, tag=f"b{number}")) == range(before, before + n)
+        ticket = svc.ledger.append(_records(n, tag=f"b{number}"))
+        assert svc.ledger.sequences(ticket) == range(before, before + n)
         sizes.append(svc.ledger.checkpoint().size)
     return sizes
 
@@ -117,9 +119,10 @@ def test_a_receipt_verifies_offline_and_no_changed_byte_survives(
         verify_receipt(receipt, verifier_key=impostor)
 
 
-def test_audit_is_ok_on_an_untouched_log(svc: Consentune) -> None:
+@pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
+def test_audit_is_ok_on_an_untouched_log(svc: Consentune, full: bool) -> None:
     sizes = _fill(svc)
-    report = svc.ledger.audit()
+    report = svc.ledger.audit(full=full)
     assert report.ok, report.problems
     assert report.size == sizes[-1] == svc.ledger.size
     assert report.checkpoints_checked == len(svc.store.list_checkpoints()) >= len(BATCHES)
@@ -197,15 +200,45 @@ TAMPERING: dict[str, Callable[[Connection], None]] = {
 }
 
 
+@pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
 @pytest.mark.parametrize("tamper", sorted(TAMPERING))
-def test_audit_catches_tampering(svc: Consentune, tamper: str) -> None:
+def test_audit_catches_tampering(svc: Consentune, tamper: str, full: bool) -> None:
+    svc.ledger.append(_records(3, tag="early"))
+    assert svc.ledger.audit().ok  # the incremental audit's mark now sits below everything tampered with
     _fill(svc)
-    assert svc.ledger.audit().ok
+    assert svc.ledger.audit(full=full).ok
+    if not full:  # an incremental audit after a clean one starts at its mark: check again from the early mark
+        with svc.store.engine.begin() as conn:
+            conn.execute(delete(tables.ledger_audits).where(tables.ledger_audits.c.size > 5))
     with svc.store.engine.begin() as conn:
         TAMPERING[tamper](conn)
-    report = svc.ledger.audit()
+    report = svc.ledger.audit(full=full)
     assert report.problems, tamper
     assert not report.ok
+
+
+def test_incremental_audit_starts_at_its_mark_and_moves_it(svc: Consentune) -> None:
+    sizes = _fill(svc)
+    first = svc.ledger.audit()
+    assert first.ok and first.start == 0 and first.entries_checked == sizes[-1]
+    svc.ledger.append(_records(7, tag="later"))
+    second = svc.ledger.audit()
+    assert second.ok, second.problems
+    assert (second.start, second.entries_checked, second.size) == (sizes[-1], 7, sizes[-1] + 7)
+    assert svc.store.last_audit().size == sizes[-1] + 7  # type: ignore[union-attr]
+
+
+def test_incremental_audit_catches_a_rewritten_node_on_the_audited_edge(svc: Consentune) -> None:
+    _fill(svc)
+    assert svc.ledger.audit().ok
+    size = svc.ledger.size
+    level = size.bit_length() - 1  # the largest perfect subtree of the audited size sits on its right edge
+    with svc.store.engine.begin() as conn:
+        conn.execute(update(N).where((N.c.level == level) & (N.c.idx == 0)).values(hash=bytes(32)))
+    svc.ledger.append(_records(2, tag="after"))
+    report = svc.ledger.audit()
+    assert not report.ok
+    assert any("no longer fold" in p for p in report.problems), report.problems
 
 
 # -- key file and concurrent writers ----------------------------------------------------
@@ -227,7 +260,8 @@ def test_two_instances_appending_at_once_make_one_gap_free_log(svc: Consentune) 
     def writer(service: Consentune, tag: str) -> None:
         try:
             barrier.wait()
-            results[tag] = [service.ledger.append(_records(per_batch, tag=f"{tag}{r}")) for r in range(rounds)]
+            tickets = [service.ledger.append(_records(per_batch, tag=f"{tag}{r}")) for r in range(rounds)]
+            results[tag] = [service.ledger.sequences(ticket) for ticket in tickets]
         except BaseException as exc:  # surfaced below; a thread cannot fail the test itself
             errors.append(exc)
 
@@ -252,3 +286,30 @@ def test_two_instances_appending_at_once_make_one_gap_free_log(svc: Consentune) 
     report = svc.ledger.audit()
     assert report.ok, report.problems
     assert report.size == start + total
+
+
+# -- paged receipts ------------------------------------------------------------------------
+
+
+def test_a_complete_receipt_pages_through_every_entry_against_one_checkpoint(svc: Consentune) -> None:
+    for k in range(6):
+        svc.ledger.append(
+            [UsageRecord("service:pop", "stream", RECOMMEND, "trk_pop" if i % 3 else "trk_rest", "allow", f"{k}.{i}", 1)
+             for i in range(12)]
+        )  # fmt: skip
+    expected = [e.sequence for e in svc.ledger.entries(range(svc.ledger.size)) if e.track == "trk_pop"]
+    assert len(expected) == 48
+    pages = svc.ledger.receipt_pages(track="trk_pop", page_size=10)
+    first = next(pages)
+    svc.ledger.append(_records(5, tag="meanwhile"))  # the log grows between pages; the receipt stays on one size
+    svc.ledger.append([UsageRecord("service:pop", "stream", RECOMMEND, "trk_pop", "allow", "later", 1)])
+    collected = [first, *pages]
+    assert len(collected) == 5
+    whole = verify_receipt_pages(collected, verifier_key=svc.ledger.verifier_key)
+    assert (whole.count, whole.first, whole.last, whole.pages) == (48, expected[0], expected[-1], 5)
+    seen = [
+        e.sequence for page in collected for e in verify_receipt(page, verifier_key=svc.ledger.verifier_key).entries
+    ]
+    assert seen == expected
+    fresh = list(svc.ledger.receipt_pages(track="trk_pop", page_size=100))
+    assert verify_receipt_pages(fresh, verifier_key=svc.ledger.verifier_key).count == 49

@@ -18,8 +18,10 @@ from consentune.ledger import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
+    multiproof,
     node_hash,
     root_at,
+    root_from_multiproof,
     verify_consistency,
     verify_inclusion,
 )
@@ -269,3 +271,46 @@ def test_compact_range_rejects_bad_input() -> None:
 def test_consistency_from_empty_tree_is_rejected() -> None:
     with pytest.raises(VerificationFailed):
         verify_consistency(old_size=0, new_size=3, old_root=EMPTY_ROOT, new_root=EMPTY_ROOT, proof=[])
+
+
+def _reference_multiproof(ref: _Reference, indices: set[int], lo: int, hi: int) -> list[bytes]:
+    """MPROOF as docs/ledger.md §4.3 defines it, transcribed literally."""
+    if all(i in indices for i in range(lo, hi)):
+        return []
+    k = ref.split(hi - lo)
+    left = {i for i in indices if i < lo + k}
+    right = indices - left
+    first = _reference_multiproof(ref, left, lo, lo + k) if left else [ref.mth(lo, lo + k)]
+    second = _reference_multiproof(ref, right, lo + k, hi) if right else [ref.mth(lo + k, hi)]
+    return first + second
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=sizes, data=st.data())
+def test_multiproof_matches_its_definition_and_proves_the_root(size: int, data: st.DataObject) -> None:
+    ref, source = _reference(size), _tree(size)
+    chosen = sorted(data.draw(st.sets(st.integers(0, size - 1), min_size=1, max_size=size), label="leaves"))
+    proof = multiproof(chosen, size, source)
+    assert proof == _reference_multiproof(ref, set(chosen), 0, size)
+    leaves = [ref.leaves[i] for i in chosen]
+    assert root_from_multiproof(indices=chosen, leaf_hashes=leaves, size=size, proof=proof) == ref.mth(0, size)
+    if len(chosen) == 1:  # one leaf: the audit path's hashes, listed left to right instead of leaf first
+        assert sorted(proof) == sorted(ref.path(chosen[0], 0, size))
+    if proof:
+        with pytest.raises(VerificationFailed):
+            root_from_multiproof(indices=chosen, leaf_hashes=leaves, size=size, proof=proof[:-1])
+        with pytest.raises(VerificationFailed):
+            root_from_multiproof(indices=chosen, leaf_hashes=leaves, size=size, proof=[*proof, proof[0]])
+        damaged = [bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]]
+        assert root_from_multiproof(indices=chosen, leaf_hashes=leaves, size=size, proof=damaged) != ref.mth(0, size)
+    wrong = [leaf_hash(b"forged"), *leaves[1:]]
+    assert root_from_multiproof(indices=chosen, leaf_hashes=wrong, size=size, proof=proof) != ref.mth(0, size)
+
+
+def test_multiproof_rejects_unsorted_or_outside_indices() -> None:
+    source = _tree(10)
+    for bad in ([], [3, 3], [4, 2], [10], [-1]):
+        with pytest.raises(InvalidInput):
+            multiproof(bad, 10, source)
+        with pytest.raises(VerificationFailed):
+            root_from_multiproof(indices=bad, leaf_hashes=[bytes(32)] * len(bad), size=10, proof=[])

@@ -18,9 +18,12 @@ from consentune.ledger import (
     LogSigner,
     MemoryNodeSource,
     build_receipt,
+    build_receipt_page,
     canonical_json,
     inclusion_proof,
+    multiproof,
     verify_receipt,
+    verify_receipt_pages,
 )
 
 ORIGIN = "consentune.example/ledger"
@@ -175,3 +178,108 @@ def test_worked_example_in_docs_still_verifies() -> None:
     assert key == LogSigner.from_private_bytes(ORIGIN, bytes(32)).verifier_key()
     verified = verify_receipt(receipt.encode(), verifier_key=key)
     assert [e.sequence for e in verified.entries] == [2]
+
+
+# -- v2: paged receipts with one multi-leaf proof per page -----------------------------------
+
+
+def _pages(log: Log, track: str, *, per_page: int, purpose: str | None = None) -> list[bytes]:
+    chosen = [e for e in log.entries if e.track == track and (purpose is None or e.purpose == purpose)]
+    pages, after = [], -1
+    for start in range(0, len(chosen), per_page):
+        part = chosen[start : start + per_page]
+        more = start + per_page < len(chosen)
+        proof = multiproof([e.sequence for e in part], len(log.entries), log.source)
+        pages.append(
+            build_receipt_page(
+                subject_track=track,
+                subject_purpose=purpose,
+                entries=part,
+                proof=proof,
+                checkpoint_note=log.note,
+                after=after,
+                more=more,
+            )
+        )
+        after = part[-1].sequence
+    return pages
+
+
+def test_paged_receipt_verifies_as_a_whole_and_page_by_page(log: Log) -> None:
+    key = log.signer.verifier_key()
+    pages = _pages(log, "trk_a", per_page=4)
+    assert len(pages) == 4  # 13 entries about trk_a
+    whole = verify_receipt_pages(pages, verifier_key=key)
+    assert (whole.pages, whole.count, whole.first, whole.last) == (4, 13, 0, 48)
+    first = verify_receipt(pages[0], verifier_key=key)
+    assert [e.sequence for e in first.entries] == [0, 4, 8, 12] and (first.after, first.next) == (-1, 12)
+    last = verify_receipt(pages[-1], verifier_key=key)
+    assert last.next is None and last.after == 44
+    layout = json.loads(pages[1])
+    assert sorted(layout) == ["checkpoint", "entries", "format", "page", "proof", "subject"]
+    assert layout["format"] == "consentune-receipt/v2" and layout["page"] == {"after": 12, "next": 28}
+
+
+def test_paged_receipt_rejects_missing_reordered_or_mixed_pages(log: Log) -> None:
+    key = log.signer.verifier_key()
+    pages = _pages(log, "trk_a", per_page=4)
+    for broken in (pages[:2] + pages[3:], [pages[1], pages[0], *pages[2:]], pages[:-1], [*pages, pages[-1]]):
+        with pytest.raises(VerificationFailed):
+            verify_receipt_pages(broken, verifier_key=key)
+    other = _pages(log, "trk_b", per_page=100)
+    with pytest.raises(VerificationFailed):
+        verify_receipt_pages([*pages[:-1], other[0]], verifier_key=key)
+    with pytest.raises(VerificationFailed):
+        verify_receipt_pages([], verifier_key=key)
+
+
+def test_every_changed_byte_of_a_page_is_rejected(log: Log) -> None:
+    page = _pages(log, "trk_c", per_page=5, purpose="recommend")[0]
+    key = log.signer.verifier_key()
+    verify_receipt(page, verifier_key=key)
+    for position in range(len(page)):
+        damaged = bytearray(page)
+        damaged[position] ^= 0x01
+        with pytest.raises(VerificationFailed):
+            verify_receipt(bytes(damaged), verifier_key=key)
+        with pytest.raises(VerificationFailed):
+            verify_receipt_pages([bytes(damaged)], verifier_key=key)
+
+
+def test_a_page_with_entries_of_another_subject_cannot_be_built(log: Log) -> None:
+    entries = [log.entries[0], log.entries[1]]  # trk_a and trk_b
+    proof = multiproof([0, 1], len(log.entries), log.source)
+    with pytest.raises(VerificationFailed):
+        build_receipt_page(
+            subject_track="trk_a",
+            subject_purpose=None,
+            entries=entries,
+            proof=proof,
+            checkpoint_note=log.note,
+            after=-1,
+            more=False,
+        )
+
+
+def test_entries_whose_text_looks_like_page_structure_still_verify() -> None:
+    tricky = ['},{"action":"x', '}],"format":"y', ',"entries":[{', "\\u0000 \u2028 é"]
+    entries = [
+        LedgerEntry(i, "2026-11-27T03:00:00.000000Z", "service:t", "read-audio", None, "trk_q", "allow", text, None)
+        for i, text in enumerate(tricky)
+    ]
+    source, compact = MemoryNodeSource(), CompactRange()
+    source.add(compact.extend(e.leaf() for e in entries))
+    signer = LogSigner.from_private_bytes(ORIGIN, bytes(32))
+    note = signer.sign_checkpoint(Checkpoint(ORIGIN, compact.size, compact.root()))
+    page = build_receipt_page(
+        subject_track="trk_q",
+        subject_purpose=None,
+        entries=entries,
+        proof=multiproof([0, 1, 2, 3], compact.size, source),
+        checkpoint_note=note,
+        after=-1,
+        more=False,
+    )
+    key = signer.verifier_key()
+    assert [e.reason for e in verify_receipt(page, verifier_key=key).entries] == tricky
+    assert verify_receipt_pages([page], verifier_key=key).count == 4  # entries cut from the page bytes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -47,27 +48,36 @@ async def _sweep_forever(service: Consentune, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
-async def _checkpoint_forever(service: Consentune, interval_s: float) -> None:
-    """Sign the ledger head regularly, so public checkpoints stay fresh without signing per request;
-    and fold SQLite's WAL back into the database, so it cannot grow without bound under steady readers."""
+async def _integrate_forever(service: Consentune, interval_s: float, *, wal_every_s: float = 60.0) -> None:
+    """Integrate queued ledger appends, sign and publish, regularly; one integrator runs at a time
+    across all workers and hosts (the others skip their turn instead of waiting).  About once a minute,
+    fold SQLite's WAL back into the database, so it cannot grow without bound under steady readers."""
+    last_wal = time.monotonic()
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await run_in_threadpool(service.ledger.checkpoint)
+            await run_in_threadpool(service.ledger.integrate, wait=False)
         except Exception:
-            logger.exception("signing a ledger checkpoint failed; retrying in %.0f s", interval_s)
+            logger.exception("integrating the ledger failed; retrying in %.1f s", interval_s)
+        if time.monotonic() - last_wal < wal_every_s:
+            continue
+        last_wal = time.monotonic()
         try:
             await run_in_threadpool(service.store.checkpoint_wal)
         except Exception:
-            logger.exception("checkpointing the SQLite WAL failed; retrying in %.0f s", interval_s)
+            logger.exception("checkpointing the SQLite WAL failed; retrying in %.0f s", wal_every_s)
 
 
-def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoint_interval_s: float = 60.0) -> FastAPI:
+def create_app(
+    service: Consentune, *, sweep_interval_s: float = 600.0, integrate_interval_s: float | None = None
+) -> FastAPI:
+    interval = service.settings.ledger_integrate_interval_s if integrate_interval_s is None else integrate_interval_s
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         tasks = [
             asyncio.create_task(_sweep_forever(service, sweep_interval_s)),
-            asyncio.create_task(_checkpoint_forever(service, checkpoint_interval_s)),
+            asyncio.create_task(_integrate_forever(service, interval)),
         ]
         try:
             yield
@@ -107,7 +117,7 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
 
     @app.get("/v1/health", tags=["meta"])
     def health() -> dict[str, object]:
-        return {"status": "ok", "version": __version__, "ledger_size": service.ledger.size}
+        return {"status": "ok", "version": __version__, "ledger_size": service.ledger.integrated_size}
 
     from consentune.web import available, install_dashboard, served_paths
 

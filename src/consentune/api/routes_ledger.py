@@ -1,4 +1,9 @@
-"""The usage ledger: checkpoints, proofs, receipts, audit; and the gate for services."""
+"""The usage ledger: checkpoints, proofs, receipts, audit, tlog-tiles; and the gate for services.
+
+``/v1/ledger/tiles`` is a C2SP tlog-tiles prefix: the same files the
+integrator writes to the tiles folder, which any static server or CDN can
+serve instead.  Reading them never touches the database.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from fastapi.responses import PlainTextResponse, Response
 from consentune.api.deps import Caller, Service
 from consentune.api.routes_catalog import visible_track
 from consentune.api.schemas import AuditOut, CheckpointOut, GateIn, GateOut, ProofOut
+from consentune.errors import NotFound
+from consentune.ledger.tiles import CHECKPOINT_PATH, TileStore, parse_tile_path
 from consentune.types import Purpose, Role, TrackId
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
@@ -33,6 +40,36 @@ def checkpoint(service: Service) -> CheckpointOut:
     )
 
 
+_IMMUTABLE = "public, max-age=31536000, immutable"  # a tile path (with its width) never changes content
+_FRESH = "public, max-age=5"  # the checkpoint moves on; tlog-tiles asks for a few seconds at most
+
+
+def _tile_store(service: Service) -> TileStore:
+    if service.ledger.tiles is None:
+        raise NotFound("this server does not publish ledger tiles", hint="set CONSENTUNE_LEDGER_TILES_DIR")
+    return service.ledger.tiles
+
+
+@router.get("/ledger/tiles/checkpoint", response_class=PlainTextResponse)
+def tiles_checkpoint(service: Service) -> Response:
+    """Public: the published signed checkpoint (C2SP tlog-tiles ``<prefix>/checkpoint``)."""
+    data = _tile_store(service).read(CHECKPOINT_PATH)
+    if data is None:
+        raise NotFound("no checkpoint is published yet", hint="the integrator publishes one when the log grows")
+    return Response(data, media_type="text/plain; charset=utf-8", headers={"Cache-Control": _FRESH})
+
+
+@router.get("/ledger/tiles/tile/{path:path}", responses={200: {"content": {"application/octet-stream": {}}}})
+def tile(path: str, service: Service) -> Response:
+    """Public: a hash tile ``tile/<L>/<N>[.p/<W>]`` or an entry bundle ``tile/entries/<N>[.p/<W>]``."""
+    full_path = f"tile/{path}"
+    parse_tile_path(full_path)
+    data = _tile_store(service).read(full_path)
+    if data is None:
+        raise NotFound(f"{full_path} is not published", hint="fetch the checkpoint first; only its tiles exist")
+    return Response(data, media_type="application/octet-stream", headers={"Cache-Control": _IMMUTABLE})
+
+
 @router.get("/ledger/public-key", response_class=PlainTextResponse)
 def public_key(service: Service) -> str:
     """Public: the C2SP verifier key that signs checkpoints."""
@@ -50,10 +87,22 @@ def consistency(
 
 
 @router.get("/tracks/{track_id}/receipt", responses={200: {"content": {"application/json": {}}}})
-def receipt(track_id: str, service: Service, caller: Caller, purpose: str | None = None) -> Response:
-    """A receipt of everything the ledger says about the track; verify it offline."""
+def receipt(
+    track_id: str,
+    service: Service,
+    caller: Caller,
+    purpose: str | None = None,
+    after: Annotated[int, Query(ge=-1, le=2**53 - 1)] = -1,
+    size: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> Response:
+    """One page of the receipt about the track; verify it offline.
+
+    For the next page pass ``after`` = this page's ``page.next`` and ``size`` =
+    its checkpoint size, until ``page.next`` is null.
+    """
     visible_track(service, caller, track_id)
-    data = service.ledger.receipt(track=track_id, purpose=purpose)
+    data = service.ledger.receipt(track=track_id, purpose=purpose, after=after, size=size, limit=limit)
     return Response(
         data,
         media_type="application/json",
@@ -84,7 +133,7 @@ def gate_decisions(body: GateIn, service: Service, caller: Caller) -> GateOut:
         tracks=[TrackId(t) for t in body.tracks],
         action=body.action,
     )
-    logged = grant.ledger_range
+    logged = service.ledger.sequences(grant.ledger_ticket)  # the caller asked for indices: integrate now
     return GateOut(
         purpose=grant.purpose,
         action=grant.action,

@@ -58,6 +58,64 @@ def core(
     console.print(f"wrote {out}")
 
 
+@bench_app.command("ledger")
+def ledger(
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/ledger.json"),
+    entries: Annotated[int, typer.Option(help="entries per append run, and new entries for the audit")] = 200_000,
+    batch: Annotated[int, typer.Option(help="records per append (the gate logs one request as one append)")] = 1_000,
+    workers: Annotated[str, typer.Option(help="comma-separated worker process counts")] = "1,2,4",
+    postgres_url: Annotated[
+        str | None, typer.Option(envvar="CONSENTUNE_BENCH_POSTGRES_URL", help="also run on this PostgreSQL server")
+    ] = None,
+    receipt_entries: Annotated[int, typer.Option(help="entries in the offline receipt check (0: skip)")] = 1_000_000,
+) -> None:
+    """Ledger appends/s with 1, 2, 4 workers, integration rate, incremental audit, 1M-entry receipt check."""
+    from consentune.bench.ledger import run_ledger
+
+    results = run_ledger(
+        entries=entries,
+        batch=batch,
+        workers=tuple(int(w) for w in workers.split(",") if w.strip()),
+        postgres_url=postgres_url,
+        receipt_entries=receipt_entries,
+        progress=console.print,
+    )
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    table = new_table("backend", "measure", "entries", "seconds", "per s", "CPU s", title="consentune bench ledger")
+    for backend in ("sqlite", "postgresql"):
+        for key, row in results.get(backend, {}).items():
+            if isinstance(row, dict):
+                rate = row.get("per_s")
+                extra = (
+                    f" (RSS {row['baseline_rss_mb']:.0f} -> peak {row['peak_rss_mb']:.0f} MB, ok={row['ok']})"
+                    if "peak_rss_mb" in row
+                    else ""
+                )
+                table.add_row(
+                    backend,
+                    key + extra,
+                    _fmt(row.get("entries", "")),
+                    _fmt(row["seconds"]),
+                    _fmt(rate) if rate else "-",
+                    _fmt(row["cpu_s"]),
+                )
+    if "receipt" in results:
+        r = results["receipt"]
+        table.add_row(
+            "offline",
+            f"receipt, {r['pages']} pages",
+            _fmt(r["entries"]),
+            _fmt(r["verify_s"]),
+            "-",
+            _fmt(r["verify_cpu_s"]),
+        )
+    console.print(table)
+    console.print(f"load average before/after: {results['load_average_before']} / {results['load_average_after']}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    console.print(f"wrote {out}")
+
+
 @bench_app.command("recommend")
 def recommend(
     data: Annotated[

@@ -28,7 +28,7 @@ from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
 from consentune.gate.blobs import BlobStore
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
-from consentune.ledger.log import UsageLedger, UsageRecord
+from consentune.ledger.log import LedgerTicket, UsageLedger, UsageRecord
 from consentune.ports import CatalogRepo, ClaimRepo, ConsentRepo, FeatureRepo, PlayRepo, Transactions
 from consentune.types import PlayEvent, Purpose, Track, TrackId, is_wellformed_purpose
 
@@ -52,7 +52,7 @@ class Grant:
     action: str
     allowed: tuple[TrackHandle, ...]
     denied: tuple[Denial, ...]
-    ledger_range: range
+    ledger_ticket: LedgerTicket  # resolve with UsageLedger.sequences() when the indices are needed
 
 
 @dataclass(frozen=True, slots=True)

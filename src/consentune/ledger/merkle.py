@@ -10,6 +10,7 @@ proof is computed from one batch lookup and never needs a node that is not perfe
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
@@ -140,7 +141,7 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def _range_keys(start: int, end: int) -> list[NodeKey]:
+def range_keys(start: int, end: int) -> list[NodeKey]:
     """Perfect subtrees, largest first, whose right fold is MTH(D[start:end]).
 
     ``start`` must be a multiple of the largest power of two below ``end - start``,
@@ -189,7 +190,7 @@ def _consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
 
 def _hash_ranges(ranges: Sequence[tuple[int, int]], source: NodeSource) -> list[bytes]:
     """Compute MTH for each range from one batch lookup of perfect subtrees."""
-    per_range = [_range_keys(start, end) for start, end in ranges]
+    per_range = [range_keys(start, end) for start, end in ranges]
     wanted = sorted({key for keys in per_range for key in keys})
     found = source.get_nodes(wanted) if wanted else {}
     missing = [key for key in wanted if key not in found]
@@ -319,6 +320,114 @@ def _verify_consistency_path(
         raise _fail(f"consistency proof from size {old_size} to {new_size} does not match")
 
 
+# -- multi-leaf proofs ---------------------------------------------------------------------
+#
+# MPROOF(I, D[a:b]) for a non-empty set I of leaf indices inside [a, b):
+#   if I covers every index of [a, b):  []
+#   else, with k = split(b - a), L = I ∩ [a, a+k), R = I ∩ [a+k, b):
+#     (MPROOF(L, D[a:a+k]) if L else [MTH(D[a:a+k])]) ++ (MPROOF(R, D[a+k:b]) if R else [MTH(D[a+k:b])])
+# One hash per maximal subtree without a listed leaf, left to right: for k leaves
+# in a tree of n that is at most k * log2(n / k) + 2 hashes, and for dense leaves far fewer.
+
+
+def multiproof_ranges(indices: Sequence[int], size: int) -> list[tuple[int, int]]:
+    """The ranges whose MTHs form MPROOF(indices, D[0:size]), in order.
+
+    ``indices`` must be strictly increasing and inside ``[0, size)``.
+    """
+    _check_indices(indices, size, InvalidInput)
+    out: list[tuple[int, int]] = []
+
+    def walk(lo: int, hi: int, start: int, end: int) -> None:
+        if hi - lo == end - start:
+            return
+        k = _split(end - start)
+        mid = bisect_left(indices, start + k, lo, hi)
+        if mid > lo:
+            walk(lo, mid, start, start + k)
+        else:
+            out.append((start, start + k))
+        if hi > mid:
+            walk(mid, hi, start + k, end)
+        else:
+            out.append((start + k, end))
+
+    walk(0, len(indices), 0, size)
+    return out
+
+
+def multiproof(indices: Sequence[int], size: int, source: NodeSource) -> list[bytes]:
+    """MPROOF(indices, D[0:size]) from stored perfect subtrees (one batch lookup)."""
+    ranges = multiproof_ranges(indices, size)
+    return _hash_ranges(ranges, source) if ranges else []
+
+
+def _check_indices(indices: Sequence[int], size: int, error: type[InvalidInput] | type[VerificationFailed]) -> None:
+    if not indices:
+        raise error("a multi-leaf proof needs at least one leaf", hint="list the entries it proves")
+    previous = -1
+    for index in indices:
+        if not previous < index < size:
+            raise error(
+                f"leaf index {index} is out of order or outside a tree of size {size}",
+                hint="indices must strictly increase and be below the tree size",
+            )
+        previous = index
+
+
+def _complete_mth(hashes: Sequence[bytes]) -> bytes:
+    """MTH of a complete run of hashes (every leaf present), hashing perfect parts level by level."""
+    n = len(hashes)
+    if n & (n - 1) == 0:
+        level = list(hashes)
+        sha = _sha256
+        while len(level) > 1:
+            level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+        return level[0]
+    k = _split(n)
+    return node_hash(_complete_mth(hashes[:k]), _complete_mth(hashes[k:]))
+
+
+def root_from_multiproof(
+    *, indices: Sequence[int], leaf_hashes: Sequence[bytes], size: int, proof: Sequence[bytes]
+) -> bytes:
+    """Recompute the root of a ``size``-leaf tree from listed leaves and their MPROOF.
+
+    Raises
+    ------
+    VerificationFailed
+        If the indices are not strictly increasing inside the tree, a hash has the
+        wrong size, or the proof has too few or too many hashes.
+    """
+    _check_indices(indices, size, VerificationFailed)
+    if len(leaf_hashes) != len(indices) or any(len(h) != HASH_SIZE for h in leaf_hashes):
+        raise _fail("every listed leaf needs one 32-byte hash")
+    _check_proof_hashes(proof)
+    used = 0
+
+    def walk(lo: int, hi: int, start: int, end: int) -> bytes:
+        nonlocal used
+        if hi - lo == end - start:
+            return _complete_mth(leaf_hashes[lo:hi])
+        k = _split(end - start)
+        mid = bisect_left(indices, start + k, lo, hi)
+        parts = []
+        for has_leaves, a, b, c, d in ((mid > lo, lo, mid, start, start + k), (hi > mid, mid, hi, start + k, end)):
+            if has_leaves:
+                parts.append(walk(a, b, c, d))
+            elif used < len(proof):
+                parts.append(proof[used])
+                used += 1
+            else:
+                raise _fail(f"multi-leaf proof is too short ({len(proof)} hashes)")
+        return node_hash(parts[0], parts[1])
+
+    root = walk(0, len(indices), 0, size)
+    if used != len(proof):
+        raise _fail(f"multi-leaf proof is too long ({len(proof)} hashes, {used} used)")
+    return root
+
+
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
@@ -328,8 +437,12 @@ __all__ = [
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
+    "multiproof",
+    "multiproof_ranges",
     "node_hash",
+    "range_keys",
     "root_at",
+    "root_from_multiproof",
     "verify_consistency",
     "verify_inclusion",
 ]

@@ -1,12 +1,17 @@
 """Receipts: a self-contained, offline-checkable extract of the log about one track.
 
-A receipt bundles a signed checkpoint with the entries about a track and their
-inclusion proofs, so an artist needs only the log's verifier key to check it.
+A receipt bundles a signed checkpoint with the entries about a track and a
+proof that they are in the log, so an artist needs only the log's verifier
+key to check it.  ``consentune-receipt/v2`` pages through any number of
+entries: each page lists entries after a cursor with one multi-leaf proof, and
+the pages of one receipt share a checkpoint and chain by their cursors.
+``consentune-receipt/v1`` (one inclusion proof per entry) still verifies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,24 +23,51 @@ from consentune.ledger.checkpoint import (
     parse_checkpoint_body,
     verify_checkpoint,
 )
-from consentune.ledger.entry import LedgerEntry, canonical_json, parse_canonical_json
-from consentune.ledger.merkle import HASH_SIZE, verify_inclusion
+from consentune.ledger.entry import (
+    MAX_SAFE_INT,
+    LedgerEntry,
+    canonical_json,
+    parse_canonical_json,
+    valid_entry_fields,
+)
+from consentune.ledger.merkle import HASH_SIZE, leaf_hash, root_from_multiproof, verify_inclusion
 
-RECEIPT_FORMAT = "consentune-receipt/v1"
+RECEIPT_FORMAT_V1 = "consentune-receipt/v1"
+RECEIPT_FORMAT = "consentune-receipt/v2"
 
 _TOP_KEYS = {"format", "subject", "checkpoint", "entries"}
+_TOP_KEYS_V2 = {"format", "subject", "checkpoint", "page", "entries", "proof"}
+_PAGE_KEYS = {"after", "next"}
 _SUBJECT_KEYS = {"track", "purpose"}
 _ITEM_KEYS = {"entry", "proof"}
 
 
 @dataclass(frozen=True, slots=True)
 class VerifiedReceipt:
-    """What a valid receipt proves: these entries are in the log at ``checkpoint``."""
+    """What a valid receipt (or one page of one) proves: these entries are in the log at ``checkpoint``.
+
+    ``after`` and ``next`` are the page cursors (v1 receipts: ``-1`` and None).
+    """
 
     checkpoint: Checkpoint
     entries: tuple[LedgerEntry, ...]
     track: str
     purpose: str | None
+    after: int = -1
+    next: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPages:
+    """What a complete paged receipt proves: ``count`` entries about the subject are in the log."""
+
+    checkpoint: Checkpoint
+    track: str
+    purpose: str | None
+    pages: int
+    count: int
+    first: int
+    last: int
 
 
 def _check_subject(entry: LedgerEntry, track: str, purpose: str | None) -> str | None:
@@ -100,7 +132,7 @@ def build_receipt(
     _check_entries([e for e, _ in ordered], [p for _, p in ordered], checkpoint=checkpoint)
     return canonical_json(
         {
-            "format": RECEIPT_FORMAT,
+            "format": RECEIPT_FORMAT_V1,
             "subject": {"track": subject_track, "purpose": subject_purpose},
             "checkpoint": checkpoint_note,
             "entries": [{"entry": entry.to_dict(), "proof": [b64encode(h) for h in proof]} for entry, proof in ordered],
@@ -131,8 +163,13 @@ def _decode_proof(value: Any, position: int) -> list[bytes]:
 
 
 def _verify(data: bytes, verifier_key: str) -> VerifiedReceipt:
-    receipt = _require_keys(parse_canonical_json(data), _TOP_KEYS, "receipt")
-    if receipt["format"] != RECEIPT_FORMAT:
+    parsed = parse_canonical_json(data)
+    if isinstance(parsed, dict) and parsed.get("format") == RECEIPT_FORMAT:
+        page = _PageCheck(parsed, verifier_key, None)
+        proven = tuple(LedgerEntry.from_dict(e) for e in page.items)
+        return VerifiedReceipt(page.checkpoint, proven, page.track, page.purpose, page.after, page.next)
+    receipt = _require_keys(parsed, _TOP_KEYS, "receipt")
+    if receipt["format"] != RECEIPT_FORMAT_V1:
         raise VerificationFailed(f"unknown receipt format {receipt['format']!r}")
     subject = _require_keys(receipt["subject"], _SUBJECT_KEYS, "subject")
     track = _require_str(subject["track"], "subject.track")
@@ -171,4 +208,191 @@ def verify_receipt(data: bytes, *, verifier_key: str) -> VerifiedReceipt:
         raise VerificationFailed(f"receipt rejected: {exc}", hint="the receipt is damaged or was altered") from exc
 
 
-__all__ = ["RECEIPT_FORMAT", "VerifiedReceipt", "build_receipt", "verify_receipt"]
+# -- v2: pages with one multi-leaf proof each ----------------------------------------------
+
+
+def build_receipt_page(
+    *,
+    subject_track: str,
+    subject_purpose: str | None,
+    entries: Sequence[LedgerEntry],
+    proof: Sequence[bytes],
+    checkpoint_note: str,
+    after: int,
+    more: bool,
+) -> bytes:
+    """Assemble one ``consentune-receipt/v2`` page and check it before returning it.
+
+    ``entries`` are the subject's entries with sequence above ``after`` (sorted),
+    ``proof`` their MPROOF at the checkpoint's size, ``more`` whether further
+    entries about the subject follow (then ``next`` is the last listed sequence).
+    """
+    ordered = sorted(entries, key=lambda e: e.sequence)
+    if not ordered:
+        raise InvalidInput("a receipt page needs at least one entry", hint="ask for a page that has entries")
+    data = canonical_json(
+        {
+            "format": RECEIPT_FORMAT,
+            "subject": {"track": subject_track, "purpose": subject_purpose},
+            "checkpoint": checkpoint_note,
+            "page": {"after": after, "next": ordered[-1].sequence if more else None},
+            "entries": [e.to_dict() for e in ordered],
+            "proof": [b64encode(h) for h in proof],
+        }
+    )
+    body, _, _ = checkpoint_note.partition("\n\n")
+    _PageCheck(parse_canonical_json(data), None, parse_checkpoint_body(body + "\n"))
+    return data
+
+
+def _reject(value: str) -> object:
+    raise VerificationFailed(f"number {value[:30]} is not an integer", hint="receipts hold no floats")
+
+
+def _fast_canonical(data: bytes) -> Any:
+    """parse_canonical_json at C speed: hooks reject floats and NaN; the bytes must round-trip.
+
+    Integer ranges are checked where integers may occur (entry fields, page cursors).
+    """
+    try:
+        obj = json.loads(data, parse_float=_reject, parse_constant=_reject)
+        again = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError) as exc:
+        raise VerificationFailed(f"receipt page is not valid UTF-8 JSON: {exc}", hint="the page is damaged") from None
+    if again != data:
+        raise VerificationFailed("receipt page is not in canonical form", hint="the page was altered")
+    return obj
+
+
+_ENTRY_ORDER = ("sequence", "time", "actor", "action", "purpose", "track", "decision", "reason", "terms_version")
+
+
+class _PageCheck:
+    """Verify one v2 page; the attributes say what it proves."""
+
+    def __init__(
+        self, page: Any, verifier_key: str | None, checkpoint: Checkpoint | None, raw: bytes | None = None
+    ) -> None:
+        self.raw = raw
+        page = _require_keys(page, _TOP_KEYS_V2, "receipt page")
+        if page["format"] != RECEIPT_FORMAT:
+            raise VerificationFailed(f"unknown receipt format {page['format']!r}")
+        subject = _require_keys(page["subject"], _SUBJECT_KEYS, "subject")
+        self.track: str = _require_str(subject["track"], "subject.track")
+        self.purpose: str | None = _require_str(subject["purpose"], "subject.purpose", nullable=True)
+        self.note: str = _require_str(page["checkpoint"], "checkpoint")
+        if checkpoint is None:
+            checkpoint = verify_checkpoint(self.note, verifier_key or "")
+        self.checkpoint = checkpoint
+        cursor = _require_keys(page["page"], _PAGE_KEYS, "page")
+        self.after, self.next = cursor["after"], cursor["next"]
+        if type(self.after) is not int or not -1 <= self.after <= MAX_SAFE_INT:
+            raise VerificationFailed("page.after must be an integer in [-1, 2**53 - 1]")
+        if not (self.next is None or (type(self.next) is int and 0 <= self.next <= MAX_SAFE_INT)):
+            raise VerificationFailed("page.next must be null or an integer in [0, 2**53 - 1]")
+        self.items = page["entries"]
+        if not isinstance(self.items, list) or not self.items:
+            raise VerificationFailed("entries must be a non-empty list")
+        if not isinstance(page["proof"], list):
+            raise VerificationFailed("proof must be a list")
+        proof = [b64decode_strict(_require_str(h, "proof hash")) for h in page["proof"]]
+        indices, leaves = self._leaves()
+        if self.next is not None and self.next != indices[-1]:
+            raise VerificationFailed(f"page.next {self.next} is not the page's last sequence {indices[-1]}")
+        root = root_from_multiproof(indices=indices, leaf_hashes=leaves, size=checkpoint.size, proof=proof)
+        if root != checkpoint.root_hash:
+            raise VerificationFailed("the entries and proof do not lead to the checkpoint root")
+
+    def _leaves(self) -> tuple[list[int], list[bytes]]:
+        indices, leaves = [], []
+        track, purpose, previous = self.track, self.purpose, self.after
+        for item, data in zip(self.items, _entry_bytes(self.items, self.raw), strict=True):
+            if not valid_entry_fields(item):
+                raise VerificationFailed(f"entry {str(item)[:80]} is not a valid ledger entry (docs/ledger.md §2.2)")
+            sequence = item["sequence"]
+            if item["track"] != track or (purpose is not None and item["purpose"] != purpose):
+                raise VerificationFailed(f"entry {sequence} is not about the receipt's subject")
+            if sequence <= previous:
+                raise VerificationFailed(f"entry {sequence} follows {previous}; sequences must strictly increase")
+            previous = sequence
+            indices.append(sequence)
+            leaves.append(leaf_hash(data))
+        return indices, leaves
+
+
+_SEPARATOR = b'},{"action":'
+
+
+def _entry_bytes(items: list[Any], raw: bytes | None) -> list[bytes]:
+    """The canonical bytes of every entry: cut from the canonical page ``raw``, or from one encoding of the list.
+
+    Canonical JSON escapes every ``"`` inside a string, so the raw bytes
+    ``,"entries":[``, ``}],"format":`` and ``},{"action":`` (each holds an
+    unescaped quote) occur only at structure: the page's keys sort
+    ``checkpoint`` first and ``format`` right after ``entries``, and entries hold
+    no nested objects.  Cutting there yields each entry's own canonical encoding.
+    """
+    if raw is None:
+        blob = json.dumps(items, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    else:
+        start = raw.index(b',"entries":[') + len(b',"entries":')
+        blob = raw[start : raw.index(b'}],"format":', start) + 2]
+    parts = blob[1:-1].split(_SEPARATOR)
+    if len(parts) != len(items):
+        raise VerificationFailed("entries are not ledger entry objects", hint="each entry starts with its action")
+    if len(parts) == 1:
+        return parts
+    return [parts[0] + b"}", *(b'{"action":' + part + b"}" for part in parts[1:-1]), b'{"action":' + parts[-1]]
+
+
+def verify_receipt_pages(pages: Iterable[bytes], *, verifier_key: str) -> VerifiedPages:
+    """Verify a paged receipt: every page, one checkpoint and subject, cursors chained from -1 to null.
+
+    Pages are checked one at a time (memory holds one page).  Entries are
+    checked as canonical entries of the subject, but not kept.
+
+    Raises
+    ------
+    VerificationFailed
+        If any page fails, pages disagree on checkpoint or subject, or the cursors do not chain.
+    """
+    count, first, last, number = 0, -1, -1, 0
+    head: _PageCheck | None = None
+    last_next: int | None = None
+    try:
+        for number, data in enumerate(pages, start=1):
+            page = _PageCheck(_fast_canonical(data), verifier_key, None if head is None else head.checkpoint, data)
+            if head is not None and (page.note, page.track, page.purpose) != (head.note, head.track, head.purpose):
+                raise VerificationFailed(f"page {number} has another checkpoint or subject than page 1")
+            expected_after = -1 if head is None else last
+            if page.after != expected_after:
+                raise VerificationFailed(f"page {number} starts after {page.after}, not after {expected_after}")
+            if head is not None and last_next is None:
+                raise VerificationFailed(f"page {number} follows the page that said it was the last")
+            head = head or page
+            count += len(page.items)
+            first = page.items[0]["sequence"] if first < 0 else first
+            last, last_next = page.items[-1]["sequence"], page.next
+    except VerificationFailed:
+        raise
+    except (ConsentuneError, ValueError, TypeError, KeyError) as exc:
+        raise VerificationFailed(
+            f"receipt page rejected: {exc}", hint="the receipt is damaged or was altered"
+        ) from None
+    if head is None:
+        raise VerificationFailed("the receipt has no pages", hint="a receipt proves at least one entry")
+    if last_next is not None:
+        raise VerificationFailed("the last page says more pages follow", hint="the receipt is incomplete")
+    return VerifiedPages(head.checkpoint, head.track, head.purpose, number, count, first, last)
+
+
+__all__ = [
+    "RECEIPT_FORMAT",
+    "RECEIPT_FORMAT_V1",
+    "VerifiedPages",
+    "VerifiedReceipt",
+    "build_receipt",
+    "build_receipt_page",
+    "verify_receipt",
+    "verify_receipt_pages",
+]

@@ -16,11 +16,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from consentune.consent.rules import ConsentRule
 from consentune.consent.terms import EXPLANATIONS, Terms
-from consentune.errors import Conflict, StorageError
+from consentune.errors import Conflict, InvalidInput, LedgerError, StorageError
 from consentune.fraud.detector import Alert
+from consentune.ledger.sequencer import IntegrationPlan, QueuedBatch
 from consentune.ports import (
     ApiKeyRecord,
-    AppendPlan,
     ConsentSnapshot,
     LedgerRow,
     ListenerSession,
@@ -44,6 +44,8 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 
 _ENTRY_COLUMNS = ("seq", "data", "leaf_hash", "track_id", "purpose")
+_BATCH_COLUMNS = ("id", "first_seq", "count")
+_INTEGRATOR_LOCK = 0x636F6E73_6C656467  # "consledg": the PostgreSQL advisory lock key of the integrator
 _NODE_COLUMNS = ("level", "idx", "hash")
 _PLAY_COLUMNS = (
     "user_id",
@@ -62,6 +64,17 @@ def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
     """A plain driver-level INSERT: the ledger hot path skips SQLAlchemy's per-row compilation."""
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+
+
+def _copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Bulk-load ``rows`` with PostgreSQL COPY inside the connection's transaction."""
+    if not rows:
+        return
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
 
 
 class SqlStore:
@@ -106,7 +119,7 @@ class SqlStore:
         if bound is not None:
             yield bound
             return
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             if snapshot:
                 conn.execution_options(**{SNAPSHOT_OPTION: True})
             yield conn
@@ -127,32 +140,151 @@ class SqlStore:
         return checkpoint_wal(self.engine)
 
     # -- ledger -----------------------------------------------------------
-    def locked_append(self, plan: Callable[[int, bytes], AppendPlan]) -> AppendPlan:
-        """Run ``plan`` under the ledger's write lock and persist its result atomically.
+    def enqueue(self, queued_us: int, count: int, payload: bytes, *, unit: object | None = None) -> int:
+        """Durably queue one append (one row); inside ``unit`` when the caller passes its transaction.
 
-        The first statement is an UPDATE of the single head row: it takes
-        SQLite's write lock (and a row lock on PostgreSQL) before the head is
-        read, so concurrent writers from any process serialise here.
+        ``unit`` must be a SQLAlchemy ``Connection`` with a transaction begun on
+        this store's database; the entry is then acknowledged when the caller commits.
         """
-        head = t.ledger_head
+        if unit is not None:
+            if not isinstance(unit, Connection):
+                raise InvalidInput(
+                    f"unit of work {type(unit).__name__} is not a database connection",
+                    hint="pass the sqlalchemy Connection of the transaction the entries belong to",
+                )
+            return self._enqueue(unit, queued_us, count, payload)
         try:
-            with self._write() as conn:
-                conn.execute(update(head).where(head.c.id == 1).values(writes=head.c.writes + 1))
-                size, state = conn.execute(select(head.c.size, head.c.state)).one()
-                result = plan(int(size), bytes(state))
-                if result.rows:
-                    conn.exec_driver_sql(_insert_sql(conn, "ledger_entries", _ENTRY_COLUMNS), list(result.rows))
-                if result.nodes:
-                    conn.exec_driver_sql(_insert_sql(conn, "ledger_nodes", _NODE_COLUMNS), list(result.nodes))
-                conn.execute(update(head).where(head.c.id == 1).values(size=result.new_size, state=result.new_state))
+            with self._write() as conn:  # joins the caller's unit of work (store.transaction()) if one is open
+                return self._enqueue(conn, queued_us, count, payload)
         except OperationalError as exc:
             raise StorageError(f"ledger append failed: {exc.orig}", hint="retry; check the database") from None
+
+    @staticmethod
+    def _enqueue(conn: Connection, queued_us: int, count: int, payload: bytes) -> int:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        row = conn.exec_driver_sql(
+            f"INSERT INTO ledger_queue (queued_us, count, payload) VALUES ({mark}, {mark}, {mark}) RETURNING id",
+            (queued_us, count, payload),
+        ).one()
+        return int(row[0])
+
+    def integrate(
+        self,
+        plan: Callable[[int, bytes, list[QueuedBatch]], IntegrationPlan],
+        *,
+        wait: bool = True,
+        max_entries: int = 20_000,
+        up_to: int | None = None,
+    ) -> IntegrationPlan | None:
+        """Integrate the oldest queued batches (up to about ``max_entries`` entries) in one transaction.
+
+        With ``up_to`` only batches with ``id <= up_to`` are taken, so a caller
+        waiting for its own batch is not kept busy by appends that came later.
+
+        One integrator at a time across processes and hosts: a transaction-scoped
+        advisory lock on PostgreSQL, the database write lock on SQLite (taken by
+        the first statement, an UPDATE of the head row).  Appends only INSERT
+        into the queue, so they never wait for this lock on PostgreSQL.
+        """
+        head, queue = t.ledger_head, t.ledger_queue
+        try:
+            with write_transaction(self.engine) as conn:  # its own transaction, never a caller's unit of work
+                if not self._lock_integrator(conn, wait=wait):
+                    return None
+                size, state = conn.execute(select(head.c.size, head.c.state)).one()
+                query = select(queue.c.id, queue.c.count)
+                if up_to is not None:
+                    query = query.where(queue.c.id <= up_to)
+                pending = conn.execute(query.order_by(queue.c.id).limit(max(1, max_entries))).all()
+                ids: list[int] = []
+                total = 0
+                for batch_id, count in pending:
+                    if ids and total + count > max_entries:
+                        break
+                    ids.append(int(batch_id))
+                    total += int(count)
+                batches = self._queued_payloads(conn, ids)
+                result = plan(int(size), bytes(state), batches)
+                if result.rows:
+                    self._write_integration(conn, result, ids)
+        except OperationalError as exc:
+            raise StorageError(f"ledger integration failed: {exc.orig}", hint="retry; check the database") from None
         return result
+
+    def _lock_integrator(self, conn: Connection, *, wait: bool) -> bool:
+        if conn.dialect.name == "postgresql":
+            if wait:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_INTEGRATOR_LOCK})")
+                return True
+            return bool(conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({_INTEGRATOR_LOCK})").scalar())
+        head = t.ledger_head
+        conn.execute(update(head).where(head.c.id == 1).values(writes=head.c.writes + 1))
+        return True
+
+    @staticmethod
+    def _queued_payloads(conn: Connection, ids: list[int]) -> list[QueuedBatch]:
+        queue = t.ledger_queue
+        found: dict[int, bytes] = {}
+        for chunk in _chunks(ids):
+            rows = conn.execute(select(queue.c.id, queue.c.payload).where(queue.c.id.in_(chunk)))
+            found.update({int(i): bytes(p) for i, p in rows})
+        return [QueuedBatch(i, found[i]) for i in ids]
+
+    def _write_integration(self, conn: Connection, result: IntegrationPlan, ids: list[int]) -> None:
+        head, queue = t.ledger_head, t.ledger_queue
+        if conn.dialect.name == "postgresql":
+            _copy_rows(conn, "ledger_entries", _ENTRY_COLUMNS, result.rows)
+            _copy_rows(conn, "ledger_nodes", _NODE_COLUMNS, result.nodes)
+            _copy_rows(conn, "ledger_batches", _BATCH_COLUMNS, result.batches)
+        else:
+            conn.exec_driver_sql(_insert_sql(conn, "ledger_entries", _ENTRY_COLUMNS), list(result.rows))
+            if result.nodes:
+                conn.exec_driver_sql(_insert_sql(conn, "ledger_nodes", _NODE_COLUMNS), list(result.nodes))
+            conn.exec_driver_sql(_insert_sql(conn, "ledger_batches", _BATCH_COLUMNS), list(result.batches))
+        for chunk in _chunks(ids):
+            conn.execute(delete(queue).where(queue.c.id.in_(chunk)))
+        conn.execute(update(head).where(head.c.id == 1).values(size=result.new_size, state=result.new_state))
+
+    def batch_range(self, batch_id: int) -> tuple[int, int] | None:
+        """``(first sequence, count)`` of an integrated queue batch, None while it is still queued."""
+        b = t.ledger_batches
+        with self._read() as conn:
+            row = conn.execute(select(b.c.first_seq, b.c.count).where(b.c.id == batch_id)).first()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def last_queued(self) -> int:
+        """The newest queue id visible now (-1 when the queue is empty)."""
+        with self._read() as conn:
+            found = conn.execute(select(func.max(t.ledger_queue.c.id))).scalar()
+        return -1 if found is None else int(found)
+
+    def queued_batches(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.ledger_queue)).scalar_one())
 
     def ledger_head(self) -> tuple[int, bytes]:
         with self._read() as conn:
             size, state = conn.execute(select(t.ledger_head.c.size, t.ledger_head.c.state)).one()
         return int(size), bytes(state)
+
+    def node_range(self, level: int, start: int, stop: int) -> list[bytes]:
+        """Stored hashes of perfect subtrees ``(level, start) .. (level, stop - 1)``, in order."""
+        with self._read() as conn:
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(
+                f"SELECT idx, hash FROM ledger_nodes WHERE level = {mark} AND idx >= {mark} AND idx < {mark} "
+                "ORDER BY idx",
+                (level, start, stop),
+            )
+            rows = cursor.fetchall()
+            cursor.close()
+        if len(rows) != stop - start or (rows and int(rows[0][0]) != start):
+            raise LedgerError(
+                f"node store holds {len(rows)} of the {stop - start} nodes at level {level} from {start}",
+                hint="the stored tree is smaller than asked or damaged; run `consentune ledger audit --full`",
+            )
+        return [bytes(h) for _, h in rows]
 
     def get_nodes(self, keys: Sequence[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
         """Batch lookup; one ``level = ? AND idx IN (...)`` term per level so every backend uses the key."""
@@ -170,17 +302,24 @@ class SqlStore:
                 found.update({(int(lv), int(ix)): bytes(h) for lv, ix, h in rows})
         return found
 
-    def iter_ledger(self, *, batch: int = 10_000) -> Iterator[list[LedgerRow]]:
-        e = t.ledger_entries
-        after = -1
+    def iter_ledger(self, *, start: int = 0, stop: int | None = None, batch: int = 10_000) -> Iterator[list[LedgerRow]]:
+        """Entries with ``start <= seq < stop`` in pages of ``batch``, in order (raw cursor: audits read millions)."""
+        after = start - 1
+        end = 2**63 - 1 if stop is None else stop
         while True:
             with self._read() as conn:
-                rows = conn.execute(
-                    select(e.c.seq, e.c.data, e.c.leaf_hash).where(e.c.seq > after).order_by(e.c.seq).limit(batch)
-                ).all()
+                mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                cursor.execute(
+                    f"SELECT seq, data, leaf_hash FROM ledger_entries WHERE seq > {mark} AND seq < {mark} "
+                    f"ORDER BY seq LIMIT {int(batch)}",
+                    (after, end),
+                )
+                rows = cursor.fetchall()
+                cursor.close()
             if not rows:
                 return
-            yield [LedgerRow(int(s), bytes(d), bytes(h)) for s, d, h in rows]
+            yield [LedgerRow(s, bytes(d), bytes(h)) for s, d, h in rows]
             after = int(rows[-1][0])
 
     def iter_nodes(self, *, batch: int = 50_000) -> Iterator[list[tuple[int, int, bytes]]]:
@@ -208,13 +347,25 @@ class SqlStore:
                 out.extend(LedgerRow(int(s), bytes(d), bytes(h)) for s, d, h in rows)
         return sorted(out, key=lambda r: r.seq)
 
-    def track_ledger_seqs(self, track: TrackId, purpose: Purpose | None, *, limit: int) -> list[int]:
+    def track_ledger_seqs(
+        self, track: TrackId, purpose: Purpose | None, *, limit: int, after: int = -1, before: int | None = None
+    ) -> list[int]:
+        """Sequences about ``track``: the first ``limit`` after ``after`` (below ``before``), ascending.
+
+        With ``after`` negative and no ``before`` it keeps the old meaning: the latest ``limit``.
+        """
         e = t.ledger_entries
         query = select(e.c.seq).where(e.c.track_id == track)
         if purpose is not None:
             query = query.where(e.c.purpose == purpose)
+        if before is not None:
+            query = query.where(e.c.seq < before)
+        if after >= 0 or before is not None:
+            query = query.where(e.c.seq > after).order_by(e.c.seq)
+        else:
+            query = query.order_by(e.c.seq.desc())
         with self._read() as conn:
-            rows = conn.execute(query.order_by(e.c.seq.desc()).limit(limit)).scalars().all()
+            rows = conn.execute(query.limit(limit)).scalars().all()
         return sorted(int(s) for s in rows)
 
     def add_checkpoint(self, cp: StoredCheckpoint) -> None:
@@ -240,12 +391,38 @@ class SqlStore:
             row = conn.execute(select(c).where(c.c.size == size)).first()
         return None if row is None else _checkpoint(row)
 
-    def list_checkpoints(self, *, limit: int = 1_000_000, newest_first: bool = False) -> list[StoredCheckpoint]:
+    def list_checkpoints(
+        self, *, limit: int = 1_000_000, newest_first: bool = False, min_size: int = 0, max_size: int | None = None
+    ) -> list[StoredCheckpoint]:
         c = t.ledger_checkpoints
         order = c.c.size.desc() if newest_first else c.c.size
+        query = select(c).where(c.c.size >= min_size)
+        if max_size is not None:
+            query = query.where(c.c.size <= max_size)
         with self._read() as conn:
-            rows = conn.execute(select(c).order_by(order).limit(limit)).all()
+            rows = conn.execute(query.order_by(order).limit(limit)).all()
         return [_checkpoint(r) for r in rows]
+
+    def last_audit(self) -> StoredCheckpoint | None:
+        """The checkpoint the last clean audit reached (its note is verified again before use)."""
+        a = t.ledger_audits
+        with self._read() as conn:
+            row = conn.execute(select(a).order_by(a.c.size.desc()).limit(1)).first()
+        return (
+            None
+            if row is None
+            else StoredCheckpoint(int(row.size), bytes(row.root_hash), row.note, from_us(row.audited_us))
+        )
+
+    def add_audit(self, cp: StoredCheckpoint) -> None:
+        a = t.ledger_audits
+        with self._write() as conn:
+            if conn.execute(select(a.c.size).where(a.c.size == cp.size)).first() is None:
+                conn.execute(
+                    insert(a).values(
+                        size=cp.size, root_hash=cp.root_hash, note=cp.note, audited_us=to_us(cp.created_at)
+                    )
+                )
 
     # -- catalogue --------------------------------------------------------
     def add_artist(self, artist: Artist) -> None:

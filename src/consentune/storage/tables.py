@@ -163,6 +163,33 @@ ledger_checkpoints = Table(
     Column("created_us", BigInteger, nullable=False),
 )
 
+ledger_queue = Table(
+    "ledger_queue",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("queued_us", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    sqlite_autoincrement=True,  # ids are tickets: SQLite must never reuse one after the queue empties
+)
+
+ledger_batches = Table(
+    "ledger_batches",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+)
+
+ledger_audits = Table(
+    "ledger_audits",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("audited_us", BigInteger, nullable=False),
+)
+
 plays = Table(
     "plays",
     metadata,
