@@ -1,14 +1,14 @@
 """Ledger sequencer: a queue of acknowledged appends, batch-to-index map, audit marks.
 
 Revision ID: 0007_ledger
-Revises: 0006
+Revises: 0007_shieldsec
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_ledger"
-down_revision = "0006"
+down_revision = "0007_shieldsec"
 branch_labels = None
 depends_on = None
 
