@@ -119,7 +119,7 @@ class SqlStore:
         if bound is not None:
             yield bound
             return
-        with self._read() as conn:
+        with self.engine.connect() as conn:
             if snapshot:
                 conn.execution_options(**{SNAPSHOT_OPTION: True})
             yield conn
