@@ -62,10 +62,11 @@ def test_an_append_is_queued_and_integrated_later_with_consecutive_sequences(svc
 
 def test_an_append_inside_the_callers_transaction_commits_and_rolls_back_with_it(svc: Consentune) -> None:
     start = svc.ledger.size
-    with svc.store.engine.begin() as conn:
+    # a unit of work as the storage layer opens one (on SQLite: BEGIN IMMEDIATE; plain connections autocommit)
+    with write_transaction(svc.store.engine) as conn:
         kept = svc.ledger.append(_records(2, tag="kept"), unit=conn)
     lost: LedgerTicket | None = None
-    with pytest.raises(RuntimeError), svc.store.engine.begin() as conn:
+    with pytest.raises(RuntimeError), write_transaction(svc.store.engine) as conn:
         lost = svc.ledger.append(_records(5, tag="lost"), unit=conn)
         raise RuntimeError("the caller's state change failed")
     assert svc.ledger.sequences(kept) == range(start, start + 2)
@@ -134,6 +135,7 @@ from pathlib import Path
 from consentune.config import Settings
 from consentune.ledger.log import UsageRecord
 from consentune.service import open_service
+from consentune.storage.engine import write_transaction
 svc = open_service(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2]))
 import time
 for k in range(300):
