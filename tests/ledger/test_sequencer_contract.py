@@ -27,6 +27,7 @@ from consentune.errors import InvalidInput, NotFound
 from consentune.ledger.log import LedgerTicket, UsageRecord
 from consentune.service import Consentune, open_service
 from consentune.storage import tables
+from consentune.storage.engine import write_transaction
 from consentune.types import RECOMMEND
 
 
