@@ -99,3 +99,11 @@ def test_a_lockdown_refuses_audio_only_while_it_lasts_and_is_recorded_once_per_i
     assert guard.check(browsing).action == "allow"  # a lockdown is about audio only
     assert guard_on(svc).check(play("sid_newcomer", T0 + DAY + 60, address=address)).action == "allow"
     assert guard.check(play("sid_newcomer", T0 + DAY + 120, address=address)).action == "allow"
+
+
+def test_the_operator_sees_ended_blocks_as_ended(svc: Consentune) -> None:
+    old = svc.store.record_shield_decision(ShieldRecord(0, T0 - 2 * DAY, "session:sid_a", "block", 2.0, ()))
+    new = svc.store.record_shield_decision(ShieldRecord(0, T0 - 60, "session:sid_b", "block", 2.0, ()))
+    guard = guard_on(svc)
+    assert [r.id for r in guard.decisions(action="block", active_only=True, now=T0)] == [new]
+    assert {r.id for r in guard.decisions(action="block", now=T0)} == {old, new}

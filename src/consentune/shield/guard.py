@@ -157,8 +157,16 @@ class ShieldGuard:
         return int(size_bytes * min(1.0, max(0.0, fraction)))
 
     # -- operator -----------------------------------------------------------
-    def decisions(self, *, action: str | None = None, active_only: bool = False) -> list[ShieldRecord]:
-        return self._repo.shield_decisions(action=action, active_only=active_only)
+    def decisions(
+        self, *, action: str | None = None, active_only: bool = False, now: float | None = None
+    ) -> list[ShieldRecord]:
+        """Recorded decisions, newest first; ``active_only``: not lifted, and for blocks not yet ended at
+        ``now`` (default: the wall clock)."""
+        records = self._repo.shield_decisions(action=action, active_only=active_only)
+        if not active_only:
+            return records
+        at = time.time() if now is None else now
+        return [r for r in records if r.action != "block" or r.at + self._block_s > at]
 
     def lift(self, record_id: int, *, by: str, now: float) -> None:
         """Lift a block: recorded with who lifted it; this worker's detector forgives the subject too."""
@@ -174,7 +182,8 @@ class ShieldGuard:
             self._detector.forgive(subject)
 
     def status(self) -> dict[str, object]:
-        blocks = self._repo.shield_decisions(action="block", active_only=True, limit=100_000)
+        blocks = self._repo.shield_decisions(action="block", active_only=True, since=time.time() - self._block_s,
+                                             limit=100_000)  # fmt: skip
         challenges = self._repo.shield_decisions(action="challenge", limit=100_000)
         return {"active_blocks": len(blocks), "challenges_logged": len(challenges), "detector": self._detector.stats()}
 
