@@ -519,3 +519,22 @@ def test_a_challenged_listener_solves_the_challenge_and_goes_on(svc: Consentune,
     answer = {"token": challenge.token, "nonce": solve(challenge)}
     assert c.post("/v1/listen/challenge", json=answer, headers=headers(T0 + 4, **{TOKEN: sid})).status_code == 204
     assert play(c, sid, tracks["b"], now=T0 + 5)["stream_url"]
+
+
+def test_a_browser_that_keeps_its_cookie_is_served_again_when_its_block_ends(
+    svc: Consentune, tracks: dict[str, str]
+) -> None:
+    browser = TestClient(create_app(svc), base_url="https://listen.example.org", client=("127.0.0.1", 40000),
+                         headers={"X-Forwarded-For": "198.51.100.79"}, raise_server_exceptions=False)  # fmt: skip
+    assert browser.post("/v1/listen/sessions", headers=headers(T0)).status_code == 201
+    assert browser.cookies.get("ctn_session")  # from now on only the cookie says who this is
+    assert browser.post(f"/v1/listen/tracks/{tracks['a']}/play", headers=headers(T0)).status_code == 200
+    codes = []
+    for i in range(6):  # positions past the end of the track: a block
+        report = {"track_id": tracks["a"], "position_s": 500.0 + i}
+        codes.append(browser.post("/v1/listen/progress", json=report, headers=headers(T0 + 1 + i)).status_code)
+    assert codes[-1] == 403
+    refused = browser.post(f"/v1/listen/tracks/{tracks['b']}/play", headers=headers(T0 + 3600))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "blocked"
+    later = T0 + 86_400 + 3600  # the documented day is over
+    assert browser.post(f"/v1/listen/tracks/{tracks['b']}/play", headers=headers(later)).status_code == 200

@@ -85,3 +85,25 @@ def test_listening_history_survives_a_restart_and_a_lockdown(svc: Consentune) ->
     assert restarted.check(crawling).action == "block"
     wednesday = svc.store.listener_session("sid_wednesday")
     assert wednesday is not None and wednesday.account_established_at is None  # trust is lost with the block
+
+
+def test_a_lockdown_refuses_audio_only_while_it_lasts_and_is_recorded_once_per_identity(svc: Consentune) -> None:
+    guard = guard_on(svc)
+    address = "203.0.113.88"
+    bot = replace(play("sid_bot8", T0, address=address), user_agent="Mozilla/5.0 (compatible; GPTBot/1.2)")
+    assert guard.check(bot).action == "block"
+    refusals = [guard.check(play("sid_newcomer", T0 + 60 * i, address=address)) for i in range(1, 4)]
+    assert [r.action for r in refusals] == ["block"] * 3 and len({r.reference for r in refusals}) == 1
+    assert len(guard.decisions(action="lockdown")) == 1 and len(guard.decisions(action="block")) == 1
+    browsing = replace(play("sid_newcomer", T0 + 300, address=address), kind="page")
+    assert guard.check(browsing).action == "allow"  # a lockdown is about audio only
+    assert guard_on(svc).check(play("sid_newcomer", T0 + DAY + 60, address=address)).action == "allow"
+    assert guard.check(play("sid_newcomer", T0 + DAY + 120, address=address)).action == "allow"
+
+
+def test_the_operator_sees_ended_blocks_as_ended(svc: Consentune) -> None:
+    old = svc.store.record_shield_decision(ShieldRecord(0, T0 - 2 * DAY, "session:sid_a", "block", 2.0, ()))
+    new = svc.store.record_shield_decision(ShieldRecord(0, T0 - 60, "session:sid_b", "block", 2.0, ()))
+    guard = guard_on(svc)
+    assert [r.id for r in guard.decisions(action="block", active_only=True, now=T0)] == [new]
+    assert {r.id for r in guard.decisions(action="block", now=T0)} == {old, new}

@@ -52,8 +52,8 @@ its threshold adds ``w`` to the score, growing linearly up to ``2 w``):
 ``user_agent_changes`` (w 1.0; session)
     Three or more user agents within one session cookie.
 ``newcomer_breadth`` (w 1.0; address, network prefix)
-    Newcomers (anonymous sessions, accounts without 12 h of history and 3
-    honest plays) at one address together streamed >= 40 distinct tracks
+    Newcomers (anonymous sessions, accounts not yet established: 3 days old
+    and 3 honest plays) at one address together streamed >= 40 distinct tracks
     (decaying over ~a day) with < 5 % repeats between them (x2 for a /24 or /48 prefix; raised by
     every established account seen there).  A crowd of new listeners
     overlaps on popular tracks; identities rotated by one scraper never do.
@@ -71,8 +71,11 @@ past its score at the challenge, is blocked.  Blocks last ``block_s``.
 
 Addresses are shared, so by default address-level evidence never blocks the
 address itself: it lands on the requesting session, and trusted identities
-(an account with hours of history, honest plays and a clean score; without
-an account, an established session) are not affected.  A scraper rotating
+(an established account with a clean score; without an account, an
+established session) are not affected.  When an account became established
+is kept in storage (``account_established_at`` on every event), so a restart
+or days away do not make a listener a newcomer again; a fresh block of the
+account ends it (:meth:`ScraperDetector.drain_trust_changes` reports both).  A scraper rotating
 identities behind one address meets the address's evidence on its first
 play of every new identity.
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -107,6 +108,7 @@ class ShieldGuard:
         self._lock = threading.Lock()
         self._blocked: dict[str, tuple[int, float]] = {}  # subject -> (record id, blocked until)
         self._blocked_loaded_at = float("-inf")
+        self._refused: OrderedDict[str, int] = OrderedDict()  # lockdown refusals recorded: subject -> record id
 
     # -- decisions ----------------------------------------------------------
     def check(self, event: AccessEvent, *, challenge_passed_at: float | None = None) -> Outcome:
@@ -126,8 +128,10 @@ class ShieldGuard:
         for account_id, established_at in self._detector.drain_trust_changes():
             self._repo.set_account_established(account_id, at=established_at)
         if verdict.action == "block":
-            lockdown = any(s.name == "ban_evasion" for s in verdict.signals)  # refused while it lasts, not blocked
-            record_id = self._record(verdict, event.at, block=not lockdown)
+            if any(s.name == "ban_evasion" for s in verdict.signals):  # refused while it lasts, not blocked
+                record_id = self._note_refusal(verdict, event.at)
+            else:
+                record_id = self._record(verdict, event.at, block=True)
             return Outcome("block", reason=_explain(verdict), verdict=verdict, message=_public(verdict),
                            reference=record_id)  # fmt: skip
         if verdict.action == "challenge":
@@ -154,10 +158,15 @@ class ShieldGuard:
 
     # -- operator -----------------------------------------------------------
     def decisions(
-        self, *, action: str | None = None, active_only: bool = False, limit: int = 200
+        self, *, action: str | None = None, active_only: bool = False, limit: int = 200, now: float | None = None
     ) -> list[ShieldRecord]:
-        """Stored decisions, newest first."""
-        return self._repo.shield_decisions(action=action, active_only=active_only, limit=limit)
+        """Recorded decisions, newest first; ``active_only``: not lifted, and for blocks not yet ended at
+        ``now`` (default: the wall clock)."""
+        records = self._repo.shield_decisions(action=action, active_only=active_only, limit=limit)
+        if not active_only:
+            return records
+        at = time.time() if now is None else now
+        return [r for r in records if r.action != "block" or r.at + self._block_s > at]
 
     def lift(self, record_id: int, *, by: str, now: float) -> None:
         """Lift a block: recorded with who lifted it; this worker's detector forgives the subject too."""
@@ -173,7 +182,8 @@ class ShieldGuard:
             self._detector.forgive(subject)
 
     def status(self) -> dict[str, object]:
-        blocks = self._repo.shield_decisions(action="block", active_only=True, limit=100_000)
+        blocks = self._repo.shield_decisions(action="block", active_only=True, since=time.time() - self._block_s,
+                                             limit=100_000)  # fmt: skip
         challenges = self._repo.shield_decisions(action="challenge", limit=100_000)
         return {"active_blocks": len(blocks), "challenges_logged": len(challenges), "detector": self._detector.stats()}
 
@@ -207,6 +217,19 @@ class ShieldGuard:
             if found is not None and now < found[1]:
                 return subject, found[0]
         return None
+
+    def _note_refusal(self, verdict: Verdict, at: float) -> int:
+        """Record a lockdown refusal once per identity (not one row per refused request)."""
+        with self._lock:
+            known = self._refused.get(verdict.subject)
+        if known is not None:
+            return known
+        record_id = self._record(verdict, at, block=False)
+        with self._lock:
+            self._refused[verdict.subject] = record_id
+            if len(self._refused) > 100_000:
+                self._refused.popitem(last=False)
+        return record_id
 
     def _record(self, verdict: Verdict, at: float, *, block: bool) -> int:
         action = verdict.action if block or verdict.action != "block" else "lockdown"

@@ -8,7 +8,9 @@ anonymous-audio policy gives them (reported apart from account holders).  About 
 a few shared NAT addresses.  The player fetches audio like a browser:
 ``bytes=0-`` first (the server sends the 30 s it allows), then every 25 s
 the range up to 28 s ahead of the play position, and reports the position
-every ~50 s and when it stops (a ``pause`` report when it stops early).
+every ~50 s and when it stops (a ``pause`` report when it stops early).  On
+a tenth of its plays the listener jumps back up to 20 s to hear a passage
+again (a ``seek`` report; the audio is already fetched).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ DAY_S = 86400.0
 HOUR_S = 3600.0
 TICK_S = 25.0
 LOOKAHEAD_S = 28.0
+REPLAY_SHARE = 0.1  # plays on which the listener seeks back to hear a passage again
 # share of sessions starting in each hour of the day (UTC; one time zone)
 DIURNAL = (3, 2, 1, 1, 1, 1, 2, 4, 6, 6, 5, 5, 6, 6, 5, 5, 6, 7, 8, 9, 10, 10, 8, 5)
 _WEBKIT = "AppleWebKit/537.36 (KHTML, like Gecko)"
@@ -283,6 +286,8 @@ class ListenerAgent:
         self.record.previews += "preview_s" in reply.data
         url, started = str(reply.data["stream_url"]), now
         offset, size, ticks = 0, 0, 0
+        behind = 0.0  # how far the play position is behind the time since the play started (seeks back)
+        replay_at = self.rng.uniform(0.3, 0.8) * listen_s if self.rng.random() < REPLAY_SHARE else None
         while True:
             elapsed = now - started
             if offset >= 0:
@@ -298,10 +303,14 @@ class ListenerAgent:
                 break
             now = yield now + min(TICK_S, listen_s - elapsed)
             ticks += 1
-            if ticks % 2 == 0 and now - started < listen_s - 1e-6:
-                self._note(c.progress(track.id, now - started, now))
+            if replay_at is not None and now - started >= replay_at:
+                replay_at, behind = None, behind + min(20.0, now - started - behind)
+                self._note(c.progress(track.id, now - started - behind, now, event="seek"))
+            elif ticks % 2 == 0 and now - started < listen_s - 1e-6:
+                self._note(c.progress(track.id, now - started - behind, now))
         stopped_early = listen_s < track.duration_s - 1.0
-        self._note(c.progress(track.id, min(listen_s, now - started), now, event="pause" if stopped_early else "tick"))
+        position = min(listen_s, now - started) - behind
+        self._note(c.progress(track.id, position, now, event="pause" if stopped_early else "tick"))
         return now
 
 
