@@ -4,6 +4,7 @@
 
     ConsentuneError
     ├── InvalidInput            bad argument or request body
+    │   ├── ConfigError         settings missing or contradictory (refuses to start)
     │   ├── AudioRejected       upload is not acceptable audio
     │   └── RangeNotSatisfiable byte range outside the file
     ├── NotFound                unknown artist, track, key, ...
@@ -44,6 +45,12 @@ class ConsentuneError(Exception):
 
 class InvalidInput(ConsentuneError):
     code = "invalid_input"
+
+
+class ConfigError(InvalidInput):
+    """The deployment is misconfigured, e.g. production mode without the shared secrets."""
+
+    code = "config_error"
 
 
 class RangeNotSatisfiable(InvalidInput):
@@ -132,6 +139,7 @@ __all__ = [
     "AuthenticationFailed",
     "Blocked",
     "ChallengeRequired",
+    "ConfigError",
     "Conflict",
     "ConsentError",
     "ConsentuneError",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 
 from consentune import __version__
 from consentune.api import (
@@ -25,48 +25,73 @@ from consentune.api import (
     routes_signals,
 )
 from consentune.api.errors import install_error_handlers
+from consentune.errors import Blocked, ChallengeRequired, ConsentuneError, StreamSuperseded, Throttled
+from consentune.ops.http import RequestContext
+from consentune.scheduler import Job, Scheduler
 from consentune.service import Consentune
 
-logger = logging.getLogger("consentune.api")
+_SHIELD_ACTIONS: tuple[tuple[type[ConsentuneError], str], ...] = (
+    (Blocked, "block"),
+    (ChallengeRequired, "challenge"),
+    (Throttled, "throttle"),
+    (StreamSuperseded, "supersede"),
+)
 
 
-async def _sweep_forever(service: Consentune, interval_s: float) -> None:
+def _shield_counter(service: Consentune) -> Callable[[ConsentuneError], None]:
+    """Counts what the shield turned away, as the API answers it (one place, whatever shield code raised it)."""
+
+    def count(exc: ConsentuneError) -> None:
+        for kind, action in _SHIELD_ACTIONS:
+            if isinstance(exc, kind):
+                service.metrics.shield_action(action)
+                return
+
+    return count
+
+
+def _sweep(service: Consentune) -> None:
     """Lapsed time-bounded consents must purge derived data even when nobody revokes anything,
     and a revocation whose purge failed half-way is finished here."""
-    while True:
-        try:
-            await run_in_threadpool(service.consent.retry_pending_purges, actor="system:sweep")
-            await run_in_threadpool(service.gate.sweep, actor="system:sweep")
-        except Exception:  # one failed sweep must not end the loop; the next one retries
-            logger.exception("consent sweep failed; retrying in %.0f s", interval_s)
-        await asyncio.sleep(interval_s)
+    service.consent.retry_pending_purges(actor="system:sweep")
+    service.gate.sweep(actor="system:sweep")
 
 
-async def _checkpoint_forever(service: Consentune, interval_s: float) -> None:
-    """Sign the ledger head regularly, so public checkpoints stay fresh without signing per request."""
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await run_in_threadpool(service.ledger.checkpoint)
-        except Exception:
-            logger.exception("signing a ledger checkpoint failed; retrying in %.0f s", interval_s)
+def _scheduler(service: Consentune, *, sweep_interval_s: float, checkpoint_interval_s: float) -> Scheduler:
+    """Checkpoints (signed by the leader only, so one process signs) and the consent sweep, once per deployment."""
+    assert service.leases is not None
+    jobs = [
+        Job("sweep", sweep_interval_s, lambda: _sweep(service)),
+        Job("checkpoint", checkpoint_interval_s, service.ledger.checkpoint),
+    ]
+    gauge = service.metrics.leader
+    return Scheduler(
+        service.leases, jobs, observer=service.metrics, on_leadership=lambda leading: gauge.set(1 if leading else 0)
+    )
 
 
-def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoint_interval_s: float = 60.0) -> FastAPI:
+def create_app(
+    service: Consentune,
+    *,
+    sweep_interval_s: float = 600.0,
+    checkpoint_interval_s: float = 60.0,
+    scheduler_tick_s: float = 5.0,
+) -> FastAPI:
+    """The API; its lifespan runs the scheduler (jobs only while this worker leads) and revocation notices."""
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        tasks = [
-            asyncio.create_task(_sweep_forever(service, sweep_interval_s)),
-            asyncio.create_task(_checkpoint_forever(service, checkpoint_interval_s)),
-        ]
+        scheduler = _scheduler(service, sweep_interval_s=sweep_interval_s, checkpoint_interval_s=checkpoint_interval_s)
+        task = asyncio.create_task(scheduler.run_forever(scheduler_tick_s))
+        if service.notices is not None:
+            service.notices.start()
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            service.metrics.worker_exited(os.getpid())
 
     app = FastAPI(
         lifespan=lifespan,
@@ -75,7 +100,8 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
         description="AI services for audio platforms with enforceable, provable artist consent.",
     )
     app.state.consentune = service
-    install_error_handlers(app)
+    app.add_middleware(RequestContext, metrics=service.metrics)
+    install_error_handlers(app, on_error=_shield_counter(service))
     for module in (
         routes_catalog,
         routes_consent,
@@ -93,7 +119,27 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
 
     @app.get("/v1/health", tags=["meta"])
     def health() -> dict[str, object]:
-        return {"status": "ok", "version": __version__, "ledger_size": service.ledger.size}
+        """Liveness: this worker answers.  Touches nothing else (see ``/v1/ready``)."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/v1/ready", tags=["meta"], responses={503: {"description": "a part is unreachable"}})
+    def ready() -> JSONResponse:
+        """Readiness: database, Redis (if configured) and blob store answer; 503 naming the failing part if not."""
+        report = service.readiness()
+        body = {**report.to_dict(), "version": __version__}
+        if not report.ok:
+            body["error"] = {
+                "code": "not_ready",
+                "message": f"unreachable: {', '.join(report.failing)}",
+                "hint": "see parts.<name>.error; the worker keeps answering /v1/health meanwhile",
+            }
+        return JSONResponse(body, status_code=200 if report.ok else 503)
+
+    @app.get("/metrics", tags=["meta"], include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus text format; with several workers, the sum over all of them."""
+        payload, content_type = service.metrics.exposition()
+        return Response(payload, media_type=content_type)
 
     from consentune.web import available, install_dashboard, served_paths
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -60,9 +61,13 @@ def error_body(code: str, message: str, hint: str = "", **extra: Any) -> dict[st
     return {"error": {"code": code, "message": message, "hint": hint, **extra}}
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, *, on_error: Callable[[ConsentuneError], None] | None = None) -> None:
+    """``on_error`` sees each of our errors before it is answered (metrics count the shield's refusals)."""
+
     @app.exception_handler(ConsentuneError)
     async def _ours(_request: Request, exc: ConsentuneError) -> JSONResponse:
+        if on_error is not None:
+            on_error(exc)
         extra: dict[str, Any] = {}
         headers: dict[str, str] | None = None
         if isinstance(exc, AudioRejected):

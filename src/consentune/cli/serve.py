@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,17 +15,32 @@ from consentune.cli.common import console, service
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default CONSENTUNE_HOST or 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default CONSENTUNE_PORT or 8000)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes on this machine (they share one port)")] = 1,
+    log_format: Annotated[str, typer.Option(help="json (one object per line, with request ids) or text")] = "json",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs)."""
+    """Serve the HTTP API (OpenAPI at /docs); /v1/health, /v1/ready and /metrics for operations."""
     import uvicorn
 
-    from consentune.api import create_app
+    from consentune.ops import MULTIPROC_ENV, configure_logging, reset_multiprocess_dir
 
-    svc = service()
+    configure_logging(level=log_level, json_lines=log_format == "json")
+    svc = service()  # migrates and checks the configuration once, before any worker starts
     bind_host, bind_port = host or svc.settings.host, port or svc.settings.port
-    console.print(f"Consentune API on http://{bind_host}:{bind_port}/v1  (docs: /docs)")
+    console.print(f"Consentune API on http://{bind_host}:{bind_port}/v1  (docs: /docs), {workers} worker(s)")
     console.print(f"Dashboard: http://{bind_host}:{bind_port}/dashboard/sign-in  (sign in with an artist or admin key)")
-    uvicorn.run(create_app(svc), host=bind_host, port=bind_port, log_level="warning")
+    common = {"host": bind_host, "port": bind_port, "log_config": None, "access_log": False}
+    if workers == 1:
+        from consentune.api import create_app
+
+        uvicorn.run(create_app(svc), **common)  # type: ignore[arg-type]
+        return
+    svc.close()
+    # N processes report one picture through a shared sample folder; it must be set before they start
+    folder = Path(os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="consentune-metrics-"))
+    reset_multiprocess_dir(folder)
+    os.environ[MULTIPROC_ENV] = str(folder)
+    uvicorn.run("consentune.api.asgi:worker_app", factory=True, workers=workers, **common)  # type: ignore[arg-type]
 
 
 def demo(

@@ -8,9 +8,6 @@ Content is then read by presenting a handle back to the gate.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,9 +19,11 @@ import numpy.typing as npt
 from consentune.consent.decide import BatchDecision, ConsentContext, decide_batch
 from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
-from consentune.gate.blobs import BlobStore
+from consentune.gate.blobs import open_blob_store
+from consentune.gate.dedup import MemoryUseDedup, UseDedup, use_key
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
 from consentune.ledger.log import UsageLedger, UsageRecord
+from consentune.observe import NULL_OBSERVER, Observer
 from consentune.ports import CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo
 from consentune.types import PlayEvent, Purpose, Track, TrackId, is_wellformed_purpose
 
@@ -72,23 +71,28 @@ class PurposeGate:
         features: FeatureRepo,
         plays: PlayRepo,
         ledger: UsageLedger,
-        blob_dir: Path,
+        blobs: str | Path,
         limits: _decode.AudioLimits,
+        s3_endpoint_url: str | None = None,
         handle_ttl_s: float = 900.0,
         use_log_window_s: float = 3600.0,
+        use_dedup: UseDedup | None = None,
+        observer: Observer = NULL_OBSERVER,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
+        """``blobs`` is a folder or ``s3://bucket/prefix`` (see :func:`~consentune.gate.blobs.open_blob_store`);
+        ``use_dedup`` decides which repeated uses are logged (in-process unless given)."""
         self._catalog = catalog
         self._consent = consent
         self._features = features
         self._plays = plays
         self._ledger = ledger
-        self._blobs = BlobStore(blob_dir)
+        self._blobs = open_blob_store(blobs, s3_endpoint_url=s3_endpoint_url)
         self._limits = limits
         self._minter = HandleMinter(ttl_s=handle_ttl_s)
         self._use_log_window_s = use_log_window_s
-        self._use_lock = threading.Lock()
-        self._recent_uses: OrderedDict[tuple[str, str, str, str], float] = OrderedDict()
+        self._use_dedup: UseDedup = use_dedup if use_dedup is not None else MemoryUseDedup()
+        self._observer = observer
         self._clock = clock
 
     # -- decisions --------------------------------------------------------
@@ -121,6 +125,8 @@ class PurposeGate:
             for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True))
         ]
         logged = self._ledger.append(records)
+        granted = int(batch.allowed.sum())
+        self._observer.gate_decided(purpose, allowed=granted, denied=len(tracks) - granted)
         allowed, denied = [], []
         for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True)):
             if ok:
@@ -213,22 +219,20 @@ class PurposeGate:
     def _log_uses(
         self, actor: str, purpose: Purpose, action: str, tracks: Sequence[TrackId], decision: BatchDecision
     ) -> None:
-        now = time.monotonic()
+        keys = [use_key(actor, purpose, action, track) for track in tracks]
+        fresh = self._use_dedup.first_uses(keys, window_s=self._use_log_window_s)
         records = []
-        with self._use_lock:
-            for i, track in enumerate(tracks):
-                key = (actor, purpose, action, track)
-                if now - self._recent_uses.get(key, float("-inf")) < self._use_log_window_s:
-                    continue
-                self._recent_uses[key] = now
-                ok = bool(decision.allowed[i])
-                records.append(
-                    UsageRecord(actor, action, purpose, track, "allow" if ok else "deny", decision.reason_text(i),
-                                _version(decision.terms_versions[i]))
-                )  # fmt: skip
-            while len(self._recent_uses) > 1_000_000:
-                self._recent_uses.popitem(last=False)
+        for i, track in enumerate(tracks):
+            if not fresh[i]:
+                continue
+            ok = bool(decision.allowed[i])
+            records.append(
+                UsageRecord(actor, action, purpose, track, "allow" if ok else "deny", decision.reason_text(i),
+                            _version(decision.terms_versions[i]))
+            )  # fmt: skip
         self._ledger.append(records)
+        granted = sum(1 for r in records if r.decision == "allow")
+        self._observer.gate_decided(purpose, allowed=granted, denied=len(records) - granted)
 
     # -- uploads and purges ------------------------------------------------
     def admit_upload(self, data: bytes, *, filename: str | None = None) -> AdmittedUpload:
@@ -274,6 +278,10 @@ class PurposeGate:
         reason = f"{purpose} no longer allowed; derived data removed ({purged} items across {len(tracks)} tracks)"
         self._ledger.append([UsageRecord(actor, "purge", purpose, track, "record", reason) for track in tracks])
         return purged
+
+    def check_blob_store(self) -> None:
+        """Return if the blob store is reachable (readiness); raise :class:`~consentune.errors.StorageError` if not."""
+        self._blobs.ping()
 
     def _check_live(self, handle: TrackHandle, *, action: str) -> None:
         """A handle proves an earlier allow; content moves only if consent still holds now."""

@@ -8,6 +8,7 @@ the stored entries and reports any tampering.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from consentune.ledger.merkle import (
     node_hash,
 )
 from consentune.ledger.receipt import build_receipt
+from consentune.observe import NULL_OBSERVER, Observer
 from consentune.ports import AppendPlan, LedgerRepo, StoredCheckpoint
 
 
@@ -77,8 +79,10 @@ class UsageLedger:
         *,
         origin: str,
         clock: Callable[[], datetime] = _utcnow,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self._repo = repo
+        self._observer = observer
         self._signer = signer
         self.origin = origin
         self._clock = clock
@@ -114,7 +118,11 @@ class UsageLedger:
                 rows.append((seq, data, leaf, rec.track, rec.purpose))
             return AppendPlan(rows, nodes, compact.size, compact.to_bytes())
 
+        started = time.perf_counter()
         result = self._repo.locked_append(plan)
+        self._observer.ledger_appended(
+            entries=len(records), size=result.new_size, seconds=time.perf_counter() - started
+        )
         return range(result.new_size - len(records), result.new_size)
 
     def checkpoint(self, *, max_age_s: float = 0.0) -> StoredCheckpoint:

@@ -260,3 +260,12 @@ track_matches = Table(
     Index("ix_track_matches_track", "track_id"),
     Index("ix_track_matches_matched", "matched_track_id"),
 )
+
+# one row per lease (the scheduler's leader) or periodic job (when it is next due), shared by all workers
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("until_us", BigInteger, nullable=False),
+)

@@ -1,0 +1,116 @@
+"""Original uploads in an S3-compatible object store (AWS S3, MinIO, Ceph RGW, ...), via boto3.
+
+Objects are ``<prefix>/aa/bb/<sha256>``, the folder store's layout.  A PUT
+is atomic in S3 (readers see the whole object or none), so no temp-file
+dance is needed; two machines storing the same bytes at once both write
+identical content.  Credentials come from boto3's usual chain (``AWS_*``
+variables, a profile, an instance role); ``endpoint_url`` points at a
+non-AWS server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from consentune.errors import InvalidInput, NotFound, StorageError
+from consentune.gate.blobs import check_digest
+
+_INSTALL_HINT = "pip install 'consentune[s3]'"
+
+
+class S3BlobStore:
+    def __init__(self, *, bucket: str, prefix: str = "", endpoint_url: str | None = None, client: Any = None) -> None:
+        if not bucket:
+            raise InvalidInput("the blob store URL names no bucket", hint="use s3://bucket/prefix")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.endpoint_url = endpoint_url
+        self._client = client if client is not None else _make_client(endpoint_url)
+
+    @classmethod
+    def from_url(cls, url: str, *, endpoint_url: str | None = None) -> S3BlobStore:
+        parts = urlsplit(url)
+        return cls(bucket=parts.netloc, prefix=parts.path, endpoint_url=endpoint_url)
+
+    def put_new(self, data: bytes) -> tuple[str, bool]:
+        digest = hashlib.sha256(data).hexdigest()
+        if self.exists(digest):
+            return digest, False
+        self._call(
+            "store", digest, lambda: self._client.put_object(Bucket=self.bucket, Key=self._key(digest), Body=data)
+        )
+        return digest, True
+
+    def get(self, digest: str) -> bytes:
+        try:
+            reply = self._client.get_object(Bucket=self.bucket, Key=self._key(digest))
+            body: bytes = reply["Body"].read()
+            return body
+        except Exception as exc:
+            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound(
+                    f"blob {digest} is missing from s3://{self.bucket}/{self.prefix}",
+                    hint="restore the object from the bucket's versions or backup",
+                ) from None
+            raise _storage_error("read", digest, exc) from None
+
+    def delete(self, digest: str) -> None:
+        self._call("delete", digest, lambda: self._client.delete_object(Bucket=self.bucket, Key=self._key(digest)))
+
+    def exists(self, digest: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=self._key(digest))
+        except Exception as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise _storage_error("look up", digest, exc) from None
+        return True
+
+    def ping(self) -> None:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            raise StorageError(
+                f"bucket {self.bucket!r} at {self.endpoint_url or 'AWS S3'} is unreachable: {_code(exc) or exc}",
+                hint="check CONSENTUNE_BLOB_URL, CONSENTUNE_S3_ENDPOINT_URL and the AWS_* credentials",
+            ) from None
+
+    def _key(self, digest: str) -> str:
+        check_digest(digest)
+        name = f"{digest[:2]}/{digest[2:4]}/{digest}"
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _call(self, what: str, digest: str, action: Any) -> None:
+        try:
+            action()
+        except Exception as exc:
+            raise _storage_error(what, digest, exc) from None
+
+
+def _make_client(endpoint_url: str | None) -> Any:
+    try:
+        import boto3
+        from botocore.config import Config
+    except ModuleNotFoundError:
+        raise StorageError("the S3 blob store needs boto3", hint=_INSTALL_HINT) from None
+    config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 4, "mode": "standard"})
+    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _storage_error(what: str, digest: str, exc: Exception) -> StorageError:
+    return StorageError(
+        f"cannot {what} blob {digest} in the object store: {_code(exc) or type(exc).__name__}",
+        hint="check that the object store is reachable and the credentials may read and write the bucket",
+    )
+
+
+__all__ = ["S3BlobStore"]
