@@ -25,6 +25,11 @@ def serve(
     from consentune.ops import MULTIPROC_ENV, configure_logging, reset_multiprocess_dir
 
     configure_logging(level=log_level, json_lines=log_format == "json")
+    if workers > 1 or os.environ.get(MULTIPROC_ENV):
+        # N processes report one picture through a shared sample folder, set before any of them starts
+        folder = Path(os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="consentune-metrics-"))
+        reset_multiprocess_dir(folder)
+        os.environ[MULTIPROC_ENV] = str(folder)
     svc = service()  # migrates and checks the configuration once, before any worker starts
     bind_host, bind_port = host or svc.settings.host, port or svc.settings.port
     console.print(f"Consentune API on http://{bind_host}:{bind_port}/v1  (docs: /docs), {workers} worker(s)")
@@ -36,10 +41,9 @@ def serve(
         uvicorn.run(create_app(svc), **common)  # type: ignore[arg-type]
         return
     svc.close()
-    # N processes report one picture through a shared sample folder; it must be set before they start
-    folder = Path(os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="consentune-metrics-"))
-    reset_multiprocess_dir(folder)
-    os.environ[MULTIPROC_ENV] = str(folder)
+    from consentune.api.asgi import LOG_FORMAT_ENV, LOG_LEVEL_ENV
+
+    os.environ[LOG_FORMAT_ENV], os.environ[LOG_LEVEL_ENV] = log_format, log_level  # workers are fresh processes
     uvicorn.run("consentune.api.asgi:worker_app", factory=True, workers=workers, **common)  # type: ignore[arg-type]
 
 
