@@ -1,0 +1,70 @@
+"""Two "hosts" (own data folders, nothing shared on disk) over one PostgreSQL, one object store, one secrets mount:
+an upload through host A plays and downloads through host B."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from consentune.api import create_app
+from consentune.config import Settings
+from consentune.service import Consentune, open_service
+from consentune.types import Role
+from tests.cli import run
+from tests.s3server import s3_bucket, s3_endpoint
+
+__all__ = ["s3_bucket", "s3_endpoint"]  # fixtures used below
+T0 = 1_800_000_000.0
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
+
+
+@pytest.fixture
+def hosts(
+    tmp_path: Path, postgres_url: str, s3_endpoint: str, s3_bucket: str, capsys: pytest.CaptureFixture[str]
+) -> Iterator[tuple[Consentune, Consentune]]:
+    secrets = tmp_path / "mounted-secrets"
+    assert run(capsys, "secrets", "init", str(secrets))[0] == 0
+    opened = [
+        open_service(
+            Settings(
+                home=tmp_path / name, database_url=postgres_url, env="production", secrets_dir=secrets,
+                blob_url=f"s3://{s3_bucket}/originals", s3_endpoint_url=s3_endpoint,
+                shield_sim_clock=True, anonymous_audio="full",
+            )
+        )
+        for name in ("host-a", "host-b")
+    ]  # fmt: skip
+    yield opened[0], opened[1]
+    for svc in opened:
+        svc.close()
+
+
+def _headers(now: float, sid: str | None = None, **extra: str) -> dict[str, str]:
+    out = {"X-Consentune-Sim-Time": str(now), "User-Agent": BROWSER, **extra}
+    return {**out, "X-Session-Id": sid} if sid else out
+
+
+def test_an_upload_through_host_a_plays_and_downloads_on_host_b(
+    hosts: tuple[Consentune, Consentune], audio_files: dict[str, bytes], tmp_path: Path
+) -> None:
+    a, b = hosts
+    ada = a.catalog.add_artist("Ada", actor="admin:test")
+    track = a.catalog.ingest(audio_files["flac"], filename="x.flac", artist=ada, title="X", actor="t").track
+    assert not any((tmp_path / "host-a").rglob("*.flac")) and not (tmp_path / "host-a" / "blobs").exists()
+    admin = {"Authorization": f"Bearer {a.keys.create(role=Role.ADMIN)[1]}"}
+    with (
+        TestClient(create_app(a), client=("203.0.113.9", 1)) as on_a,
+        TestClient(create_app(b), client=("203.0.113.9", 1)) as on_b,
+    ):
+        assert on_b.get("/v1/ready").json()["parts"]["blob_store"]["ok"] is True
+        download = on_b.get(f"/v1/tracks/{track.id}/audio?purpose=identify", headers=admin)
+        assert download.status_code == 200 and download.content == audio_files["flac"]
+        sid = on_a.post("/v1/listen/sessions", headers=_headers(T0)).json()["session_id"]
+        url = on_a.post(f"/v1/listen/tracks/{track.id}/play", headers=_headers(T0, sid)).json()["stream_url"]
+        from_b = on_b.get(url, headers=_headers(T0 + 1, sid, Range="bytes=0-999"))  # token signed on A
+        from_a = on_a.get(url, headers=_headers(T0 + 1, sid, Range="bytes=0-999"))
+    assert from_b.status_code == 206 and from_b.content == from_a.content and len(from_b.content) == 1000
+    assert a.ledger.verifier_key == b.ledger.verifier_key
