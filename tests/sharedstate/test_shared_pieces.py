@@ -11,8 +11,10 @@ import pytest
 
 from consentune.config import Settings
 from consentune.demo.synth import SongSpec, encode, synthesize
+from consentune.errors import StorageError
 from consentune.fraud.simulate import DAY, START, AttackSpec, inject, merge, organic
 from consentune.service import Consentune, open_service
+from consentune.sharedstate import RedisLiveEventLog, RedisUseDedup, connect
 from consentune.types import PlayEvent, Purpose, TrackId
 from tests.sharedstate.conftest import SharedRedis
 
@@ -96,3 +98,11 @@ def test_the_live_fraud_detector_sees_every_workers_events(workers: list[Consent
 def _retrack(event: PlayEvent, mapping: dict[TrackId, TrackId]) -> PlayEvent:
     return PlayEvent(event.user_id, mapping[event.track_id], event.played_at, event.ms_played, event.ip,
                      event.device_id, event.user_agent, event.country, event.account_created_at)  # fmt: skip
+
+
+def test_without_redis_uses_are_logged_and_fraud_intake_fails_with_a_typed_error() -> None:
+    down = connect("redis://127.0.0.1:1/0")
+    assert RedisUseDedup(down, prefix="x:").first_uses(["a", "b"], window_s=60) == [True, True]
+    with pytest.raises(StorageError) as caught:
+        RedisLiveEventLog(down, prefix="x:").epoch()
+    assert "CONSENTUNE_REDIS_URL" in caught.value.hint

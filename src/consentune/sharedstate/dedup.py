@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import redis
+
+logger = logging.getLogger("consentune.sharedstate")
 
 
 class RedisUseDedup:
@@ -15,7 +18,8 @@ class RedisUseDedup:
 
     Keys expire with the window, so memory stays bounded by the uses of one
     window.  If Redis loses its keys (restart without persistence), each use
-    is logged once more: the ledger gets a duplicate, never a gap.
+    is logged once more; while Redis is unreachable every use is logged: the
+    ledger gets duplicates, never a gap, and serving goes on.
     """
 
     def __init__(self, client: redis.Redis, *, prefix: str) -> None:
@@ -31,7 +35,11 @@ class RedisUseDedup:
             pipe.set(
                 self._prefix + hashlib.blake2b(key.encode(), digest_size=16).hexdigest(), b"1", nx=True, px=window_ms
             )
-        return [bool(won) for won in pipe.execute()]
+        try:
+            return [bool(won) for won in pipe.execute()]
+        except Exception:  # redis errors of any kind: log the use rather than fail the read
+            logger.warning("use-log dedup: Redis unreachable; logging every use until it is back", exc_info=True)
+            return [True] * len(keys)
 
 
 __all__ = ["RedisUseDedup"]
