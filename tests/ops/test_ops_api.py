@@ -125,3 +125,23 @@ def test_access_log_is_json_with_the_request_id(sqlite_svc: Consentune) -> None:
     assert record["request_id"] == "trace-7"
     assert record["route"] == "/v1/tracks/{track_id}" and record["status"] == 401
     assert record["level"] == "info" and record["logger"] == "consentune.access" and record["ms"] >= 0
+
+
+def test_shield_refusals_are_counted_by_action(tmp_path: Path, audio_files: dict[str, bytes]) -> None:
+    svc = open_service(Settings(home=tmp_path / "h", database_url=f"sqlite:///{tmp_path / 'c.db'}",
+                                anonymous_audio="full"))  # fmt: skip
+    ada = svc.catalog.add_artist("Ada", actor="admin:test")
+    track = svc.catalog.ingest(audio_files["wav"], filename="a.wav", artist=ada, title="A", actor="t").track
+    crawler = {"User-Agent": "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2)"}
+    try:
+        with _client(svc) as client:
+            sid = client.post("/v1/listen/sessions", headers=crawler).json()["session_id"]
+            refused = [
+                client.post(f"/v1/listen/tracks/{track.id}/play", headers={**crawler, "X-Session-Id": sid}).status_code
+                for _ in range(2)
+            ]
+            text = client.get("/metrics").text
+    finally:
+        svc.close()
+    assert refused == [403, 403]
+    assert _samples(text, "consentune_shield_actions_total")[(("action", "block"),)] == 2
