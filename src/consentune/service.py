@@ -144,7 +144,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         gate=gate,
         catalog=catalog,
         ledger=ledger,
-        models_dir=settings.home / "models",
+        models_dir=settings.models_dir,
         model_factory=serving_model,
         play_filter=fraud.without_flagged,
     )

@@ -1,9 +1,10 @@
-"""Two "hosts" (own data folders, nothing shared on disk) over one PostgreSQL, one object store, one secrets mount:
-an upload through host A plays and downloads through host B."""
+"""Two "hosts" (own data folders) over one database and what every machine mounts or reaches:
+an upload through host A plays and downloads through host B; a model trained on A serves on B."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,13 @@ from fastapi.testclient import TestClient
 from consentune.api import create_app
 from consentune.config import Settings
 from consentune.service import Consentune, open_service
-from consentune.types import Role
+from consentune.types import PlayEvent, Role
 from tests.cli import run
 from tests.s3server import s3_bucket, s3_endpoint
 
 __all__ = ["s3_bucket", "s3_endpoint"]  # fixtures used below
 T0 = 1_800_000_000.0
+T1 = datetime(2026, 10, 1, tzinfo=UTC)
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 
 
@@ -68,3 +70,30 @@ def test_an_upload_through_host_a_plays_and_downloads_on_host_b(
         from_a = on_a.get(url, headers=_headers(T0 + 1, sid, Range="bytes=0-999"))
     assert from_b.status_code == 206 and from_b.content == from_a.content and len(from_b.content) == 1000
     assert a.ledger.verifier_key == b.ledger.verifier_key
+
+
+def test_a_model_trained_on_host_a_serves_on_host_b(
+    tmp_path: Path, database_url: str, audio_files: dict[str, bytes]
+) -> None:
+    models = tmp_path / "mounted-models"
+    a, b = (
+        open_service(Settings(home=tmp_path / name, database_url=database_url, models_path=models,
+                              identify_at_ingest=False))
+        for name in ("host-a", "host-b")
+    )  # fmt: skip
+    try:
+        ada = a.catalog.add_artist("Ada", actor="admin:test")
+        tracks = [a.catalog.ingest(data, filename=f"{fmt}.bin", artist=ada, title=fmt, actor="t").track.id
+                  for fmt, data in audio_files.items()]  # fmt: skip
+        a.store.add_plays(
+            [PlayEvent(f"user{u}", tracks[(u + k) % len(tracks)], T1 + timedelta(minutes=10 * u + k), 120_000)
+             for u in range(30) for k in range(3)]
+        )  # fmt: skip
+        a.recommend.train(actor="admin:test")
+        assert not (tmp_path / "host-a" / "models").exists() and not (tmp_path / "host-b" / "models").exists()
+        on_b = [r.track for r in b.recommend.for_user("user1", n=5, actor="service:test")]
+        on_a = [r.track for r in a.recommend.for_user("user1", n=5, actor="service:test")]
+        assert on_b and on_b == on_a
+    finally:
+        a.close()
+        b.close()
