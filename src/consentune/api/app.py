@@ -83,6 +83,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         scheduler = _scheduler(service, sweep_interval_s=sweep_interval_s, checkpoint_interval_s=checkpoint_interval_s)
         task = asyncio.create_task(scheduler.run_forever(scheduler_tick_s))
+        with contextlib.suppress(Exception):  # a database hiccup at start must not stop the worker
+            service.metrics.ledger_size.set(await asyncio.to_thread(lambda: service.ledger.size))
         if service.notices is not None:
             service.notices.start()
         try:
