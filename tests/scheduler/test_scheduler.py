@@ -10,9 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from consentune.api import create_app
+from consentune.config import Settings
+from consentune.ledger.log import UsageRecord
 from consentune.scheduler import LEADER_LEASE, Job, Scheduler, SqlLeases
+from consentune.service import Consentune, open_service
 from consentune.storage import make_engine, migrate
 from tests.scheduler import _worker
 
@@ -101,3 +106,28 @@ def test_several_processes_run_each_period_once_even_when_the_leader_dies(
     assert terms[0] == f"pid{crasher.pid}" and len(terms) >= 2  # the crashed leader was replaced
     assert len(terms) == len(set(terms))  # leadership moved only when a leader went away, never back and forth
     assert holders.count(terms[0]) >= 2 and len(runs) >= 6
+
+
+def test_two_api_workers_sign_checkpoints_from_the_leader_only(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    workers = [open_service(Settings(home=tmp_path / f"w{i}", database_url=url)) for i in range(2)]
+    workers[0].ledger.append([UsageRecord("service:test", "read-audio", "recommend", "trk_1", "allow", "test")])
+    apps = [create_app(w, checkpoint_interval_s=0.2, sweep_interval_s=0.2, scheduler_tick_s=0.05) for w in workers]
+    try:
+        with TestClient(apps[0]), TestClient(apps[1]):
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and sum(_job_runs(w, "checkpoint") for w in workers) < 3:
+                time.sleep(0.05)
+            leaders = [w.metrics.leader._value.get() for w in workers]
+            runs = [_job_runs(w, "checkpoint") for w in workers]
+        assert sorted(leaders) == [0.0, 1.0]
+        leader = leaders.index(1.0)
+        assert runs[leader] >= 3 and runs[1 - leader] == 0  # the other worker never ran a job
+        assert workers[1].ledger.recent_checkpoints(limit=1)[0].size == workers[0].ledger.size
+    finally:
+        for w in workers:
+            w.close()
+
+
+def _job_runs(svc: Consentune, job: str) -> float:
+    return float(svc.metrics.job_runs.labels(job, "ok")._value.get())
