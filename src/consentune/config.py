@@ -64,7 +64,7 @@ class Settings:
     blob_url: str | None = None
     s3_endpoint_url: str | None = None
     redis_prefix: str = "consentune:"
-    models_path: Path | None = None
+    models_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.anonymous_audio not in ("full", "preview", "none"):
@@ -103,12 +103,10 @@ class Settings:
         return str(self.blob_dir)
 
     @property
-    def models_dir(self) -> Path:
-        """Trained models: ``CONSENTUNE_MODELS_DIR`` (a folder every machine mounts) or ``home/models``.
-
-        Workers pick up a newer model there without a restart.
-        """
-        return self.models_path if self.models_path is not None else self.home / "models"
+    def models_location(self) -> str:
+        """Trained models: ``CONSENTUNE_MODELS_URL`` (a folder every machine mounts, or ``s3://bucket/prefix``)
+        or ``home/models``.  Workers pick up a newer model there without a restart."""
+        return self.models_url or str(self.home / "models")
 
     @property
     def fingerprint_dir(self) -> Path:
@@ -150,7 +148,7 @@ class Settings:
             blob_url=env.get("CONSENTUNE_BLOB_URL") or None,
             s3_endpoint_url=env.get("CONSENTUNE_S3_ENDPOINT_URL") or None,
             redis_prefix=env.get("CONSENTUNE_REDIS_PREFIX") or cls.redis_prefix,
-            models_path=_path(env, "CONSENTUNE_MODELS_DIR"),
+            models_url=env.get("CONSENTUNE_MODELS_URL") or None,
         )
 
 

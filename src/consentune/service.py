@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 
+from consentune.artifacts import open_model_store
 from consentune.auth import ApiKeys
 from consentune.catalog import Catalog
 from consentune.config import Settings
@@ -144,7 +145,12 @@ def open_service(settings: Settings | None = None) -> Consentune:
         gate=gate,
         catalog=catalog,
         ledger=ledger,
-        models_dir=settings.models_dir,
+        models=open_model_store(
+            settings.models_location,
+            shared=settings.models_url is not None,
+            key=hmac_key(secret, "model-seal"),
+            s3_endpoint_url=settings.s3_endpoint_url,
+        ),
         model_factory=serving_model,
         play_filter=fraud.without_flagged,
     )

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from consentune.api import create_app
 from consentune.config import Settings
+from consentune.errors import VerificationFailed
 from consentune.service import Consentune, open_service
 from consentune.types import PlayEvent, Role
 from tests.cli import run
@@ -72,24 +73,40 @@ def test_an_upload_through_host_a_plays_and_downloads_on_host_b(
     assert a.ledger.verifier_key == b.ledger.verifier_key
 
 
-def test_a_model_trained_on_host_a_serves_on_host_b(
-    tmp_path: Path, database_url: str, audio_files: dict[str, bytes]
-) -> None:
-    models = tmp_path / "mounted-models"
+@pytest.fixture(params=["folder", "s3"])
+def models_at(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
+    """Where both hosts publish and read models (a folder both mount, or a bucket) and the S3 endpoint."""
+    if request.param == "folder":
+        return str(tmp_path / "mounted-models"), None
+    bucket: str = request.getfixturevalue("s3_bucket")
+    endpoint: str = request.getfixturevalue("s3_endpoint")
+    return f"s3://{bucket}/models", endpoint
+
+
+def _trained_pair(tmp_path: Path, database_url: str, models: tuple[str, str | None], audio: dict[str, bytes], *,
+                  secrets: tuple[str, str]) -> tuple[Consentune, Consentune]:  # fmt: skip
+    models_url, endpoint = models
     a, b = (
-        open_service(Settings(home=tmp_path / name, database_url=database_url, models_path=models,
-                              identify_at_ingest=False))
-        for name in ("host-a", "host-b")
+        open_service(Settings(home=tmp_path / name, database_url=database_url, models_url=models_url,
+                              secrets_dir=tmp_path / secret, s3_endpoint_url=endpoint, identify_at_ingest=False))
+        for name, secret in zip(("host-a", "host-b"), secrets, strict=True)
     )  # fmt: skip
+    ada = a.catalog.add_artist("Ada", actor="admin:test")
+    tracks = [a.catalog.ingest(data, filename=f"{fmt}.bin", artist=ada, title=fmt, actor="t").track.id
+              for fmt, data in audio.items()]  # fmt: skip
+    a.store.add_plays(
+        [PlayEvent(f"user{u}", tracks[(u + k) % len(tracks)], T1 + timedelta(minutes=10 * u + k), 120_000)
+         for u in range(30) for k in range(3)]
+    )  # fmt: skip
+    a.recommend.train(actor="admin:test")
+    return a, b
+
+
+def test_a_model_trained_on_host_a_serves_on_host_b(
+    tmp_path: Path, database_url: str, models_at: tuple[str, str | None], audio_files: dict[str, bytes]
+) -> None:
+    a, b = _trained_pair(tmp_path, database_url, models_at, audio_files, secrets=("secrets", "secrets"))
     try:
-        ada = a.catalog.add_artist("Ada", actor="admin:test")
-        tracks = [a.catalog.ingest(data, filename=f"{fmt}.bin", artist=ada, title=fmt, actor="t").track.id
-                  for fmt, data in audio_files.items()]  # fmt: skip
-        a.store.add_plays(
-            [PlayEvent(f"user{u}", tracks[(u + k) % len(tracks)], T1 + timedelta(minutes=10 * u + k), 120_000)
-             for u in range(30) for k in range(3)]
-        )  # fmt: skip
-        a.recommend.train(actor="admin:test")
         assert not (tmp_path / "host-a" / "models").exists() and not (tmp_path / "host-b" / "models").exists()
         on_b = [r.track for r in b.recommend.for_user("user1", n=5, actor="service:test")]
         on_a = [r.track for r in a.recommend.for_user("user1", n=5, actor="service:test")]
@@ -97,3 +114,22 @@ def test_a_model_trained_on_host_a_serves_on_host_b(
     finally:
         a.close()
         b.close()
+
+
+def test_a_model_sealed_by_another_deployment_is_refused(
+    tmp_path: Path, sqlite_url: str, audio_files: dict[str, bytes]
+) -> None:
+    a, b = _trained_pair(tmp_path, sqlite_url, (str(tmp_path / "mounted-models"), None), audio_files,
+                         secrets=("secrets-a", "secrets-b"))  # fmt: skip
+    try:
+        with pytest.raises(VerificationFailed) as caught:
+            b.recommend.for_user("user1", n=5, actor="service:test")
+        assert "seal" in caught.value.message and "CONSENTUNE_SECRETS_DIR" in caught.value.hint
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'shared.db'}"

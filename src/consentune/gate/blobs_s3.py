@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
-from urllib.parse import urlsplit
 
 from consentune.errors import InvalidInput, NotFound, StorageError
 from consentune.gate.blobs import check_digest
-
-_INSTALL_HINT = "pip install 'consentune[s3]'"
+from consentune.s3client import MISSING, error_code, make_client, split_url
 
 
 class S3BlobStore:
@@ -27,12 +25,12 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
-        self._client = client if client is not None else _make_client(endpoint_url)
+        self._client = client if client is not None else make_client(endpoint_url)
 
     @classmethod
     def from_url(cls, url: str, *, endpoint_url: str | None = None) -> S3BlobStore:
-        parts = urlsplit(url)
-        return cls(bucket=parts.netloc, prefix=parts.path, endpoint_url=endpoint_url)
+        bucket, prefix = split_url(url)
+        return cls(bucket=bucket, prefix=prefix, endpoint_url=endpoint_url)
 
     def put_new(self, data: bytes) -> tuple[str, bool]:
         digest = hashlib.sha256(data).hexdigest()
@@ -49,7 +47,7 @@ class S3BlobStore:
             body: bytes = reply["Body"].read()
             return body
         except Exception as exc:
-            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+            if error_code(exc) in MISSING:
                 raise NotFound(
                     f"blob {digest} is missing from s3://{self.bucket}/{self.prefix}",
                     hint="restore the object from the bucket's versions or backup",
@@ -63,7 +61,7 @@ class S3BlobStore:
         try:
             self._client.head_object(Bucket=self.bucket, Key=self._key(digest))
         except Exception as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in MISSING:
                 return False
             raise _storage_error("look up", digest, exc) from None
         return True
@@ -73,7 +71,7 @@ class S3BlobStore:
             self._client.head_bucket(Bucket=self.bucket)
         except Exception as exc:
             raise StorageError(
-                f"bucket {self.bucket!r} at {self.endpoint_url or 'AWS S3'} is unreachable: {_code(exc) or exc}",
+                f"bucket {self.bucket!r} at {self.endpoint_url or 'AWS S3'} is unreachable: {error_code(exc) or exc}",
                 hint="check CONSENTUNE_BLOB_URL, CONSENTUNE_S3_ENDPOINT_URL and the AWS_* credentials",
             ) from None
 
@@ -89,26 +87,9 @@ class S3BlobStore:
             raise _storage_error(what, digest, exc) from None
 
 
-def _make_client(endpoint_url: str | None) -> Any:
-    try:
-        import boto3
-        from botocore.config import Config
-    except ModuleNotFoundError:
-        raise StorageError("the S3 blob store needs boto3", hint=_INSTALL_HINT) from None
-    config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 4, "mode": "standard"})
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
-
-
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
 def _storage_error(what: str, digest: str, exc: Exception) -> StorageError:
     return StorageError(
-        f"cannot {what} blob {digest} in the object store: {_code(exc) or type(exc).__name__}",
+        f"cannot {what} blob {digest} in the object store: {error_code(exc) or type(exc).__name__}",
         hint="check that the object store is reachable and the credentials may read and write the bucket",
     )
 
