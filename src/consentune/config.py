@@ -43,6 +43,8 @@ class Settings:
     and the shield/session secret every machine must share; ``env`` (``CONSENTUNE_ENV``)
     ``production`` refuses to start without them instead of generating per-machine ones.
     ``redis_prefix`` (``CONSENTUNE_REDIS_PREFIX``) namespaces every shared Redis key.
+    ``models_url`` (``CONSENTUNE_MODELS_URL``, a folder or ``s3://bucket/prefix``) shares
+    trained models between machines.
     """
 
     home: Path
