@@ -48,7 +48,18 @@ class Settings:
 
     ``database_url`` defaults to a SQLite file (WAL mode) inside ``home``;
     set ``CONSENTUNE_DATABASE_URL`` (e.g. ``postgresql+psycopg://host/db``)
-    to scale out.  Blobs (original uploads) always live under ``home/blobs``.
+    to scale out.
+
+    Many workers on many machines (see ``docs/operations.md``):
+    ``blob_url`` (``CONSENTUNE_BLOB_URL``) is where original uploads live: unset means
+    ``home/blobs``; a folder path, or ``s3://bucket/prefix`` for an S3-compatible object
+    store (endpoint ``CONSENTUNE_S3_ENDPOINT_URL``, credentials from the usual ``AWS_*``
+    variables).  ``secrets_dir`` (``CONSENTUNE_SECRETS_DIR``) holds the ledger signing key
+    and the shield/session secret every machine must share; ``env`` (``CONSENTUNE_ENV``)
+    ``production`` refuses to start without them instead of generating per-machine ones.
+    ``redis_prefix`` (``CONSENTUNE_REDIS_PREFIX``) namespaces every shared Redis key.
+    ``models_url`` (``CONSENTUNE_MODELS_URL``, a folder or ``s3://bucket/prefix``) shares
+    trained models between machines.
     """
 
     home: Path
@@ -70,6 +81,12 @@ class Settings:
     ledger_tiles_dir: Path | None = None
     ledger_integrate_interval_s: float = 1.0
     ledger_integrate_batch: int = 20_000
+    env: str = "development"
+    secrets_dir: Path | None = None
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None
+    redis_prefix: str = "consentune:"
+    models_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.shield_sim_clock and not self.bench_mode:
@@ -87,10 +104,41 @@ class Settings:
                 f"CONSENTUNE_ANONYMOUS_AUDIO={self.anonymous_audio!r} is not a policy",
                 hint="use none (sign in to listen), preview (first 30 s) or full",
             )
+        if self.env not in ("development", "production"):
+            raise InvalidInput(
+                f"CONSENTUNE_ENV={self.env!r} is not a mode",
+                hint="use development (the default) or production",
+            )
+
+    @property
+    def production(self) -> bool:
+        """Production mode never generates secrets: every machine must mount the same ones."""
+        return self.env == "production"
+
+    @property
+    def secrets_home(self) -> Path:
+        """Where the signing key and shared secrets live: ``CONSENTUNE_SECRETS_DIR`` or the data folder."""
+        return self.secrets_dir if self.secrets_dir is not None else self.home
 
     @property
     def blob_dir(self) -> Path:
+        """The local blob folder (``home/blobs`` unless ``CONSENTUNE_BLOB_URL`` names another folder)."""
+        if self.blob_url and "://" not in self.blob_url:
+            return Path(self.blob_url).expanduser().absolute()
         return self.home / "blobs"
+
+    @property
+    def blob_location(self) -> str:
+        """What the gate opens: an ``s3://`` URL, or the blob folder."""
+        if self.blob_url and self.blob_url.startswith("s3://"):
+            return self.blob_url
+        return str(self.blob_dir)
+
+    @property
+    def models_location(self) -> str:
+        """Trained models: ``CONSENTUNE_MODELS_URL`` (a folder every machine mounts, or ``s3://bucket/prefix``)
+        or ``home/models``.  Workers pick up a newer model there without a restart."""
+        return self.models_url or str(self.home / "models")
 
     @property
     def fingerprint_dir(self) -> Path:
@@ -99,7 +147,8 @@ class Settings:
 
     @property
     def shield_secret_path(self) -> Path:
-        return self.home / "shield.secret"
+        """The shared secret the shield, stream tokens and dashboard sessions derive their keys from."""
+        return self.secrets_home / "shield.secret"
 
     @property
     def tiles_dir(self) -> Path:
@@ -108,7 +157,7 @@ class Settings:
 
     @property
     def key_path(self) -> Path:
-        return self.home / "ledger-signing.key"
+        return self.secrets_home / "ledger-signing.key"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -140,7 +189,18 @@ class Settings:
             ledger_integrate_interval_s=_float(
                 env, "CONSENTUNE_LEDGER_INTEGRATE_INTERVAL_S", cls.ledger_integrate_interval_s
             ),
+            env=env.get("CONSENTUNE_ENV", cls.env).strip().lower() or cls.env,
+            secrets_dir=_path(env, "CONSENTUNE_SECRETS_DIR"),
+            blob_url=env.get("CONSENTUNE_BLOB_URL") or None,
+            s3_endpoint_url=env.get("CONSENTUNE_S3_ENDPOINT_URL") or None,
+            redis_prefix=env.get("CONSENTUNE_REDIS_PREFIX") or cls.redis_prefix,
+            models_url=env.get("CONSENTUNE_MODELS_URL") or None,
         )
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    return Path(raw).expanduser().absolute() if raw else None
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -4,6 +4,7 @@
 
     ConsentuneError
     ├── InvalidInput            bad argument or request body
+    │   ├── ConfigError         settings missing or contradictory (refuses to start)
     │   ├── AudioRejected       upload is not acceptable audio
     │   ├── PayloadTooLarge     request body over its size limit
     │   └── RangeNotSatisfiable byte range outside the file
@@ -45,6 +46,12 @@ class ConsentuneError(Exception):
 
 class InvalidInput(ConsentuneError):
     code = "invalid_input"
+
+
+class ConfigError(InvalidInput):
+    """The deployment is misconfigured, e.g. production mode without the shared secrets."""
+
+    code = "config_error"
 
 
 class RangeNotSatisfiable(InvalidInput):
@@ -137,6 +144,7 @@ __all__ = [
     "AuthenticationFailed",
     "Blocked",
     "ChallengeRequired",
+    "ConfigError",
     "Conflict",
     "ConsentError",
     "ConsentuneError",

@@ -6,26 +6,35 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine, text
+
+from consentune.artifacts import open_model_store
 from consentune.auth import ApiKeys
 from consentune.catalog import Catalog
 from consentune.claims.service import ClaimService
 from consentune.config import Settings
 from consentune.consent.decide import BatchDecision
 from consentune.consent.registry import ConsentRegistry
-from consentune.errors import InvalidInput, StorageError
+from consentune.errors import ConfigError, InvalidInput, StorageError
+from consentune.fraud.live import LiveEventLog
 from consentune.fraud.service import FraudService
 from consentune.gate import AudioLimits, PurposeGate
+from consentune.gate.dedup import UseDedup
 from consentune.identify import IdentifyService, MmapIndex
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
+from consentune.ops import Metrics, Readiness, check_parts
 from consentune.organize import OrganizeService
 from consentune.organize.near import StoredMatchDuplicates
 from consentune.plays import PlayLog
 from consentune.recommend.service import RecommendService, serving_model
+from consentune.scheduler import SqlLeases
 from consentune.secretfile import create_private_file, read_private_file
+from consentune.sharedstate import RedisLiveEventLog, RedisRevocationNotices, RedisUseDedup, connect, ping
 from consentune.shield.challenge import ChallengeIssuer
 from consentune.shield.clientaddr import parse_trusted_proxies
 from consentune.shield.crawlers import load_ai_crawlers
@@ -39,6 +48,9 @@ from consentune.storage import SqlStore, make_engine, migrate
 from consentune.storage.claims_sql import SqlClaims
 from consentune.storage.tiles import FileTileStore
 from consentune.types import Purpose, Track, TrackId
+
+if TYPE_CHECKING:
+    import redis
 
 
 @dataclass(frozen=True)
@@ -60,19 +72,45 @@ class Consentune:
     fraud: FraudService
     session_key: bytes  # signs dashboard session cookies and CSRF tokens
     claims: ClaimService
+    metrics: Metrics = field(default_factory=Metrics)
+    leases: SqlLeases | None = None
+    redis: redis.Redis | None = None  # shared state across workers, when CONSENTUNE_REDIS_URL is set
+    notices: RedisRevocationNotices | None = None
+
+    def readiness(self) -> Readiness:
+        """Database, Redis (if configured) and blob store, each probed once (``GET /v1/ready``)."""
+        engine = self.store.engine
+        probes: dict[str, Any] = {"database": lambda: _ping_database(engine)}
+        if self.redis is not None:
+            client = self.redis
+            probes["redis"] = lambda: ping(client)
+        probes["blob_store"] = self.gate.check_blob_store
+        return check_parts(probes)
 
     def close(self) -> None:
+        if self.notices is not None:
+            self.notices.close()
+        if self.redis is not None:
+            self.redis.close()
         self.store.engine.dispose()
 
 
 def open_service(settings: Settings | None = None) -> Consentune:
     """Open (and on first run create) the data folder, database, signing key and default terms."""
     settings = settings or Settings.from_env()
+    _check_shared_secrets(settings)
     _make_home(settings.home)
     engine = make_engine(settings.database_url)
     migrate(engine)
     store = SqlStore(engine)
     claim_store = SqlClaims(store)
+    metrics = Metrics()
+    shared = connect(settings.redis_url) if settings.redis_url else None
+    use_dedup: UseDedup | None = None
+    live_log: LiveEventLog | None = None
+    if shared is not None:
+        use_dedup = RedisUseDedup(shared, prefix=settings.redis_prefix)
+        live_log = RedisLiveEventLog(shared, prefix=settings.redis_prefix)
     signer = load_or_create_signer(settings.key_path, settings.log_origin)
     ledger = UsageLedger(
         store,
@@ -80,6 +118,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         origin=settings.log_origin,
         tiles=FileTileStore(settings.tiles_dir),
         integrate_batch=settings.ledger_integrate_batch,
+        observer=metrics,
     )
     gate = PurposeGate(
         catalog=store,
@@ -88,8 +127,11 @@ def open_service(settings: Settings | None = None) -> Consentune:
         plays=store,
         ledger=ledger,
         transactions=store,
-        blob_dir=settings.blob_dir,
+        blobs=settings.blob_location,
+        s3_endpoint_url=settings.s3_endpoint_url,
         limits=AudioLimits(max_bytes=settings.max_upload_bytes, max_duration_s=settings.max_duration_s),
+        use_dedup=use_dedup,
+        observer=metrics,
         claims=claim_store,
     )
 
@@ -110,15 +152,20 @@ def open_service(settings: Settings | None = None) -> Consentune:
         transactions=store,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    secret = _load_or_create_secret(settings.shield_secret_path)
+    secret = load_or_create_secret(settings.shield_secret_path)
     listen = _listener_desk(settings, secret, store, catalog, gate, consent)
     plays = PlayLog(plays=store, catalog=store)
-    fraud = FraudService(gate=gate, repo=store, catalog=store)
+    fraud = FraudService(gate=gate, repo=store, catalog=store, live_log=live_log, observer=metrics)
     recommend = RecommendService(
         gate=gate,
         catalog=catalog,
         ledger=ledger,
-        models_dir=settings.home / "models",
+        models=open_model_store(
+            settings.models_location,
+            shared=settings.models_url is not None,
+            key=hmac_key(secret, "model-seal"),
+            s3_endpoint_url=settings.s3_endpoint_url,
+        ),
         model_factory=serving_model,
         play_filter=fraud.without_flagged,
     )
@@ -145,6 +192,12 @@ def open_service(settings: Settings | None = None) -> Consentune:
     near = StoredMatchDuplicates(matches_for=identify.matches_for, duration_s=_duration_of(store))
     organize = OrganizeService(gate=gate, catalog=store, features=store, near_finder=near)
     consent.add_purger(organize.on_revoked)
+    notices = None
+    if shared is not None:
+        notices = _revocation_notices(
+            shared, settings.redis_prefix, metrics, [recommend.on_revoked, organize.on_revoked]
+        )
+        consent.add_purger(_publisher(notices))
     return Consentune(
         settings,
         store,
@@ -161,7 +214,58 @@ def open_service(settings: Settings | None = None) -> Consentune:
         fraud=fraud,
         session_key=hmac_key(secret, "dashboard-session"),
         claims=claims,
+        metrics=metrics,
+        leases=SqlLeases(engine),
+        redis=shared,
+        notices=notices,
     )
+
+
+Dropper = Callable[[Purpose, Sequence[TrackId], str], int]
+
+
+def _revocation_notices(
+    client: redis.Redis, prefix: str, metrics: Metrics, droppers: list[Dropper]
+) -> RedisRevocationNotices:
+    """Other workers' revocations drop the same tracks from this worker's in-memory snapshots."""
+
+    def apply(purpose: str, tracks: Sequence[str]) -> None:
+        for drop in droppers:
+            drop(Purpose(purpose), [TrackId(t) for t in tracks], "system:revocation-notice")
+
+    return RedisRevocationNotices(client, prefix=prefix, apply=apply, observer=metrics)
+
+
+def _publisher(notices: RedisRevocationNotices) -> Dropper:
+    def publish(purpose: Purpose, tracks: Sequence[TrackId], _actor: str) -> int:
+        notices.publish(purpose, tracks)
+        return 0
+
+    return publish
+
+
+def _ping_database(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _check_shared_secrets(settings: Settings) -> None:
+    """Production mode never generates a key or secret: every machine must mount the same ones."""
+    if not settings.production:
+        return
+    if settings.secrets_dir is None:
+        raise ConfigError(
+            "CONSENTUNE_ENV=production but CONSENTUNE_SECRETS_DIR is not set",
+            hint="create the secrets once with `consentune secrets init DIR`, mount DIR on every machine "
+            "and set CONSENTUNE_SECRETS_DIR=DIR",
+        )
+    missing = [p for p in (settings.key_path, settings.shield_secret_path) if not p.is_file()]
+    if missing:
+        raise ConfigError(
+            f"CONSENTUNE_ENV=production and {', '.join(str(p) for p in missing)} is missing",
+            hint="production never generates secrets per machine: run `consentune secrets init "
+            f"{settings.secrets_dir}` once and mount that folder on every machine",
+        )
 
 
 def _make_home(home: Path) -> None:
@@ -223,7 +327,7 @@ def hmac_key(secret: bytes, purpose: str) -> bytes:
 SECRET_BYTES = 32
 
 
-def _load_or_create_secret(path: Path) -> bytes:
+def load_or_create_secret(path: Path) -> bytes:
     """32 random bytes kept in the data folder (0600) so every worker signs alike.
 
     Created atomically (a crash leaves no file or a whole one); a file that
@@ -241,4 +345,4 @@ def _load_or_create_secret(path: Path) -> bytes:
     return secret
 
 
-__all__ = ["Consentune", "open_service"]
+__all__ = ["Consentune", "load_or_create_secret", "open_service"]

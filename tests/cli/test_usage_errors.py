@@ -19,7 +19,22 @@ from tests.cli import run
 
 Capture = pytest.CaptureFixture[str]
 # verbs that run until stopped or for minutes when they parse fine; never run them bare here
-LONG_RUNNING = {"demo", "serve", "bench core", "bench fraud", "bench organize", "bench recommend", "bench shield"}
+LONG_RUNNING = {
+    "demo",
+    "serve",
+    "bench core",
+    "bench fraud",
+    "bench organize",
+    "bench recommend",
+    "bench shield",
+    "bench claims",
+    "bench workers",
+    "bench ledger",
+    "bench scale",
+    "bench jobs",
+    "bench watermark",
+    "ledger integrate",
+}
 
 
 def _walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:

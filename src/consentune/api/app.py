@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 
 from consentune import __version__
 from consentune.api import (
@@ -30,55 +30,88 @@ from consentune.api.docs_pages import install_docs
 from consentune.api.errors import install_error_handlers
 from consentune.api.limits import BodyLimit
 from consentune.api.openapi import declare_errors
+from consentune.errors import Blocked, ChallengeRequired, ConsentuneError, StreamSuperseded, Throttled
+from consentune.ops.http import RequestContext
+from consentune.scheduler import Job, Scheduler
 from consentune.service import Consentune
 
 logger = logging.getLogger("consentune.api")
 
+_SHIELD_ACTIONS: tuple[tuple[type[ConsentuneError], str], ...] = (
+    (Blocked, "block"),
+    (ChallengeRequired, "challenge"),
+    (Throttled, "throttle"),
+    (StreamSuperseded, "supersede"),
+)
 
-async def _sweep_forever(service: Consentune, interval_s: float) -> None:
+
+def _shield_counter(service: Consentune) -> Callable[[ConsentuneError], None]:
+    """Counts what the shield turned away, as the API answers it (one place, whatever shield code raised it)."""
+
+    def count(exc: ConsentuneError) -> None:
+        for kind, action in _SHIELD_ACTIONS:
+            if isinstance(exc, kind):
+                service.metrics.shield_action(action)
+                return
+
+    return count
+
+
+def _sweep(service: Consentune) -> None:
     """Lapsed time-bounded consents must purge derived data even when nobody revokes anything,
     a revocation whose purge failed half-way is finished here, and originals a crash orphaned are removed."""
-    while True:
-        try:
-            await run_in_threadpool(service.consent.retry_pending_purges, actor="system:sweep")
-            await run_in_threadpool(service.gate.sweep, actor="system:sweep")
-            await run_in_threadpool(service.gate.sweep_orphans)
-        except Exception:  # one failed sweep must not end the loop; the next one retries
-            logger.exception("consent sweep failed; retrying in %.0f s", interval_s)
-        await asyncio.sleep(interval_s)
+    service.consent.retry_pending_purges(actor="system:sweep")
+    service.gate.sweep(actor="system:sweep")
+    service.gate.sweep_orphans()
 
 
-async def _integrate_forever(service: Consentune, interval_s: float, *, wal_every_s: float = 60.0) -> None:
-    """Integrate queued ledger appends, sign and publish, regularly; one integrator runs at a time
-    across all workers and hosts (the others skip their turn instead of waiting).  About once a minute,
-    fold SQLite's WAL back into the database, so it cannot grow without bound under steady readers."""
-    last_wal = time.monotonic()
+async def _integrate_forever(service: Consentune, interval_s: float) -> None:
+    """Integrate queued ledger appends, sign and publish, regularly.  Every worker runs this loop, but one
+    integrator (and so one signer) runs at a time across all workers and hosts: the others skip their turn."""
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await run_in_threadpool(service.ledger.integrate, wait=False)
+            await asyncio.to_thread(service.ledger.integrate, wait=False)
         except Exception:
             logger.exception("integrating the ledger failed; retrying in %.1f s", interval_s)
-        if time.monotonic() - last_wal < wal_every_s:
-            continue
-        last_wal = time.monotonic()
-        try:
-            await run_in_threadpool(service.store.checkpoint_wal)
-        except Exception:
-            logger.exception("checkpointing the SQLite WAL failed; retrying in %.0f s", wal_every_s)
+
+
+def _scheduler(service: Consentune, *, sweep_interval_s: float, wal_interval_s: float) -> Scheduler:
+    """The consent sweep and the SQLite WAL checkpoint, once per deployment (only the leader runs them)."""
+    assert service.leases is not None
+    jobs = [
+        Job("sweep", sweep_interval_s, lambda: _sweep(service)),
+        Job("wal-checkpoint", wal_interval_s, service.store.checkpoint_wal),
+    ]
+    gauge = service.metrics.leader
+    return Scheduler(
+        service.leases, jobs, observer=service.metrics, on_leadership=lambda leading: gauge.set(1 if leading else 0)
+    )
 
 
 def create_app(
-    service: Consentune, *, sweep_interval_s: float = 600.0, integrate_interval_s: float | None = None
+    service: Consentune,
+    *,
+    sweep_interval_s: float = 600.0,
+    integrate_interval_s: float | None = None,
+    wal_interval_s: float = 60.0,
+    scheduler_tick_s: float = 5.0,
 ) -> FastAPI:
+    """The API; its lifespan runs the ledger integrator, the scheduler (jobs only while this worker leads)
+    and revocation notices."""
     interval = service.settings.ledger_integrate_interval_s if integrate_interval_s is None else integrate_interval_s
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = _scheduler(service, sweep_interval_s=sweep_interval_s, wal_interval_s=wal_interval_s)
         tasks = [
-            asyncio.create_task(_sweep_forever(service, sweep_interval_s)),
+            asyncio.create_task(scheduler.run_forever(scheduler_tick_s)),
             asyncio.create_task(_integrate_forever(service, interval)),
         ]
+        with contextlib.suppress(Exception):  # a database hiccup at start must not stop the worker
+            service.metrics.ledger_size.set(await asyncio.to_thread(lambda: service.ledger.integrated_size))
+        if service.notices is not None:
+            service.notices.start()
         try:
             yield
         finally:
@@ -87,6 +120,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            service.metrics.worker_exited(os.getpid())
 
     app = FastAPI(
         lifespan=lifespan,
@@ -98,7 +132,8 @@ def create_app(
     )
     app.state.consentune = service
     install_docs(app)
-    install_error_handlers(app)
+    app.add_middleware(RequestContext, metrics=service.metrics)
+    install_error_handlers(app, on_error=_shield_counter(service))
     for module in (
         routes_catalog,
         routes_consent,
@@ -117,7 +152,27 @@ def create_app(
 
     @app.get("/v1/health", tags=["meta"])
     def health() -> dict[str, object]:
-        return {"status": "ok", "version": __version__, "ledger_size": service.ledger.integrated_size}
+        """Liveness: this worker answers.  Touches nothing else (see ``/v1/ready``)."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/v1/ready", tags=["meta"], responses={503: {"description": "a part is unreachable"}})
+    def ready() -> JSONResponse:
+        """Readiness: database, Redis (if configured) and blob store answer; 503 naming the failing part if not."""
+        report = service.readiness()
+        body = {**report.to_dict(), "version": __version__}
+        if not report.ok:
+            body["error"] = {
+                "code": "not_ready",
+                "message": f"unreachable: {', '.join(report.failing)}",
+                "hint": "see parts.<name>.error; the worker keeps answering /v1/health meanwhile",
+            }
+        return JSONResponse(body, status_code=200 if report.ok else 503)
+
+    @app.get("/metrics", tags=["meta"], include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus text format; with several workers, the sum over all of them."""
+        payload, content_type = service.metrics.exposition()
+        return Response(payload, media_type=content_type)
 
     from consentune.web import available, install_dashboard, served_paths
 

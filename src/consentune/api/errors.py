@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -78,9 +79,13 @@ def our_error(exc: ConsentuneError) -> JSONResponse:
     return JSONResponse(error_body(exc.code, exc.message, exc.hint, **extra), status_for(exc), headers=headers)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, *, on_error: Callable[[ConsentuneError], None] | None = None) -> None:
+    """``on_error`` sees each of our errors before it is answered (metrics count the shield's refusals)."""
+
     @app.exception_handler(ConsentuneError)
     async def _ours(_request: Request, exc: ConsentuneError) -> JSONResponse:
+        if on_error is not None:
+            on_error(exc)
         return our_error(exc)
 
     @app.exception_handler(RequestValidationError)

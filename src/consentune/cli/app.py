@@ -14,6 +14,7 @@ from consentune.cli.ledger import ledger_app
 from consentune.cli.organize import organize_app
 from consentune.cli.plays import plays_app
 from consentune.cli.recommend import recommend_app
+from consentune.cli.secrets import secrets_app
 from consentune.cli.serve import demo, serve
 from consentune.cli.shield import shield_app
 
@@ -42,3 +43,4 @@ app.add_typer(fraud_app, name="fraud")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(index_app, name="index")
 app.add_typer(bench_app, name="bench")
+app.add_typer(secrets_app, name="secrets")

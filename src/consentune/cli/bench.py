@@ -440,3 +440,34 @@ def claims(
     for kind, share in results["claims_per_variant"].items():
         table.add_row(f"claimed: {kind}", share, "")
     console.print(table)
+
+
+@bench_app.command("workers")
+def workers(
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/workers.json"),
+    counts: Annotated[
+        str, typer.Option("--workers", help="comma-separated worker counts; the first is the base")
+    ] = "1,2",
+    seconds: Annotated[float, typer.Option(help="load per route and worker count")] = 10.0,
+    connections: Annotated[int, typer.Option(help="concurrent keep-alive connections")] = 32,
+) -> None:
+    """API requests/s and latency with 1, 2, ... `serve --workers` processes (wrk when installed)."""
+    from consentune.bench.workers import run_workers
+
+    results = run_workers(
+        workers=[int(c) for c in counts.split(",") if c.strip()],
+        seconds=seconds,
+        connections=connections,
+        progress=console.print,
+    )
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    title = f"consentune bench workers ({results['tool']}, load average {results['load_average_1m']:.1f})"
+    table = new_table("route", "workers", "req/s", "p50 ms", "p99 ms", "non-2xx", "x base", title=title)
+    for route, per in results["rounds"].items():
+        for count, row in per.items():
+            cells = [row["requests_per_s"], row.get("p50_ms", ""), row.get("p99_ms", ""), row["non_2xx"]]
+            table.add_row(route, count, *(_fmt(c) for c in cells), _fmt(results["scaling"][route][count]))
+    console.print(table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    console.print(f"wrote {out}")

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import socket
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -67,14 +70,38 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=0, max=65535, help="port (default CONSENTUNE_PORT or 8000; 0: any free port)")
     ] = None,
+    access_log: Annotated[bool, typer.Option(help="one line per request")] = True,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes on this machine (they share one port)")] = 1,
+    log_format: Annotated[
+        str, typer.Option(help="text (readable lines) or json (one object per line, with request ids)")
+    ] = "text",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
-    """Serve the HTTP API and the dashboard (OpenAPI at /docs); Ctrl+C stops it."""
+    """Serve the HTTP API and the dashboard (OpenAPI at /docs; /v1/health, /v1/ready, /metrics); Ctrl+C stops it."""
+    if log_format not in ("text", "json"):
+        raise InvalidInput(
+            f"log format {log_format[:20]!r} is neither text nor json", hint="use --log-format text|json"
+        )
     settings = _settings()
     check_bench_bind(settings, host or settings.host)
     listener = bind(host or settings.host, settings.port if port is None else port)
+    from consentune.ops import MULTIPROC_ENV, configure_logging, reset_multiprocess_dir
+
+    if log_format == "json":
+        configure_logging(level=log_level, json_lines=True)
+    if workers > 1 or os.environ.get(MULTIPROC_ENV):
+        # N processes report one picture through a shared sample folder, set before any of them starts
+        folder = Path(os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="consentune-metrics-"))
+        reset_multiprocess_dir(folder)
+        os.environ[MULTIPROC_ENV] = str(folder)
     from consentune.service import open_service
 
-    run_server(open_service(settings), listener)
+    try:
+        svc = open_service(settings)  # migrates and checks the configuration once, before any worker starts
+    except BaseException:
+        listener.close()
+        raise
+    run_server(svc, listener, access_log=access_log, workers=workers, log_format=log_format, log_level=log_level)
 
 
 def demo(
@@ -86,7 +113,6 @@ def demo(
     from consentune.service import open_service
 
     settings = _settings()
-    check_bench_bind(settings, settings.host)
     listener = None if no_serve else bind(settings.host, settings.port if port is None else port)
     try:
         svc = open_service(settings)
@@ -129,22 +155,55 @@ def bind(host: str, port: int) -> socket.socket:
         ) from None
 
 
-def run_server(svc: Consentune, listener: socket.socket) -> None:
-    """Serve ``svc`` on the bound ``listener`` until Ctrl+C (or SIGTERM); say where, and how to stop."""
+def run_server(
+    svc: Consentune,
+    listener: socket.socket,
+    *,
+    access_log: bool = True,
+    workers: int = 1,
+    log_format: str = "text",
+    log_level: str = "info",
+) -> None:
+    """Serve ``svc`` on the bound ``listener`` until Ctrl+C (or SIGTERM); say where, and how to stop.
+
+    With ``workers`` > 1 each worker process opens its own service on the same socket.
+    """
     import uvicorn
 
     from consentune.api import create_app
 
     host, port = listener.getsockname()[:2]
     url = _url(host, port)
-    console.print(f"Consentune API on {url}/v1  (docs: {url}/docs)", markup=False)
+    console.print(f"Consentune API on {url}/v1  (docs: {url}/docs), {workers} worker(s)", markup=False)
     console.print(f"Dashboard: {url}/dashboard/sign-in  (sign in with an artist or admin key)", markup=False)
     console.print(f"listening on {host} port {port}; press Ctrl+C to stop", markup=False)
+    # json: our middleware writes the access lines (with request ids); text: uvicorn's, tokens redacted.
     # uvicorn's own forwarded-header handling stays off: CONSENTUNE_TRUSTED_PROXIES alone decides whom to believe,
     # and the shield must see the real peer (the benchmark clock is honoured from loopback peers only).
-    config = uvicorn.Config(create_app(svc), log_config=LOG_CONFIG, access_log=True, proxy_headers=False)
+    logging_options: dict[str, object] = (
+        {"log_config": None, "access_log": False}
+        if log_format == "json"
+        else {"log_config": LOG_CONFIG, "access_log": access_log}
+    )
     try:
-        uvicorn.Server(config).run(sockets=[listener])
+        if workers == 1:
+            config = uvicorn.Config(create_app(svc), proxy_headers=False, **logging_options)  # type: ignore[arg-type]
+            uvicorn.Server(config).run(sockets=[listener])
+            return
+        svc.close()
+        from uvicorn.supervisors import Multiprocess
+
+        from consentune.api.asgi import LOG_FORMAT_ENV, LOG_LEVEL_ENV
+
+        os.environ[LOG_FORMAT_ENV], os.environ[LOG_LEVEL_ENV] = log_format, log_level  # workers are fresh processes
+        config = uvicorn.Config(
+            "consentune.api.asgi:worker_app",
+            factory=True,
+            workers=workers,
+            proxy_headers=False,
+            **logging_options,  # type: ignore[arg-type]
+        )
+        Multiprocess(config, sockets=[listener]).run()
     finally:
         listener.close()
         svc.close()

@@ -11,6 +11,7 @@ training and from artists' play counts.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -18,7 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from consentune.fraud.detector import Alert, DetectorConfig, IntakeStats, StreamDetector
+from consentune.fraud.live import LiveEventLog
 from consentune.gate import PurposeGate
+from consentune.observe import NULL_OBSERVER, Observer
 from consentune.plays.parse import RowError
 from consentune.ports import CatalogRepo, FraudRepo
 from consentune.types import DETECT_FRAUD, ArtistId, PlayEvent
@@ -66,15 +69,23 @@ class FraudService:
         catalog: CatalogRepo,
         config: DetectorConfig | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        live_log: LiveEventLog | None = None,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
+        """``live_log`` shares the live detector's intake among workers (see :mod:`consentune.fraud.live`);
+        without it the live detector sees only the events pushed to this process."""
         self._gate = gate
         self._repo = repo
         self._catalog = catalog
         self._config = config or DetectorConfig()
         self._clock = clock
         self._lock = threading.Lock()
-        self._live = StreamDetector(self._config, clock=lambda: self._clock().timestamp())
+        self._live = self._fresh_detector()
         self._live_ids: dict[str, str] = {}
+        self._log = live_log
+        self._log_epoch: str | None = None
+        self._log_cursor: str | None = None
+        self._observer = observer
 
     # -- detection ------------------------------------------------------------
     def scan_stored(self, *, actor: str) -> ScanReport:
@@ -85,6 +96,7 @@ class FraudService:
         alerts, stats = scan_events(events, config=self._config)
         stored = [self._with_id(a, f"fa_{secrets.token_hex(6)}") for a in alerts]
         self._repo.save_alerts(stored)
+        self._observer.fraud_alerts(len(stored))
         return ScanReport(stored, stats, ())
 
     def push(self, events: Sequence[PlayEvent], *, actor: str) -> tuple[list[Alert], IntakeStats]:
@@ -96,12 +108,42 @@ class FraudService:
             allowed = {h.track for h in grant.allowed}
         usable = [e for e in events if e.track_id in allowed]
         with self._lock:
-            raised = self._live.push_events(usable)
-            stored = [self._with_id(a, self._live_ids.setdefault(a.id, f"fa_{secrets.token_hex(6)}")) for a in raised]
+            raised = self._push_live(usable)
+            stored = [self._with_id(a, self._stored_id(a.id)) for a in raised]
             stats = IntakeStats(**self._live.stats.as_dict())
         if stored:
             self._repo.save_alerts(stored)
+            self._observer.fraud_alerts(len(stored))
         return stored, stats
+
+    def _push_live(self, usable: list[PlayEvent]) -> list[Alert]:
+        """Feed the detector; with a shared log, first catch up on every batch other workers logged."""
+        if self._log is None:
+            return self._live.push_events(usable)
+        if not usable:
+            return []
+        epoch = self._log.epoch()
+        if epoch != self._log_epoch:  # the shared log was lost (or this is our first push): start afresh
+            self._live, self._live_ids = self._fresh_detector(), {}
+            self._log_epoch, self._log_cursor = epoch, None
+        mine = self._log.append(usable)
+        raised: list[Alert] = []
+        for position, batch in self._log.read(after=self._log_cursor, upto=mine):
+            alerts = self._live.push_events(batch)
+            self._log_cursor = position
+            if position == mine:
+                raised = alerts  # others' alerts are stored by the worker whose batch raised them
+        return raised
+
+    def _stored_id(self, detector_id: str) -> str:
+        """Alert ids: random per process alone; derived from the shared log's epoch when replicas must agree."""
+        if self._log is None:
+            return self._live_ids.setdefault(detector_id, f"fa_{secrets.token_hex(6)}")
+        digest = hashlib.sha256(f"{self._log_epoch}/{detector_id}".encode()).hexdigest()
+        return f"fa_{digest[:12]}"
+
+    def _fresh_detector(self) -> StreamDetector:
+        return StreamDetector(self._config, clock=lambda: self._clock().timestamp())
 
     # -- views ----------------------------------------------------------------
     def alerts(self, *, artist: ArtistId | None = None, limit: int = 100) -> list[Alert]:

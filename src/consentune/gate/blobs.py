@@ -1,8 +1,11 @@
-"""Content-addressed blob folder for original uploads (private to the gate).
+"""Content-addressed blob stores for original uploads (private to the gate).
 
-Files are named by their SHA-256 and written atomically (temp file, fsync,
-rename), so a crash never leaves a half-written original and storing the
-same bytes twice is a no-op.
+Blobs are named by their SHA-256, so storing the same bytes twice is a
+no-op and any machine can read what another stored.  :class:`BlobStore` is
+the protocol; :class:`FolderBlobStore` (the default, a local or mounted
+folder) writes atomically (temp file, fsync, rename), so a crash never leaves
+a half-written original; :mod:`consentune.gate.blobs_s3` is the
+S3-compatible object store.  :func:`open_blob_store` picks one from a URL.
 """
 
 from __future__ import annotations
@@ -14,13 +17,60 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
-from consentune.errors import NotFound, StorageError
+from consentune.errors import InvalidInput, NotFound, StorageError
 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
-class BlobStore:
+class BlobStore(Protocol):
+    """Where original uploads live, named by SHA-256 hex digest."""
+
+    def put_new(self, data: bytes) -> tuple[str, bool]:
+        """Store ``data``; return its digest and whether this call wrote it (False: it was there)."""
+
+    def get(self, digest: str) -> bytes:
+        """The blob's bytes; :class:`~consentune.errors.NotFound` if it is missing."""
+
+    def delete(self, digest: str) -> None:
+        """Remove a blob (absent is fine)."""
+
+    def exists(self, digest: str) -> bool: ...
+
+    def ping(self) -> None:
+        """Return if the store is reachable and writable; raise :class:`~consentune.errors.StorageError` if not."""
+
+    def stale_digests(self, cutoff: float) -> Iterator[str]:
+        """Digests of blobs last written before ``cutoff`` (epoch seconds), for the orphan sweep.
+
+        A store that keeps temporary files removes the stale ones while it lists.
+        """
+
+
+def check_digest(digest: str) -> None:
+    if not _SHA_RE.match(digest):
+        raise StorageError(f"invalid blob name {digest!r}", hint="blob names are SHA-256 hex digests")
+
+
+def open_blob_store(location: str | Path, *, s3_endpoint_url: str | None = None) -> BlobStore:
+    """A folder path (default) or ``s3://bucket/prefix`` (an S3-compatible object store)."""
+    text = str(location)
+    if text.startswith("s3://"):
+        from consentune.gate.blobs_s3 import S3BlobStore
+
+        return S3BlobStore.from_url(text, endpoint_url=s3_endpoint_url)
+    if "://" in text and not text.startswith("file://"):
+        raise InvalidInput(
+            f"CONSENTUNE_BLOB_URL={text!r} is not a folder or an s3:// URL",
+            hint="use a folder path every worker can reach, or s3://bucket/prefix",
+        )
+    return FolderBlobStore(Path(text.removeprefix("file://")))
+
+
+class FolderBlobStore:
+    """Blobs as files under ``root/aa/bb/<digest>`` (a local disk or a folder every machine mounts)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
 
@@ -62,8 +112,8 @@ class BlobStore:
         except FileNotFoundError:
             raise NotFound(f"blob {digest} is missing", hint="restore the blob folder from backup") from None
 
-    def older_than(self, cutoff: float) -> Iterator[tuple[Path, str | None]]:
-        """Files last written before ``cutoff`` (epoch seconds): (path, digest), digest None for a temp file."""
+    def stale_digests(self, cutoff: float) -> Iterator[str]:
+        """Blobs last written before ``cutoff`` (epoch seconds); temp files a crash left are removed here."""
         for path in self.root.glob("*/*/*"):
             try:
                 if not path.is_file() or path.stat().st_mtime >= cutoff:
@@ -71,17 +121,24 @@ class BlobStore:
             except FileNotFoundError:
                 continue
             if path.name.startswith(".incoming-"):
-                yield path, None
+                path.unlink(missing_ok=True)
             elif _SHA_RE.match(path.name):
-                yield path, path.name
+                yield path.name
 
     def exists(self, digest: str) -> bool:
         return self._path(digest).exists()
 
+    def ping(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"blob folder {self.root} is unusable: {exc}", hint="check the mount") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError(f"blob folder {self.root} is not writable", hint="check its owner and mode")
+
     def _path(self, digest: str) -> Path:
-        if not _SHA_RE.match(digest):
-            raise StorageError(f"invalid blob name {digest!r}", hint="blob names are SHA-256 hex digests")
+        check_digest(digest)
         return self.root / digest[:2] / digest[2:4] / digest
 
 
-__all__ = ["BlobStore"]
+__all__ = ["BlobStore", "FolderBlobStore", "check_digest", "open_blob_store"]

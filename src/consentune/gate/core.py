@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,9 +25,11 @@ from consentune.consent.decide import BatchDecision, ConsentContext, decide_isol
 from consentune.consent.terms import Terms
 from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
-from consentune.gate.blobs import BlobStore
+from consentune.gate.blobs import open_blob_store
+from consentune.gate.dedup import MemoryUseDedup, UseDedup, use_key
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
 from consentune.ledger.log import LedgerTicket, UsageLedger, UsageRecord
+from consentune.observe import NULL_OBSERVER, Observer
 from consentune.ports import CatalogRepo, ClaimRepo, ConsentRepo, FeatureRepo, PlayRepo, Transactions
 from consentune.types import PlayEvent, Purpose, Track, TrackId, is_wellformed_purpose
 
@@ -79,25 +80,30 @@ class PurposeGate:
         plays: PlayRepo,
         ledger: UsageLedger,
         transactions: Transactions,
-        blob_dir: Path,
+        blobs: str | Path,
         limits: _decode.AudioLimits,
+        s3_endpoint_url: str | None = None,
         handle_ttl_s: float = 900.0,
         use_log_window_s: float = 3600.0,
+        use_dedup: UseDedup | None = None,
+        observer: Observer = NULL_OBSERVER,
         clock: Callable[[], datetime] = _utcnow,
         claims: ClaimRepo | None = None,
     ) -> None:
+        """``blobs`` is a folder or ``s3://bucket/prefix`` (see :func:`~consentune.gate.blobs.open_blob_store`);
+        ``use_dedup`` decides which repeated uses are logged (in-process unless given)."""
         self._catalog = catalog
         self._consent = consent
         self._features = features
         self._plays = plays
         self._ledger = ledger
         self._tx = transactions
-        self._blobs = BlobStore(blob_dir)
+        self._blobs = open_blob_store(blobs, s3_endpoint_url=s3_endpoint_url)
         self._limits = limits
         self._minter = HandleMinter(ttl_s=handle_ttl_s)
         self._use_log_window_s = use_log_window_s
-        self._use_lock = threading.Lock()
-        self._recent_uses: OrderedDict[tuple[str, str, str, str], float] = OrderedDict()
+        self._use_dedup: UseDedup = use_dedup if use_dedup is not None else MemoryUseDedup()
+        self._observer = observer
         self._clock = clock
         self._claims = claims
         self._terms_lock = threading.Lock()
@@ -175,6 +181,8 @@ class PurposeGate:
                     for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True))
                 ]
             )
+        granted = int(batch.allowed.sum())
+        self._observer.gate_decided(purpose, allowed=granted, denied=len(tracks) - granted)
         allowed, denied = [], []
         for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True)):
             if ok:
@@ -267,22 +275,20 @@ class PurposeGate:
     def _log_uses(
         self, actor: str, purpose: Purpose, action: str, tracks: Sequence[TrackId], decision: BatchDecision
     ) -> None:
-        now = time.monotonic()
+        keys = [use_key(actor, purpose, action, track) for track in tracks]
+        fresh = self._use_dedup.first_uses(keys, window_s=self._use_log_window_s)
         records = []
-        with self._use_lock:
-            for i, track in enumerate(tracks):
-                key = (actor, purpose, action, track)
-                if now - self._recent_uses.get(key, float("-inf")) < self._use_log_window_s:
-                    continue
-                self._recent_uses[key] = now
-                ok = bool(decision.allowed[i])
-                records.append(
-                    UsageRecord(actor, action, purpose, track, "allow" if ok else "deny", decision.reason_text(i),
-                                _version(decision.terms_versions[i]))
-                )  # fmt: skip
-            while len(self._recent_uses) > 1_000_000:
-                self._recent_uses.popitem(last=False)
+        for i, track in enumerate(tracks):
+            if not fresh[i]:
+                continue
+            ok = bool(decision.allowed[i])
+            records.append(
+                UsageRecord(actor, action, purpose, track, "allow" if ok else "deny", decision.reason_text(i),
+                            _version(decision.terms_versions[i]))
+            )  # fmt: skip
         self._ledger.append(records)
+        granted = sum(1 for r in records if r.decision == "allow")
+        self._observer.gate_decided(purpose, allowed=granted, denied=len(records) - granted)
 
     # -- uploads and purges ------------------------------------------------
     def admit_upload(self, data: bytes, *, filename: str | None = None) -> AdmittedUpload:
@@ -331,10 +337,10 @@ class PurposeGate:
         Returns how many files were removed.
         """
         removed = 0
-        for path, digest in self._blobs.older_than(time.time() - min_age_s):
-            if digest is not None and self._catalog.tracks_with_content(digest):
+        for digest in self._blobs.stale_digests(time.time() - min_age_s):
+            if self._catalog.tracks_with_content(digest):
                 continue
-            path.unlink(missing_ok=True)
+            self._blobs.delete(digest)
             removed += 1
         if removed:
             _log.info("removed %d orphaned upload files", removed)
@@ -347,6 +353,10 @@ class PurposeGate:
             reason = f"{purpose} no longer allowed; derived data removed ({purged} items across {len(tracks)} tracks)"
             self._ledger.append([UsageRecord(actor, "purge", purpose, track, "record", reason) for track in tracks])
         return purged
+
+    def check_blob_store(self) -> None:
+        """Return if the blob store is reachable (readiness); raise :class:`~consentune.errors.StorageError` if not."""
+        self._blobs.ping()
 
     def _check_live(self, handle: TrackHandle, *, action: str) -> None:
         """A handle proves an earlier allow; content moves only if consent still holds now."""

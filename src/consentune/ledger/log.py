@@ -10,6 +10,7 @@ last audited checkpoint; ``audit(full=True)`` recomputes everything.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from consentune.ledger.merkle import (
 from consentune.ledger.receipt import build_receipt_page
 from consentune.ledger.sequencer import LedgerTicket, encode_batch, plan_integration
 from consentune.ledger.tiles import CHECKPOINT_PATH, TileStore, publish
+from consentune.observe import NULL_OBSERVER, Observer
 from consentune.ports import LedgerRepo, StoredCheckpoint
 
 
@@ -71,13 +73,16 @@ class UsageLedger:
         clock: Callable[[], datetime] = _utcnow,
         tiles: TileStore | None = None,
         integrate_batch: int = 20_000,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self._repo = repo
+        self._observer = observer
         self._signer = signer
         self.origin = origin
         self._clock = clock
         self._tiles = tiles
         self._integrate_batch = integrate_batch
+        self._seen_size = 0
 
     @property
     def verifier_key(self) -> str:
@@ -118,7 +123,12 @@ class UsageLedger:
             stamp,
             [(r.actor, r.action, r.purpose, r.track, r.decision, r.reason, r.terms_version) for r in records],
         )
+        started = time.perf_counter()
         batch_id = self._repo.enqueue(to_epoch_us(now), len(records), payload, unit=unit)
+        # the size is the last integrated one this worker saw: no extra query on the request path
+        self._observer.ledger_appended(
+            entries=len(records), size=self._seen_size, seconds=time.perf_counter() - started
+        )
         return LedgerTicket(batch_id, len(records))
 
     def sequences(self, ticket: LedgerTicket) -> range:
@@ -157,6 +167,7 @@ class UsageLedger:
             if plan.new_size == plan.old_size:
                 break
         size = self._repo.ledger_head()[0]
+        self._seen_size = size
         if grew or self._published_size() < size:
             self._publish(self._sign(size))
         return size

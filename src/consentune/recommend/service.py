@@ -12,17 +12,14 @@ match the listener's tags, and logs every impression.
 from __future__ import annotations
 
 import math
-import os
 import pickle
 import secrets
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +33,7 @@ from consentune.recommend.coldstart import TagLinear, TagVocabulary
 from consentune.recommend.interactions import Weighting
 from consentune.recommend.models import IALS, ItemKNN, Recommender, RP3Beta
 from consentune.recommend.stacking import TwoStage
+from consentune.recommend.store import MODEL_PREFIX, ModelStore
 from consentune.types import RECOMMEND, PlayEvent, Purpose, TrackId
 
 LONG_TAIL_TARGET = 0.13  # share of served slots for emerging artists; see serving_model
@@ -91,7 +89,7 @@ class RecommendService:
         gate: PurposeGate,
         catalog: Catalog,
         ledger: UsageLedger,
-        models_dir: Path,
+        models: ModelStore,
         model_factory: Callable[[], Recommender],
         consent_ttl_s: float = 30.0,
         clock: Callable[[], datetime] = _utcnow,
@@ -102,7 +100,7 @@ class RecommendService:
         self._play_filter = play_filter
         self._catalog = catalog
         self._ledger = ledger
-        self._dir = models_dir
+        self._models = models
         self._factory = model_factory
         self._consent_ttl_s = consent_ttl_s
         self._clock = clock
@@ -135,7 +133,7 @@ class RecommendService:
         matrix = _matrix(counts, user_index, item_index)
         model = self._factory()
         model.fit(matrix)
-        model_id = f"rec_{self._clock().strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
+        model_id = f"{MODEL_PREFIX}{self._clock().strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
         self._save(model_id, model, items, _content_model(matrix, items, self._catalog.tags(items)))
         reason = (
             f"model {model_id}: {len(items)} tracks allowed, {len(grant.denied)} refused, "
@@ -259,23 +257,18 @@ class RecommendService:
         return fresh, tags
 
     def _save(self, model_id: str, model: Recommender, items: list[TrackId], content: _Content | None) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".incoming-")
         saved = {"model_id": model_id, "model": model, "items": items, "content": content}
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(saved, handle, pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, self._dir / f"{model_id}.pkl")
+        self._models.put(model_id, pickle.dumps(saved, pickle.HIGHEST_PROTOCOL))
 
     def _newest_id(self) -> str | None:
-        files = sorted(self._dir.glob("rec_*.pkl")) if self._dir.exists() else []
-        return files[-1].stem if files else None
+        return self._models.newest()
 
     def _load_latest(self) -> tuple[str, Recommender, list[TrackId], _Content | None]:
-        files = sorted(self._dir.glob("rec_*.pkl")) if self._dir.exists() else []
-        if not files:
+        newest = self._models.newest()
+        if newest is None:
             raise NotFound("no recommendation model trained yet", hint="run `consentune recommend train`")
-        with files[-1].open("rb") as handle:
-            saved = pickle.load(handle)  # our own file, written by _save in the data folder
+        # our own model, written by _save; a shared store seals it (SealedModels) so nobody else's loads
+        saved = pickle.loads(self._models.get(newest))
         return saved["model_id"], saved["model"], saved["items"], saved.get("content")
 
 

@@ -333,3 +333,12 @@ claim_policies = Table(
     Column("policy", String(16), nullable=False),
     Column("updated_us", BigInteger, nullable=False),
 )
+
+# one row per lease (the scheduler's leader) or periodic job (when it is next due), shared by all workers
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("until_us", BigInteger, nullable=False),
+)
