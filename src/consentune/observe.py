@@ -13,8 +13,11 @@ class Observer(Protocol):
     def gate_decided(self, purpose: str, *, allowed: int, denied: int) -> None:
         """The gate logged ``allowed`` allow and ``denied`` deny decisions for ``purpose``."""
 
-    def ledger_appended(self, *, entries: int, size: int, seconds: float) -> None:
-        """``entries`` were appended in ``seconds``; the log now holds ``size`` entries."""
+    def ledger_appended(self, *, entries: int, seconds: float) -> None:
+        """``entries`` were queued for the log in ``seconds`` (an acknowledged append)."""
+
+    def ledger_integrated(self, *, size: int) -> None:
+        """Queued entries were integrated: the log now holds ``size`` entries."""
 
     def fraud_alerts(self, count: int) -> None:
         """The fraud detector raised or updated ``count`` alerts."""
@@ -35,7 +38,10 @@ class NullObserver:
     def gate_decided(self, purpose: str, *, allowed: int, denied: int) -> None:
         pass
 
-    def ledger_appended(self, *, entries: int, size: int, seconds: float) -> None:
+    def ledger_appended(self, *, entries: int, seconds: float) -> None:
+        pass
+
+    def ledger_integrated(self, *, size: int) -> None:
         pass
 
     def fraud_alerts(self, count: int) -> None:

@@ -91,6 +91,7 @@ def test_metrics_count_requests_by_route_template_and_gate_decisions(
         assert client.get("/v1/tracks/nope", headers=admin).status_code == 404
         svc.gate.request(actor="service:test", purpose=Purpose("recommend"), tracks=[track.id])
         svc.gate.request(actor="service:test", purpose=Purpose("train-ai"), tracks=[track.id, track.id])
+        svc.ledger.integrate()  # the size gauge moves when queued appends are integrated
         text = client.get("/metrics").text
     counts = _samples(text, "consentune_http_request_duration_seconds_count")
     ok = (("method", "GET"), ("route", "/v1/tracks/{track_id}"), ("status", "2xx"))
@@ -135,9 +136,11 @@ def test_shield_refusals_are_counted_by_action(tmp_path: Path, audio_files: dict
     crawler = {"User-Agent": "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2)"}
     try:
         with _client(svc) as client:
-            sid = client.post("/v1/listen/sessions", headers=crawler).json()["session_id"]
+            token = client.post("/v1/listen/sessions", headers=crawler).json()["session_token"]
             refused = [
-                client.post(f"/v1/listen/tracks/{track.id}/play", headers={**crawler, "X-Session-Id": sid}).status_code
+                client.post(
+                    f"/v1/listen/tracks/{track.id}/play", headers={**crawler, "X-Session-Token": token}
+                ).status_code
                 for _ in range(2)
             ]
             text = client.get("/metrics").text

@@ -82,7 +82,6 @@ class UsageLedger:
         self._clock = clock
         self._tiles = tiles
         self._integrate_batch = integrate_batch
-        self._seen_size = 0
 
     @property
     def verifier_key(self) -> str:
@@ -126,9 +125,7 @@ class UsageLedger:
         started = time.perf_counter()
         batch_id = self._repo.enqueue(to_epoch_us(now), len(records), payload, unit=unit)
         # the size is the last integrated one this worker saw: no extra query on the request path
-        self._observer.ledger_appended(
-            entries=len(records), size=self._seen_size, seconds=time.perf_counter() - started
-        )
+        self._observer.ledger_appended(entries=len(records), seconds=time.perf_counter() - started)
         return LedgerTicket(batch_id, len(records))
 
     def sequences(self, ticket: LedgerTicket) -> range:
@@ -167,7 +164,7 @@ class UsageLedger:
             if plan.new_size == plan.old_size:
                 break
         size = self._repo.ledger_head()[0]
-        self._seen_size = size
+        self._observer.ledger_integrated(size=size)
         if grew or self._published_size() < size:
             self._publish(self._sign(size))
         return size

@@ -91,9 +91,11 @@ class Metrics:
         if denied:
             self.gate_decisions.labels(purpose, "deny").inc(denied)
 
-    def ledger_appended(self, *, entries: int, size: int, seconds: float) -> None:
+    def ledger_appended(self, *, entries: int, seconds: float) -> None:
         self.ledger_entries.inc(entries)
         self.ledger_append_seconds.observe(seconds)
+
+    def ledger_integrated(self, *, size: int) -> None:
         self.ledger_size.set(size)
 
     def fraud_alerts(self, count: int) -> None:
