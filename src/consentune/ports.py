@@ -111,6 +111,16 @@ class StoredMatch:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """A track as the public catalogue lists it: its index (0-based place), artist name and consent counter."""
+
+    index: int
+    track: Track
+    artist_name: str
+    consent_version: int
+
+
 class LedgerRepo(Protocol):
     def locked_append(self, plan: Callable[[int, bytes], AppendPlan]) -> AppendPlan: ...
     def ledger_head(self) -> tuple[int, bytes]: ...
@@ -139,6 +149,17 @@ class CatalogRepo(Protocol):
     def track_tags(self, track_ids: Sequence[TrackId]) -> dict[TrackId, list[str]]: ...
     def tracks_with_content(self, sha256: str) -> list[TrackId]: ...
     def content_groups(self) -> list[list[TrackId]]: ...
+
+
+class PublicCatalogRepo(Protocol):
+    """What listener-facing request paths read: each call is an index lookup or range scan."""
+
+    def catalog_page(self, *, after: int, limit: int, artist_id: ArtistId | None = None) -> list[CatalogEntry]: ...
+    def catalog_entry(self, track_id: TrackId) -> CatalogEntry | None: ...
+    def search_catalog(self, words: Sequence[str], *, limit: int) -> list[CatalogEntry]: ...
+    def artist_consent_version(self, artist_id: ArtistId) -> int: ...
+    def consent_version(self) -> int: ...
+    def purposes_ever_allowed(self, purposes: Sequence[Purpose], *, at: datetime) -> dict[Purpose, bool]: ...
 
 
 class ConsentRepo(Protocol):
@@ -209,7 +230,17 @@ class KeyRepo(Protocol):
 
 
 class Store(
-    LedgerRepo, CatalogRepo, ConsentRepo, FeatureRepo, PlayRepo, ShieldRepo, KeyRepo, FraudRepo, MatchRepo, Protocol
+    LedgerRepo,
+    CatalogRepo,
+    PublicCatalogRepo,
+    ConsentRepo,
+    FeatureRepo,
+    PlayRepo,
+    ShieldRepo,
+    KeyRepo,
+    FraudRepo,
+    MatchRepo,
+    Protocol,
 ):
     """The whole storage port, as the composition root wires it."""
 
@@ -217,6 +248,7 @@ class Store(
 __all__ = [
     "ApiKeyRecord",
     "AppendPlan",
+    "CatalogEntry",
     "CatalogRepo",
     "ConsentRepo",
     "FeatureRepo",
@@ -227,6 +259,7 @@ __all__ = [
     "ListenerSession",
     "MatchRepo",
     "PlayRepo",
+    "PublicCatalogRepo",
     "PurgeJob",
     "ShieldRecord",
     "ShieldRepo",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from consentune.consent.decide import BatchDecision, ConsentContext, decide_batch
+from consentune.consent.decide import BatchDecision, ConsentContext, decide_batch, next_change
 from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
 from consentune.gate.blobs import BlobStore
@@ -94,15 +94,29 @@ class PurposeGate:
     # -- decisions --------------------------------------------------------
     def decide(self, *, purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
         """Decide without logging or granting: for read-only consent views, never for content."""
+        return decide_batch(self._context(tracks), tracks=tracks, purpose=purpose, at=self._clock())
+
+    def decide_purposes(
+        self, *, purposes: Sequence[Purpose], tracks: Sequence[TrackId]
+    ) -> tuple[dict[Purpose, BatchDecision], datetime | None]:
+        """:meth:`decide` for several purposes on one load of the consent data, and until when the answers hold.
+
+        The second value is the next moment a time-bounded rule of these tracks' artists starts or ends
+        (None: the answers hold until the consent data changes), so callers may cache the answers until then.
+        """
+        context, at = self._context(tracks), self._clock()
+        decisions = {p: decide_batch(context, tracks=tracks, purpose=p, at=at) for p in purposes}
+        return decisions, next_change(context.rules, at=at)
+
+    def _context(self, tracks: Sequence[TrackId]) -> ConsentContext:
         owners = self._catalog.track_owners(tracks)
         artists = sorted(set(owners.values()))
-        context = ConsentContext(
+        return ConsentContext(
             terms=self._consent.all_terms(),
             track_artist=owners,
             artist_terms=self._consent.artist_terms(artists),
             rules=self._consent.rules_for_artists(artists),
         )
-        return decide_batch(context, tracks=tracks, purpose=purpose, at=self._clock())
 
     def request(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId], action: str = "read-audio") -> Grant:
         """Decide, log every decision in one ledger batch, and hand out handles for allowed tracks."""

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from consentune.consent.rules import ConsentRule
@@ -17,6 +17,7 @@ from consentune.fraud.detector import Alert
 from consentune.ports import (
     ApiKeyRecord,
     AppendPlan,
+    CatalogEntry,
     LedgerRow,
     ListenerSession,
     PurgeJob,
@@ -237,7 +238,10 @@ class SqlStore:
             ).first()
             created = row is None
             if created:
-                conn.execute(insert(tr).values(**_track_values(track)))
+                values = _track_values(track)
+                if conn.dialect.name == "sqlite":  # PostgreSQL draws pos from a sequence
+                    values["pos"] = select(func.coalesce(func.max(tr.c.pos), 0) + 1).scalar_subquery()
+                conn.execute(insert(tr).values(**values))
                 stored = track
             else:
                 stored = _track(row)
@@ -311,6 +315,99 @@ class SqlStore:
                 groups.setdefault(sha, []).append(TrackId(track))
         return list(groups.values())
 
+    # -- public catalogue (listener pages): keyset scans and index lookups only --
+    def _entries(self) -> Any:
+        tr, a = t.tracks, t.artists
+        return select(tr, a.c.name.label("artist_name"), a.c.consent_version).select_from(
+            tr.join(a, a.c.id == tr.c.artist_id)
+        )
+
+    def catalog_page(self, *, after: int, limit: int, artist_id: ArtistId | None = None) -> list[CatalogEntry]:
+        """Tracks in catalogue order whose index is at least ``after`` (one index range scan)."""
+        tr = t.tracks
+        query = self._entries().where(tr.c.pos > after)
+        if artist_id is not None:
+            query = query.where(tr.c.artist_id == artist_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(tr.c.pos).limit(limit)).all()
+        return [_entry(r) for r in rows]
+
+    def catalog_entry(self, track_id: TrackId) -> CatalogEntry | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._entries().where(t.tracks.c.id == track_id)).first()
+        return None if row is None else _entry(row)
+
+    def search_catalog(self, words: Sequence[str], *, limit: int) -> list[CatalogEntry]:
+        """Tracks whose title or artist name holds every word (the last one as a prefix), in catalogue order.
+
+        ``words`` are letters and digits only (the caller splits the query); SQLite answers from the
+        FTS5 table, PostgreSQL from the GIN-indexed ``search`` tsvector.
+        """
+        if not words:
+            return []
+        tr = t.tracks
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                terms = [f"'{w}'" for w in words[:-1]] + [f"'{words[-1]}':*"]
+                where = text("tracks.search @@ to_tsquery('simple', :q)").bindparams(q=" & ".join(terms))
+                rows = conn.execute(self._entries().where(where).order_by(tr.c.pos).limit(limit)).all()
+            else:
+                terms = [f'"{w}"' for w in words[:-1]] + [f'"{words[-1]}"*']
+                hits = text("SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH :q ORDER BY rowid LIMIT :n")
+                found = conn.execute(hits.bindparams(q=" ".join(terms), n=limit)).scalars().all()
+                query = self._entries().where(tr.c.pos.in_(found)).order_by(tr.c.pos)
+                rows = conn.execute(query).all() if found else []
+        return [_entry(r) for r in rows]
+
+    def artist_consent_version(self, artist_id: ArtistId) -> int:
+        """The artist's consent counter (-1 for an unknown artist): one primary-key read."""
+        a = t.artists
+        with self.engine.connect() as conn:
+            found = conn.execute(select(a.c.consent_version).where(a.c.id == artist_id)).scalar()
+        return -1 if found is None else int(found)
+
+    def consent_version(self) -> int:
+        """The site-wide consent counter, bumped with every consent change: one primary-key read."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(t.consent_state.c.version).where(t.consent_state.c.id == 1)).scalar_one())
+
+    def purposes_ever_allowed(self, purposes: Sequence[Purpose], *, at: datetime) -> dict[Purpose, bool]:
+        """Per purpose: may any track be allowed it at ``at``?  Answered from aggregates, not per track.
+
+        True when an active allow rule that no later rule of its scope supersedes names the purpose, or some
+        terms version an artist is on makes it opt-out or required.  An over-approximation (a track rule
+        may still deny): callers use it only to open paths whose per-track signals give each answer.
+        """
+        r, a = t.consent_rules, t.artists
+        later = r.alias("later")
+
+        def active(rule: Any) -> Any:
+            at_us = to_us(at)
+            return and_(
+                or_(rule.c.valid_from_us.is_(None), rule.c.valid_from_us <= at_us),
+                or_(rule.c.valid_until_us.is_(None), rule.c.valid_until_us > at_us),
+            )
+
+        superseded = select(later.c.id).where(
+            later.c.artist_id == r.c.artist_id,
+            later.c.purpose == r.c.purpose,
+            later.c.track_id.is_not_distinct_from(r.c.track_id),
+            active(later),
+            or_(later.c.created_us > r.c.created_us, and_(later.c.created_us == r.c.created_us, later.c.id > r.c.id)),
+        )
+        winning = and_(r.c.allow.is_(True), active(r), ~superseded.exists())
+        with self.engine.connect() as conn:
+            ruled = {
+                p for p in purposes if conn.execute(select(r.c.id).where(r.c.purpose == p, winning).limit(1)).first()
+            }
+            default_on: set[str] = set()
+            for version, raw in conn.execute(select(t.terms.c.version, t.terms.c.kinds_json)).all():
+                on = {p for p, k in json.loads(raw).items() if k != PurposeKind.OPT_IN.value} - default_on
+                used = select(a.c.id).where(a.c.terms_version == version).limit(1)  # an index probe per version
+                if on and conn.execute(used).first() is not None:
+                    default_on |= on
+        return {p: p in ruled or p in default_on for p in purposes}
+
     # -- consent ----------------------------------------------------------
     def publish_terms(self, terms: Terms) -> Terms:
         """Store ``terms`` as the next version (its ``version`` field is ignored)."""
@@ -327,6 +424,7 @@ class SqlStore:
                     published_us=at_us,
                 )
             )
+            _bump_consent(conn, None)
         return Terms(version, dict(terms.kinds), terms.summary, terms.published_at, terms.explanations)
 
     def all_terms(self) -> dict[int, Terms]:
@@ -337,6 +435,7 @@ class SqlStore:
     def set_artist_terms(self, artist_id: ArtistId, version: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(t.artists).where(t.artists.c.id == artist_id).values(terms_version=version))
+            _bump_consent(conn, artist_id)
 
     def artist_terms(self, artist_ids: Sequence[ArtistId]) -> dict[ArtistId, int]:
         a = t.artists
@@ -362,6 +461,7 @@ class SqlStore:
                 )
             )
             new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            _bump_consent(conn, rule.artist_id)
         return ConsentRule(
             new_id,
             rule.artist_id,
@@ -760,6 +860,19 @@ def _match(row: Any) -> StoredMatch:
         created_at=from_us(row.created_us),
         **fields,
     )
+
+
+def _bump_consent(conn: Connection, artist_id: ArtistId | None) -> None:
+    """Mark a consent change in its own transaction: the artist's counter and the site-wide one."""
+    if artist_id is not None:
+        a = t.artists
+        conn.execute(update(a).where(a.c.id == artist_id).values(consent_version=a.c.consent_version + 1))
+    c = t.consent_state
+    conn.execute(update(c).where(c.c.id == 1).values(version=c.c.version + 1))
+
+
+def _entry(row: Any) -> CatalogEntry:
+    return CatalogEntry(int(row.pos) - 1, _track(row), row.artist_name, int(row.consent_version))
 
 
 def _artist(row: Any) -> Artist:

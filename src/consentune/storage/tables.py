@@ -36,6 +36,16 @@ artists = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("terms_version", Integer, ForeignKey("terms.version"), nullable=False),
     Column("created_us", BigInteger, nullable=False),
+    Column("consent_version", BigInteger, nullable=False, server_default="0"),
+    Index("ix_artists_terms", "terms_version"),
+)
+
+# One row (id 1): bumped with every consent change, so renders of the whole policy know when to redo.
+consent_state = Table(
+    "consent_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
 )
 
 tracks = Table(
@@ -51,8 +61,12 @@ tracks = Table(
     Column("channels", Integer, nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
     Column("created_us", BigInteger, nullable=False),
+    # place in the public catalogue; PostgreSQL fills it from a sequence, SQLite from max + 1
+    Column("pos", BigInteger, nullable=True),
     UniqueConstraint("artist_id", "content_sha256", name="uq_tracks_artist_content"),
     Index("ix_tracks_content", "content_sha256"),
+    Index("ix_tracks_pos", "pos", unique=True),
+    Index("ix_tracks_artist_pos", "artist_id", "pos"),
 )
 
 uploads = Table(
@@ -78,6 +92,7 @@ consent_rules = Table(
     Column("actor", String(100), nullable=False),
     Column("created_us", BigInteger, nullable=False),
     Index("ix_consent_rules_artist", "artist_id", "purpose"),
+    Index("ix_consent_rules_purpose", "purpose", "allow"),
 )
 
 purge_jobs = Table(
@@ -259,4 +274,30 @@ track_matches = Table(
     Column("created_us", BigInteger, nullable=False),
     Index("ix_track_matches_track", "track_id"),
     Index("ix_track_matches_matched", "matched_track_id"),
+)
+
+# Rollups the reach page reads, maintained as plays arrive (days are days since 1970-01-01 UTC).
+track_daily = Table(
+    "track_daily",
+    metadata,
+    Column("track_id", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("plays", BigInteger, nullable=False),
+)
+
+artist_daily = Table(
+    "artist_daily",
+    metadata,
+    Column("artist_id", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("plays", BigInteger, nullable=False),
+    Column("listeners", BigInteger, nullable=False),
+)
+
+artist_day_listeners = Table(
+    "artist_day_listeners",
+    metadata,
+    Column("artist_id", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("user_id", String(64), primary_key=True),
 )
