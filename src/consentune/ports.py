@@ -7,6 +7,7 @@ PostgreSQL; domain code sees only these methods, never SQL.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -173,7 +174,9 @@ class ConsentRepo(Protocol):
         self, artist_id: ArtistId, track_id: TrackId | None, purpose: Purpose, at: datetime
     ) -> PurgeJob: ...
     def finish_purge_job(self, job_id: int, *, purged: int, at: datetime) -> None: ...
-    def list_purge_jobs(self, *, status: str | None = None) -> list[PurgeJob]: ...
+    def list_purge_jobs(
+        self, *, status: str | None = None, limit: int | None = None, newest_first: bool = False
+    ) -> list[PurgeJob]: ...
 
 
 class FeatureRepo(Protocol):
@@ -190,8 +193,16 @@ class MatchRepo(Protocol):
     def recent_matches(self, *, limit: int) -> list[StoredMatch]: ...
 
 
+# user_id, track_id, played_us, ms_played, ip, device_id, user_agent, country, account_created_us
+PlayRow = tuple[str, str, int, int, str | None, str | None, str | None, str | None, int | None]
+# writes one chunk of rows (the owners map tracks to artists for the rollups); returns how many
+PlayWriter = Callable[[Sequence[PlayRow], Mapping[TrackId, ArtistId]], int]
+
+
 class PlayRepo(Protocol):
     def add_plays(self, events: Sequence[PlayEvent]) -> int: ...
+    def play_writer(self) -> AbstractContextManager[PlayWriter]: ...
+    def add_impressions(self, tracks: Sequence[TrackId], *, at: datetime) -> None: ...
     def iter_plays(
         self,
         tracks: Sequence[TrackId],
@@ -259,6 +270,8 @@ __all__ = [
     "ListenerSession",
     "MatchRepo",
     "PlayRepo",
+    "PlayRow",
+    "PlayWriter",
     "PublicCatalogRepo",
     "PurgeJob",
     "ShieldRecord",

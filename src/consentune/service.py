@@ -106,6 +106,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         models_dir=settings.home / "models",
         model_factory=serving_model,
         play_filter=fraud.without_flagged,
+        on_impressions=lambda tracks, at: store.add_impressions(tracks, at=at),
     )
     consent.add_purger(recommend.on_revoked)
     identify = IdentifyService(

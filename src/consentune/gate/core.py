@@ -224,6 +224,20 @@ class PurposeGate:
         allowed = [t for t, ok in zip(tracks, decision.allowed.tolist(), strict=True) if ok]
         return self._plays.iter_plays(allowed, since=since, until=until) if allowed else iter(())
 
+    def read_track_totals(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId]) -> list[TrackId]:
+        """Decide and log a read of aggregate numbers (play counts) about ``tracks``; the allowed ones.
+
+        Like :meth:`read_track_plays` without the events: each (actor, purpose, track) read is logged at
+        most once per ``use_log_window_s``, so pass one page of tracks, never a whole catalogue.
+        """
+        tracks = list(dict.fromkeys(tracks))
+        _check_request(actor=actor, purpose=purpose, tracks=tracks, action="read-plays")
+        if not tracks:
+            return []
+        decision = self.decide(purpose=purpose, tracks=tracks)
+        self._log_uses(actor, purpose, "read-plays", tracks, decision)
+        return [t for t, ok in zip(tracks, decision.allowed.tolist(), strict=True) if ok]
+
     def _log_uses(
         self, actor: str, purpose: Purpose, action: str, tracks: Sequence[TrackId], decision: BatchDecision
     ) -> None:

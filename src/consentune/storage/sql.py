@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +22,8 @@ from consentune.ports import (
     CatalogEntry,
     LedgerRow,
     ListenerSession,
+    PlayRow,
+    PlayWriter,
     PurgeJob,
     ShieldRecord,
     StoredCheckpoint,
@@ -216,6 +220,13 @@ class SqlStore:
     def list_artists(self) -> list[Artist]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.artists).order_by(t.artists.c.name)).all()
+        return [_artist(r) for r in rows]
+
+    def artists_page(self, *, after: str, limit: int) -> list[Artist]:
+        """Artists by name after ``after`` (a keyset scan of the unique name index)."""
+        a = t.artists
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(a).where(a.c.name > after).order_by(a.c.name).limit(limit)).all()
         return [_artist(r) for r in rows]
 
     def add_track(self, track: Track, *, filename: str, actor: str) -> tuple[Track, bool]:
@@ -505,9 +516,18 @@ class SqlStore:
                 .values(status="done", purged=purged, finished_us=to_us(at))
             )
 
-    def list_purge_jobs(self, *, status: str | None = None) -> list[PurgeJob]:
+    def recent_denials(self, *, limit: int) -> list[ConsentRule]:
+        """The newest ``limit`` deny rules, newest first (walks the primary key backwards)."""
+        r = t.consent_rules
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(r).where(r.c.allow.is_(False)).order_by(r.c.id.desc()).limit(limit)).all()
+        return [_rule(row) for row in rows]
+
+    def list_purge_jobs(
+        self, *, status: str | None = None, limit: int | None = None, newest_first: bool = False
+    ) -> list[PurgeJob]:
         p = t.purge_jobs
-        query = select(p).order_by(p.c.id)
+        query = select(p).order_by(p.c.id.desc() if newest_first else p.c.id).limit(limit)
         if status is not None:
             query = query.where(p.c.status == status)
         with self.engine.connect() as conn:
@@ -598,26 +618,75 @@ class SqlStore:
 
     # -- plays ------------------------------------------------------------
     def add_plays(self, events: Sequence[PlayEvent]) -> int:
-        """Insert play events in one transaction (all or nothing)."""
+        """Insert play events in one transaction (all or nothing), rollups included."""
         if not events:
             return 0
-        rows = [
-            (
-                e.user_id,
-                e.track_id,
-                to_us(e.played_at),
-                e.ms_played,
-                e.ip,
-                e.device_id,
-                e.user_agent,
-                e.country,
-                opt_to_us(e.account_created_at),
-            )
+        rows: list[PlayRow] = [
+            (e.user_id, e.track_id, to_us(e.played_at), e.ms_played, e.ip, e.device_id, e.user_agent, e.country,
+             opt_to_us(e.account_created_at))
             for e in events
-        ]
+        ]  # fmt: skip
+        owners = self.track_owners(sorted({e.track_id for e in events}))
+        with self.play_writer() as write:
+            return write(rows, owners)
+
+    @contextmanager
+    def play_writer(self) -> Iterator[PlayWriter]:
+        """One transaction for a whole import: each call writes a chunk of rows (COPY on PostgreSQL,
+        executemany on SQLite) and folds it into the reach rollups; all of it commits at the end or none."""
+        try:
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":  # two imports at once must not count a listener twice
+                    conn.exec_driver_sql("LOCK TABLE artist_day_listeners IN EXCLUSIVE MODE")
+                yield lambda rows, owners: _write_plays(conn, rows, owners)
+        except OperationalError as exc:
+            raise StorageError(f"writing plays failed: {exc.orig}", hint="retry; check the database") from None
+
+    def add_impressions(self, tracks: Sequence[TrackId], *, at: datetime) -> None:
+        """Count recommendation impressions of ``tracks`` (repeats count) into the reach rollups."""
+        if not tracks:
+            return
+        day = to_us(at) // _DAY_US
+        owners = self.track_owners(tracks)
+        per_track = Counter(tracks)
+        per_artist = Counter(owners[track] for track in tracks if track in owners)
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(_insert_sql(conn, "plays", _PLAY_COLUMNS), rows)
-        return len(rows)
+            _upsert(conn, "track_daily", ("track_id", "day"), [(tr, day, 0, n) for tr, n in per_track.items()])
+            _upsert(conn, "artist_daily", ("artist_id", "day"), [(a, day, 0, 0, n) for a, n in per_artist.items()])
+
+    def artist_days(self, artist_id: ArtistId, *, first_day: int, last_day: int) -> dict[int, tuple[int, int, int]]:
+        """(plays, listeners, impressions) per day (days since the epoch) from the rollup: one range scan."""
+        d = t.artist_daily
+        query = select(d.c.day, d.c.plays, d.c.listeners, d.c.impressions).where(
+            d.c.artist_id == artist_id, d.c.day >= first_day, d.c.day <= last_day
+        )
+        with self.engine.connect() as conn:
+            return {int(day): (int(p), int(n), int(i)) for day, p, n, i in conn.execute(query)}
+
+    def artist_listeners(self, artist_id: ArtistId, *, first_day: int, last_day: int) -> int:
+        """Distinct listeners of the artist over the days (an index range scan of that artist's listeners)."""
+        ls = t.artist_day_listeners
+        query = select(func.count(func.distinct(ls.c.user_id))).where(
+            ls.c.artist_id == artist_id, ls.c.day >= first_day, ls.c.day <= last_day
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def track_totals(
+        self, tracks: Sequence[TrackId], *, first_day: int, last_day: int
+    ) -> dict[TrackId, tuple[int, int]]:
+        """(plays, impressions) per track over the days, from the rollup; pass one page of tracks."""
+        d = t.track_daily
+        out: dict[TrackId, tuple[int, int]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(tracks))):
+                query = (
+                    select(d.c.track_id, func.sum(d.c.plays), func.sum(d.c.impressions))
+                    .where(d.c.track_id.in_(chunk), d.c.day >= first_day, d.c.day <= last_day)
+                    .group_by(d.c.track_id)
+                )
+                out.update({TrackId(tr): (int(p), int(i)) for tr, p, i in conn.execute(query)})
+        return out
 
     def iter_plays(
         self,
@@ -860,6 +929,82 @@ def _match(row: Any) -> StoredMatch:
         created_at=from_us(row.created_us),
         **fields,
     )
+
+
+_DAY_US = 86_400_000_000
+
+
+def _write_plays(conn: Connection, rows: Sequence[PlayRow], owners: Mapping[TrackId, ArtistId]) -> int:
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":
+        _copy(conn, "plays", _PLAY_COLUMNS, rows)
+    else:
+        conn.exec_driver_sql(_insert_sql(conn, "plays", _PLAY_COLUMNS), list(rows))
+    per_track: Counter[tuple[str, int]] = Counter()
+    per_artist: Counter[tuple[str, int]] = Counter()
+    listens: set[tuple[str, int, str]] = set()
+    for user, track, played_us, *_rest in rows:
+        day = played_us // _DAY_US
+        per_track[track, day] += 1
+        artist = owners.get(TrackId(track))
+        if artist is not None:
+            per_artist[artist, day] += 1
+            listens.add((artist, day, user))
+    new_listeners = _add_listeners(conn, listens)
+    _upsert(conn, "track_daily", ("track_id", "day"), [(tr, day, n, 0) for (tr, day), n in per_track.items()])
+    _upsert(
+        conn,
+        "artist_daily",
+        ("artist_id", "day"),
+        [(a, day, n, new_listeners.get((a, day), 0), 0) for (a, day), n in per_artist.items()],
+    )
+    return len(rows)
+
+
+def _add_listeners(conn: Connection, listens: set[tuple[str, int, str]]) -> dict[tuple[str, int], int]:
+    """Record (artist, day, listener) triples; how many were new per (artist, day)."""
+    if not listens:
+        return {}
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS listen_batch (artist_id VARCHAR(32), day INTEGER, user_id VARCHAR(64))"
+    )
+    conn.exec_driver_sql("DELETE FROM listen_batch")
+    if conn.dialect.name == "postgresql":
+        _copy(conn, "listen_batch", ("artist_id", "day", "user_id"), list(listens))
+    else:
+        conn.exec_driver_sql(_insert_sql(conn, "listen_batch", ("artist_id", "day", "user_id")), list(listens))
+    fresh = (
+        "FROM listen_batch b WHERE NOT EXISTS (SELECT 1 FROM artist_day_listeners l "
+        "WHERE l.artist_id = b.artist_id AND l.day = b.day AND l.user_id = b.user_id)"
+    )
+    counts = conn.exec_driver_sql(f"SELECT b.artist_id, b.day, COUNT(*) {fresh} GROUP BY b.artist_id, b.day")
+    found = {(str(a), int(d)): int(n) for a, d, n in counts}
+    conn.exec_driver_sql(
+        f"INSERT INTO artist_day_listeners (artist_id, day, user_id) SELECT b.artist_id, b.day, b.user_id {fresh}"
+    )
+    return found
+
+
+_ROLLUP_VALUES = {"track_daily": ("plays", "impressions"), "artist_daily": ("plays", "listeners", "impressions")}
+
+
+def _upsert(conn: Connection, table: str, key: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Add ``rows`` (key columns, then counts) to a rollup table: insert, or add to the existing counts."""
+    if not rows:
+        return
+    counts = _ROLLUP_VALUES[table]
+    add = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counts)
+    sql = f"{_insert_sql(conn, table, (*key, *counts))} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {add}"
+    conn.exec_driver_sql(sql, list(rows))
+
+
+def _copy(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """PostgreSQL COPY FROM STDIN inside the connection's transaction."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        for row in rows:
+            copy.write_row(row)
 
 
 def _bump_consent(conn: Connection, artist_id: ArtistId | None) -> None:

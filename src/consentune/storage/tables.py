@@ -283,6 +283,7 @@ track_daily = Table(
     Column("track_id", String(32), primary_key=True),
     Column("day", Integer, primary_key=True, autoincrement=False),
     Column("plays", BigInteger, nullable=False),
+    Column("impressions", BigInteger, nullable=False),
 )
 
 artist_daily = Table(
@@ -292,6 +293,7 @@ artist_daily = Table(
     Column("day", Integer, primary_key=True, autoincrement=False),
     Column("plays", BigInteger, nullable=False),
     Column("listeners", BigInteger, nullable=False),
+    Column("impressions", BigInteger, nullable=False),
 )
 
 artist_day_listeners = Table(

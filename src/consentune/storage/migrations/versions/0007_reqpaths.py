@@ -8,9 +8,10 @@
 - ``artists.consent_version`` and the single-row ``consent_state``: bumped in
   the same transaction as every consent change, so cached decisions know when
   they went stale.
-- ``track_daily`` and ``artist_daily``: plays per (track, day) and per
-  (artist, day), and ``artist_day_listeners``: the distinct listeners per
-  (artist, day), maintained as plays arrive (the reach page reads these).
+- ``track_daily`` and ``artist_daily``: plays and recommendation impressions
+  per (track, day) and per (artist, day), and ``artist_day_listeners``: the
+  distinct listeners per (artist, day), maintained as plays and impressions
+  arrive (the reach page reads these, never the plays or the ledger).
 
 Revision ID: 0007_reqpaths
 Revises: 0006
@@ -96,6 +97,7 @@ def upgrade() -> None:
         sa.Column("track_id", sa.String(32), primary_key=True),
         sa.Column("day", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("plays", sa.BigInteger, nullable=False),
+        sa.Column("impressions", sa.BigInteger, nullable=False),
     )
     op.create_table(
         "artist_daily",
@@ -103,6 +105,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("plays", sa.BigInteger, nullable=False),
         sa.Column("listeners", sa.BigInteger, nullable=False),
+        sa.Column("impressions", sa.BigInteger, nullable=False),
     )
     op.create_table(
         "artist_day_listeners",
@@ -110,6 +113,22 @@ def upgrade() -> None:
         sa.Column("day", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("user_id", sa.String(64), primary_key=True),
     )
+
+    for statement in _BACKFILL:
+        op.execute(statement)
+
+
+_DAY = "CAST(p.played_us / 86400000000 AS INTEGER)"
+_BACKFILL = [  # plays already stored; impressions start at zero (older ones live only in the ledger)
+    f"INSERT INTO track_daily (track_id, day, plays, impressions) "
+    f"SELECT p.track_id, {_DAY}, COUNT(*), 0 FROM plays p GROUP BY p.track_id, {_DAY}",
+    f"INSERT INTO artist_day_listeners (artist_id, day, user_id) "
+    f"SELECT DISTINCT t.artist_id, {_DAY}, p.user_id FROM plays p JOIN tracks t ON t.id = p.track_id",
+    "INSERT INTO artist_daily (artist_id, day, plays, listeners, impressions) "
+    "SELECT t.artist_id, d.day, SUM(d.plays), "
+    "(SELECT COUNT(*) FROM artist_day_listeners l WHERE l.artist_id = t.artist_id AND l.day = d.day), 0 "
+    "FROM track_daily d JOIN tracks t ON t.id = d.track_id GROUP BY t.artist_id, d.day",
+]
 
 
 def downgrade() -> None:
