@@ -24,7 +24,7 @@ from consentune.plays.parse import (
     play_row,
 )
 from consentune.ports import CatalogRepo, PlayRepo, PlayRow
-from consentune.types import TrackId
+from consentune.types import ArtistId, TrackId
 
 FUTURE_SLACK = timedelta(days=1)
 MAX_ERRORS = 1000
@@ -65,13 +65,13 @@ class PlayLog:
         horizon = _micros(datetime.now(UTC) + FUTURE_SLACK)
         with self._plays.play_writer() as write:
             for chunk in chunks:
-                good, bad = self._check(chunk, horizon)
-                imported += write(good, self._catalog.track_owners(sorted({TrackId(r[1]) for r in good})))
+                good, bad, owners = self._check(chunk, horizon)
+                imported += write(good, owners)
                 rejected += len(bad)
                 errors = sorted([*errors, *bad], key=lambda e: e.line)[:MAX_ERRORS]
         return ImportReport(imported, tuple(errors), rejected)
 
-    def _check(self, chunk: RowChunk, horizon_us: int) -> tuple[list[PlayRow], list[RowError]]:
+    def _check(self, chunk: RowChunk, horizon_us: int) -> tuple[list[PlayRow], list[RowError], dict[TrackId, ArtistId]]:
         errors = list(chunk.errors)
         known = self._catalog.track_owners(sorted({TrackId(r[1]) for r in chunk.rows}))
         good = []
@@ -83,7 +83,7 @@ class PlayLog:
                 errors.append(RowError(line, f"played_at {played.isoformat()} is in the future"))
             else:
                 good.append(row)
-        return good, errors
+        return good, errors, known
 
 
 def _chunks_of(path: Path) -> Iterator[RowChunk]:

@@ -937,10 +937,11 @@ _DAY_US = 86_400_000_000
 def _write_plays(conn: Connection, rows: Sequence[PlayRow], owners: Mapping[TrackId, ArtistId]) -> int:
     if not rows:
         return 0
+    rows = sorted(rows, key=lambda r: (r[1], r[2]))  # neighbouring keys: the track index grows in runs
     if conn.dialect.name == "postgresql":
         _copy(conn, "plays", _PLAY_COLUMNS, rows)
     else:
-        conn.exec_driver_sql(_insert_sql(conn, "plays", _PLAY_COLUMNS), list(rows))
+        conn.exec_driver_sql(_insert_sql(conn, "plays", _PLAY_COLUMNS), rows)
     per_track: Counter[tuple[str, int]] = Counter()
     per_artist: Counter[tuple[str, int]] = Counter()
     listens: set[tuple[str, int, str]] = set()
@@ -974,16 +975,11 @@ def _add_listeners(conn: Connection, listens: set[tuple[str, int, str]]) -> dict
         _copy(conn, "listen_batch", ("artist_id", "day", "user_id"), list(listens))
     else:
         conn.exec_driver_sql(_insert_sql(conn, "listen_batch", ("artist_id", "day", "user_id")), list(listens))
-    fresh = (
-        "FROM listen_batch b WHERE NOT EXISTS (SELECT 1 FROM artist_day_listeners l "
-        "WHERE l.artist_id = b.artist_id AND l.day = b.day AND l.user_id = b.user_id)"
+    inserted = conn.exec_driver_sql(
+        "INSERT INTO artist_day_listeners (artist_id, day, user_id) SELECT artist_id, day, user_id "
+        "FROM listen_batch WHERE true ON CONFLICT DO NOTHING RETURNING artist_id, day"
     )
-    counts = conn.exec_driver_sql(f"SELECT b.artist_id, b.day, COUNT(*) {fresh} GROUP BY b.artist_id, b.day")
-    found = {(str(a), int(d)): int(n) for a, d, n in counts}
-    conn.exec_driver_sql(
-        f"INSERT INTO artist_day_listeners (artist_id, day, user_id) SELECT b.artist_id, b.day, b.user_id {fresh}"
-    )
-    return found
+    return dict(Counter((str(a), int(d)) for a, d in inserted))
 
 
 _ROLLUP_VALUES = {"track_daily": ("plays", "impressions"), "artist_daily": ("plays", "listeners", "impressions")}
