@@ -104,3 +104,34 @@ def test_reach_rollups_equal_a_recount_of_the_plays(svc: Consentune, tmp_path: P
     after = svc.store.track_totals([ids[0], ids[5]], first_day=first, last_day=first)
     assert after[ids[0]][1] == 2 and after[ids[5]][1] == 1
     assert svc.store.artist_days(catalogue[ids[0]].id, first_day=first, last_day=first)[first][2] >= 2
+
+
+def test_concurrent_imports_count_each_listener_once(svc: Consentune) -> None:
+    import threading
+
+    ada = svc.catalog.add_artist("Ada", actor="admin:test")
+    tracks = [add_track(svc, ada, f"Song {n}").id for n in range(3)]
+    day0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp()) // 86_400
+    owners = dict.fromkeys(tracks, ada.id)
+    entered = threading.Barrier(2)
+
+    def importer(seed: int) -> None:
+        rnd = random.Random(seed)
+        rows = [
+            (f"u{rnd.randrange(40)}", rnd.choice(tracks), day0 * DAY_US + rnd.randrange(2 * DAY_US), 1000) + (None,) * 5
+            for _ in range(200)
+        ]
+        with svc.store.play_writer() as write:
+            entered.wait(timeout=30)
+            write(rows, owners)
+
+    threads = [threading.Thread(target=importer, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    days, _per_track, everyone = _recount(svc, {t: ada for t in tracks}, day0, day0 + 1)
+    stored = svc.store.artist_days(ada.id, first_day=day0, last_day=day0 + 1)
+    assert {d: (p, n) for d, (p, n, _i) in stored.items()} == days[ada.id]
+    assert sum(p for p, _n, _i in stored.values()) == 400
+    assert svc.store.artist_listeners(ada.id, first_day=day0, last_day=day0 + 1) == everyone[ada.id]

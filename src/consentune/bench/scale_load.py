@@ -21,6 +21,7 @@ from consentune.types import ArtistId, TrackId
 
 CHUNK = 50_000
 BIG_ARTIST_TRACKS = 10_000
+BIG_ARTIST_PLAYS = 10_000
 TRACKS_PER_ARTIST = 100
 _SYLLABLES = ("ka", "lo", "mi", "ra", "ne", "so", "tu", "vi", "da", "be", "zo", "fi", "gu", "ha", "je", "ri")
 _T0_US = 1_780_000_000 * 1_000_000
@@ -54,7 +55,8 @@ def load_catalogue(
     progress: Callable[[str], object] = lambda _m: None,
 ) -> Loaded:
     """Write ``tracks`` tracks (one artist owns ``BIG_ARTIST_TRACKS`` of them), ~1% of artists allowing
-    train-ai, and ``plays`` plays over the last 30 days (a tenth of them on the big artist)."""
+    train-ai, and ``plays`` plays over the last 30 days: ``BIG_ARTIST_PLAYS`` on the big artist's tracks
+    (all of them when it owns the whole catalogue), the rest on the other artists' tracks."""
     rng = random.Random(seed)
     words = vocabulary(5000, rng)
     weights = [1.0 / (rank + 1) for rank in range(len(words))]  # Zipf-like: some words are everywhere
@@ -117,13 +119,14 @@ def _plays(
             rows = []
             owners: dict[TrackId, ArtistId] = {}
             for n in range(size):
-                i = rng.randrange(big) if (done + n) % 10 == 0 else rng.randrange(tracks)
+                on_big = done + n < BIG_ARTIST_PLAYS or big == tracks  # the reach artist's audience is fixed
+                i = rng.randrange(big) if on_big else big + rng.randrange(tracks - big)
                 artist = artist_ids[0] if i < big else artist_ids[1 + (i - big) // TRACKS_PER_ARTIST]
                 track = TrackId(f"trk_{i:016x}")
                 owners[track] = artist
                 played = now_us - rng.randrange(30 * DAY_US)
-                rows.append((f"u{rng.randrange(max(1000, plays // 20))}", track, played, 30_000, None, None, None,
-                             None, None))  # fmt: skip
+                user = f"u{rng.randrange(5000) if on_big else rng.randrange(max(1000, plays // 20))}"
+                rows.append((user, track, played, 30_000, None, None, None, None, None))
             write(rows, owners)
             done += size
             if done % (CHUNK * 10) == 0 or done == plays:

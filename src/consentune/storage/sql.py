@@ -636,8 +636,6 @@ class SqlStore:
         executemany on SQLite) and folds it into the reach rollups; all of it commits at the end or none."""
         try:
             with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":  # two imports at once must not count a listener twice
-                    conn.exec_driver_sql("LOCK TABLE artist_day_listeners IN EXCLUSIVE MODE")
                 yield lambda rows, owners: _write_plays(conn, rows, owners)
         except OperationalError as exc:
             raise StorageError(f"writing plays failed: {exc.orig}", hint="retry; check the database") from None
@@ -648,11 +646,11 @@ class SqlStore:
             return
         day = to_us(at) // _DAY_US
         owners = self.track_owners(tracks)
-        per_track = Counter(tracks)
-        per_artist = Counter(owners[track] for track in tracks if track in owners)
+        per_track = sorted(Counter(tracks).items())
+        per_artist = sorted(Counter(owners[track] for track in tracks if track in owners).items())
         with self.engine.begin() as conn:
-            _upsert(conn, "track_daily", ("track_id", "day"), [(tr, day, 0, n) for tr, n in per_track.items()])
-            _upsert(conn, "artist_daily", ("artist_id", "day"), [(a, day, 0, 0, n) for a, n in per_artist.items()])
+            _upsert(conn, "track_daily", ("track_id", "day"), [(tr, day, 0, n) for tr, n in per_track])
+            _upsert(conn, "artist_daily", ("artist_id", "day"), [(a, day, 0, 0, n) for a, n in per_artist])
 
     def artist_days(self, artist_id: ArtistId, *, first_day: int, last_day: int) -> dict[int, tuple[int, int, int]]:
         """(plays, listeners, impressions) per day (days since the epoch) from the rollup: one range scan."""
@@ -953,12 +951,13 @@ def _write_plays(conn: Connection, rows: Sequence[PlayRow], owners: Mapping[Trac
             per_artist[artist, day] += 1
             listens.add((artist, day, user))
     new_listeners = _add_listeners(conn, listens)
-    _upsert(conn, "track_daily", ("track_id", "day"), [(tr, day, n, 0) for (tr, day), n in per_track.items()])
+    # keys in sorted order: concurrent writers lock rollup rows in the same order, so they cannot deadlock
+    _upsert(conn, "track_daily", ("track_id", "day"), [(tr, day, n, 0) for (tr, day), n in sorted(per_track.items())])
     _upsert(
         conn,
         "artist_daily",
         ("artist_id", "day"),
-        [(a, day, n, new_listeners.get((a, day), 0), 0) for (a, day), n in per_artist.items()],
+        [(a, day, n, new_listeners.get((a, day), 0), 0) for (a, day), n in sorted(per_artist.items())],
     )
     return len(rows)
 
@@ -977,8 +976,8 @@ def _add_listeners(conn: Connection, listens: set[tuple[str, int, str]]) -> dict
         conn.exec_driver_sql(_insert_sql(conn, "listen_batch", ("artist_id", "day", "user_id")), list(listens))
     inserted = conn.exec_driver_sql(
         "INSERT INTO artist_day_listeners (artist_id, day, user_id) SELECT artist_id, day, user_id "
-        "FROM listen_batch WHERE true ON CONFLICT DO NOTHING RETURNING artist_id, day"
-    )
+        "FROM listen_batch WHERE true ORDER BY artist_id, day, user_id ON CONFLICT DO NOTHING RETURNING artist_id, day"
+    )  # RETURNING names only rows this transaction added: a listener two imports share is counted once
     return dict(Counter((str(a), int(d)) for a, d in inserted))
 
 
