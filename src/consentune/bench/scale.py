@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import csv
 import random
+import signal
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -52,6 +54,7 @@ def run_scale(
     """Load each size, time every path; a JSON-ready dict with per-size figures and ratios."""
     if backend not in ("sqlite", "postgres"):
         raise ValueError(f"backend {backend!r}: use sqlite or postgres")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still drops its schema
     per_size: dict[str, dict[str, Any]] = {}
     for size in sorted(sizes):
         plays = min(max_plays, int(size * plays_per_track))
