@@ -9,6 +9,7 @@ the reach rollups are built exactly as an import builds them.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -59,7 +60,8 @@ def load_catalogue(
     (all of them when it owns the whole catalogue), the rest on the other artists' tracks."""
     rng = random.Random(seed)
     words = vocabulary(5000, rng)
-    weights = [1.0 / (rank + 1) for rank in range(len(words))]  # Zipf-like: some words are everywhere
+    # Zipf-like: some words are everywhere; cumulative once, or every draw would sum 5,000 weights
+    cumulative = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(words))))
     big = min(BIG_ARTIST_TRACKS, tracks)
     others = max(0, -(-(tracks - big) // TRACKS_PER_ARTIST))
     artist_ids = [ArtistId(f"art_{j:016x}") for j in range(1 + others)]
@@ -75,7 +77,7 @@ def load_catalogue(
     def track_rows() -> Iterator[tuple[Any, ...]]:
         for i in range(tracks):
             artist = artist_ids[0] if i < big else artist_ids[1 + (i - big) // TRACKS_PER_ARTIST]
-            title = " ".join(rng.choices(words, weights, k=rng.randint(1, 4)))
+            title = " ".join(rng.choices(words, cum_weights=cumulative, k=rng.randint(1, 4)))
             yield (f"trk_{i:016x}", artist, title.capitalize(), f"{i:064x}", "flac", 180.0, 44_100, 2, 4_000_000,
                    _T0_US + i, i + 1)  # fmt: skip
 
