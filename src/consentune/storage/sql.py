@@ -222,6 +222,14 @@ class SqlStore:
             rows = conn.execute(select(t.artists).order_by(t.artists.c.name)).all()
         return [_artist(r) for r in rows]
 
+    def artists_by_id(self, artist_ids: Sequence[ArtistId]) -> dict[ArtistId, Artist]:
+        a = t.artists
+        out: dict[ArtistId, Artist] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(artist_ids))):
+                out.update({ArtistId(r.id): _artist(r) for r in conn.execute(select(a).where(a.c.id.in_(chunk)))})
+        return out
+
     def artists_page(self, *, after: str, limit: int) -> list[Artist]:
         """Artists by name after ``after`` (a keyset scan of the unique name index)."""
         a = t.artists

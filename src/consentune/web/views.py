@@ -276,9 +276,8 @@ def operator_overview(
     denials = service.store.recent_denials(limit=limit)
     jobs = service.store.list_purge_jobs(limit=limit, newest_first=True)
     mentioned = {a.id: a for a in artists}
-    for artist_id in {r.artist_id for r in denials} | {j.artist_id for j in jobs}:
-        if artist_id not in mentioned and (found := service.store.get_artist(artist_id)) is not None:
-            mentioned[artist_id] = found
+    others = ({r.artist_id for r in denials} | {j.artist_id for j in jobs}) - set(mentioned)
+    mentioned.update(service.store.artists_by_id(sorted(others)))  # one query, not one per row shown
     return OperatorOverview(
         terms=terms,
         checkpoints=service.ledger.recent_checkpoints(limit=limit),
