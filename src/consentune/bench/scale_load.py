@@ -23,6 +23,7 @@ from consentune.types import ArtistId, TrackId
 CHUNK = 50_000
 BIG_ARTIST_TRACKS = 10_000
 BIG_ARTIST_PLAYS = 10_000
+EXTRA_ARTISTS = 200
 TRACKS_PER_ARTIST = 100
 _SYLLABLES = ("ka", "lo", "mi", "ra", "ne", "so", "tu", "vi", "da", "be", "zo", "fi", "gu", "ha", "je", "ri")
 _T0_US = 1_780_000_000 * 1_000_000
@@ -64,7 +65,8 @@ def load_catalogue(
     cumulative = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(words))))
     big = min(BIG_ARTIST_TRACKS, tracks)
     others = max(0, -(-(tracks - big) // TRACKS_PER_ARTIST))
-    artist_ids = [ArtistId(f"art_{j:016x}") for j in range(1 + others)]
+    # at least EXTRA_ARTISTS more (without tracks at small sizes), so the operator's first page is full everywhere
+    artist_ids = [ArtistId(f"art_{j:016x}") for j in range(1 + max(others, EXTRA_ARTISTS))]
     artist_words = [f"{words[-1 - (j % 2000)]}{j}" for j in range(len(artist_ids))]
     engine = svc.store.engine
     terms = max(svc.consent.all_terms())
