@@ -80,6 +80,14 @@ def test_search_uses_the_full_text_index_and_follows_renames_and_deletes(svc: Co
     assert found("blue") == [blues.id]
 
 
+def test_search_answers_the_same_from_the_first_tracks_or_the_whole_index(svc: Consentune) -> None:
+    ada = svc.catalog.add_artist("Ada", actor="admin:test")
+    songs = [add_track(svc, ada, f"Song {n}").id for n in range(6)]
+    for scan in (1, 3, 2000):  # too few hits among the first `scan` tracks falls back to the index
+        assert [e.track.id for e in svc.store.search_catalog(["song"], limit=2, scan=scan)] == songs[:2]
+        assert [e.track.id for e in svc.store.search_catalog(["so"], limit=10, scan=scan)] == songs
+
+
 def test_search_words_keep_only_letters_and_digits() -> None:
     assert search_words("Don't STOP_me now!! 2") == ["don", "t", "stop", "me", "now", "2"]
     assert search_words("'\") OR 1=1 --*") == ["or", "1", "1"]

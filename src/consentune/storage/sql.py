@@ -356,11 +356,13 @@ class SqlStore:
             row = conn.execute(self._entries().where(t.tracks.c.id == track_id)).first()
         return None if row is None else _entry(row)
 
-    def search_catalog(self, words: Sequence[str], *, limit: int) -> list[CatalogEntry]:
+    def search_catalog(self, words: Sequence[str], *, limit: int, scan: int = 2000) -> list[CatalogEntry]:
         """Tracks whose title or artist name holds every word (the last one as a prefix), in catalogue order.
 
         ``words`` are letters and digits only (the caller splits the query); SQLite answers from the
-        FTS5 table, PostgreSQL from the GIN-indexed ``search`` tsvector.
+        FTS5 table, PostgreSQL from the GIN-indexed ``search`` tsvector.  On PostgreSQL a common word
+        would make the GIN index return a large share of the catalogue only to keep the first ``limit``,
+        so the first ``scan`` tracks are tried first: if they hold ``limit`` hits, those are the answer.
         """
         if not words:
             return []
@@ -368,14 +370,15 @@ class SqlStore:
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 terms = [f"'{w}'" for w in words[:-1]] + [f"'{words[-1]}':*"]
-                where = text("tracks.search @@ to_tsquery('simple', :q)").bindparams(q=" & ".join(terms))
-                rows = conn.execute(self._entries().where(where).order_by(tr.c.pos).limit(limit)).all()
+                params = {"q": " & ".join(terms), "n": limit, "scan": scan}
+                found = conn.execute(_PG_SEARCH_HEAD, params).scalars().all()
+                if len(found) < limit:
+                    found = conn.execute(_PG_SEARCH, params).scalars().all()
             else:
                 terms = [f'"{w}"' for w in words[:-1]] + [f'"{words[-1]}"*']
-                hits = text("SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH :q ORDER BY rowid LIMIT :n")
-                found = conn.execute(hits.bindparams(q=" ".join(terms), n=limit)).scalars().all()
-                query = self._entries().where(tr.c.pos.in_(found)).order_by(tr.c.pos)
-                rows = conn.execute(query).all() if found else []
+                found = conn.execute(_FTS_SEARCH, {"q": " ".join(terms), "n": limit}).scalars().all()
+            query = self._entries().where(tr.c.pos.in_(found)).order_by(tr.c.pos)
+            rows = conn.execute(query).all() if found else []
         return [_entry(r) for r in rows]
 
     def artist_consent_version(self, artist_id: ArtistId) -> int:
@@ -937,6 +940,12 @@ def _match(row: Any) -> StoredMatch:
     )
 
 
+_FTS_SEARCH = text("SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH :q ORDER BY rowid LIMIT :n")
+_PG_SEARCH = text("SELECT pos FROM tracks WHERE search @@ to_tsquery('simple', :q) ORDER BY pos LIMIT :n")
+_PG_SEARCH_HEAD = text(
+    "WITH head AS MATERIALIZED (SELECT pos, search FROM tracks ORDER BY pos LIMIT :scan) "
+    "SELECT pos FROM head WHERE search @@ to_tsquery('simple', :q) ORDER BY pos LIMIT :n"
+)
 _DAY_US = 86_400_000_000
 
 
