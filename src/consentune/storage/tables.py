@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -19,6 +21,17 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic filter: the full-text index is kept by the database itself (migration ``0007_reqpaths``):
+    SQLite's FTS5 table ``tracks_fts`` and its shadow tables, PostgreSQL's ``tracks.search`` and its index."""
+    if type_ == "table" and (name or "").startswith("tracks_fts"):
+        return False
+    if type_ == "column" and name == "search" and getattr(getattr(obj, "table", None), "name", "") == "tracks":
+        return False
+    return not (type_ == "index" and name == "ix_tracks_search")
+
 
 terms = Table(
     "terms",
