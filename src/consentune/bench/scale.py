@@ -30,6 +30,7 @@ from sqlalchemy import create_engine, text
 from consentune.auth import Principal
 from consentune.bench.scale_load import Loaded, load_catalogue, now_us
 from consentune.config import Settings
+from consentune.errors import InvalidInput
 from consentune.service import Consentune, open_service
 from consentune.types import Role, Track, TrackId
 from consentune.web import views
@@ -53,25 +54,41 @@ def run_scale(
 ) -> dict[str, Any]:
     """Load each size, time every path; a JSON-ready dict with per-size figures and ratios."""
     if backend not in ("sqlite", "postgres"):
-        raise ValueError(f"backend {backend!r}: use sqlite or postgres")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still drops its schema
-    per_size: dict[str, dict[str, Any]] = {}
-    for size in sorted(sizes):
-        plays = min(max_plays, int(size * plays_per_track))
-        progress(f"size {size:,}: loading {size:,} tracks and {plays:,} plays ({backend})")
-        with _database(backend, postgres_url) as url, tempfile.TemporaryDirectory(prefix="ctn-scale-") as tmp:
-            svc = open_service(Settings(home=Path(tmp) / "home", database_url=url))
-            try:
-                started = time.perf_counter()
-                loaded = load_catalogue(svc, tracks=size, plays=plays, progress=progress)
-                figures: dict[str, Any] = {"load_s": time.perf_counter() - started, "plays": plays}
-                figures.update(_measure(svc, loaded, samples=samples, progress=progress))
-                if import_rows:
-                    figures.update(_import(svc, loaded, rows=import_rows, tmp=Path(tmp), progress=progress))
-            finally:
-                svc.close()
-        per_size[str(size)] = figures
+        raise InvalidInput(f"backend {backend!r} is not one the benchmark knows", hint="use sqlite or postgres")
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still drops its schema
+    try:
+        per_size = {
+            str(size): _one_size(size, backend, min(max_plays, int(size * plays_per_track)), import_rows,
+                                 samples, postgres_url, progress)
+            for size in sorted(sizes)
+        }  # fmt: skip
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return {"backend": backend, "sizes": per_size, **_verdict(per_size)}
+
+
+def _one_size(
+    size: int,
+    backend: str,
+    plays: int,
+    import_rows: int,
+    samples: int,
+    postgres_url: str,
+    progress: Callable[[str], object],
+) -> dict[str, Any]:
+    progress(f"size {size:,}: loading {size:,} tracks and {plays:,} plays ({backend})")
+    with _database(backend, postgres_url) as url, tempfile.TemporaryDirectory(prefix="ctn-scale-") as tmp:
+        svc = open_service(Settings(home=Path(tmp) / "home", database_url=url))
+        try:
+            started = time.perf_counter()
+            loaded = load_catalogue(svc, tracks=size, plays=plays, progress=progress)
+            figures: dict[str, Any] = {"load_s": time.perf_counter() - started, "plays": plays}
+            figures.update(_measure(svc, loaded, samples=samples, progress=progress))
+            if import_rows:
+                figures.update(_import(svc, loaded, rows=import_rows, tmp=Path(tmp), progress=progress))
+        finally:
+            svc.close()
+    return figures
 
 
 @contextmanager
