@@ -101,11 +101,11 @@ def play_row(values: Sequence[object]) -> PlayRow:
     The same checks as :func:`parse_row`, without building a :class:`PlayEvent`: this is the bulk import path.
     """
     user, track, played, ms, ip, device, agent, country, account = values
-    account_us = None if _blank(account) else _micros(_time(account, "account_created_at"))
+    account_us = None if _blank(account) else epoch_micros(_time(account, "account_created_at"))
     return (
         _field(user, "user_id", 64, required=True) or "",
         _field(track, "track_id", 32, required=True) or "",
-        _micros(_time(played)),
+        epoch_micros(_time(played)),
         _ms(ms),
         _ip(ip),
         _field(device, "device_id", 128),
@@ -115,23 +115,20 @@ def play_row(values: Sequence[object]) -> PlayRow:
     )
 
 
-def _micros(moment: datetime) -> int:
+def epoch_micros(moment: datetime) -> int:
+    """Exact microseconds since the Unix epoch of an aware datetime."""
     delta = moment - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _field(value: object, name: str, limit: int, *, required: bool = False) -> str | None:
-    if value is None or value == "" or _blank(value):
+    if _blank(value):
         if required:
             raise RowProblem(f"{name} is missing")
         return None
     text = str(value).strip()
     if len(text) > limit or _CONTROL.search(text):
         raise RowProblem(f"{name} {text[:40]!r} is longer than {limit} characters or has control characters")
-    if not text:
-        if required:
-            raise RowProblem(f"{name} is missing")
-        return None
     return text
 
 
@@ -336,6 +333,7 @@ __all__ = [
     "PlayRow",
     "RowChunk",
     "RowError",
+    "epoch_micros",
     "iter_play_file",
     "parse_csv",
     "parse_records",

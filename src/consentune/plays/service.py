@@ -19,6 +19,7 @@ from consentune.plays.parse import (
     Parsed,
     RowChunk,
     RowError,
+    epoch_micros,
     iter_play_file,
     parse_records,
     play_row,
@@ -62,7 +63,7 @@ class PlayLog:
     def _import(self, chunks: Iterable[RowChunk]) -> ImportReport:
         errors: list[RowError] = []
         imported = rejected = 0
-        horizon = _micros(datetime.now(UTC) + FUTURE_SLACK)
+        horizon = epoch_micros(datetime.now(UTC) + FUTURE_SLACK)
         with self._plays.play_writer() as write:
             for chunk in chunks:
                 good, bad, owners = self._check(chunk, horizon)
@@ -93,11 +94,6 @@ def _chunks_of(path: Path) -> Iterator[RowChunk]:
 
         return arrow_csv_chunks(path)
     return iter_play_file(path)
-
-
-def _micros(moment: datetime) -> int:
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 __all__ = ["MAX_ERRORS", "ImportReport", "PlayLog"]
