@@ -133,23 +133,25 @@ _BACKFILL = [  # plays already stored; impressions start at zero (older ones liv
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    for table in ("artist_day_listeners", "artist_daily", "track_daily", "consent_state"):
-        op.drop_table(table)
-    op.drop_index("ix_consent_rules_purpose", "consent_rules")
-    op.drop_index("ix_artists_terms", "artists")
-    with op.batch_alter_table("artists") as batch:
-        batch.drop_column("consent_version")
+    # the triggers name artists and tracks: they go before either table is rebuilt
     if postgres:
         op.execute("DROP TRIGGER artists_search_doc ON artists")
         op.execute("DROP TRIGGER tracks_search_doc ON tracks")
         op.execute("DROP FUNCTION artists_search_doc()")
         op.execute("DROP FUNCTION tracks_search_doc()")
+        op.drop_index("ix_tracks_search", "tracks")
         op.drop_column("tracks", "search")
+        op.execute("ALTER TABLE tracks ALTER COLUMN pos DROP DEFAULT")
     else:
         for trigger in ("tracks_fts_insert", "tracks_fts_delete", "tracks_fts_update", "artists_fts_rename"):
             op.execute(f"DROP TRIGGER {trigger}")
         op.execute("DROP TABLE tracks_fts")
+    for table in ("artist_day_listeners", "artist_daily", "track_daily", "consent_state"):
+        op.drop_table(table)
+    op.drop_index("ix_consent_rules_purpose", "consent_rules")
+    op.drop_index("ix_artists_terms", "artists")
+    # plain DROP COLUMN (SQLite >= 3.35): a batch rebuild of artists would trip the tracks foreign key
+    op.execute("ALTER TABLE artists DROP COLUMN consent_version")
     op.drop_index("ix_tracks_artist_pos", "tracks")
     op.drop_index("ix_tracks_pos", "tracks")
-    with op.batch_alter_table("tracks") as batch:
-        batch.drop_column("pos")
+    op.execute("ALTER TABLE tracks DROP COLUMN pos")
