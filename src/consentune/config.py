@@ -36,8 +36,9 @@ class Settings:
     streaming services require), the first ``preview_s`` seconds (``CONSENTUNE_PREVIEW_S``) of each
     track, or everything.
 
-    ``signal_ttl_s`` bounds how long the public catalogue and the AI-use
-    signals (robots.txt, TDMRep, headers, embedded XMP) may lag a change.
+    ``signal_ttl_s`` is the ``Cache-Control`` max-age of robots.txt and TDMRep
+    and bounds how long served audio (with its embedded XMP) may be reused;
+    consent changes reach listings, headers and signals at once.
 
     The ledger queues appends; an integrator (one at a time across workers)
     integrates up to ``ledger_integrate_batch`` entries per transaction

@@ -131,6 +131,16 @@ class Transactions(Protocol):
     def transaction(self) -> AbstractContextManager[None]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """A track as the public catalogue lists it: its index (0-based place), artist name and consent counter."""
+
+    index: int
+    track: Track
+    artist_name: str
+    consent_version: int
+
+
 class LedgerRepo(Protocol):
     """The ledger's storage: a queue of acknowledged appends, the integrated log, checkpoints.
 
@@ -191,6 +201,17 @@ class CatalogRepo(Protocol):
     def content_groups(self) -> list[list[TrackId]]: ...
 
 
+class PublicCatalogRepo(Protocol):
+    """What listener-facing request paths read: each call is an index lookup or range scan."""
+
+    def catalog_page(self, *, after: int, limit: int, artist_id: ArtistId | None = None) -> list[CatalogEntry]: ...
+    def catalog_entry(self, track_id: TrackId) -> CatalogEntry | None: ...
+    def search_catalog(self, words: Sequence[str], *, limit: int) -> list[CatalogEntry]: ...
+    def artist_consent_version(self, artist_id: ArtistId) -> int: ...
+    def consent_version(self) -> int: ...
+    def purposes_ever_allowed(self, purposes: Sequence[Purpose], *, at: datetime) -> dict[Purpose, bool]: ...
+
+
 class ConsentRepo(Protocol):
     def begin_consent_change(self) -> int: ...
     def consent_version(self) -> int: ...
@@ -205,7 +226,9 @@ class ConsentRepo(Protocol):
         self, artist_id: ArtistId, track_id: TrackId | None, purpose: Purpose, at: datetime
     ) -> PurgeJob: ...
     def finish_purge_job(self, job_id: int, *, purged: int, at: datetime) -> None: ...
-    def list_purge_jobs(self, *, status: str | None = None) -> list[PurgeJob]: ...
+    def list_purge_jobs(
+        self, *, status: str | None = None, limit: int | None = None, newest_first: bool = False
+    ) -> list[PurgeJob]: ...
 
 
 class FeatureRepo(Protocol):
@@ -251,8 +274,16 @@ class ClaimRepo(Protocol):
     def set_claim_policy(self, artist_id: ArtistId, policy: ClaimPolicy, at: datetime) -> None: ...
 
 
+# user_id, track_id, played_us, ms_played, ip, device_id, user_agent, country, account_created_us
+PlayRow = tuple[str, str, int, int, str | None, str | None, str | None, str | None, int | None]
+# writes one chunk of rows (the owners map tracks to artists for the rollups); returns how many
+PlayWriter = Callable[[Sequence[PlayRow], Mapping[TrackId, ArtistId]], int]
+
+
 class PlayRepo(Protocol):
     def add_plays(self, events: Sequence[PlayEvent]) -> int: ...
+    def play_writer(self) -> AbstractContextManager[PlayWriter]: ...
+    def add_impressions(self, tracks: Sequence[TrackId], *, at: datetime) -> None: ...
     def iter_plays(
         self,
         tracks: Sequence[TrackId],
@@ -295,6 +326,7 @@ class Store(
     Transactions,
     LedgerRepo,
     CatalogRepo,
+    PublicCatalogRepo,
     ConsentRepo,
     FeatureRepo,
     PlayRepo,
@@ -309,6 +341,7 @@ class Store(
 
 __all__ = [
     "ApiKeyRecord",
+    "CatalogEntry",
     "CatalogRepo",
     "ConsentRepo",
     "ConsentSnapshot",
@@ -320,6 +353,9 @@ __all__ = [
     "ListenerSession",
     "MatchRepo",
     "PlayRepo",
+    "PlayRow",
+    "PlayWriter",
+    "PublicCatalogRepo",
     "PurgeJob",
     "ShieldRecord",
     "ShieldRepo",

@@ -168,6 +168,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         ),
         model_factory=serving_model,
         play_filter=fraud.without_flagged,
+        on_impressions=lambda tracks, at: store.add_impressions(tracks, at=at),
     )
     consent.add_purger(recommend.on_revoked)
     identify = IdentifyService(
@@ -295,7 +296,7 @@ def _listener_desk(
         detector=ScraperDetector(crawler_tokens=crawler_tokens),
         challenges=ChallengeIssuer(hmac_key(secret, "challenge")),
     )
-    policy = TrackPolicySource(gate=gate, catalog=catalog, ttl_s=settings.signal_ttl_s)
+    policy = TrackPolicySource(gate=gate, versions=store, ttl_s=settings.signal_ttl_s)
     return ListenerDesk(
         store=store,
         catalog=catalog,
@@ -305,6 +306,7 @@ def _listener_desk(
         trusted_proxies=parse_trusted_proxies(settings.trusted_proxies),
         pseudonym_key=hmac_key(secret, "listener-pseudonym"),
         policy=policy,
+        listing=store,
         catalog_ttl_s=settings.signal_ttl_s,
         anonymous_audio=settings.anonymous_audio,
         preview_s=settings.preview_s,

@@ -7,12 +7,13 @@ from alembic.migration import MigrationContext
 
 from consentune.service import Consentune
 from consentune.storage import migrate
-from consentune.storage.tables import metadata
+from consentune.storage.tables import include_object, metadata
 
 
 def test_migrations_match_tables(svc: Consentune) -> None:
     with svc.store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": include_object})
+        diff = compare_metadata(context, metadata)
     assert diff == []
 
 

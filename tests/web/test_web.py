@@ -212,9 +212,7 @@ def test_reach_counts_plays_listeners_and_impressions_through_the_gate(site: Sit
         PlayEvent("u9", site.tracks["Bo"][0], now - timedelta(days=1), 30_000),  # another artist
     ]
     site.svc.store.add_plays(plays)
-    from consentune.ledger.log import UsageRecord
-
-    site.svc.ledger.append([UsageRecord("service:rec", "recommend", "recommend", ada_tracks[1], "allow", "test")])
+    site.svc.store.add_impressions([ada_tracks[1]], at=now)  # what serving a recommendation counts
     from consentune.auth import Principal
     from consentune.web.views import reach
 
@@ -222,7 +220,10 @@ def test_reach_counts_plays_listeners_and_impressions_through_the_gate(site: Sit
     before = site.svc.ledger.size
     report = reach(site.svc, caller, site.svc.catalog.artist("Ada"), now=now)
     assert sum(report.plays) == 3 and report.total_listeners == 2 and sum(report.impressions) == 1
-    assert {r.track.id: (r.plays, r.listeners) for r in report.tracks} == {ada_tracks[0]: (2, 2), ada_tracks[1]: (1, 1)}
+    assert {r.track.id: (r.plays, r.impressions) for r in report.tracks} == {
+        ada_tracks[0]: (2, 0),
+        ada_tracks[1]: (1, 1),
+    }
     logged = site.svc.ledger.entries(range(before, site.svc.ledger.size))
     assert {(e.action, e.purpose, e.track) for e in logged} == {("read-plays", "stream", t) for t in ada_tracks}
     reach(site.svc, caller, site.svc.catalog.artist("Ada"), now=now)

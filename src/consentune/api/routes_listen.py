@@ -213,7 +213,12 @@ def catalog(
     client = client_of(request, service)
     _guard(request, service, _event(client, "page", catalog_index=offset))
     rows = service.listen.catalog_page(offset=offset, limit=limit)
-    return _json(request, [_public(t, i, service) for i, t in rows])
+    more = (
+        {"Link": f'</v1/listen/catalog?offset={rows[-1][0] + 1}&limit={limit}>; rel="next"'}
+        if len(rows) == limit
+        else None
+    )
+    return _json(request, [_public(t, i, service) for i, t in rows], headers=more)
 
 
 @router.get("/v1/listen/search")

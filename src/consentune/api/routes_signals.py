@@ -5,11 +5,15 @@ Public, so behind the shield's guard like every listener page (rate limits per a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from consentune.api.deps import Service
 from consentune.api.routes_listen import shield_page
+from consentune.shield.policy import Rendered
 
 router = APIRouter(tags=["signals"])
 
@@ -19,16 +23,30 @@ def _base(request: Request) -> str:
 
 
 @router.get("/robots.txt", response_class=PlainTextResponse)
-def robots(request: Request, service: Service) -> str:
-    """AI crawlers may fetch only pages of tracks whose artists allow AI training; streams: nobody."""
+def robots(request: Request, service: Service) -> Response:
+    """AI crawlers: track pages only when some artist may allow AI training (each page's headers give its
+    track's answer); streams: nobody.  Conditional requests (``If-None-Match``) get 304."""
     shield_page(request, service)
-    return service.listen.policy.robots_txt(base_url=_base(request))
+    rendered = service.listen.policy.robots(base_url=_base(request))
+    return _cached(request, service, rendered, lambda: PlainTextResponse(rendered.value))
 
 
 @router.get("/.well-known/tdmrep.json")
-def tdmrep(request: Request, service: Service) -> JSONResponse:
+def tdmrep(request: Request, service: Service) -> Response:
     shield_page(request, service)
-    return JSONResponse(service.listen.policy.tdmrep(base_url=_base(request)))
+    rendered = service.listen.policy.tdmrep_rendered(base_url=_base(request))
+    return _cached(request, service, rendered, lambda: JSONResponse(rendered.value))
+
+
+def _cached(request: Request, service: Service, rendered: Rendered[Any], body: Callable[[], Response]) -> Response:
+    """The signal with ``ETag`` and ``Cache-Control``, or 304 when the client's copy is current."""
+    headers = {"ETag": rendered.etag, "Cache-Control": f"public, max-age={int(service.settings.signal_ttl_s)}"}
+    match = request.headers.get("if-none-match", "")
+    if rendered.etag in (tag.strip().removeprefix("W/") for tag in match.split(",")) or match.strip() == "*":
+        return Response(status_code=304, headers=headers)
+    response = body()
+    response.headers.update(headers)
+    return response
 
 
 @router.get("/v1/listen/tracks/{track_id}/policy.xmp")

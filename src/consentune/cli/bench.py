@@ -468,6 +468,44 @@ def workers(
             cells = [row["requests_per_s"], row.get("p50_ms", ""), row.get("p99_ms", ""), row["non_2xx"]]
             table.add_row(route, count, *(_fmt(c) for c in cells), _fmt(results["scaling"][route][count]))
     console.print(table)
+
+
+@bench_app.command("scale")
+def scale(
+    sizes: Annotated[str, typer.Option(help="comma-separated catalogue sizes (tracks)")] = "10000,100000",
+    backend: Annotated[str, typer.Option(help="sqlite or postgres")] = "sqlite",
+    plays_per_track: Annotated[float, typer.Option(help="plays loaded per track (capped by --max-plays)")] = 1.0,
+    max_plays: Annotated[int, typer.Option(help="most plays loaded at any size")] = 10_000_000,
+    import_rows: Annotated[int, typer.Option(help="rows of the timed `plays import` (0 skips it)")] = 200_000,
+    postgres_url: Annotated[
+        str, typer.Option(help="PostgreSQL server; each size gets a private schema, dropped afterwards")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/scale.json"),
+) -> None:
+    """Catalogue pages, search, robots.txt, track policy, operator and reach pages, plays import, per size."""
+    from consentune.bench.scale import run_scale
+
+    numbers = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
+    results = run_scale(
+        sizes=numbers,
+        backend=backend,
+        plays_per_track=plays_per_track,
+        max_plays=max_plays,
+        import_rows=import_rows,
+        postgres_url=postgres_url,
+        progress=console.print,
+    )
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    columns = [f"{int(s):,}" for s in results["sizes"]]
+    table = new_table("measure", *columns, f"x vs {columns[0]}", title=f"consentune bench scale ({backend})")
+    first = next(iter(results["sizes"].values()))
+    for key in first:
+        ratio = results["growth_vs_smallest"].get(key)
+        values = [_fmt(results["sizes"][s].get(key, "")) for s in results["sizes"]]
+        table.add_row(key, *values, "" if ratio is None else f"{ratio:.2f}")
+    console.print(table)
+    for goal, met in results["goals"].items():
+        console.print(f"goal {goal}: {'met' if met else 'MISSED'}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
     console.print(f"wrote {out}")

@@ -26,12 +26,13 @@ def import_(
         raise InvalidInput(f"{file} does not exist", hint="check the path")
     report = service().plays.import_file(file)
     if as_json:
-        print_json(
-            {"imported": report.imported, "errors": [{"line": e.line, "error": e.message} for e in report.errors]}
-        )
+        errors = [{"line": e.line, "error": e.message} for e in report.errors]
+        print_json({"imported": report.imported, "rejected": report.rejected, "errors": errors})
     else:
         print_rejected_rows(report.errors)
-        console.print(f"imported {report.imported} plays, rejected {len(report.errors)} rows")
+        if report.rejected > len(report.errors):
+            console.print(f"... and {report.rejected - len(report.errors)} more rejected rows")
+        console.print(f"imported {report.imported} plays, rejected {report.rejected} rows")
     refuse_if_nothing_accepted(file, report.errors, accepted=report.imported)
-    if strict and report.errors:
-        raise InvalidInput(f"{len(report.errors)} row(s) rejected", hint="fix the listed lines and import them again")
+    if strict and report.rejected:
+        raise InvalidInput(f"{report.rejected} row(s) rejected", hint="fix the listed lines and import them again")

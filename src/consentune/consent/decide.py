@@ -225,6 +225,12 @@ def _only_artist(context: ConsentContext, artist: ArtistId | None) -> ConsentCon
     )
 
 
+def next_change(rules: Iterable[ConsentRule], *, at: datetime) -> datetime | None:
+    """The first moment after ``at`` when a rule starts or ends (a decision may change then), or None."""
+    bounds = [b for r in rules for b in (r.valid_from, r.valid_until) if b is not None and b > at]
+    return min(bounds, default=None)
+
+
 def decide(context: ConsentContext, *, track: TrackId, purpose: Purpose, at: datetime) -> tuple[bool, str]:
     """Single-track convenience over :func:`decide_batch`: (allowed, reason)."""
     batch = decide_batch(context, tracks=[track], purpose=purpose, at=at)
@@ -240,4 +246,5 @@ __all__ = [
     "decide_batch",
     "decide_isolated",
     "effective_rules",
+    "next_change",
 ]

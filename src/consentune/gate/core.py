@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from consentune.claims import EXEMPT as CLAIM_EXEMPT
 from consentune.claims import apply_claims
-from consentune.consent.decide import BatchDecision, ConsentContext, decide_isolated
+from consentune.consent.decide import BatchDecision, ConsentContext, decide_isolated, next_change
 from consentune.consent.terms import Terms
 from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
@@ -160,6 +160,17 @@ class PurposeGate:
             self._terms_cache = (version, fresh)
         return fresh
 
+    def decide_purposes(
+        self, *, purposes: Sequence[Purpose], tracks: Sequence[TrackId]
+    ) -> tuple[dict[Purpose, BatchDecision], datetime | None]:
+        """:meth:`decide` for several purposes, and until when the answers hold.
+
+        The second value is the next moment a time-bounded rule of these tracks' artists starts or ends
+        (None: the answers hold until the consent data changes), so callers may cache the answers until then.
+        """
+        decisions = {p: self.decide(purpose=p, tracks=tracks) for p in purposes}
+        return decisions, next_change(self._consent.consent_snapshot(tracks).rules, at=self._clock())
+
     def request(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId], action: str = "read-audio") -> Grant:
         """Decide, log every decision in one ledger batch, and hand out handles for allowed tracks."""
         _check_request(actor=actor, purpose=purpose, tracks=tracks, action=action)
@@ -271,6 +282,20 @@ class PurposeGate:
         self._log_uses(actor, purpose, "read-plays", tracks, decision)
         allowed = [t for t, ok in zip(tracks, decision.allowed.tolist(), strict=True) if ok]
         return self._plays.iter_plays(allowed, since=since, until=until) if allowed else iter(())
+
+    def read_track_totals(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId]) -> list[TrackId]:
+        """Decide and log a read of aggregate numbers (play counts) about ``tracks``; the allowed ones.
+
+        Like :meth:`read_track_plays` without the events: each (actor, purpose, track) read is logged at
+        most once per ``use_log_window_s``, so pass one page of tracks, never a whole catalogue.
+        """
+        tracks = list(dict.fromkeys(tracks))
+        _check_request(actor=actor, purpose=purpose, tracks=tracks, action="read-plays")
+        if not tracks:
+            return []
+        decision = self.decide(purpose=purpose, tracks=tracks)
+        self._log_uses(actor, purpose, "read-plays", tracks, decision)
+        return [t for t, ok in zip(tracks, decision.allowed.tolist(), strict=True) if ok]
 
     def _log_uses(
         self, actor: str, purpose: Purpose, action: str, tracks: Sequence[TrackId], decision: BatchDecision

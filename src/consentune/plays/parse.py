@@ -9,20 +9,28 @@ Columns (CSV header names, JSON keys): ``user_id``, ``track_id``, ``played_at``
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import ipaddress
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TextIO
 
 from consentune.errors import InvalidInput
+from consentune.ports import PlayRow
 from consentune.types import PlayEvent, TrackId
 
 REQUIRED = ("user_id", "track_id", "played_at", "ms_played")
 OPTIONAL = ("ip", "device_id", "user_agent", "country", "account_created_at")
 MAX_MS_PLAYED = 24 * 3600 * 1000
+COLUMNS = (*REQUIRED, *OPTIONAL)
+CHUNK_ROWS = 50_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 class RowProblem(ValueError):
@@ -39,6 +47,15 @@ class RowError:
 class Parsed:
     events: list[PlayEvent] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)  # where each event came from
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass
+class RowChunk:
+    """One bounded chunk of a play file: validated rows, their line numbers, and the rejected lines."""
+
+    rows: list[PlayRow] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
 
 
@@ -101,6 +118,110 @@ def parse_row(row: Mapping[str, object]) -> PlayEvent:
     )
 
 
+def play_row(values: Sequence[object]) -> PlayRow:
+    """Validate one play given in :data:`COLUMNS` order (as text or typed values) into a :data:`PlayRow`.
+
+    The same checks as :func:`parse_row`, without building a :class:`PlayEvent`: this is the bulk import path.
+    """
+    user, track, played, ms, ip, device, agent, country, account = values
+    account_us = None if _blank(account) else epoch_micros(_time(account, "account_created_at"))
+    return (
+        _field(user, "user_id", 64, required=True) or "",
+        _field(track, "track_id", 32, required=True) or "",
+        epoch_micros(_time(played)),
+        _ms(ms),
+        _ip(ip),
+        _field(device, "device_id", 128),
+        _field(agent, "user_agent", 512),
+        _country(country),
+        account_us,
+    )
+
+
+def epoch_micros(moment: datetime) -> int:
+    """Exact microseconds since the Unix epoch of an aware datetime."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _field(value: object, name: str, limit: int, *, required: bool = False) -> str | None:
+    if _blank(value):
+        if required:
+            raise RowProblem(f"{name} is missing")
+        return None
+    text = str(value).strip()
+    if len(text) > limit or _CONTROL.search(text):
+        raise RowProblem(f"{name} {text[:40]!r} is longer than {limit} characters or has control characters")
+    return text
+
+
+def iter_play_file(path: Path, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[RowChunk]:
+    """Read a CSV or Parquet play file in chunks of at most ``chunk_rows`` rows: memory stays bounded."""
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist", hint="check the path")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        yield from _parquet_chunks(path, chunk_rows)
+        return
+    if suffix not in (".csv", ".txt"):
+        raise InvalidInput(f"{path.name}: unknown play file type {suffix!r}", hint="use a .csv or .parquet file")
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            yield from _csv_chunks(handle, chunk_rows)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}", hint="pass a UTF-8 CSV file with a header row") from None
+
+
+def _csv_chunks(handle: TextIO, chunk_rows: int) -> Iterator[RowChunk]:
+    reader = csv.reader(handle)
+    header = [name.strip() for name in next(reader, [])]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        message = f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}"
+        yield RowChunk(errors=[RowError(1, message)])
+        return
+    where = [header.index(c) if c in header else None for c in COLUMNS]
+    width = len(header)
+    chunk = RowChunk()
+    for line, values in enumerate(reader, start=2):
+        if len(values) < width:
+            values = values + [""] * (width - len(values))
+        _take(chunk, line, [None if i is None else values[i] for i in where])
+        if len(chunk.lines) + len(chunk.errors) >= chunk_rows:
+            yield chunk
+            chunk = RowChunk()
+    yield chunk
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[RowChunk]:
+    try:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    except ModuleNotFoundError:
+        raise InvalidInput("reading Parquet needs pyarrow", hint="pip install 'consentune[parquet]'") from None
+    try:
+        source = pq.ParquetFile(path)
+        line = 1
+        for batch in source.iter_batches(batch_size=chunk_rows):
+            data: dict[str, list[Any]] = batch.to_pydict()
+            size = batch.num_rows
+            columns = [data.get(c, [None] * size) for c in COLUMNS]
+            chunk = RowChunk()
+            for i in range(size):
+                _take(chunk, line, [column[i] for column in columns])
+                line += 1
+            yield chunk
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read {path} as Parquet: {exc}", hint="check the file") from None
+
+
+def _take(chunk: RowChunk, line: int, values: Sequence[object]) -> None:
+    try:
+        chunk.rows.append(play_row(values))
+        chunk.lines.append(line)
+    except RowProblem as exc:
+        chunk.errors.append(RowError(line, str(exc)))
+
+
 def _blank(value: object) -> bool:
     return (
         value is None
@@ -143,15 +264,23 @@ def _moment(value: object, name: str) -> datetime:
     else:
         text = str(value).strip()
         try:
-            moment = datetime.fromtimestamp(float(text), UTC)
+            moment = _iso(text) if _looks_iso(text) else datetime.fromtimestamp(float(text), UTC)
         except ValueError:
             try:
-                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                moment = _iso(text)
             except ValueError:
                 raise RowProblem(f"{name} {text!r} is neither ISO 8601 nor Unix seconds") from None
     if moment.tzinfo is None:
         raise RowProblem(f"{name} {moment.isoformat()} has no time zone (append Z or +00:00)")
     return moment.astimezone(UTC)
+
+
+def _looks_iso(text: str) -> bool:
+    return "-" in text[1:] or ":" in text
+
+
+def _iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
 
 
 def _ms(value: object) -> int:
@@ -169,13 +298,21 @@ def _ms(value: object) -> int:
 def _ip(value: object) -> str | None:
     if _blank(value):
         return None
-    try:
-        address = str(ipaddress.ip_address(str(value).strip()))
-    except ValueError:
-        raise RowProblem(f"ip {value!r} is not an IPv4 or IPv6 address") from None
+    address = _address(str(value).strip())
+    if address is None:
+        raise RowProblem(f"ip {value!r} is not an IPv4 or IPv6 address")
     if len(address) > 45:
         raise RowProblem(f"ip {value!r} is longer than 45 characters (drop the zone id)")
     return address
+
+
+@functools.lru_cache(maxsize=65_536)
+def _address(text: str) -> str | None:
+    """The canonical form of an address (play logs repeat addresses, so this is cached), or None."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
 
 
 def _country(value: object) -> str | None:
@@ -194,7 +331,7 @@ def read_play_file(path: Path) -> Parsed:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         try:
-            import pyarrow.parquet as pq  # type: ignore[import-untyped]
+            import pyarrow.parquet as pq
         except ModuleNotFoundError:
             raise InvalidInput("reading Parquet needs pyarrow", hint="pip install 'consentune[parquet]'") from None
         try:
@@ -210,4 +347,20 @@ def read_play_file(path: Path) -> Parsed:
         raise InvalidInput(f"cannot read {path}: {exc}", hint="pass a UTF-8 CSV file with a header row") from None
 
 
-__all__ = ["OPTIONAL", "REQUIRED", "Parsed", "RowError", "parse_csv", "parse_records", "parse_row", "read_play_file"]
+__all__ = [
+    "CHUNK_ROWS",
+    "COLUMNS",
+    "OPTIONAL",
+    "REQUIRED",
+    "Parsed",
+    "PlayRow",
+    "RowChunk",
+    "RowError",
+    "epoch_micros",
+    "iter_play_file",
+    "parse_csv",
+    "parse_records",
+    "parse_row",
+    "play_row",
+    "read_play_file",
+]

@@ -94,9 +94,12 @@ class RecommendService:
         consent_ttl_s: float = 30.0,
         clock: Callable[[], datetime] = _utcnow,
         play_filter: Callable[[list[PlayEvent]], list[PlayEvent]] | None = None,
+        on_impressions: Callable[[list[TrackId], datetime], None] | None = None,
     ) -> None:
-        """``play_filter`` drops plays that must not train the model (fraud detection's flagged plays)."""
+        """``play_filter`` drops plays that must not train the model (fraud detection's flagged plays);
+        ``on_impressions`` counts each served recommendation (the artists' reach rollups)."""
         self._gate = gate
+        self._on_impressions = on_impressions
         self._play_filter = play_filter
         self._catalog = catalog
         self._ledger = ledger
@@ -165,6 +168,8 @@ class RecommendService:
                     for r in recs
                 ]
             )
+            if self._on_impressions is not None:
+                self._on_impressions([r.track for r in recs], self._clock())
         return recs
 
     def _still_allowed(self, recs: list[Recommendation]) -> list[Recommendation]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -26,17 +27,19 @@ from ipaddress import IPv4Network, IPv6Address, IPv6Network
 from consentune.catalog import Catalog
 from consentune.errors import AccessDenied, InvalidInput, NotFound, SignInRequired
 from consentune.gate import PurposeGate, TrackHandle
-from consentune.ports import ListenerSession, ShieldRepo
+from consentune.ports import CatalogEntry, ListenerSession, PublicCatalogRepo, ShieldRepo
 from consentune.shield.active import ActivePlays, listener_identity
 from consentune.shield.clientaddr import client_address, parse_address
 from consentune.shield.guard import ShieldGuard
+from consentune.shield.lru import LruCache
 from consentune.shield.policy import TrackPolicySource
 from consentune.shield.streams import StreamGrant, StreamSigner
-from consentune.types import STREAM, ArtistId, Track, TrackId
+from consentune.types import STREAM, Artist, ArtistId, Track, TrackId
 
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg-vorbis": "audio/ogg", "opus": "audio/ogg",
                "mp3": "audio/mpeg"}  # fmt: skip
 ANONYMOUS_AUDIO = ("full", "preview", "none")
+_WORD = re.compile(r"[^\W_]+")
 
 
 def _digest(token: str) -> str:
@@ -60,6 +63,8 @@ class ListenerDesk:
         trusted_proxies: Sequence[IPv4Network | IPv6Network],
         pseudonym_key: bytes,
         policy: TrackPolicySource,
+        listing: PublicCatalogRepo,
+        artist_cache: int = 100_000,
         catalog_ttl_s: float = 30.0,
         cache_bytes: int = 256 * 2**20,
         anonymous_audio: str = "none",
@@ -80,10 +85,8 @@ class ListenerDesk:
         self.policy = policy
         self._catalog_ttl_s = catalog_ttl_s
         self._lock = threading.Lock()
-        self._order: list[Track] = []
-        self._index: dict[TrackId, int] = {}
-        self._artists: dict[ArtistId, str] = {}
-        self._loaded_at = float("-inf")
+        self._listing = listing
+        self._artists: LruCache[ArtistId, str] = LruCache(artist_cache)
         self._latest: dict[TrackId, TrackHandle] = {}
         self._served: OrderedDict[TrackId, tuple[float, bytes]] = OrderedDict()
         self._served_bytes = 0
@@ -129,30 +132,34 @@ class ListenerDesk:
         return session
 
     # -- public catalogue ------------------------------------------------------
+    # Every call is an index lookup or a range scan in the database: nothing here grows with the catalogue.
     def catalog_page(self, *, offset: int, limit: int) -> list[tuple[int, Track]]:
-        order = self._catalogue()
-        return list(enumerate(order[offset : offset + limit], start=offset))
+        """Tracks from index ``offset`` on, in catalogue order (a keyset scan; the next page starts at the
+        last index + 1, which skips nothing and repeats nothing when tracks come or go)."""
+        return self._listed(self._listing.catalog_page(after=offset, limit=limit))
 
     def search(self, query: str, *, limit: int) -> list[tuple[int, Track]]:
-        needle = query.casefold()
-        order = self._catalogue()
-        hits = [
-            (i, t) for i, t in enumerate(order)
-            if needle in t.title.casefold() or needle in self._artists.get(t.artist_id, "").casefold()
-        ]  # fmt: skip
-        return hits[:limit]
+        """Tracks whose title or artist holds every word of ``query`` (the last as a prefix), catalogue order."""
+        return self._listed(self._listing.search_catalog(search_words(query), limit=limit))
 
     def indexed(self, track_id: str) -> tuple[int, Track]:
-        order = self._catalogue()
-        index = self._index.get(TrackId(track_id))
-        if index is None or index >= len(order) or order[index].id != track_id:
-            index = next((i for i, t in enumerate(order) if t.id == track_id), None)  # mid-reload: look it up
-        if index is None:
+        entry = self._listing.catalog_entry(TrackId(track_id))
+        if entry is None:
             raise NotFound(f"unknown track {track_id!r}", hint="browse GET /v1/listen/catalog")
-        return index, order[index]
+        return self._listed([entry])[0]
 
     def artist_name(self, artist_id: ArtistId) -> str:
-        return self._artists.get(artist_id, "")
+        name = self._artists.get(artist_id)
+        if name is None:
+            artist = self._catalog_repo_artist(artist_id)
+            name = artist.name if artist is not None else ""
+            self._artists.put(artist_id, name)
+        return name
+
+    def _listed(self, entries: Sequence[CatalogEntry]) -> list[tuple[int, Track]]:
+        for entry in entries:  # the names ride along with the rows, so _public needs no query of its own
+            self._artists.put(entry.track.artist_id, entry.artist_name)
+        return [(entry.index, entry.track) for entry in entries]
 
     def policy_headers(self, track_id: TrackId) -> dict[str, str]:
         return self.policy.headers(self.indexed(TrackId(track_id))[1])
@@ -239,17 +246,16 @@ class ListenerDesk:
                 _old, (_at, dropped) = self._served.popitem(last=False)
                 self._served_bytes -= len(dropped)
 
-    def _catalogue(self) -> list[Track]:
-        if time.monotonic() - self._loaded_at < self._catalog_ttl_s:
-            return self._order
-        tracks = self._catalog.tracks(limit=10**9)
-        artists = {a.id: a.name for a in self._catalog.artists()}
-        with self._lock:
-            self._order = tracks
-            self._index = {t.id: i for i, t in enumerate(tracks)}
-            self._artists = artists
-            self._loaded_at = time.monotonic()
-        return tracks
+    def _catalog_repo_artist(self, artist_id: ArtistId) -> Artist | None:
+        try:
+            return self._catalog.artist(artist_id)
+        except NotFound:
+            return None
 
 
-__all__ = ["ANONYMOUS_AUDIO", "MEDIA_TYPES", "ListenerDesk", "session_id_of"]
+def search_words(query: str, *, most: int = 8) -> list[str]:
+    """The words of a search box query: runs of letters and digits, lower-cased, at most ``most``."""
+    return _WORD.findall(query.lower())[:most]
+
+
+__all__ = ["ANONYMOUS_AUDIO", "MEDIA_TYPES", "ListenerDesk", "search_words", "session_id_of"]

@@ -96,6 +96,9 @@ class CatalogPolicy:
     without a track rule reserved (``train-ai=n``, ``tdm-reservation: 1``);
     without it such paths carry no preference.  ``policy_url`` (absolute, or
     relative to the site) points to the human-readable AI licensing policy.
+    ``crawlable_tracks`` opens the pages of tracks not listed in ``tracks`` to
+    AI crawlers (set from aggregates when some track may allow ``train-ai``):
+    each page's own headers then state its track's choices.
     """
 
     tracks: tuple[TrackPolicy, ...]
@@ -103,6 +106,7 @@ class CatalogPolicy:
     stream_prefix: str = "/stream/"
     site_reserved: bool = True
     policy_url: str | None = None
+    crawlable_tracks: bool = False
     _pages: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -217,7 +221,8 @@ def robots_txt(policy: CatalogPolicy, crawlers: Sequence[Crawler], *, base_url: 
     groups = [["User-agent: *", signal, f"Disallow: {policy.stream_prefix}", "Allow: /", *usage]]
     if agents:
         access = _path_rules({page: track.allows(TRAIN_AI) for page, track in _pages(policy)}, False)
-        rules = _longest_first([*access, (policy.stream_prefix, False), ("/", False)])
+        opened = [(policy.track_path.split("{id}")[0], True)] if policy.crawlable_tracks else []
+        rules = _longest_first([*access, *opened, (policy.stream_prefix, False), ("/", False)])
         crawl = [f"{'Allow' if allowed else 'Disallow'}: {path}" for path, allowed in rules]
         groups.insert(0, [*(f"User-agent: {agent}" for agent in agents), signal, *crawl, *usage])
     lines = _header(policy, base_url, crawlers_named=len(agents))
@@ -248,7 +253,8 @@ def _header(policy: CatalogPolicy, base_url: str, *, crawlers_named: int) -> lis
         "# and results, ai-input = content fed to AI models when answering, ai-train = training or",
         "# fine-tuning AI models; yes allows, no forbids, a missing signal states nothing.",
         f"# Content-Usage rules ({AIPREF_ATTACH_REVISION}, vocabulary {AIPREF_REVISION}) give each",
-        "# track's own choice and are more specific than the site-wide default.",
+        "# track's own choice and are more specific than the site-wide default; each track page's",
+        "# Content-Usage and tdm-reservation response headers state that track's choice too.",
         f"# Audio under {policy.stream_prefix} is served only through signed URLs; no crawler may fetch it.",
         "",
     ]

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from consentune.claims.model import Claim, ClaimPolicy, ClaimStatus
@@ -45,6 +45,8 @@ class SqlClaims:
                 out.append(_with_id(claim, new_id))
             if out:
                 self._store.begin_consent_change()
+                with self._store._write() as conn:
+                    _touch(conn, {c.copy_artist_id for c in out})
         return out
 
     def claim(self, claim_id: int) -> Claim | None:
@@ -87,6 +89,8 @@ class SqlClaims:
                 moved = conn.execute(
                     update(c).where(c.c.id == claim_id, c.c.status.in_([s.value for s in expect])).values(**values)
                 ).rowcount
+                copier = conn.execute(select(c.c.copy_artist_id).where(c.c.id == claim_id)).scalar()
+                _touch(conn, {copier} if copier else set())
             return self.claim(claim_id) if moved else None
 
     def list_claims(
@@ -124,8 +128,19 @@ class SqlClaims:
         with self._store.transaction():
             self._store.begin_consent_change()
             with self._store._write() as conn:
+                copiers = conn.execute(
+                    select(t.claims.c.copy_artist_id).where(t.claims.c.original_artist_id == artist_id)
+                )
+                _touch(conn, {a for (a,) in copiers})
                 conn.execute(delete(p).where(p.c.artist_id == artist_id))
                 conn.execute(insert(p).values(artist_id=artist_id, policy=policy.value, updated_us=to_us(at)))
+
+
+def _touch(conn: Connection, artist_ids: set[str]) -> None:
+    """Move these artists' consent counters: their tracks' cached decisions (listener policy) go stale."""
+    if artist_ids:
+        a = t.artists
+        conn.execute(update(a).where(a.c.id.in_(sorted(artist_ids))).values(consent_version=a.c.consent_version + 1))
 
 
 def _values(claim: Claim) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -11,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from consentune.consent.rules import ConsentRule
@@ -21,9 +22,12 @@ from consentune.fraud.detector import Alert
 from consentune.ledger.sequencer import IntegrationPlan, QueuedBatch
 from consentune.ports import (
     ApiKeyRecord,
+    CatalogEntry,
     ConsentSnapshot,
     LedgerRow,
     ListenerSession,
+    PlayRow,
+    PlayWriter,
     PurgeJob,
     ShieldRecord,
     StoredCheckpoint,
@@ -457,6 +461,21 @@ class SqlStore:
             rows = conn.execute(select(t.artists).order_by(t.artists.c.name)).all()
         return [_artist(r) for r in rows]
 
+    def artists_by_id(self, artist_ids: Sequence[ArtistId]) -> dict[ArtistId, Artist]:
+        a = t.artists
+        out: dict[ArtistId, Artist] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(artist_ids))):
+                out.update({ArtistId(r.id): _artist(r) for r in conn.execute(select(a).where(a.c.id.in_(chunk)))})
+        return out
+
+    def artists_page(self, *, after: str, limit: int) -> list[Artist]:
+        """Artists by name after ``after`` (a keyset scan of the unique name index)."""
+        a = t.artists
+        with self._read() as conn:
+            rows = conn.execute(select(a).where(a.c.name > after).order_by(a.c.name).limit(limit)).all()
+        return [_artist(r) for r in rows]
+
     def add_track(self, track: Track, *, filename: str, actor: str) -> tuple[Track, bool]:
         """Insert ``track`` unless the artist already has these exact bytes; log the upload."""
         try:
@@ -477,7 +496,10 @@ class SqlStore:
             ).first()
             created = row is None
             if created:
-                conn.execute(insert(tr).values(**_track_values(track)))
+                values = _track_values(track)
+                if conn.dialect.name == "sqlite":  # PostgreSQL draws pos from a sequence
+                    values["pos"] = select(func.coalesce(func.max(tr.c.pos), 0) + 1).scalar_subquery()
+                conn.execute(insert(tr).values(**values))
                 stored = track
             else:
                 stored = _track(row)
@@ -555,6 +577,97 @@ class SqlStore:
                 groups.setdefault(sha, []).append(TrackId(track))
         return list(groups.values())
 
+    # -- public catalogue (listener pages): keyset scans and index lookups only --
+    def _entries(self) -> Any:
+        tr, a = t.tracks, t.artists
+        return select(tr, a.c.name.label("artist_name"), a.c.consent_version).select_from(
+            tr.join(a, a.c.id == tr.c.artist_id)
+        )
+
+    def catalog_page(self, *, after: int, limit: int, artist_id: ArtistId | None = None) -> list[CatalogEntry]:
+        """Tracks in catalogue order whose index is at least ``after`` (one index range scan)."""
+        tr = t.tracks
+        query = self._entries().where(tr.c.pos > after)
+        if artist_id is not None:
+            query = query.where(tr.c.artist_id == artist_id)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(tr.c.pos).limit(limit)).all()
+        return [_entry(r) for r in rows]
+
+    def catalog_entry(self, track_id: TrackId) -> CatalogEntry | None:
+        with self._read() as conn:
+            row = conn.execute(self._entries().where(t.tracks.c.id == track_id)).first()
+        return None if row is None else _entry(row)
+
+    def search_catalog(self, words: Sequence[str], *, limit: int, scan: int = 2000) -> list[CatalogEntry]:
+        """Tracks whose title or artist name holds every word (the last one as a prefix), in catalogue order.
+
+        ``words`` are letters and digits only (the caller splits the query); SQLite answers from the
+        FTS5 table, PostgreSQL from the GIN-indexed ``search`` tsvector.  On PostgreSQL a common word
+        would make the GIN index return a large share of the catalogue only to keep the first ``limit``,
+        so the first ``scan`` tracks are tried first: if they hold ``limit`` hits, those are the answer.
+        """
+        if not words:
+            return []
+        tr = t.tracks
+        with self._read() as conn:
+            if conn.dialect.name == "postgresql":
+                terms = [f"'{w}'" for w in words[:-1]] + [f"'{words[-1]}':*"]
+                params = {"q": " & ".join(terms), "n": limit, "scan": scan}
+                found = conn.execute(_PG_SEARCH_HEAD, params).scalars().all()
+                if len(found) < limit:
+                    found = conn.execute(_PG_SEARCH, params).scalars().all()
+            else:
+                terms = [f'"{w}"' for w in words[:-1]] + [f'"{words[-1]}"*']
+                found = conn.execute(_FTS_SEARCH, {"q": " ".join(terms), "n": limit}).scalars().all()
+            query = self._entries().where(tr.c.pos.in_(found)).order_by(tr.c.pos)
+            rows = conn.execute(query).all() if found else []
+        return [_entry(r) for r in rows]
+
+    def artist_consent_version(self, artist_id: ArtistId) -> int:
+        """The artist's consent counter (-1 for an unknown artist): one primary-key read."""
+        a = t.artists
+        with self._read() as conn:
+            found = conn.execute(select(a.c.consent_version).where(a.c.id == artist_id)).scalar()
+        return -1 if found is None else int(found)
+
+    def purposes_ever_allowed(self, purposes: Sequence[Purpose], *, at: datetime) -> dict[Purpose, bool]:
+        """Per purpose: may any track be allowed it at ``at``?  Answered from aggregates, not per track.
+
+        True when an active allow rule that no later rule of its scope supersedes names the purpose, or some
+        terms version an artist is on makes it opt-out or required.  An over-approximation (a track rule
+        may still deny): callers use it only to open paths whose per-track signals give each answer.
+        """
+        r, a = t.consent_rules, t.artists
+        later = r.alias("later")
+
+        def active(rule: Any) -> Any:
+            at_us = to_us(at)
+            return and_(
+                or_(rule.c.valid_from_us.is_(None), rule.c.valid_from_us <= at_us),
+                or_(rule.c.valid_until_us.is_(None), rule.c.valid_until_us > at_us),
+            )
+
+        superseded = select(later.c.id).where(
+            later.c.artist_id == r.c.artist_id,
+            later.c.purpose == r.c.purpose,
+            later.c.track_id.is_not_distinct_from(r.c.track_id),
+            active(later),
+            or_(later.c.created_us > r.c.created_us, and_(later.c.created_us == r.c.created_us, later.c.id > r.c.id)),
+        )
+        winning = and_(r.c.allow.is_(True), active(r), ~superseded.exists())
+        with self._read() as conn:
+            ruled = {
+                p for p in purposes if conn.execute(select(r.c.id).where(r.c.purpose == p, winning).limit(1)).first()
+            }
+            default_on: set[str] = set()
+            for version, raw in conn.execute(select(t.terms.c.version, t.terms.c.kinds_json)).all():
+                on = {p for p, k in json.loads(raw).items() if k != PurposeKind.OPT_IN.value} - default_on
+                used = select(a.c.id).where(a.c.terms_version == version).limit(1)  # an index probe per version
+                if on and conn.execute(used).first() is not None:
+                    default_on |= on
+        return {p: p in ruled or p in default_on for p in purposes}
+
     # -- consent ----------------------------------------------------------
     def begin_consent_change(self) -> int:
         """Take the consent write lock for this transaction and move the consent version; returns it.
@@ -607,6 +720,7 @@ class SqlStore:
                     published_us=at_us,
                 )
             )
+            _bump_consent(conn, None)
         return Terms(version, dict(terms.kinds), terms.summary, terms.published_at, terms.explanations)
 
     def all_terms(self) -> dict[int, Terms]:
@@ -618,6 +732,7 @@ class SqlStore:
         with self.transaction(), self._write() as conn:
             self.begin_consent_change()
             conn.execute(update(t.artists).where(t.artists.c.id == artist_id).values(terms_version=version))
+            _bump_consent(conn, artist_id)
 
     def artist_terms(self, artist_ids: Sequence[ArtistId]) -> dict[ArtistId, int]:
         with self._read() as conn:
@@ -657,6 +772,7 @@ class SqlStore:
                 )
             )
             new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            _bump_consent(conn, rule.artist_id)
         return replace(rule, id=new_id, created_at=from_us(created_us))
 
     def rules_for_artists(self, artist_ids: Sequence[ArtistId]) -> list[ConsentRule]:
@@ -695,9 +811,18 @@ class SqlStore:
                 .values(status="done", purged=purged, finished_us=to_us(at))
             )
 
-    def list_purge_jobs(self, *, status: str | None = None) -> list[PurgeJob]:
+    def recent_denials(self, *, limit: int) -> list[ConsentRule]:
+        """The newest ``limit`` deny rules, newest first (walks the primary key backwards)."""
+        r = t.consent_rules
+        with self._read() as conn:
+            rows = conn.execute(select(r).where(r.c.allow.is_(False)).order_by(r.c.id.desc()).limit(limit)).all()
+        return [_rule(row) for row in rows]
+
+    def list_purge_jobs(
+        self, *, status: str | None = None, limit: int | None = None, newest_first: bool = False
+    ) -> list[PurgeJob]:
         p = t.purge_jobs
-        query = select(p).order_by(p.c.id)
+        query = select(p).order_by(p.c.id.desc() if newest_first else p.c.id).limit(limit)
         if status is not None:
             query = query.where(p.c.status == status)
         with self._read() as conn:
@@ -788,26 +913,73 @@ class SqlStore:
 
     # -- plays ------------------------------------------------------------
     def add_plays(self, events: Sequence[PlayEvent]) -> int:
-        """Insert play events in one transaction (all or nothing)."""
+        """Insert play events in one transaction (all or nothing), rollups included."""
         if not events:
             return 0
-        rows = [
-            (
-                e.user_id,
-                e.track_id,
-                to_us(e.played_at),
-                e.ms_played,
-                e.ip,
-                e.device_id,
-                e.user_agent,
-                e.country,
-                opt_to_us(e.account_created_at),
-            )
+        rows: list[PlayRow] = [
+            (e.user_id, e.track_id, to_us(e.played_at), e.ms_played, e.ip, e.device_id, e.user_agent, e.country,
+             opt_to_us(e.account_created_at))
             for e in events
-        ]
+        ]  # fmt: skip
+        owners = self.track_owners(sorted({e.track_id for e in events}))
+        with self.play_writer() as write:
+            return write(rows, owners)
+
+    @contextmanager
+    def play_writer(self) -> Iterator[PlayWriter]:
+        """One transaction for a whole import: each call writes a chunk of rows (COPY on PostgreSQL,
+        executemany on SQLite) and folds it into the reach rollups; all of it commits at the end or none."""
+        try:
+            with self._write() as conn:
+                yield lambda rows, owners: _write_plays(conn, rows, owners)
+        except OperationalError as exc:
+            raise StorageError(f"writing plays failed: {exc.orig}", hint="retry; check the database") from None
+
+    def add_impressions(self, tracks: Sequence[TrackId], *, at: datetime) -> None:
+        """Count recommendation impressions of ``tracks`` (repeats count) into the reach rollups."""
+        if not tracks:
+            return
+        day = to_us(at) // _DAY_US
+        owners = self.track_owners(tracks)
+        per_track = sorted(Counter(tracks).items())
+        per_artist = sorted(Counter(owners[track] for track in tracks if track in owners).items())
         with self._write() as conn:
-            conn.exec_driver_sql(_insert_sql(conn, "plays", _PLAY_COLUMNS), rows)
-        return len(rows)
+            _upsert(conn, "track_daily", ("track_id", "day"), [(tr, day, 0, n) for tr, n in per_track])
+            _upsert(conn, "artist_daily", ("artist_id", "day"), [(a, day, 0, 0, n) for a, n in per_artist])
+
+    def artist_days(self, artist_id: ArtistId, *, first_day: int, last_day: int) -> dict[int, tuple[int, int, int]]:
+        """(plays, listeners, impressions) per day (days since the epoch) from the rollup: one range scan."""
+        d = t.artist_daily
+        query = select(d.c.day, d.c.plays, d.c.listeners, d.c.impressions).where(
+            d.c.artist_id == artist_id, d.c.day >= first_day, d.c.day <= last_day
+        )
+        with self._read() as conn:
+            return {int(day): (int(p), int(n), int(i)) for day, p, n, i in conn.execute(query)}
+
+    def artist_listeners(self, artist_id: ArtistId, *, first_day: int, last_day: int) -> int:
+        """Distinct listeners of the artist over the days (an index range scan of that artist's listeners)."""
+        ls = t.artist_day_listeners
+        query = select(func.count(func.distinct(ls.c.user_id))).where(
+            ls.c.artist_id == artist_id, ls.c.day >= first_day, ls.c.day <= last_day
+        )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def track_totals(
+        self, tracks: Sequence[TrackId], *, first_day: int, last_day: int
+    ) -> dict[TrackId, tuple[int, int]]:
+        """(plays, impressions) per track over the days, from the rollup; pass one page of tracks."""
+        d = t.track_daily
+        out: dict[TrackId, tuple[int, int]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(dict.fromkeys(tracks))):
+                query = (
+                    select(d.c.track_id, func.sum(d.c.plays), func.sum(d.c.impressions))
+                    .where(d.c.track_id.in_(chunk), d.c.day >= first_day, d.c.day <= last_day)
+                    .group_by(d.c.track_id)
+                )
+                out.update({TrackId(tr): (int(p), int(i)) for tr, p, i in conn.execute(query)})
+        return out
 
     def iter_plays(
         self,
@@ -1068,6 +1240,98 @@ def _match(row: Any) -> StoredMatch:
         created_at=from_us(row.created_us),
         **fields,
     )
+
+
+_FTS_SEARCH = text("SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH :q ORDER BY rowid LIMIT :n")
+_PG_SEARCH = text("SELECT pos FROM tracks WHERE search @@ to_tsquery('simple', :q) ORDER BY pos LIMIT :n")
+_PG_SEARCH_HEAD = text(
+    "WITH head AS MATERIALIZED (SELECT pos, search FROM tracks ORDER BY pos LIMIT :scan) "
+    "SELECT pos FROM head WHERE search @@ to_tsquery('simple', :q) ORDER BY pos LIMIT :n"
+)
+_DAY_US = 86_400_000_000
+
+
+def _write_plays(conn: Connection, rows: Sequence[PlayRow], owners: Mapping[TrackId, ArtistId]) -> int:
+    if not rows:
+        return 0
+    rows = sorted(rows, key=lambda r: (r[1], r[2]))  # neighbouring keys: the track index grows in runs
+    if conn.dialect.name == "postgresql":
+        _copy(conn, "plays", _PLAY_COLUMNS, rows)
+    else:
+        conn.exec_driver_sql(_insert_sql(conn, "plays", _PLAY_COLUMNS), rows)
+    per_track: Counter[tuple[str, int]] = Counter()
+    per_artist: Counter[tuple[str, int]] = Counter()
+    listens: set[tuple[str, int, str]] = set()
+    for user, track, played_us, *_rest in rows:
+        day = played_us // _DAY_US
+        per_track[track, day] += 1
+        artist = owners.get(TrackId(track))
+        if artist is not None:
+            per_artist[artist, day] += 1
+            listens.add((artist, day, user))
+    new_listeners = _add_listeners(conn, listens)
+    # keys in sorted order: concurrent writers lock rollup rows in the same order, so they cannot deadlock
+    _upsert(conn, "track_daily", ("track_id", "day"), [(tr, day, n, 0) for (tr, day), n in sorted(per_track.items())])
+    _upsert(
+        conn,
+        "artist_daily",
+        ("artist_id", "day"),
+        [(a, day, n, new_listeners.get((a, day), 0), 0) for (a, day), n in sorted(per_artist.items())],
+    )
+    return len(rows)
+
+
+def _add_listeners(conn: Connection, listens: set[tuple[str, int, str]]) -> dict[tuple[str, int], int]:
+    """Record (artist, day, listener) triples; how many were new per (artist, day)."""
+    if not listens:
+        return {}
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS listen_batch (artist_id VARCHAR(32), day INTEGER, user_id VARCHAR(64))"
+    )
+    conn.exec_driver_sql("DELETE FROM listen_batch")
+    if conn.dialect.name == "postgresql":
+        _copy(conn, "listen_batch", ("artist_id", "day", "user_id"), list(listens))
+    else:
+        conn.exec_driver_sql(_insert_sql(conn, "listen_batch", ("artist_id", "day", "user_id")), list(listens))
+    inserted = conn.exec_driver_sql(
+        "INSERT INTO artist_day_listeners (artist_id, day, user_id) SELECT artist_id, day, user_id "
+        "FROM listen_batch WHERE true ORDER BY artist_id, day, user_id ON CONFLICT DO NOTHING RETURNING artist_id, day"
+    )  # RETURNING names only rows this transaction added: a listener two imports share is counted once
+    return dict(Counter((str(a), int(d)) for a, d in inserted))
+
+
+_ROLLUP_VALUES = {"track_daily": ("plays", "impressions"), "artist_daily": ("plays", "listeners", "impressions")}
+
+
+def _upsert(conn: Connection, table: str, key: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Add ``rows`` (key columns, then counts) to a rollup table: insert, or add to the existing counts."""
+    if not rows:
+        return
+    counts = _ROLLUP_VALUES[table]
+    add = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counts)
+    sql = f"{_insert_sql(conn, table, (*key, *counts))} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {add}"
+    conn.exec_driver_sql(sql, list(rows))
+
+
+def _copy(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """PostgreSQL COPY FROM STDIN inside the connection's transaction."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        for row in rows:
+            copy.write_row(row)
+
+
+def _bump_consent(conn: Connection, artist_id: ArtistId | None) -> None:
+    """Mark a consent change in its own transaction: the artist's counter and the site-wide one."""
+    if artist_id is not None:
+        a = t.artists
+        conn.execute(update(a).where(a.c.id == artist_id).values(consent_version=a.c.consent_version + 1))
+    c = t.consent_state
+    conn.execute(update(c).where(c.c.id == 1).values(version=c.c.version + 1))
+
+
+def _entry(row: Any) -> CatalogEntry:
+    return CatalogEntry(int(row.pos) - 1, _track(row), row.artist_name, int(row.consent_version))
 
 
 def _artist(row: Any) -> Artist:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -20,6 +22,17 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic filter: the full-text index is kept by the database itself (migration ``0007_reqpaths``):
+    SQLite's FTS5 table ``tracks_fts`` and its shadow tables, PostgreSQL's ``tracks.search`` and its index."""
+    if type_ == "table" and (name or "").startswith("tracks_fts"):
+        return False
+    if type_ == "column" and name == "search" and getattr(getattr(obj, "table", None), "name", "") == "tracks":
+        return False
+    return not (type_ == "index" and name == "ix_tracks_search")
+
+
 terms = Table(
     "terms",
     metadata,
@@ -36,6 +49,16 @@ artists = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("terms_version", Integer, ForeignKey("terms.version"), nullable=False),
     Column("created_us", BigInteger, nullable=False),
+    Column("consent_version", BigInteger, nullable=False, server_default="0"),
+    Index("ix_artists_terms", "terms_version"),
+)
+
+# One row (id 1): bumped with every consent change, so renders of the whole policy know when to redo.
+consent_state = Table(
+    "consent_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
 )
 
 tracks = Table(
@@ -51,8 +74,12 @@ tracks = Table(
     Column("channels", Integer, nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
     Column("created_us", BigInteger, nullable=False),
+    # place in the public catalogue; PostgreSQL fills it from a sequence, SQLite from max + 1
+    Column("pos", BigInteger, nullable=True),
     UniqueConstraint("artist_id", "content_sha256", name="uq_tracks_artist_content"),
     Index("ix_tracks_content", "content_sha256"),
+    Index("ix_tracks_pos", "pos", unique=True),
+    Index("ix_tracks_artist_pos", "artist_id", "pos"),
 )
 
 uploads = Table(
@@ -78,6 +105,7 @@ consent_rules = Table(
     Column("actor", String(100), nullable=False),
     Column("created_us", BigInteger, nullable=False),
     Index("ix_consent_rules_artist", "artist_id", "purpose"),
+    Index("ix_consent_rules_purpose", "purpose", "allow"),
 )
 
 purge_jobs = Table(
@@ -133,16 +161,6 @@ ledger_nodes = Table(
     Column("level", Integer, primary_key=True, autoincrement=False),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
-)
-
-# One row; ``version`` moves with every committed consent change (terms, accepted terms, rules).
-# Consent writers update it first, so they serialise across processes and a decision
-# can tell whether what it holds is still current.
-consent_state = Table(
-    "consent_state",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("version", BigInteger, nullable=False),
 )
 
 ledger_head = Table(
@@ -341,4 +359,32 @@ leases = Table(
     Column("name", String(64), primary_key=True),
     Column("holder", String(64), nullable=False),
     Column("until_us", BigInteger, nullable=False),
+)
+
+# Rollups the reach page reads, maintained as plays arrive (days are days since 1970-01-01 UTC).
+track_daily = Table(
+    "track_daily",
+    metadata,
+    Column("track_id", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("plays", BigInteger, nullable=False),
+    Column("impressions", BigInteger, nullable=False),
+)
+
+artist_daily = Table(
+    "artist_daily",
+    metadata,
+    Column("artist_id", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("plays", BigInteger, nullable=False),
+    Column("listeners", BigInteger, nullable=False),
+    Column("impressions", BigInteger, nullable=False),
+)
+
+artist_day_listeners = Table(
+    "artist_day_listeners",
+    metadata,
+    Column("artist_id", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("user_id", String(64), primary_key=True),
 )

@@ -510,11 +510,11 @@ def verify(
 
 @router.get("/artists/{artist_id}/reach", response_class=HTMLResponse)
 @page
-def reach_page(request: Request, artist_id: str) -> Response:
+def reach_page(request: Request, artist_id: str, after: int = -1) -> Response:
     principal, _ = _signed_in(request)
     service = _service(request)
     artist = views.dashboard_artist(service, principal, artist_id)
-    data = views.reach(service, principal, artist)
+    data = views.reach(service, principal, artist, after=max(after, -1))
     charts = {
         name: plots.bar_chart(chart_id=f"chart-{name}", title=title, days=data.days, values=values, unit=unit)
         for name, title, values, unit in (
@@ -529,9 +529,9 @@ def reach_page(request: Request, artist_id: str) -> Response:
 # -- operator console ---------------------------------------------------------
 @router.get("/operator", response_class=HTMLResponse)
 @page
-def operator_page(request: Request, claim_done: str = "") -> Response:
+def operator_page(request: Request, after: str = "", claim_done: str = "") -> Response:
     principal, _ = _signed_in(request)
-    overview = views.operator_overview(_service(request), principal)
+    overview = views.operator_overview(_service(request), principal, after=after[:200])
     paths = capabilities.served_paths(request.app)
     return _render(
         request,

@@ -7,7 +7,6 @@ reach.  Nothing here renders HTML.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +20,7 @@ from consentune.service import Consentune
 from consentune.types import Artist, Purpose, PurposeKind, Role, Track
 
 STREAM = Purpose("stream")
+_EPOCH_DAY = date(1970, 1, 1)
 RECOMMEND = Purpose("recommend")
 
 # What turning a purpose on or off changes for the artist, beyond the rule and its ledger entry.
@@ -72,19 +72,20 @@ class TrackPurpose:
 class TrackReach:
     track: Track
     plays: int
-    listeners: int
     impressions: int
 
 
 @dataclass(frozen=True, slots=True)
 class Reach:
+    """Per-day numbers for the artist and one page of per-track numbers (``next_after`` continues it)."""
+
     days: tuple[date, ...]
     plays: tuple[int, ...]
     listeners: tuple[int, ...]
     impressions: tuple[int, ...]
     total_listeners: int
     tracks: tuple[TrackReach, ...]
-    impressions_capped: bool
+    next_after: int | None = None
 
 
 def dashboard_artist(service: Consentune, caller: Principal, artist_id: str) -> Artist:
@@ -229,6 +230,10 @@ def _entry_day(entry: LedgerEntry) -> date:
     return date.fromisoformat(entry.time[:10])
 
 
+def _day_number(day: date) -> int:
+    return (day - _EPOCH_DAY).days
+
+
 def reach(
     service: Consentune,
     caller: Principal,
@@ -236,55 +241,33 @@ def reach(
     *,
     days: int = 30,
     now: datetime | None = None,
-    impressions_limit: int = 20_000,
+    after: int = -1,
+    page_size: int = 50,
 ) -> Reach:
-    """Plays, listeners and recommendation impressions per day over the last ``days`` days.
+    """Plays, listeners and recommendation impressions per day over the last ``days`` days, and per track.
 
-    Plays are read through the gate under ``stream`` (the purpose they were
-    made for), so the read is decided and logged like any other; impressions
-    are the recommender's ``recommend`` ledger entries.
+    Everything comes from rollup tables kept as plays and impressions arrive: the per-day numbers are one
+    range scan of the artist's days, the per-track numbers one page of ``page_size`` tracks (catalogue
+    order after index ``after``), whose read is decided and logged by the gate under ``stream``.
     """
     moment = now or datetime.now(UTC)
     first = (moment - timedelta(days=days - 1)).date()
-    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
     axis = tuple(first + timedelta(days=i) for i in range(days))
-    tracks = service.catalog.tracks(artist=artist, limit=10_000)
-    plays: Counter[date] = Counter()
-    day_listeners: defaultdict[date, set[str]] = defaultdict(set)
-    track_plays: Counter[str] = Counter()
-    track_listeners: defaultdict[str, set[str]] = defaultdict(set)
-    everyone: set[str] = set()
-    pages = service.gate.read_track_plays(
-        actor=caller.actor, purpose=STREAM, tracks=[t.id for t in tracks], since=since, until=moment
-    )
-    for page in pages:
-        for event in page:
-            day = event.played_at.astimezone(UTC).date()
-            plays[day] += 1
-            day_listeners[day].add(event.user_id)
-            track_plays[event.track_id] += 1
-            track_listeners[event.track_id].add(event.user_id)
-            everyone.add(event.user_id)
-    impressions: Counter[date] = Counter()
-    track_impressions: Counter[str] = Counter()
-    capped = False
-    for track in tracks:
-        entries = service.ledger.track_entries(track=track.id, purpose=RECOMMEND, limit=impressions_limit)
-        capped = capped or len(entries) >= impressions_limit
-        for entry in entries:
-            if entry.action == "recommend" and entry.decision == "allow" and _entry_day(entry) >= first:
-                impressions[_entry_day(entry)] += 1
-                track_impressions[track.id] += 1
+    span = {"first_day": _day_number(first), "last_day": _day_number(moment.date())}
+    per_day = service.store.artist_days(artist.id, **span)
+    numbers = [per_day.get(_day_number(d), (0, 0, 0)) for d in axis]
+    page = service.store.catalog_page(after=after, limit=page_size, artist_id=artist.id)
+    tracks = [entry.track for entry in page]
+    allowed = set(service.gate.read_track_totals(actor=caller.actor, purpose=STREAM, tracks=[t.id for t in tracks]))
+    totals = service.store.track_totals(sorted(allowed), **span)
     return Reach(
         days=axis,
-        plays=tuple(plays[d] for d in axis),
-        listeners=tuple(len(day_listeners[d]) for d in axis),
-        impressions=tuple(impressions[d] for d in axis),
-        total_listeners=len(everyone),
-        tracks=tuple(
-            TrackReach(t, track_plays[t.id], len(track_listeners[t.id]), track_impressions[t.id]) for t in tracks
-        ),
-        impressions_capped=capped,
+        plays=tuple(n[0] for n in numbers),
+        listeners=tuple(n[1] for n in numbers),
+        impressions=tuple(n[2] for n in numbers),
+        total_listeners=service.store.artist_listeners(artist.id, **span),
+        tracks=tuple(TrackReach(t, *totals.get(t.id, (0, 0))) for t in tracks),
+        next_after=page[-1].index + 1 if len(page) == page_size else None,
     )
 
 
@@ -306,33 +289,42 @@ class OperatorOverview:
     purge_jobs: list[PurgeJob]
     blocks: list[ShieldRecord]
     shield_status: dict[str, object]
-    artists: list[Artist]
-
-    @property
-    def artist_names(self) -> dict[str, str]:
-        return {a.id: a.name for a in self.artists}
+    artists: list[Artist]  # one page, by name
+    artist_names: dict[str, str]  # names of every artist the page mentions
+    next_artists: str | None = None  # name to continue the artist list after
 
 
-def operator_overview(service: Consentune, caller: Principal, *, limit: int = 50) -> OperatorOverview:
+def operator_overview(
+    service: Consentune, caller: Principal, *, limit: int = 50, after: str = "", page_size: int = 100
+) -> OperatorOverview:
+    """The console: every list is the newest ``limit`` rows or one page, so it costs the same at any size."""
     caller.require(Role.ADMIN)
     terms = [
         (v, t.published_at, t.summary, {str(p): k.value for p, k in sorted(t.kinds.items())})
         for v, t in sorted(service.consent.all_terms().items(), reverse=True)
     ]
-    artists = service.catalog.artists()
-    by_id = {a.id: a for a in artists}
-    rules = service.store.rules_for_artists([a.id for a in artists])
-    denials = sorted((r for r in rules if r.allow is False), key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
+    artists = service.store.artists_page(after=after, limit=page_size)
+    denials = service.store.recent_denials(limit=limit)
+    jobs = service.store.list_purge_jobs(limit=limit, newest_first=True)
+    mentioned = {a.id: a for a in artists}
+    others = ({r.artist_id for r in denials} | {j.artist_id for j in jobs}) - set(mentioned)
+    mentioned.update(service.store.artists_by_id(sorted(others)))  # one query, not one per row shown
     return OperatorOverview(
         terms=terms,
         checkpoints=service.ledger.recent_checkpoints(limit=limit),
         ledger_size=service.ledger.size,
         verifier_key=service.ledger.verifier_key,
-        revocations=[Revocation(by_id[r.artist_id], r.purpose, r.track_id, r.created_at) for r in denials],
-        purge_jobs=service.consent.purge_jobs()[::-1][:limit],
+        revocations=[
+            Revocation(mentioned[r.artist_id], r.purpose, r.track_id, r.created_at)
+            for r in denials
+            if r.artist_id in mentioned
+        ],
+        purge_jobs=jobs,
         blocks=service.listen.guard.decisions(action="block", active_only=False)[:limit],
         shield_status=service.listen.guard.status(),
         artists=artists,
+        artist_names={a.id: a.name for a in mentioned.values()},
+        next_artists=artists[-1].name if len(artists) == page_size else None,
     )
 
 
