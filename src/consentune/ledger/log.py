@@ -49,7 +49,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def to_epoch_us(moment: datetime) -> int:
+def _epoch_us(moment: datetime) -> int:
     """Microseconds since the Unix epoch (UTC)."""
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
@@ -118,7 +118,7 @@ class UsageLedger:
             stamp,
             [(r.actor, r.action, r.purpose, r.track, r.decision, r.reason, r.terms_version) for r in records],
         )
-        batch_id = self._repo.enqueue(to_epoch_us(now), len(records), payload, unit=unit)
+        batch_id = self._repo.enqueue(_epoch_us(now), len(records), payload, unit=unit)
         return LedgerTicket(batch_id, len(records))
 
     def sequences(self, ticket: LedgerTicket) -> range:
