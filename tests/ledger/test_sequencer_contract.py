@@ -214,3 +214,23 @@ def test_sigkill_mid_integration_loses_no_acknowledged_entry(svc: Consentune) ->
         assert incremental.size == size
     finally:
         restarted.close()
+
+
+def test_the_api_integrates_in_the_background_and_publishes(svc: Consentune) -> None:
+    from fastapi.testclient import TestClient
+
+    from consentune.api import create_app
+
+    svc.ledger.integrate()
+    start = svc.ledger.integrated_size
+    with TestClient(create_app(svc, integrate_interval_s=0.05)) as client:
+        svc.ledger.append(_records(30, tag="bg"))
+        deadline = time.monotonic() + 60
+        while svc.ledger.integrated_size < start + 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert svc.ledger.integrated_size == start + 30  # nobody asked for an index: the loop integrated
+        published = client.get("/v1/ledger/tiles/checkpoint")
+        while f"\n{start + 30}\n" not in published.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+            published = client.get("/v1/ledger/tiles/checkpoint")
+        assert f"\n{start + 30}\n" in published.text

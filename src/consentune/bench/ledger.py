@@ -104,11 +104,22 @@ def _parallel_appends(url: str, home: Path, workers: int, entries: int, batch: i
     }
 
 
+def _memory_mb(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process in MB; unlike ru_maxrss, not inherited across exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _audit_child(url: str, home: str, out: Any) -> None:
     from consentune.ledger.audit import audit_incremental
 
     store, ledger = _ledger(url, Path(home))
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline = _memory_mb("VmRSS")
     began, cpu = time.perf_counter(), time.process_time()
     report = audit_incremental(store, ledger.verifier_key, tiles=ledger.tiles)
     out.put(
@@ -119,7 +130,7 @@ def _audit_child(url: str, home: str, out: Any) -> None:
             "ok": report.ok,
             "problems": report.problems[:3],
             "baseline_rss_mb": baseline,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb": _memory_mb("VmHWM"),
         }
     )
 

@@ -269,6 +269,7 @@ def valid_timestamp(value: str) -> bool:
 
 
 _SORTED_FIELDS = tuple(sorted(_FIELD_TYPES))
+_decode = json.JSONDecoder().decode
 _FIELD_SET = frozenset(_FIELD_TYPES)
 
 
@@ -306,7 +307,7 @@ def canonical_sequence(data: bytes) -> int:
     directly, and the C encoder re-encodes the parsed object for the byte comparison.
     """
     try:
-        obj = json.loads(data)
+        obj = _decode(data.decode("utf-8"))  # skips json.loads' encoding sniffing: entries are UTF-8
     except (ValueError, UnicodeDecodeError) as exc:
         raise _invalid(f"entry is not JSON: {exc}") from None
     if not valid_entry_fields(obj) or tuple(obj) != _SORTED_FIELDS:

@@ -51,7 +51,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def to_epoch_us(moment: datetime) -> int:
+def _epoch_us(moment: datetime) -> int:
     """Microseconds since the Unix epoch (UTC)."""
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
@@ -123,8 +123,7 @@ class UsageLedger:
             [(r.actor, r.action, r.purpose, r.track, r.decision, r.reason, r.terms_version) for r in records],
         )
         started = time.perf_counter()
-        batch_id = self._repo.enqueue(to_epoch_us(now), len(records), payload, unit=unit)
-        # the size is the last integrated one this worker saw: no extra query on the request path
+        batch_id = self._repo.enqueue(_epoch_us(now), len(records), payload, unit=unit)
         self._observer.ledger_appended(entries=len(records), seconds=time.perf_counter() - started)
         return LedgerTicket(batch_id, len(records))
 
