@@ -28,6 +28,9 @@ class Settings:
     streaming services require), the first ``preview_s`` seconds (``CONSENTUNE_PREVIEW_S``) of each
     track, or everything.
 
+    ``ray_address`` (``CONSENTUNE_RAY_ADDRESS``) is the Ray cluster ``consentune jobs run --engine ray``
+    joins; unset, that engine starts a local cluster.
+
     ``signal_ttl_s`` bounds how long the public catalogue and the AI-use
     signals (robots.txt, TDMRep, headers, embedded XMP) may lag a change.
 
@@ -50,6 +53,7 @@ class Settings:
     identify_at_ingest: bool = True
     anonymous_audio: str = "none"
     preview_s: float = 30.0
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         if self.anonymous_audio not in ("full", "preview", "none"):
@@ -96,6 +100,7 @@ class Settings:
             not in ("0", "false", "no"),
             anonymous_audio=env.get("CONSENTUNE_ANONYMOUS_AUDIO", cls.anonymous_audio).strip().lower(),
             preview_s=_float(env, "CONSENTUNE_PREVIEW_S", cls.preview_s),
+            ray_address=env.get("CONSENTUNE_RAY_ADDRESS") or None,
         )
 
 

@@ -18,6 +18,7 @@ from consentune.consent.registry import ConsentRegistry
 from consentune.fraud.service import FraudService
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.identify import IdentifyService, MmapIndex
+from consentune.jobs import JobService
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
 from consentune.organize import OrganizeService
@@ -33,7 +34,7 @@ from consentune.shield.listen import ListenerDesk
 from consentune.shield.policy import TrackPolicySource
 from consentune.shield.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from consentune.shield.streams import StreamSigner
-from consentune.storage import SqlStore, make_engine, migrate
+from consentune.storage import SqlJobStore, SqlStore, make_engine, migrate
 from consentune.types import Purpose, TrackId
 
 
@@ -55,6 +56,7 @@ class Consentune:
     organize: OrganizeService
     fraud: FraudService
     session_key: bytes  # signs dashboard session cookies and CSRF tokens
+    jobs: JobService
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -69,6 +71,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
     store = SqlStore(engine)
     signer = load_or_create_signer(settings.key_path, settings.log_origin)
     ledger = UsageLedger(store, signer, origin=settings.log_origin)
+    secret = _load_or_create_secret(settings.shield_secret_path)
     gate = PurposeGate(
         catalog=store,
         consent=store,
@@ -77,6 +80,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         ledger=ledger,
         blob_dir=settings.blob_dir,
         limits=AudioLimits(max_bytes=settings.max_upload_bytes, max_duration_s=settings.max_duration_s),
+        grant_seed=hmac_key(secret, "work-grant"),
     )
 
     def decide(purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
@@ -95,7 +99,6 @@ def open_service(settings: Settings | None = None) -> Consentune:
         ledger=ledger,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    secret = _load_or_create_secret(settings.shield_secret_path)
     listen = _listener_desk(settings, secret, store, catalog, gate, consent)
     plays = PlayLog(plays=store, catalog=store)
     fraud = FraudService(gate=gate, repo=store, catalog=store)
@@ -108,9 +111,8 @@ def open_service(settings: Settings | None = None) -> Consentune:
         play_filter=fraud.without_flagged,
     )
     consent.add_purger(recommend.on_revoked)
-    identify = IdentifyService(
-        gate=gate, catalog=store, ledger=ledger, matches=store, index=MmapIndex(settings.fingerprint_dir)
-    )
+    fingerprints = MmapIndex(settings.fingerprint_dir)
+    identify = IdentifyService(gate=gate, catalog=store, ledger=ledger, matches=store, index=fingerprints)
     consent.add_purger(identify.on_revoked)
     if settings.identify_at_ingest:
         catalog.add_ingest_hook(lambda track, _actor: identify.check_upload(track.id, actor="service:identify"))
@@ -132,6 +134,9 @@ def open_service(settings: Settings | None = None) -> Consentune:
         organize=organize,
         fraud=fraud,
         session_key=hmac_key(secret, "dashboard-session"),
+        jobs=JobService(
+            gate=gate, repo=SqlJobStore(engine), index=fingerprints, features=store, blob_dir=settings.blob_dir
+        ),
     )
 
 

@@ -95,8 +95,21 @@ class UsageLedger:
         """Append ``records`` atomically; return their sequence numbers."""
         if not records:
             return range(0)
-        stamp = utc_timestamp(self._clock())
+        result = self._repo.locked_append(self._planner(records))
+        return range(result.new_size - len(records), result.new_size)
 
+    def append_once(self, records: Sequence[UsageRecord], *, key: str) -> tuple[range, bool]:
+        """Append ``records`` unless a batch with ``key`` was appended before.
+
+        Returns the batch's sequence numbers and whether this call wrote
+        them; a retried batch job passes the same key and logs nothing twice.
+        """
+        if not key or len(key) > 160:
+            raise InvalidInput(f"ledger batch key {key[:40]!r} is empty or too long", hint="use at most 160 characters")
+        return self._repo.locked_append_once(key, self._planner(records))
+
+    def _planner(self, records: Sequence[UsageRecord]) -> Callable[[int, bytes], AppendPlan]:
+        stamp = utc_timestamp(self._clock())
         check_timestamp(stamp)
 
         def plan(size: int, state: bytes) -> AppendPlan:
@@ -114,8 +127,7 @@ class UsageLedger:
                 rows.append((seq, data, leaf, rec.track, rec.purpose))
             return AppendPlan(rows, nodes, compact.size, compact.to_bytes())
 
-        result = self._repo.locked_append(plan)
-        return range(result.new_size - len(records), result.new_size)
+        return plan
 
     def checkpoint(self, *, max_age_s: float = 0.0) -> StoredCheckpoint:
         """A checkpoint covering the current head, signing a new one if needed.

@@ -71,10 +71,36 @@ class SqlStore:
         SQLite's write lock (and a row lock on PostgreSQL) before the head is
         read, so concurrent writers from any process serialise here.
         """
-        head = t.ledger_head
+        result, _ = self._locked_append(plan, key=None)
+        assert result is not None
+        return result
+
+    def locked_append_once(self, key: str, plan: Callable[[int, bytes], AppendPlan]) -> tuple[range, bool]:
+        """:meth:`locked_append` at most once per ``key``: a known key returns its range and writes nothing.
+
+        The key is stored in the same transaction as the entries, so a
+        writer killed at any point either appended and recorded the key, or
+        did neither.
+        """
+        result, seen = self._locked_append(plan, key=key)
+        if seen is not None:
+            return seen, False
+        assert result is not None
+        return range(result.new_size - len(result.rows), result.new_size), True
+
+    def _locked_append(
+        self, plan: Callable[[int, bytes], AppendPlan], *, key: str | None
+    ) -> tuple[AppendPlan | None, range | None]:
+        head, batches = t.ledger_head, t.ledger_batches
         try:
             with self.engine.begin() as conn:
                 conn.execute(update(head).where(head.c.id == 1).values(writes=head.c.writes + 1))
+                if key is not None:
+                    seen = conn.execute(
+                        select(batches.c.start_seq, batches.c.end_seq).where(batches.c.key == key)
+                    ).first()
+                    if seen is not None:
+                        return None, range(int(seen[0]), int(seen[1]))
                 size, state = conn.execute(select(head.c.size, head.c.state)).one()
                 result = plan(int(size), bytes(state))
                 if result.rows:
@@ -82,9 +108,11 @@ class SqlStore:
                 if result.nodes:
                     conn.exec_driver_sql(_insert_sql(conn, "ledger_nodes", _NODE_COLUMNS), list(result.nodes))
                 conn.execute(update(head).where(head.c.id == 1).values(size=result.new_size, state=result.new_state))
+                if key is not None:
+                    conn.execute(insert(batches).values(key=key, start_seq=int(size), end_seq=result.new_size))
         except OperationalError as exc:
             raise StorageError(f"ledger append failed: {exc.orig}", hint="retry; check the database") from None
-        return result
+        return result, None
 
     def ledger_head(self) -> tuple[int, bytes]:
         with self.engine.connect() as conn:
@@ -439,6 +467,27 @@ class SqlStore:
             except IntegrityError:
                 if attempt == 2:
                     raise
+
+    def put_features(self, items: Sequence[tuple[TrackId, str, Purpose, bytes]], at: datetime) -> None:
+        """Store (track, kind, purpose, data) items in one transaction, replacing earlier ones."""
+        f = t.features
+        if not items:
+            return
+        rows = [{"track_id": tr, "kind": k, "purpose": p, "data": d, "created_us": to_us(at)} for tr, k, p, d in items]
+        with self.engine.begin() as conn:
+            for track, kind, _purpose, _data in items:
+                conn.execute(delete(f).where(and_(f.c.track_id == track, f.c.kind == kind)))
+            conn.execute(insert(f), rows)
+
+    def get_tracks(self, track_ids: Sequence[TrackId]) -> dict[TrackId, Track]:
+        """The known tracks among ``track_ids``, by id (unknown ids are left out)."""
+        out: dict[TrackId, Track] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(track_ids))):
+                for row in conn.execute(select(t.tracks).where(t.tracks.c.id.in_(chunk))):
+                    track = _track(row)
+                    out[track.id] = track
+        return out
 
     def get_feature(self, track: TrackId, kind: str) -> tuple[Purpose, bytes] | None:
         f = t.features

@@ -260,3 +260,46 @@ track_matches = Table(
     Index("ix_track_matches_track", "track_id"),
     Index("ix_track_matches_matched", "matched_track_id"),
 )
+
+ledger_batches = Table(
+    "ledger_batches",
+    metadata,
+    Column("key", String(160), primary_key=True),
+    Column("start_seq", BigInteger, nullable=False),
+    Column("end_seq", BigInteger, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("engine", String(16), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("params_json", Text, nullable=False),
+    Column("tasks", Integer, nullable=False),
+    Column("tracks", Integer, nullable=False),
+    Column("driver", String(200), nullable=True),
+    Column("heartbeat_us", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+job_tasks = Table(
+    "job_tasks",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("tracks_json", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("done", Integer, nullable=False, default=0),
+    Column("refused", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("compute_ms", Integer, nullable=False, default=0),
+    Column("node", String(200), nullable=True),
+    Column("finished_us", BigInteger, nullable=True),
+    Index("ix_job_tasks_status", "job_id", "status"),
+)
