@@ -11,12 +11,13 @@ is idempotent per task.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import consentune
-from consentune.errors import InvalidInput
+from consentune.errors import InvalidInput, StorageError
 from consentune.jobs.work import warm_up
 
 P = TypeVar("P")
@@ -53,6 +54,7 @@ class RayEngine:
                 log_to_driver=False,
                 configure_logging=False,
             )
+        self._requested = workers
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self._workers = min(workers, cpus) if workers else cpus
         self._remote = ray.remote(num_cpus=1, max_retries=2)(_call)
@@ -64,6 +66,19 @@ class RayEngine:
     def nodes(self) -> int:
         """Alive nodes in the cluster."""
         return sum(1 for n in self._ray.nodes() if n.get("Alive"))
+
+    def wait_for_nodes(self, count: int, *, timeout_s: float = 120.0) -> None:
+        """Block until ``count`` nodes are alive (a joining node takes seconds); then use every CPU."""
+        deadline = time.monotonic() + timeout_s
+        while self.nodes() < count:
+            if time.monotonic() > deadline:
+                raise StorageError(
+                    f"only {self.nodes()} of {count} Ray nodes came up in {timeout_s:.0f} s",
+                    hint="check the nodes' logs and that they can reach the head",
+                )
+            time.sleep(0.5)
+        cpus = int(self._ray.cluster_resources().get("CPU", 1))
+        self._workers = min(self._requested, cpus) if self._requested else cpus
 
     def warm(self) -> list[str]:
         refs = [self._remote.remote(warm_up, i) for i in range(self._workers)]
