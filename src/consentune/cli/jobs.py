@@ -138,53 +138,30 @@ def _drive(
 
 
 @jobs_app.command("list")
-def list_jobs(limit: Annotated[int, typer.Option(help="newest first")] = 50) -> None:
+def list_jobs(
+    limit: Annotated[int, typer.Option(help="newest first")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Recent jobs with their progress."""
-    table = Table("id", "kind", "status", "engine", "tasks", "tracks", "processed", "refused", "failed", "created")
-    for job in service().jobs.list(limit=limit):
-        table.add_row(
-            str(job.id),
-            job.kind,
-            job.status,
-            job.engine,
-            f"{job.tasks_done}/{job.tasks}",
-            str(job.tracks),
-            str(job.done),
-            str(job.refused),
-            str(job.failed),
-            job.created_at.isoformat(timespec="seconds"),
-        )
+    found = service().jobs.list(limit=limit)
+    if as_json:
+        print_json([_fields(job) for job in found])
+        return
+    table = Table("id", "kind", "status", "engine", "tasks", "processed", "refused", "failed")
+    for job in found:
+        counts = (f"{job.tasks_done}/{job.tasks}", str(job.done), str(job.refused), str(job.failed))
+        table.add_row(str(job.id), job.kind, job.status, job.engine, *counts)
     console.print(table)
 
 
 @jobs_app.command("show")
 def show(job_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One job: status, progress, counts, driver and last error."""
-    job = service().jobs.get(job_id)
-    fields = {
-        "id": job.id,
-        "kind": job.kind,
-        "status": job.status,
-        "engine": job.engine,
-        "actor": job.actor,
-        "tasks": job.tasks,
-        "tasks_done": job.tasks_done,
-        "tracks": job.tracks,
-        "processed": job.done,
-        "refused": job.refused,
-        "failed": job.failed,
-        "worker_seconds": job.compute_s,
-        "driver": job.driver,
-        "heartbeat": job.heartbeat_at,
-        "error": job.error,
-        "created": job.created_at,
-        "updated": job.updated_at,
-        "params": dict(job.params),
-    }
+    fields = _fields(service().jobs.get(job_id))
     if as_json:
         print_json(fields)
         return
-    table = Table("field", "value", title=f"job {job.id}")
+    table = Table("field", "value", title=f"job {job_id}")
     for key, value in fields.items():
         table.add_row(key, "" if value is None else str(value))
     console.print(table)
@@ -195,6 +172,16 @@ def cancel(job_id: int) -> None:
     """Stop a job: no further task is granted; tasks already running finish."""
     job = service().jobs.cancel(job_id)
     console.print(f"job {job.id} {job.status} ({job.tasks_done}/{job.tasks} tasks done)")
+
+
+def _fields(job: Job) -> dict[str, object]:
+    return {
+        "id": job.id, "kind": job.kind, "status": job.status, "engine": job.engine, "actor": job.actor,
+        "tasks": job.tasks, "tasks_done": job.tasks_done, "tracks": job.tracks, "processed": job.done,
+        "refused": job.refused, "failed": job.failed, "worker_seconds": job.compute_s, "driver": job.driver,
+        "heartbeat": job.heartbeat_at, "error": job.error, "created": job.created_at, "updated": job.updated_at,
+        "params": dict(job.params),
+    }  # fmt: skip
 
 
 def _all_tracks(svc: Consentune) -> list[TrackId]:
