@@ -86,7 +86,7 @@ def _start_engines(stack: contextlib.ExitStack, *, ray: bool, progress: Callable
     engines: dict[str, Engine] = {}
     for name, workers in (("local-1", 1), ("local-2", 2)):
         progress(f"{name}: starting {workers} worker process(es)")
-        local = LocalEngine(workers=workers)
+        local = LocalEngine(workers=workers, own_sessions=True)  # each Ray node runs in its own session too
         stack.callback(local.close)
         local.warm()
         engines[name] = local
@@ -123,7 +123,7 @@ def _catalogue(svc: Consentune, count: int, duration_s: float) -> list[TrackId]:
 def _backfill(svc: Consentune, engine: Engine, ids: list[TrackId], batch: int) -> dict[str, Any]:
     """Analyze then fingerprint every track as two jobs; wall time covers both."""
     entries_before, appends_before = svc.ledger.size, _appends(svc)
-    wall = compute = 0.0
+    wall = compute = cpu = 0.0
     tasks = 0
     for kind in ("analyze", "fingerprint"):
         job = svc.jobs.create(kind, ids, actor=ACTOR, engine=engine.name, batch=batch)
@@ -133,6 +133,7 @@ def _backfill(svc: Consentune, engine: Engine, ids: list[TrackId], batch: int) -
         if ended.done != len(ids):
             raise RuntimeError(f"{kind} job {job.id} processed {ended.done} of {len(ids)} tracks: {ended.error}")
         compute += ended.compute_s
+        cpu += ended.cpu_s
         tasks += ended.tasks
     per_1000 = 1000 / len(ids)
     return {
@@ -145,6 +146,9 @@ def _backfill(svc: Consentune, engine: Engine, ids: list[TrackId], batch: int) -
         # time a worker slot spent on anything but computing (gate, ledger, DB, transfer, idle), per task
         "overhead_per_task_ms": max(0.0, wall * engine.workers - compute) / tasks * 1000,
         "compute_per_track_s": compute / len(ids),
+        # CPU the work really costs per track, and the share of a core each busy worker actually got
+        "cpu_per_track_s": cpu / len(ids),
+        "cpu_share_per_worker": cpu / compute if compute else 0.0,
         "ledger_entries_per_1000_tracks": (svc.ledger.size - entries_before) * per_1000,
         "ledger_appends_per_1000_tracks": (_appends(svc) - appends_before) * per_1000,
     }

@@ -389,15 +389,17 @@ def jobs(
         "workers",
         "tracks/s",
         "wall s",
-        "compute s/track",
+        "worker s/track",
+        "cpu s/track",
+        "cpu share",
         "overhead ms/task",
         "ledger/1k",
         "appends/1k",
         title=title,
     )
     for name, run in results["runs"].items():
-        keys = ("tracks_per_s", "wall_s", "compute_per_track_s", "overhead_per_task_ms",
-                "ledger_entries_per_1000_tracks", "ledger_appends_per_1000_tracks")  # fmt: skip
+        keys = ("tracks_per_s", "wall_s", "compute_per_track_s", "cpu_per_track_s", "cpu_share_per_worker",
+                "overhead_per_task_ms", "ledger_entries_per_1000_tracks", "ledger_appends_per_1000_tracks")  # fmt: skip
         table.add_row(name, str(run["workers"]), *(_fmt(run[k]) for k in keys))
     Console(width=max(console.width, 140)).print(table)
     for key, goal in results["goals"].items():

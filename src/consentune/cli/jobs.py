@@ -178,9 +178,9 @@ def _fields(job: Job) -> dict[str, object]:
     return {
         "id": job.id, "kind": job.kind, "status": job.status, "engine": job.engine, "actor": job.actor,
         "tasks": job.tasks, "tasks_done": job.tasks_done, "tracks": job.tracks, "processed": job.done,
-        "refused": job.refused, "failed": job.failed, "worker_seconds": job.compute_s, "driver": job.driver,
-        "heartbeat": job.heartbeat_at, "error": job.error, "created": job.created_at, "updated": job.updated_at,
-        "params": dict(job.params),
+        "refused": job.refused, "failed": job.failed, "worker_seconds": job.compute_s,
+        "worker_cpu_seconds": job.cpu_s, "driver": job.driver, "heartbeat": job.heartbeat_at, "error": job.error,
+        "created": job.created_at, "updated": job.updated_at, "params": dict(job.params),
     }  # fmt: skip
 
 

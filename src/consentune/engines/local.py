@@ -20,12 +20,19 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, *, workers: int | None = None) -> None:
+    def __init__(self, *, workers: int | None = None, own_sessions: bool = False) -> None:
+        """``own_sessions`` puts each worker in its own session, as each Ray node is: a kernel with
+        autogroup scheduling then shares CPU between them as between separate jobs rather than
+        giving the whole pool one session's share (used by ``consentune bench jobs``)."""
         count = workers or os.cpu_count() or 1
         if count < 1:
             raise InvalidInput(f"workers={count}", hint="use at least one worker")
         self._workers = count
-        self._pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(
+            max_workers=count,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=os.setsid if own_sessions else None,
+        )
 
     @property
     def workers(self) -> int:

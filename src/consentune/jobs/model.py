@@ -29,7 +29,8 @@ class Job:
     done: int  # tracks whose results were kept
     refused: int  # tracks refused by consent (at grant, in the worker, or at write-back)
     failed: int  # tracks that could not be processed (e.g. undecodable audio)
-    compute_s: float  # worker time summed over finished tasks
+    compute_s: float  # worker wall time summed over finished tasks
+    cpu_s: float  # worker CPU time summed over finished tasks (what the work costs, whatever the contention)
     driver: str | None
     heartbeat_at: datetime | None
     error: str | None
@@ -54,6 +55,7 @@ class TaskResult:
     refused: int
     failed: int
     compute_ms: int
+    cpu_ms: int
     node: str
 
 

@@ -158,7 +158,8 @@ class JobService:
         if kind.feature_kind is None:
             self._index.add([decode_postings(t, outputs[t]) for t in kept])
         refused = denied + len(output.refused) + (len(outputs) - len(kept))
-        return TaskResult(len(kept), refused, len(output.failed), round(output.compute_s * 1000), output.node)
+        compute_ms, cpu_ms = round(output.compute_s * 1000), round(output.cpu_s * 1000)
+        return TaskResult(len(kept), refused, len(output.failed), compute_ms, cpu_ms, output.node)
 
     def _claim(self, job_id: int, *, engine: str, force: bool) -> Job:
         job = self.get(job_id)

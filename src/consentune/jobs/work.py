@@ -67,6 +67,7 @@ class TaskOutput:
     refused: tuple[tuple[TrackId, str], ...]
     failed: tuple[tuple[TrackId, str], ...]
     compute_s: float
+    cpu_s: float
     audio_s: float
     node: str
 
@@ -96,7 +97,7 @@ def run_task(payload: TaskPayload) -> TaskOutput:
     """Process every track of the payload's grant; a refused or undecodable track never stops the rest."""
     kind = job_kind(payload.kind)
     reader = GrantedReader(blob_dir=Path(payload.blob_dir), verify_key=payload.verify_key)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     outputs: list[tuple[TrackId, bytes]] = []
     refused: list[tuple[TrackId, str]] = []
     failed: list[tuple[TrackId, str]] = []
@@ -116,7 +117,14 @@ def run_task(payload: TaskPayload) -> TaskOutput:
                 failed.append((track, exc.message))
     node = f"{socket.gethostname()}:{os.getpid()}"
     return TaskOutput(
-        payload.seq, tuple(outputs), tuple(refused), tuple(failed), time.perf_counter() - started, audio_s, node
+        payload.seq,
+        tuple(outputs),
+        tuple(refused),
+        tuple(failed),
+        time.perf_counter() - started,
+        time.process_time() - cpu_started,
+        audio_s,
+        node,
     )
 
 

@@ -59,6 +59,7 @@ class SqlJobStore:
                     "refused": 0,
                     "failed": 0,
                     "compute_ms": 0,
+                    "cpu_ms": 0,
                 }
                 for seq, batch in enumerate(batches)
             ]
@@ -155,6 +156,7 @@ class SqlJobStore:
                     refused=result.refused,
                     failed=result.failed,
                     compute_ms=result.compute_ms,
+                    cpu_ms=result.cpu_ms,
                     node=result.node[:200],
                     finished_us=now,
                 )
@@ -172,6 +174,7 @@ def _task_sums(*group: Any) -> Any:
         func.coalesce(func.sum(jt.c.refused), 0).label("refused"),
         func.coalesce(func.sum(jt.c.failed), 0).label("failed"),
         func.coalesce(func.sum(jt.c.compute_ms), 0).label("compute_ms"),
+        func.coalesce(func.sum(jt.c.cpu_ms), 0).label("cpu_ms"),
     )
 
 
@@ -190,6 +193,7 @@ def _job(row: Any, sums: Any) -> Job:
         refused=int(sums.refused) if sums else 0,
         failed=int(sums.failed) if sums else 0,
         compute_s=int(sums.compute_ms) / 1000 if sums else 0.0,
+        cpu_s=int(sums.cpu_ms) / 1000 if sums else 0.0,
         driver=row.driver,
         heartbeat_at=opt_from_us(row.heartbeat_us),
         error=row.error,

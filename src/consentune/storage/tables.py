@@ -299,6 +299,7 @@ job_tasks = Table(
     Column("refused", Integer, nullable=False, default=0),
     Column("failed", Integer, nullable=False, default=0),
     Column("compute_ms", Integer, nullable=False, default=0),
+    Column("cpu_ms", Integer, nullable=False, default=0),
     Column("node", String(200), nullable=True),
     Column("finished_us", BigInteger, nullable=True),
     Index("ix_job_tasks_status", "job_id", "status"),

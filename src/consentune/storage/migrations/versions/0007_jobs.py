@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("refused", sa.Integer, nullable=False, server_default="0"),
         sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
         sa.Column("compute_ms", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("cpu_ms", sa.Integer, nullable=False, server_default="0"),
         sa.Column("node", sa.String(200), nullable=True),
         sa.Column("finished_us", sa.BigInteger, nullable=True),
     )
