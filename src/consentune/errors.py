@@ -19,7 +19,8 @@
     ├── AuthenticationFailed    missing or unknown credentials
     ├── LedgerError             ledger cannot serve the request
     │   └── VerificationFailed  proof, receipt or checkpoint does not verify
-    └── StorageError            database or blob store failure
+    ├── StorageError            database or blob store failure
+    └── JobFailed               a batch job stopped (a worker died, an engine failed); resumable
 
 The CLI maps each class to one line and an exit code; the API maps each
 class to an HTTP status and one JSON error shape.
@@ -126,6 +127,10 @@ class StorageError(ConsentuneError):
     code = "storage_error"
 
 
+class JobFailed(ConsentuneError):
+    code = "job_failed"
+
+
 __all__ = [
     "AccessDenied",
     "AudioRejected",
@@ -136,6 +141,7 @@ __all__ = [
     "ConsentError",
     "ConsentuneError",
     "InvalidInput",
+    "JobFailed",
     "LedgerError",
     "NotFound",
     "PreviewOnly",

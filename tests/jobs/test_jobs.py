@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from consentune.engines import LocalEngine
-from consentune.errors import Conflict
+from consentune.errors import Conflict, JobFailed
 from consentune.jobs import JobProgress
 from consentune.organize import FEATURE_KIND
 from consentune.service import Consentune
@@ -145,3 +145,27 @@ def test_a_driver_killed_with_sigkill_resumes_without_duplicates(
         features = conn.execute(text("select count(*) from features where kind = :k"), {"k": FEATURE_KIND}).scalar()
     assert features == len(tracks)
     assert svc.ledger.audit().ok
+
+
+def test_a_killed_worker_fails_the_job_and_resume_finishes_it_once(
+    svc: Consentune, catalogue: dict[str, list[TrackId]], local_engine: LocalEngine
+) -> None:
+    tracks = catalogue["order"]
+    job = svc.jobs.create("analyze", tracks, actor=ACTOR, batch=1)
+    doomed = LocalEngine(workers=1)
+    worker_pid = int(doomed.warm()[0].rsplit(":", 1)[1])
+
+    def kill_worker_after_first(p: JobProgress) -> None:
+        if p.tasks_finished == 1:
+            os.kill(worker_pid, signal.SIGKILL)
+
+    try:
+        with pytest.raises(JobFailed, match="jobs resume"):
+            svc.jobs.run(job.id, engine=doomed, progress=kill_worker_after_first)
+    finally:
+        doomed.close()
+    stopped = svc.jobs.get(job.id)
+    assert stopped.status == "failed" and stopped.error and 1 <= stopped.tasks_done < stopped.tasks
+    ended = svc.jobs.run(job.id, engine=local_engine)
+    assert (ended.status, ended.done) == ("done", 8)
+    assert sorted(_job_entries(svc, job.id)) == sorted(("read-audio", t, "allow") for t in tracks)

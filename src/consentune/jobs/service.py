@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from consentune.errors import Conflict, InvalidInput, NotFound
+from consentune.errors import Conflict, ConsentuneError, InvalidInput, JobFailed, NotFound
 from consentune.gate import PurposeGate, WorkGrant
 from consentune.identify.index import FingerprintIndex
 from consentune.jobs.model import (
@@ -143,9 +143,14 @@ class JobService:
                 finished_tracks += result.done + result.refused + result.failed
                 if progress is not None:
                     progress(JobProgress(job_id, finished_tracks, job.tracks, finished_tasks, job.tasks))
-        except BaseException as exc:  # record why, then let it propagate (KeyboardInterrupt included)
-            self._repo.set_job_status(job_id, FAILED, at=self._clock(), error=str(exc)[:2000])
-            raise
+        except BaseException as exc:  # record why (KeyboardInterrupt included); the job stays resumable
+            self._repo.set_job_status(job_id, FAILED, at=self._clock(), error=f"{type(exc).__name__}: {exc}"[:2000])
+            if isinstance(exc, ConsentuneError) or not isinstance(exc, Exception):
+                raise
+            raise JobFailed(
+                f"job {job_id} stopped: {type(exc).__name__}: {exc}",
+                hint=f"finished tasks are kept; continue with `consentune jobs resume {job_id}`",
+            ) from exc
         if self._repo.job_status(job_id) != CANCELLED:
             status = DONE if not self._repo.pending_tasks(job_id) else FAILED
             self._repo.set_job_status(job_id, status, at=self._clock())
