@@ -7,6 +7,8 @@ skipped without Ray installed, and fails instead under ``CI=true``.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 
 import numpy as np
@@ -17,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from consentune.engines import LocalEngine
 from consentune.identify.service import track_postings
 from consentune.identify.triplets import SAMPLE_RATE
-from consentune.jobs import Engine
+from consentune.jobs import Engine, JobProgress
 from consentune.organize import FEATURE_KIND
 from consentune.organize.descriptors import analyze
 from consentune.service import Consentune
@@ -116,3 +118,25 @@ def test_fingerprint_gives_the_known_postings_and_ledger_on_every_engine(
         assert _indexed(svc, handle.track, expected.keys) == pairs
     batches = [tracks[i : i + 3] for i in range(0, 8, 3)]
     assert _job_entries(svc, job.id) == _expected_entries(svc, job.id, IDENTIFY, batches)
+
+
+def test_a_ray_worker_killed_mid_task_is_retried_without_duplicates(
+    svc: Consentune, catalogue: dict[str, list[TrackId]], engine: Engine
+) -> None:
+    if engine.name != "ray":
+        pytest.skip("Ray retries a task whose worker died; the local pool fails the job instead (test_jobs.py)")
+    tracks = catalogue["order"]
+    job = svc.jobs.create("analyze", tracks, actor=ACTOR, batch=1)
+    killed: list[int] = []
+
+    def kill_a_busy_worker(p: JobProgress) -> None:
+        if p.tasks_finished == 1:  # the worker that just finished has already taken the next task
+            pid = int(next(iter(_nodes_used(svc, job.id) - {"None"})).rsplit(":", 1)[1])
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    ended = svc.jobs.run(job.id, engine=engine, progress=kill_a_busy_worker)
+    assert killed and (ended.status, ended.done) == ("done", 8)
+    granted = [(a, t, d) for _actor, a, _p, t, d, _r in _job_entries(svc, job.id)]
+    assert sorted(granted) == sorted(("read-audio", t, "allow") for t in tracks)
+    assert all(svc.store.get_feature(t, FEATURE_KIND) is not None for t in tracks)
