@@ -169,3 +169,19 @@ def test_a_killed_worker_fails_the_job_and_resume_finishes_it_once(
     ended = svc.jobs.run(job.id, engine=local_engine)
     assert (ended.status, ended.done) == ("done", 8)
     assert sorted(_job_entries(svc, job.id)) == sorted(("read-audio", t, "allow") for t in tracks)
+
+
+def test_a_batch_the_gate_refuses_entirely_never_reaches_a_worker(
+    svc: Consentune, catalogue: dict[str, list[TrackId]], local_engine: LocalEngine
+) -> None:
+    svc.consent.set(svc.catalog.artist("Bo"), purpose=ORGANIZE, allow=False, actor="artist:bo")
+    job = svc.jobs.create("analyze", catalogue["order"], actor=ACTOR, batch=2)  # (A0,B0) (A1,B1) ...
+    bo_only = svc.jobs.create("analyze", catalogue["Bo"], actor=ACTOR, batch=2)
+    assert svc.jobs.run(bo_only.id, engine=local_engine).refused == 4
+    assert svc.jobs.run(job.id, engine=local_engine).done == 4
+    with svc.store.engine.connect() as conn:
+        from sqlalchemy import text
+
+        nodes = conn.execute(text("select job_id, node from job_tasks order by job_id, seq")).all()
+    assert {n for j, n in nodes if j == bo_only.id} == {"driver"}
+    assert all(n != "driver" for j, n in nodes if j == job.id)

@@ -85,6 +85,11 @@ def run(
     svc = service()
     ids = [TrackId(t.strip()) for t in tracks.split(",") if t.strip()] if tracks else _all_tracks(svc)
     todo = ids if redo or tracks else svc.jobs.pending(name, ids)
+    if not todo:
+        console.print(
+            f"nothing to do: all {len(ids)} tracks already have {name} results (--redo to process them again)"
+        )
+        return
     job = svc.jobs.create(name, todo, actor=JOB_ACTOR, engine=engine, batch=batch)
     console.print(
         f"job {job.id}: {name} over {job.tracks} tracks in {job.tasks} tasks ({len(ids) - len(todo)} already done)"

@@ -118,10 +118,16 @@ class JobService:
         job = self._claim(job_id, engine=engine.name, force=force)
         kind = job_kind(job.kind)
         pending = self._repo.pending_tasks(job_id)
-        finished_tracks = job.done + job.refused + job.failed
-        finished_tasks = job.tasks_done
+        finished = [job.tasks_done, job.done + job.refused + job.failed]  # tasks, tracks
         denied: dict[int, int] = {}
         grants: dict[int, WorkGrant] = {}
+
+        def record(seq: int, result: TaskResult) -> None:
+            self._repo.finish_task(job_id, seq, result, at=self._clock())
+            finished[0] += 1
+            finished[1] += result.done + result.refused + result.failed
+            if progress is not None:
+                progress(JobProgress(job_id, finished[1], job.tracks, finished[0], job.tasks))
 
         def payloads() -> Iterator[TaskPayload]:
             for task in pending:
@@ -131,18 +137,16 @@ class JobService:
                     actor=job.actor, purpose=kind.purpose, tracks=task.tracks, key=f"job:{job_id}/task:{task.seq}"
                 )
                 self._repo.start_task(job_id, task.seq)
+                if not batch.grant.items:  # every track refused: nothing for a worker to do
+                    record(task.seq, TaskResult(0, len(batch.denied), 0, 0, 0, "driver"))
+                    continue
                 denied[task.seq] = len(batch.denied)
                 grants[task.seq] = batch.grant
                 yield TaskPayload(kind.name, task.seq, str(self._blob_dir), self._gate.grant_verify_key, batch.grant)
 
         try:
             for output in engine.run(run_task, payloads(), window=max(1, engine.workers) * 2):
-                result = self._write_back(kind.name, grants.pop(output.seq), output, denied.pop(output.seq))
-                self._repo.finish_task(job_id, output.seq, result, at=self._clock())
-                finished_tasks += 1
-                finished_tracks += result.done + result.refused + result.failed
-                if progress is not None:
-                    progress(JobProgress(job_id, finished_tracks, job.tracks, finished_tasks, job.tasks))
+                record(output.seq, self._write_back(kind.name, grants.pop(output.seq), output, denied.pop(output.seq)))
         except BaseException as exc:  # record why (KeyboardInterrupt included); the job stays resumable
             self._repo.set_job_status(job_id, FAILED, at=self._clock(), error=f"{type(exc).__name__}: {exc}"[:2000])
             if isinstance(exc, ConsentuneError) or not isinstance(exc, Exception):
