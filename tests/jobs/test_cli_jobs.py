@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import run
+from tests.jobs.conftest import ray_or_skip
 
 
 def test_jobs_run_list_show_and_errors(
@@ -48,3 +49,24 @@ def test_jobs_run_list_show_and_errors(
     assert code == 2 and "consentune recommend train" in err
     code, _, err = run(capsys, "jobs", "run", "analyze", "--engine", "spark")
     assert code == 2 and "unknown engine" in err
+
+
+def test_jobs_run_on_a_local_ray_cluster(
+    home: Path, audio_files: dict[str, bytes], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--engine ray` without an address starts a local cluster for the job and stops it afterwards."""
+    ray_or_skip()
+    monkeypatch.delenv("CONSENTUNE_RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("CONSENTUNE_IDENTIFY_AT_INGEST", "0")
+    assert run(capsys, "artist", "add", "Ada")[0] == 0
+    path = home / "a.wav"
+    path.write_bytes(audio_files["wav"])
+    assert run(capsys, "ingest", str(path), "--artist", "Ada")[0] == 0
+    code, out, err = run(capsys, "jobs", "run", "fingerprint", "--engine", "ray", "--workers", "1")
+    assert code == 0, err
+    assert "job 1 done: 1 processed" in out
+    code, out, _ = run(capsys, "jobs", "show", "1", "--json")
+    assert json.loads(out)["engine"] == "ray"
+    import ray
+
+    assert not ray.is_initialized()
