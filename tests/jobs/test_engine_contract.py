@@ -120,11 +120,10 @@ def test_fingerprint_gives_the_known_postings_and_ledger_on_every_engine(
     assert _job_entries(svc, job.id) == _expected_entries(svc, job.id, IDENTIFY, batches)
 
 
+@pytest.mark.parametrize("engine", ["ray-2-nodes"], indirect=True)  # the local pool fails the job instead (test_jobs)
 def test_a_ray_worker_killed_mid_task_is_retried_without_duplicates(
     svc: Consentune, catalogue: dict[str, list[TrackId]], engine: Engine
 ) -> None:
-    if engine.name != "ray":
-        pytest.skip("Ray retries a task whose worker died; the local pool fails the job instead (test_jobs.py)")
     tracks = catalogue["order"]
     job = svc.jobs.create("analyze", tracks, actor=ACTOR, batch=1)
     killed: list[int] = []
