@@ -12,8 +12,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "consentune"
 GATE_ONLY = {"soundfile", "consentune.gate.decode", "consentune.gate.blobs", "consentune.gate.blobs_s3"}
 ALLOWED = {
     "soundfile": {"gate/decode.py", "demo/synth.py"},  # the synthesizer only encodes
-    "consentune.gate.decode": {"gate/core.py", "gate/__init__.py"},
-    "consentune.gate.blobs": {"gate/core.py", "gate/blobs_s3.py"},
+    "consentune.gate.decode": {"gate/core.py", "gate/__init__.py", "gate/grants.py"},
+    # grants: the worker-side reader checks a grant before it reads a blob
+    "consentune.gate.blobs": {"gate/core.py", "gate/blobs_s3.py", "gate/grants.py"},
     "consentune.gate.blobs_s3": {"gate/blobs.py"},
 }
 
@@ -44,4 +45,14 @@ def test_only_the_gate_imports_decoder_and_blob_store() -> None:
         for name in _imports(path) & GATE_ONLY:
             if rel not in ALLOWED[name]:
                 offenders.append(f"{rel} imports {name}")
+    assert offenders == []
+
+
+def test_only_the_engine_adapters_import_ray() -> None:
+    offenders = [
+        path.relative_to(SRC).as_posix()
+        for path in SRC.rglob("*.py")
+        if any(n == "ray" or n.startswith("ray.") for n in _imports(path))
+        and not path.relative_to(SRC).as_posix().startswith("engines/")
+    ]
     assert offenders == []

@@ -46,6 +46,11 @@ class Settings:
     (``CONSENTUNE_LEDGER_INTEGRATE_INTERVAL_S``) and publishes the log as
     C2SP tlog-tiles under ``ledger_tiles_dir`` (``CONSENTUNE_LEDGER_TILES_DIR``,
     default ``home/tlog``).
+    ``ray_address`` (``CONSENTUNE_RAY_ADDRESS``) is the Ray cluster ``consentune jobs run --engine ray``
+    joins; unset, that engine starts a local cluster.
+
+    ``signal_ttl_s`` bounds how long the public catalogue and the AI-use
+    signals (robots.txt, TDMRep, headers, embedded XMP) may lag a change.
 
     ``database_url`` defaults to a SQLite file (WAL mode) inside ``home``;
     set ``CONSENTUNE_DATABASE_URL`` (e.g. ``postgresql+psycopg://host/db``)
@@ -88,6 +93,7 @@ class Settings:
     s3_endpoint_url: str | None = None
     redis_prefix: str = "consentune:"
     models_url: str | None = None
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         if self.shield_sim_clock and not self.bench_mode:
@@ -196,6 +202,7 @@ class Settings:
             s3_endpoint_url=env.get("CONSENTUNE_S3_ENDPOINT_URL") or None,
             redis_prefix=env.get("CONSENTUNE_REDIS_PREFIX") or cls.redis_prefix,
             models_url=env.get("CONSENTUNE_MODELS_URL") or None,
+            ray_address=env.get("CONSENTUNE_RAY_ADDRESS") or None,
         )
 
 

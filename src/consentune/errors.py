@@ -21,7 +21,8 @@
     ├── AuthenticationFailed    missing or unknown credentials
     ├── LedgerError             ledger cannot serve the request
     │   └── VerificationFailed  proof, receipt or checkpoint does not verify
-    └── StorageError            database or blob store failure
+    ├── StorageError            database or blob store failure
+    └── JobFailed               a batch job stopped (a worker died, an engine failed); resumable
 
 The CLI maps each class to one line and an exit code; the API maps each
 class to an HTTP status and one JSON error shape.
@@ -138,6 +139,10 @@ class StorageError(ConsentuneError):
     code = "storage_error"
 
 
+class JobFailed(ConsentuneError):
+    code = "job_failed"
+
+
 __all__ = [
     "AccessDenied",
     "AudioRejected",
@@ -149,6 +154,7 @@ __all__ = [
     "ConsentError",
     "ConsentuneError",
     "InvalidInput",
+    "JobFailed",
     "LedgerError",
     "NotFound",
     "PayloadTooLarge",

@@ -25,6 +25,7 @@ from consentune.fraud.service import FraudService
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.gate.dedup import UseDedup
 from consentune.identify import IdentifyService, MmapIndex
+from consentune.jobs import JobService
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
 from consentune.ops import Metrics, Readiness, check_parts
@@ -44,7 +45,7 @@ from consentune.shield.listen import ListenerDesk
 from consentune.shield.policy import TrackPolicySource
 from consentune.shield.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from consentune.shield.streams import StreamSigner
-from consentune.storage import SqlStore, make_engine, migrate
+from consentune.storage import SqlJobStore, SqlStore, make_engine, migrate
 from consentune.storage.claims_sql import SqlClaims
 from consentune.storage.tiles import FileTileStore
 from consentune.types import Purpose, Track, TrackId
@@ -72,6 +73,7 @@ class Consentune:
     fraud: FraudService
     session_key: bytes  # signs dashboard session cookies and CSRF tokens
     claims: ClaimService
+    jobs: JobService
     metrics: Metrics = field(default_factory=Metrics)
     leases: SqlLeases | None = None
     redis: redis.Redis | None = None  # shared state across workers, when CONSENTUNE_REDIS_URL is set
@@ -120,6 +122,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         integrate_batch=settings.ledger_integrate_batch,
         observer=metrics,
     )
+    secret = load_or_create_secret(settings.shield_secret_path)
     gate = PurposeGate(
         catalog=store,
         consent=store,
@@ -133,6 +136,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         use_dedup=use_dedup,
         observer=metrics,
         claims=claim_store,
+        grant_seed=hmac_key(secret, "work-grant"),
     )
 
     def decide(purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
@@ -152,7 +156,6 @@ def open_service(settings: Settings | None = None) -> Consentune:
         transactions=store,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    secret = load_or_create_secret(settings.shield_secret_path)
     listen = _listener_desk(settings, secret, store, catalog, gate, consent)
     plays = PlayLog(plays=store, catalog=store)
     fraud = FraudService(gate=gate, repo=store, catalog=store, live_log=live_log, observer=metrics)
@@ -171,9 +174,8 @@ def open_service(settings: Settings | None = None) -> Consentune:
         on_impressions=lambda tracks, at: store.add_impressions(tracks, at=at),
     )
     consent.add_purger(recommend.on_revoked)
-    identify = IdentifyService(
-        gate=gate, catalog=store, ledger=ledger, matches=store, index=MmapIndex(settings.fingerprint_dir)
-    )
+    fingerprints = MmapIndex(settings.fingerprint_dir)
+    identify = IdentifyService(gate=gate, catalog=store, ledger=ledger, matches=store, index=fingerprints)
     consent.add_purger(identify.on_revoked)
     claims = ClaimService(
         repo=claim_store,
@@ -215,6 +217,9 @@ def open_service(settings: Settings | None = None) -> Consentune:
         fraud=fraud,
         session_key=hmac_key(secret, "dashboard-session"),
         claims=claims,
+        jobs=JobService(
+            gate=gate, repo=SqlJobStore(engine), index=fingerprints, features=store, blob_dir=settings.blob_location
+        ),
         metrics=metrics,
         leases=SqlLeases(engine),
         redis=shared,

@@ -9,6 +9,7 @@ from consentune.cli.catalog import artist_app, ingest, tracks
 from consentune.cli.consent import consent_app, terms_app
 from consentune.cli.fraud import fraud_app, simulate_app
 from consentune.cli.identify import identify, index_app, matches
+from consentune.cli.jobs import jobs_app
 from consentune.cli.keys import keys_app
 from consentune.cli.ledger import ledger_app
 from consentune.cli.organize import organize_app
@@ -42,5 +43,6 @@ app.add_typer(shield_app, name="shield")
 app.add_typer(fraud_app, name="fraud")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(index_app, name="index")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(bench_app, name="bench")
 app.add_typer(secrets_app, name="secrets")

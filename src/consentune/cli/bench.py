@@ -506,6 +506,60 @@ def scale(
     console.print(table)
     for goal, met in results["goals"].items():
         console.print(f"goal {goal}: {'met' if met else 'MISSED'}")
+
+
+@bench_app.command("jobs")
+def jobs(
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/jobs.json"),
+    tracks: Annotated[int, typer.Option(help="synthesized tracks to backfill")] = 24,
+    seconds: Annotated[float, typer.Option(help="length of each track (s)")] = 6.0,
+    batch: Annotated[int, typer.Option(help="tracks per task")] = 2,
+    rounds: Annotated[int, typer.Option(help="rounds over all engines in turn; the median round is reported")] = 3,
+    ray: Annotated[
+        bool, typer.Option("--ray/--no-ray", help="also run the Ray engine on a local 2-node cluster")
+    ] = True,
+    database_url: Annotated[str | None, typer.Option(help="benchmark this database instead of a temp SQLite")] = None,
+) -> None:
+    """Analyze + fingerprint backfill: local 1 vs 2 workers vs Ray (2 nodes), overhead, ledger entries."""
+    from rich.console import Console
+
+    from consentune.bench.jobs import run_jobs_bench
+
+    results = run_jobs_bench(
+        tracks=tracks,
+        duration_s=seconds,
+        batch=batch,
+        rounds=rounds,
+        database_url=database_url,
+        ray=ray,
+        progress=console.print,
+    )
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    title = (
+        f"consentune bench jobs ({results['tracks']} x {results['track_seconds']:.0f}-s tracks, {results['backend']})"
+    )
+    table = new_table(
+        "run",
+        "workers",
+        "tracks/s",
+        "wall s",
+        "worker s/track",
+        "cpu s/track",
+        "cpu share",
+        "overhead ms/task",
+        "ledger/1k",
+        "appends/1k",
+        title=title,
+    )
+    for name, run in results["runs"].items():
+        keys = ("tracks_per_s", "wall_s", "compute_per_track_s", "cpu_per_track_s", "cpu_share_per_worker",
+                "overhead_per_task_ms", "ledger_entries_per_1000_tracks", "ledger_appends_per_1000_tracks")  # fmt: skip
+        table.add_row(name, str(run["workers"]), *(_fmt(run[k]) for k in keys))
+    Console(width=max(console.width, 140)).print(table)
+    for key, goal in results["goals"].items():
+        console.print(
+            f"{key}: {results[key]:.2f} (goal >= {goal}) -> {'met' if results['meets_goals'][key] else 'MISSED'}"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
     console.print(f"wrote {out}")

@@ -1,7 +1,8 @@
 """The purpose gate: the single door to content.  See :class:`PurposeGate`."""
 
-from consentune.gate.core import AdmittedUpload, Denial, Grant, PurposeGate
+from consentune.gate.core import AdmittedUpload, Denial, Grant, PurposeGate, WorkBatch
 from consentune.gate.decode import ACCEPTED_FORMATS, AudioLimits
+from consentune.gate.grants import GrantedReader, GrantItem, WorkGrant
 from consentune.gate.handles import ACTIONS, TrackHandle
 
 __all__ = [
@@ -11,6 +12,10 @@ __all__ = [
     "AudioLimits",
     "Denial",
     "Grant",
+    "GrantItem",
+    "GrantedReader",
     "PurposeGate",
     "TrackHandle",
+    "WorkBatch",
+    "WorkGrant",
 ]

@@ -9,6 +9,7 @@ Content is then read by presenting a handle back to the gate.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,6 +28,7 @@ from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
 from consentune.gate.blobs import open_blob_store
 from consentune.gate.dedup import MemoryUseDedup, UseDedup, use_key
+from consentune.gate.grants import GrantItem, GrantSigner, GrantVerifier, WorkGrant
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
 from consentune.ledger.log import LedgerTicket, UsageLedger, UsageRecord
 from consentune.observe import NULL_OBSERVER, Observer
@@ -54,6 +56,21 @@ class Grant:
     allowed: tuple[TrackHandle, ...]
     denied: tuple[Denial, ...]
     ledger_ticket: LedgerTicket  # resolve with UsageLedger.sequences() when the indices are needed
+
+
+@dataclass(frozen=True, slots=True)
+class WorkBatch:
+    """One batch of a job as the gate granted it.
+
+    ``grant`` names the allowed tracks only; ``fresh`` is False when this
+    batch key was granted before (a resumed task): the decisions are the
+    ones logged then, and nothing new was logged.
+    """
+
+    grant: WorkGrant
+    denied: tuple[Denial, ...]
+    ledger_range: range
+    fresh: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +106,8 @@ class PurposeGate:
         observer: Observer = NULL_OBSERVER,
         clock: Callable[[], datetime] = _utcnow,
         claims: ClaimRepo | None = None,
+        grant_seed: bytes | None = None,
+        grant_ttl_s: float = 3600.0,
     ) -> None:
         """``blobs`` is a folder or ``s3://bucket/prefix`` (see :func:`~consentune.gate.blobs.open_blob_store`);
         ``use_dedup`` decides which repeated uses are logged (in-process unless given)."""
@@ -108,6 +127,13 @@ class PurposeGate:
         self._claims = claims
         self._terms_lock = threading.Lock()
         self._terms_cache: tuple[int, Mapping[int, Terms]] = (-1, {})
+        self._signer = GrantSigner(grant_seed or secrets.token_bytes(32), ttl_s=grant_ttl_s)
+        self._verifier = GrantVerifier(self._signer.verify_key)
+
+    @property
+    def grant_verify_key(self) -> bytes:
+        """Public key workers check :class:`WorkGrant` signatures with (they can verify, never sign)."""
+        return self._signer.verify_key
 
     # -- decisions --------------------------------------------------------
     def decide(self, *, purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
@@ -201,6 +227,89 @@ class PurposeGate:
             else:
                 denied.append(Denial(track, batch.reason_text(i)))
         return Grant(purpose, action, tuple(allowed), tuple(denied), logged)
+
+    # -- batch work ---------------------------------------------------------
+    def grant_work(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId], key: str) -> WorkBatch:
+        """Decide a batch once, log it as one ledger append keyed by ``key``, and sign a grant for a worker.
+
+        Asking again with the same ``key`` (a task resumed after its driver
+        died) logs nothing new and grants exactly what was logged the first
+        time; the results are re-checked against consent in :meth:`accept_work`.
+        """
+        tracks = list(dict.fromkeys(tracks))
+        _check_request(actor=actor, purpose=purpose, tracks=tracks, action="read-audio")
+        batch = self.decide(purpose=purpose, tracks=tracks)
+        records = [
+            UsageRecord(
+                actor,
+                "read-audio",
+                purpose,
+                track,
+                "allow" if ok else "deny",
+                f"{batch.reason_text(i)}; {key}",
+                _version(batch.terms_versions[i]),
+            )
+            for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True))
+        ]
+        logged, fresh = self._ledger.append_once(records, key=f"{key}/grant")
+        if fresh:
+            allowed = [r.track for r in records if r.decision == "allow"]
+            denied = [
+                Denial(TrackId(str(r.track)), batch.reason_text(i))
+                for i, r in enumerate(records)
+                if r.decision != "allow"
+            ]
+        else:
+            entries = self._ledger.entries(list(logged))
+            allowed = [e.track for e in entries if e.decision == "allow"]
+            denied = [Denial(TrackId(str(e.track)), e.reason) for e in entries if e.decision != "allow"]
+        allowed_ids = [TrackId(str(t)) for t in allowed]
+        known = self._catalog.get_tracks(allowed_ids)
+        items = tuple(GrantItem(t, known[t].content_sha256) for t in allowed_ids if t in known)
+        grant = self._signer.sign(key=key, purpose=purpose, actor=actor, items=items)
+        return WorkBatch(grant, tuple(denied), logged, fresh)
+
+    def accept_work(
+        self, grant: WorkGrant, outputs: Mapping[TrackId, bytes], *, feature_kind: str | None = None
+    ) -> list[TrackId]:
+        """Take a worker's results back: keep only tracks the grant names whose consent still holds now.
+
+        With ``feature_kind`` the kept results are stored as features (in one
+        transaction, replacing earlier ones, so a retried task stores nothing
+        twice).  Results of tracks whose consent was withdrawn while the batch
+        ran are discarded and logged (once per batch).  Returns the kept tracks.
+        """
+        self._verifier.authentic(grant)
+        stray = [t for t in outputs if t not in set(grant.tracks)]
+        if stray:
+            raise AccessDenied(
+                f"results for track {stray[0]} which grant {grant.key!r} does not cover",
+                hint="a worker may only return results for the tracks of its grant",
+            )
+        tracks = list(outputs)
+        if not tracks:
+            return []
+        decision = self.decide(purpose=grant.purpose, tracks=tracks)
+        kept = [t for t, ok in zip(tracks, decision.allowed.tolist(), strict=True) if ok]
+        withdrawn = [
+            UsageRecord(
+                grant.actor,
+                "write-features",
+                grant.purpose,
+                track,
+                "deny",
+                f"{decision.reason_text(i)}; discarded; {grant.key}",
+                _version(decision.terms_versions[i]),
+            )
+            for i, (track, ok) in enumerate(zip(tracks, decision.allowed.tolist(), strict=True))
+            if not ok
+        ]
+        if withdrawn:
+            self._ledger.append_once(withdrawn, key=f"{grant.key}/accept")
+        if feature_kind is not None:
+            items = [(t, feature_kind, grant.purpose, outputs[t]) for t in kept]
+            self._features.put_features(items, self._clock())
+        return kept
 
     # -- content ----------------------------------------------------------
     def read_audio(self, handle: TrackHandle) -> bytes:
@@ -424,4 +533,4 @@ def _check_request(*, actor: str, purpose: str, tracks: Sequence[TrackId], actio
         )
 
 
-__all__ = ["AdmittedUpload", "Denial", "Grant", "PurposeGate"]
+__all__ = ["AdmittedUpload", "Denial", "Grant", "PurposeGate", "WorkBatch"]

@@ -143,6 +143,26 @@ class UsageLedger:
         first, count = found
         return range(first, first + count)
 
+    def append_once(self, records: Sequence[UsageRecord], *, key: str) -> tuple[range, bool]:
+        """Append ``records`` unless a batch with ``key`` was appended before.
+
+        Returns the batch's sequence numbers and whether this call queued
+        them; a retried batch job passes the same key and logs nothing twice.
+        """
+        if not key or len(key) > 160:
+            raise InvalidInput(f"ledger batch key {key[:40]!r} is empty or too long", hint="use at most 160 characters")
+        if not records:
+            return range(0), False
+        now = self._clock()
+        payload = encode_batch(
+            utc_timestamp(now),
+            [(r.actor, r.action, r.purpose, r.track, r.decision, r.reason, r.terms_version) for r in records],
+        )
+        batch_id, fresh = self._repo.enqueue_once(key, _epoch_us(now), len(records), payload)
+        if fresh:
+            self._observer.ledger_appended(entries=len(records), seconds=0.0)
+        return self.sequences(LedgerTicket(batch_id, len(records))), fresh
+
     def integrate(self, *, wait: bool = True) -> int:
         """Integrate every batch queued before this call, then sign a checkpoint and publish tiles.
 

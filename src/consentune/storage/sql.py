@@ -215,6 +215,28 @@ class SqlStore:
             raise StorageError(f"ledger integration failed: {exc.orig}", hint="retry; check the database") from None
         return result
 
+    def enqueue_once(self, key: str, queued_us: int, count: int, payload: bytes) -> tuple[int, bool]:
+        """:meth:`enqueue` at most once per ``key``: ``(batch id, whether this call queued it)``.
+
+        The key is stored in the same transaction as the queued batch, so a
+        writer killed at any point either queued the batch and recorded the key,
+        or did neither; a retried job passes the same key and queues nothing twice.
+        """
+        once = t.ledger_once
+        for _ in range(3):
+            with self._read() as conn:
+                seen = conn.execute(select(once.c.batch_id).where(once.c.key == key)).scalar()
+            if seen is not None:
+                return int(seen), False
+            try:
+                with self.transaction(), self._write() as conn:
+                    batch_id = self._enqueue(conn, queued_us, count, payload)
+                    conn.execute(insert(once).values(key=key, batch_id=batch_id))
+                return batch_id, True
+            except IntegrityError:
+                continue  # another writer recorded the key first: read theirs
+        raise StorageError(f"ledger batch key {key[:40]!r} keeps conflicting", hint="retry the task")
+
     def _lock_integrator(self, conn: Connection, *, wait: bool) -> bool:
         if conn.dialect.name == "postgresql":
             if wait:
@@ -854,6 +876,27 @@ class SqlStore:
             except IntegrityError:
                 if attempt == 2:
                     raise
+
+    def put_features(self, items: Sequence[tuple[TrackId, str, Purpose, bytes]], at: datetime) -> None:
+        """Store (track, kind, purpose, data) items in one transaction, replacing earlier ones."""
+        f = t.features
+        if not items:
+            return
+        rows = [{"track_id": tr, "kind": k, "purpose": p, "data": d, "created_us": to_us(at)} for tr, k, p, d in items]
+        with self.engine.begin() as conn:
+            for track, kind, _purpose, _data in items:
+                conn.execute(delete(f).where(and_(f.c.track_id == track, f.c.kind == kind)))
+            conn.execute(insert(f), rows)
+
+    def get_tracks(self, track_ids: Sequence[TrackId]) -> dict[TrackId, Track]:
+        """The known tracks among ``track_ids``, by id (unknown ids are left out)."""
+        out: dict[TrackId, Track] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(track_ids))):
+                for row in conn.execute(select(t.tracks).where(t.tracks.c.id.in_(chunk))):
+                    track = _track(row)
+                    out[track.id] = track
+        return out
 
     def get_feature(self, track: TrackId, kind: str) -> tuple[Purpose, bytes] | None:
         f = t.features

@@ -388,3 +388,47 @@ artist_day_listeners = Table(
     Column("day", Integer, primary_key=True, autoincrement=False),
     Column("user_id", String(64), primary_key=True),
 )
+
+# batch keys of idempotent appends (a retried job task logs nothing twice): key -> queued batch
+ledger_once = Table(
+    "ledger_once",
+    metadata,
+    Column("key", String(160), primary_key=True),
+    Column("batch_id", BigInteger, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("engine", String(16), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("params_json", Text, nullable=False),
+    Column("tasks", Integer, nullable=False),
+    Column("tracks", Integer, nullable=False),
+    Column("driver", String(200), nullable=True),
+    Column("heartbeat_us", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+job_tasks = Table(
+    "job_tasks",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("tracks_json", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("done", Integer, nullable=False, default=0),
+    Column("refused", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("compute_ms", Integer, nullable=False, default=0),
+    Column("cpu_ms", Integer, nullable=False, default=0),
+    Column("node", String(200), nullable=True),
+    Column("finished_us", BigInteger, nullable=True),
+    Index("ix_job_tasks_status", "job_id", "status"),
+)

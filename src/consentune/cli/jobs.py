@@ -1,0 +1,196 @@
+"""``consentune jobs run|resume|list|show|cancel``: batch work on the local process pool or on Ray."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from consentune.cli.common import console, print_json, service
+from consentune.engines import ENGINES, open_engine
+from consentune.errors import InvalidInput
+from consentune.jobs import DEFAULT_BATCH, KINDS, Job, JobProgress
+from consentune.service import Consentune
+from consentune.types import TrackId
+
+jobs_app = typer.Typer(
+    help="Batch jobs (analyze, fingerprint) on a process pool or a Ray cluster.", no_args_is_help=True
+)
+
+JOB_ACTOR = "service:jobs"
+_NOT_YET = {
+    "train-recommend": "consentune recommend train",
+    "fraud-rescan": "consentune fraud scan",
+    "import-plays": "consentune plays import",
+}
+_ALIASES = {"index": "fingerprint"}
+
+
+class _RateColumn(ProgressColumn):
+    """Tracks per second over the run so far."""
+
+    def render(self, task: object) -> Text:
+        speed = getattr(task, "speed", None)
+        return Text("-- tracks/s" if speed is None else f"{speed:.2f} tracks/s")
+
+
+def _kind(name: str) -> str:
+    if name in _NOT_YET:
+        raise InvalidInput(
+            f"{name} does not run as a distributed job yet", hint=f"run it in one process with `{_NOT_YET[name]}`"
+        )
+    name = _ALIASES.get(name, name)
+    if name not in KINDS:
+        raise InvalidInput(f"unknown job kind {name!r}", hint=f"use one of {sorted(KINDS)}")
+    return name
+
+
+def _engine_name(name: str) -> str:
+    if name not in ENGINES:
+        raise InvalidInput(f"unknown engine {name!r}", hint=f"use one of {', '.join(ENGINES)}")
+    return name
+
+
+@jobs_app.command("run")
+def run(
+    kind: Annotated[str, typer.Argument(help="analyze | fingerprint (alias: index)")],
+    engine: Annotated[str, typer.Option(help="local (process pool) or ray")] = "local",
+    tracks: Annotated[
+        str | None, typer.Option(help="comma-separated track ids (default: every unprocessed track)")
+    ] = None,
+    redo: Annotated[bool, typer.Option("--redo", help="process tracks that already have results too")] = False,
+    batch: Annotated[
+        int, typer.Option(help="tracks per task (one gate request and ledger append each)")
+    ] = DEFAULT_BATCH,
+    workers: Annotated[
+        int | None, typer.Option(help="parallel tasks (default: every core / CPU of the cluster)")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (default CONSENTUNE_RAY_ADDRESS)")
+    ] = None,
+) -> None:
+    """Create a job over the tracks and run it, with a progress bar; `jobs resume ID` continues it if stopped."""
+    name, engine = _kind(kind), _engine_name(engine)
+    svc = service()
+    ids = [TrackId(t.strip()) for t in tracks.split(",") if t.strip()] if tracks else _all_tracks(svc)
+    todo = ids if redo or tracks else svc.jobs.pending(name, ids)
+    if not todo:
+        console.print(
+            f"nothing to do: all {len(ids)} tracks already have {name} results (--redo to process them again)"
+        )
+        return
+    job = svc.jobs.create(name, todo, actor=JOB_ACTOR, engine=engine, batch=batch)
+    console.print(
+        f"job {job.id}: {name} over {job.tracks} tracks in {job.tasks} tasks ({len(ids) - len(todo)} already done)"
+    )
+    _drive(svc, job, engine=engine, workers=workers, ray_address=ray_address, force=False)
+
+
+@jobs_app.command("resume")
+def resume(
+    job_id: int,
+    engine: Annotated[str | None, typer.Option(help="local or ray (default: the job's engine)")] = None,
+    workers: Annotated[int | None, typer.Option(help="parallel tasks")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join")] = None,
+    force: Annotated[bool, typer.Option("--force", help="take over even if the recorded driver may be alive")] = False,
+) -> None:
+    """Continue a job from its unfinished tasks (after a crash, kill or failure)."""
+    svc = service()
+    job = svc.jobs.get(job_id)
+    _drive(svc, job, engine=_engine_name(engine or job.engine), workers=workers, ray_address=ray_address, force=force)
+
+
+def _drive(
+    svc: Consentune, job: Job, *, engine: str, workers: int | None, ray_address: str | None, force: bool
+) -> None:
+    address = ray_address or svc.settings.ray_address
+    runner = open_engine(engine, workers=workers, address=address)
+    columns = (
+        TextColumn(f"[bold]job {job.id} {job.kind}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    finished_before = job.done + job.refused + job.failed
+    try:
+        with Progress(*columns, console=console.rich, transient=False) as bar:
+            task = bar.add_task(job.kind, total=job.tracks, completed=finished_before)
+
+            def step(p: JobProgress) -> None:
+                bar.update(task, completed=p.tracks_finished)
+
+            ended = svc.jobs.run(job.id, engine=runner, progress=step, force=force)
+    finally:
+        runner.close()
+    console.print(
+        f"job {ended.id} {ended.status}: {ended.done} processed, {ended.refused} refused by consent, "
+        f"{ended.failed} failed ({ended.tasks_done}/{ended.tasks} tasks, {ended.compute_s:.1f} s worker time)"
+    )
+
+
+@jobs_app.command("list")
+def list_jobs(
+    limit: Annotated[int, typer.Option(help="newest first")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recent jobs with their progress."""
+    found = service().jobs.list(limit=limit)
+    if as_json:
+        print_json([_fields(job) for job in found])
+        return
+    table = Table("id", "kind", "status", "engine", "tasks", "processed", "refused", "failed")
+    for job in found:
+        counts = (f"{job.tasks_done}/{job.tasks}", str(job.done), str(job.refused), str(job.failed))
+        table.add_row(str(job.id), job.kind, job.status, job.engine, *counts)
+    console.print(table)
+
+
+@jobs_app.command("show")
+def show(job_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One job: status, progress, counts, driver and last error."""
+    fields = _fields(service().jobs.get(job_id))
+    if as_json:
+        print_json(fields)
+        return
+    table = Table("field", "value", title=f"job {job_id}")
+    for key, value in fields.items():
+        table.add_row(key, "" if value is None else str(value))
+    console.print(table)
+
+
+@jobs_app.command("cancel")
+def cancel(job_id: int) -> None:
+    """Stop a job: no further task is granted; tasks already running finish."""
+    job = service().jobs.cancel(job_id)
+    console.print(f"job {job.id} {job.status} ({job.tasks_done}/{job.tasks} tasks done)")
+
+
+def _fields(job: Job) -> dict[str, object]:
+    return {
+        "id": job.id, "kind": job.kind, "status": job.status, "engine": job.engine, "actor": job.actor,
+        "tasks": job.tasks, "tasks_done": job.tasks_done, "tracks": job.tracks, "processed": job.done,
+        "refused": job.refused, "failed": job.failed, "worker_seconds": job.compute_s,
+        "worker_cpu_seconds": job.cpu_s, "driver": job.driver, "heartbeat": job.heartbeat_at, "error": job.error,
+        "created": job.created_at, "updated": job.updated_at, "params": dict(job.params),
+    }  # fmt: skip
+
+
+def _all_tracks(svc: Consentune) -> list[TrackId]:
+    out: list[TrackId] = []
+    while page := svc.catalog.tracks(limit=1000, offset=len(out)):
+        out.extend(t.id for t in page)
+    return out
