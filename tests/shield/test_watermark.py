@@ -7,6 +7,8 @@ import json
 import shutil
 import subprocess
 import tempfile
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +20,10 @@ from scipy.signal import resample_poly
 from consentune.cli import main
 from consentune.demo.synth import SongSpec, encode, synthesize
 from consentune.errors import InvalidInput
+from consentune.service import open_service
 from consentune.shield.serial import open_serial, seal_serial, watermark_keys
 from consentune.shield.watermark import detect, embed, signal_to_mark_db
+from consentune.types import STREAM
 
 RATE = 44100
 KEY = bytes(range(32))
@@ -134,20 +138,37 @@ def test_serial_round_trips_and_stays_opaque() -> None:
         seal_serial(account_id="someone", at=1_764_676_845.0, key=keys.serial)
 
 
-def test_cli_names_the_account_and_reports_missing_marks(
+def test_cli_names_the_account_and_the_ledger_stream(
     home: Path, song: Audio, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["shield", "status", "--json"]) == 0  # first run creates the shield secret
+    original = home / "song.wav"
+    original.write_bytes(encode(song, RATE, format="wav"))
+    assert main(["artist", "add", "Ada"]) == 0
+    assert main(["ingest", str(original), "--artist", "Ada"]) == 0
     capsys.readouterr()
-    keys = watermark_keys((home / "home" / "shield.secret").read_bytes())
-    payload = seal_serial(account_id="acc_00ff00ff00ff00ff", at=1_764_676_800.0, key=keys.serial)
+    svc = open_service()
+    [track] = svc.catalog.tracks()
+    account_id, token = svc.listen.create_account(address="203.0.113.9", now=time.time())
+    session_id, _ = svc.listen.create_session(
+        account_token=token, address="203.0.113.9", user_agent="t", now=time.time()
+    )
+    svc.listen.start_play(session_id=session_id, track=track, now=time.time(), account_id=account_id)
+    [issued] = svc.ledger.track_entries(track=track.id, purpose=STREAM)
+    issued_at = datetime.strptime(issued.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+    keys = watermark_keys(svc.settings.shield_secret_path.read_bytes())
+    payload = seal_serial(account_id=account_id, at=issued_at, key=keys.serial)
     leak = home / "leak.mp3"
     leak.write_bytes(encode(_crop(embed(song, RATE, payload, keys.mark)), RATE, format="mp3"))
     assert main(["watermark", "detect", str(leak), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["account_prefix"] == "acc_00ff00ff00"
-    assert report["issued_minute"] == "2025-12-02T12:00:00+00:00"
+    assert account_id.startswith(report["account_prefix"])
+    assert [e["sequence"] for e in report["ledger_streams"]] == [issued.sequence]
     junk = home / "junk.mp3"
     junk.write_bytes(b"not audio")
     assert main(["watermark", "detect", str(junk)]) == 2
     assert "hint:" in capsys.readouterr().err
+    unmarked = home / "unmarked.mp3"
+    unmarked.write_bytes(encode(_crop(song), RATE, format="mp3"))
+    assert main(["watermark", "detect", str(unmarked)]) == 3
+    assert "no watermark found" in capsys.readouterr().err
+    svc.close()

@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
-from consentune.cli.common import console, print_json, service
+from consentune.cli.common import ADMIN_ACTOR, console, print_json, service
 from consentune.errors import InvalidInput, NotFound
-from consentune.shield.serial import open_serial, watermark_keys
+from consentune.service import Consentune
+from consentune.shield.serial import StreamSerial, open_serial, watermark_keys
 from consentune.shield.watermark import detect as detect_mark
+from consentune.types import STREAM
 
 watermark_app = typer.Typer(
     help="Forensic stream watermarks: trace a leaked file to its account.", no_args_is_help=True
@@ -39,12 +41,14 @@ def detect(
         )
     serial = open_serial(found.payload, key=keys.serial)
     issued = datetime.fromtimestamp(serial.minute_at, tz=UTC).isoformat()
+    streams = _ledger_streams(svc, data, file.name, serial)
     report = {
         "file": str(file),
         "account_prefix": serial.account_prefix,
         "issued_minute": issued,
         "confidence": found.confidence,
         "speed": found.speed,
+        "ledger_streams": streams,
     }
     if as_json:
         print_json(report)
@@ -53,3 +57,17 @@ def detect(
         f"{file}: streamed to account {serial.account_prefix}… in the minute from {issued} "
         f"(sync z {found.confidence:.1f}, speed ×{found.speed:.4f})"
     )
+    for entry in streams:
+        console.print(f"  ledger entry {entry['sequence']}: {entry['time']} {entry['actor']} streamed {entry['track']}")
+
+
+def _ledger_streams(svc: Consentune, data: bytes, filename: str, serial: StreamSerial) -> list[dict[str, object]]:
+    """Ledger stream entries issued in the serial's minute for the track the file matches (if indexed)."""
+    tracks = {m.track_id for m in svc.identify.identify(data, actor=ADMIN_ACTOR, filename=filename)}
+    found = []
+    for track in sorted(tracks):
+        for entry in svc.ledger.track_entries(track=track, purpose=STREAM, limit=10_000):
+            at = datetime.strptime(entry.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+            if serial.minute_at <= at < serial.minute_at + 60:
+                found.append({"sequence": entry.sequence, "time": entry.time, "actor": entry.actor, "track": track})
+    return found
