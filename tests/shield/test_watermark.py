@@ -21,6 +21,7 @@ from consentune.cli import main
 from consentune.demo.synth import SongSpec, encode, synthesize
 from consentune.errors import InvalidInput
 from consentune.service import open_service
+from consentune.shield import watermark
 from consentune.shield.serial import open_serial, seal_serial, watermark_keys
 from consentune.shield.watermark import detect, embed, signal_to_mark_db
 from consentune.types import STREAM
@@ -114,6 +115,11 @@ def test_mark_is_far_below_the_music(song: Audio, marked: Audio) -> None:
     freqs = np.fft.rfftfreq(len(song), 1 / RATE)
     low = np.sum(np.abs(outside[freqs < 500]) ** 2)
     assert low < 1e-3 * np.sum(np.abs(outside) ** 2)  # the mark stays out of the bass
+
+
+def test_embedding_in_blocks_equals_one_pass(song: Audio, marked: Audio, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watermark, "_BLOCK_HOPS", 10**6)  # the 34-s song is otherwise marked in two blocks
+    assert np.array_equal(embed(song, RATE, PAYLOAD, KEY), marked)
 
 
 def test_bad_inputs_are_named() -> None:

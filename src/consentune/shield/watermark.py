@@ -64,6 +64,7 @@ SYNC_THRESHOLD = (
     6.0  # sync z-score: unmarked 30-s clips peak at 3.5-4.2 over all speeds and offsets, marked ones at ~10
 )
 MIN_SECONDS = 12.0
+_BLOCK_HOPS = 1500  # embed 30 s at a time
 
 _TAG_BITS = 32
 _MESSAGE_BITS = PAYLOAD_BYTES * 8 + _TAG_BITS
@@ -270,14 +271,32 @@ def _band_of_bins(freqs: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
 
 
 def _mark(channel: Samples, rate: int, hop: int, chips: npt.NDArray[np.float64], strength_db: float) -> Samples:
-    freqs, _, spec = stft(channel, fs=rate, window="hann", nperseg=2 * hop, noverlap=hop)
+    """The mark for one channel, computed in blocks of :data:`_BLOCK_HOPS` hops to bound memory.
+
+    Each block is widened by two hops on both sides so that every kept sample comes from
+    STFT frames lying wholly inside the block; the result equals a single-pass mark.
+    """
+    block, margin = _BLOCK_HOPS * hop, 2 * hop
+    out = np.zeros(len(channel))
+    for start in range(0, len(channel), block):
+        lo, hi = max(0, start - margin), min(len(channel), start + block + margin)
+        delta = _mark_block(channel[lo:hi], rate, hop, chips, strength_db, first_frame=lo // hop)
+        kept = min(block, len(channel) - start)
+        out[start : start + kept] = delta[start - lo : start - lo + kept]
+    return out
+
+
+def _mark_block(
+    piece: Samples, rate: int, hop: int, chips: npt.NDArray[np.float64], strength_db: float, *, first_frame: int
+) -> Samples:
+    freqs, _, spec = stft(piece.astype(np.float32), fs=rate, window="hann", nperseg=2 * hop, noverlap=hop)
     band = _band_of_bins(freqs)
-    slot = (np.arange(spec.shape[1]) // SLOT_HOPS) % PERIOD_SLOTS
+    slot = ((first_frame + np.arange(spec.shape[1])) // SLOT_HOPS) % PERIOD_SLOTS
     in_band = band >= 0
-    gains = np.zeros((len(freqs), spec.shape[1]))
+    gains = np.zeros((len(freqs), spec.shape[1]), dtype=np.float32)
     gains[in_band] = 10 ** (strength_db * chips[slot][:, band[in_band]].T / 20) - 1
     _, delta = istft(spec * gains, fs=rate, window="hann", nperseg=2 * hop, noverlap=hop)
-    return np.asarray(delta[: len(channel)], dtype=np.float64)
+    return np.asarray(delta[: len(piece)], dtype=np.float64)
 
 
 def _resample(x: npt.NDArray[np.float64], ratio: Fraction) -> npt.NDArray[np.float64]:
