@@ -18,6 +18,7 @@ from consentune.cli.recommend import recommend_app
 from consentune.cli.secrets import secrets_app
 from consentune.cli.serve import demo, serve
 from consentune.cli.shield import shield_app
+from consentune.cli.watermark import watermark_app
 
 app = typer.Typer(
     name="consentune",
@@ -40,6 +41,7 @@ app.add_typer(plays_app, name="plays")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(organize_app, name="organize")
 app.add_typer(shield_app, name="shield")
+app.add_typer(watermark_app, name="watermark")
 app.add_typer(fraud_app, name="fraud")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(index_app, name="index")

@@ -560,6 +560,26 @@ def jobs(
         console.print(
             f"{key}: {results[key]:.2f} (goal >= {goal}) -> {'met' if results['meets_goals'][key] else 'MISSED'}"
         )
+
+
+@bench_app.command("watermark")
+def watermark(
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/watermark.json"),
+    clips: Annotated[int, typer.Option(help="30-s clips per transformation")] = 8,
+    seed: Annotated[int, typer.Option(help="seed for songs, payloads, crops and keys")] = 7,
+) -> None:
+    """Watermark recovery per transformation, false detections on unmarked audio, audibility."""
+    from consentune.bench.watermark import run_watermark
+
+    results = run_watermark(clips=clips, seed=seed, progress=console.print)
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    table = new_table("measure", "value", title=f"consentune bench watermark ({clips} clips of 30 s)")
+    for name, rate in results["recovery_rate"].items():
+        table.add_row(f"recovered after {name}", f"{rate:.1%}")
+    for key, value in results.items():
+        if key not in ("recovery_rate", "machine"):
+            table.add_row(key, _fmt(value) if not isinstance(value, float) or value >= 1e-3 else f"{value:.1e}")
+    console.print(table)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
     console.print(f"wrote {out}")
