@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
-from consentune.cli.common import console, print_json, service
-from consentune.engines import ENGINES, open_engine
+from consentune.cli.common import console, new_table, print_json, service
 from consentune.errors import InvalidInput
-from consentune.jobs import DEFAULT_BATCH, KINDS, Job, JobProgress
-from consentune.service import Consentune
 from consentune.types import TrackId
+
+if TYPE_CHECKING:  # the service, the engines and rich load only when a verb runs
+    from consentune.jobs import Job, JobProgress
+    from consentune.service import Consentune
+
+_DEFAULT_BATCH = 16  # consentune.jobs.DEFAULT_BATCH, repeated so `--help` imports nothing heavy
 
 jobs_app = typer.Typer(
     help="Batch jobs (analyze, fingerprint) on a process pool or a Ray cluster.", no_args_is_help=True
@@ -37,12 +29,17 @@ _NOT_YET = {
 _ALIASES = {"index": "fingerprint"}
 
 
-class _RateColumn(ProgressColumn):
-    """Tracks per second over the run so far."""
+def _rate_column() -> Any:
+    """A progress column: tracks per second over the run so far."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
 
-    def render(self, task: object) -> Text:
-        speed = getattr(task, "speed", None)
-        return Text("-- tracks/s" if speed is None else f"{speed:.2f} tracks/s")
+    class RateColumn(ProgressColumn):
+        def render(self, task: object) -> Text:
+            speed = getattr(task, "speed", None)
+            return Text("-- tracks/s" if speed is None else f"{speed:.2f} tracks/s")
+
+    return RateColumn()
 
 
 def _kind(name: str) -> str:
@@ -50,6 +47,8 @@ def _kind(name: str) -> str:
         raise InvalidInput(
             f"{name} does not run as a distributed job yet", hint=f"run it in one process with `{_NOT_YET[name]}`"
         )
+    from consentune.jobs import KINDS
+
     name = _ALIASES.get(name, name)
     if name not in KINDS:
         raise InvalidInput(f"unknown job kind {name!r}", hint=f"use one of {sorted(KINDS)}")
@@ -57,6 +56,8 @@ def _kind(name: str) -> str:
 
 
 def _engine_name(name: str) -> str:
+    from consentune.engines import ENGINES
+
     if name not in ENGINES:
         raise InvalidInput(f"unknown engine {name!r}", hint=f"use one of {', '.join(ENGINES)}")
     return name
@@ -72,7 +73,7 @@ def run(
     redo: Annotated[bool, typer.Option("--redo", help="process tracks that already have results too")] = False,
     batch: Annotated[
         int, typer.Option(help="tracks per task (one gate request and ledger append each)")
-    ] = DEFAULT_BATCH,
+    ] = _DEFAULT_BATCH,
     workers: Annotated[
         int | None, typer.Option(help="parallel tasks (default: every core / CPU of the cluster)")
     ] = None,
@@ -114,13 +115,24 @@ def resume(
 def _drive(
     svc: Consentune, job: Job, *, engine: str, workers: int | None, ray_address: str | None, force: bool
 ) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from consentune.engines import open_engine
+
     address = ray_address or svc.settings.ray_address
     runner = open_engine(engine, workers=workers, address=address)
     columns = (
         TextColumn(f"[bold]job {job.id} {job.kind}"),
         BarColumn(),
         MofNCompleteColumn(),
-        _RateColumn(),
+        _rate_column(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -152,7 +164,7 @@ def list_jobs(
     if as_json:
         print_json([_fields(job) for job in found])
         return
-    table = Table("id", "kind", "status", "engine", "tasks", "processed", "refused", "failed")
+    table = new_table("id", "kind", "status", "engine", "tasks", "processed", "refused", "failed")
     for job in found:
         counts = (f"{job.tasks_done}/{job.tasks}", str(job.done), str(job.refused), str(job.failed))
         table.add_row(str(job.id), job.kind, job.status, job.engine, *counts)
@@ -166,7 +178,7 @@ def show(job_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) 
     if as_json:
         print_json(fields)
         return
-    table = Table("field", "value", title=f"job {job_id}")
+    table = new_table("field", "value", title=f"job {job_id}")
     for key, value in fields.items():
         table.add_row(key, "" if value is None else str(value))
     console.print(table)
