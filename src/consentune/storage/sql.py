@@ -935,7 +935,12 @@ def _rule(row: Any) -> ConsentRule:
             valid_until=opt_from_us(row.valid_until_us),
         )
     except (OverflowError, ValueError):
-        _log.warning(
+        # every decision reads the rule again: warn once per rule and process, not once per decision
+        level = logging.DEBUG if row.id in _WARNED_RULES else logging.WARNING
+        if len(_WARNED_RULES) < 10_000:
+            _WARNED_RULES.add(row.id)
+        _log.log(
+            level,
             "consent rule %s of artist %s has times outside the representable range "
             "(created %s, from %s, until %s µs); it is read as a deny",
             row.id, row.artist_id, row.created_us, row.valid_from_us, row.valid_until_us,
@@ -949,6 +954,9 @@ def _rule(row: Any) -> ConsentRule:
             created_at=_safe_from_us(row.created_us),
             defect=f"stored time bounds out of range (from {row.valid_from_us} µs, until {row.valid_until_us} µs)",
         )
+
+
+_WARNED_RULES: set[int] = set()
 
 
 def _safe_from_us(value: int) -> datetime:
