@@ -211,3 +211,19 @@ def test_a_forked_child_using_the_inherited_service_sees_every_change(here: Cons
         if child.is_alive():
             child.kill()
     assert here.ledger.audit().ok
+
+
+def test_ai_use_signals_follow_a_change_made_by_another_process_at_once(here: Consentune, other: Other) -> None:
+    """robots.txt, TDMRep, headers and XMP are cached, but never across a consent change."""
+    ada = here.catalog.add_artist("Ada", actor="admin")
+    (track,) = _tracks(here, ada, 1)
+
+    def train_ai_allowed() -> bool:
+        (policy,) = [p for p in here.listen.policy.catalog_policy().tracks if p.track_id == track]
+        return bool(policy.allowed[TRAIN_AI])
+
+    assert not train_ai_allowed()  # cached now, for signal_ttl_s (30 s) unless consent moves
+    other.set(ada, TRAIN_AI, allow=True)
+    assert train_ai_allowed()
+    other.set(ada, TRAIN_AI, allow=False)
+    assert not train_ai_allowed()

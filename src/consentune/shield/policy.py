@@ -1,8 +1,10 @@
 """TrackPolicySource: the registry's current answers for the AI purposes, shaped for the signals.
 
 Decisions come from the gate's read-only ``decide`` (consent metadata, not
-content, so nothing is logged) and are cached briefly: a consent change
-reaches robots.txt, TDMRep, headers and embedded XMP within ``ttl_s``.
+content, so nothing is logged) and are cached briefly, but never across a
+consent change: the cache is keyed by the consent version, so a change
+reaches robots.txt, TDMRep, headers and embedded XMP on the next request;
+new tracks appear within ``ttl_s``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class TrackPolicySource:
         self.policy_url = policy_url
         self._lock = threading.Lock()
         self._cached: tuple[float, dict[TrackId, TrackPolicy]] = (float("-inf"), {})
+        self._cached_version = -1
         self._renders: dict[tuple[str, str], tuple[float, object]] = {}
 
     def catalog_policy(self) -> CatalogPolicy:
@@ -88,13 +91,15 @@ class TrackPolicySource:
         return embed_xmp(data, format=track.format, xmp=self.sidecar(track, artist=artist))
 
     def _policies(self) -> dict[TrackId, TrackPolicy]:
+        version = self._gate.consent_version()
         loaded_at, policies = self._cached
-        if time.monotonic() - loaded_at < self._ttl_s:
+        if version == self._cached_version and time.monotonic() - loaded_at < self._ttl_s:
             return policies
         tracks = [t.id for t in self._catalog.tracks(limit=10**9)]
         fresh = self._decide(tracks)
         with self._lock:
             self._cached = (time.monotonic(), fresh)
+            self._cached_version = version
         return fresh
 
     def _decide(self, tracks: list[TrackId]) -> dict[TrackId, TrackPolicy]:
