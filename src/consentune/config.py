@@ -50,7 +50,8 @@ class Settings:
     joins; unset, that engine starts a local cluster.
 
     ``signal_ttl_s`` bounds how long the public catalogue and the AI-use
-    signals (robots.txt, TDMRep, headers, embedded XMP) may lag a change.
+    signals (robots.txt, TDMRep, headers, embedded XMP) may lag a new track;
+    a consent change reaches the signals on the next request.
 
     ``database_url`` defaults to a SQLite file (WAL mode) inside ``home``;
     set ``CONSENTUNE_DATABASE_URL`` (e.g. ``postgresql+psycopg://host/db``)

@@ -214,6 +214,8 @@ def test_consent_bounds_past_the_calendar_are_a_400_and_stored_ones_fail_nobody(
         )  # fmt: skip
     mine = world.client.get("/v1/me/consent", headers=world.ada_key)
     assert mine.status_code == 200, mine.text
+    (train,) = [p for p in mine.json()["purposes"] if p["purpose"] == "train-ai"]
+    assert train["artist_rule"]["allow"] is False and "out of range" in train["artist_rule"]["defect"]
     decisions = world.client.post(
         "/v1/gate/decisions", json={"purpose": "train-ai", "tracks": [ada_track, bo_track]}, headers=world.service
     )

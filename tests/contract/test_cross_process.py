@@ -48,8 +48,12 @@ class Other:
 
     def allowed(self, purpose: Purpose, tracks: list[TrackId]) -> list[TrackId]:
         self.conn.send(("request", purpose, tracks))
-        answer: list[TrackId] = self.conn.recv()
+        answer: list[TrackId] = self._answer()
         return answer
+
+    def _answer(self) -> object:
+        assert self.conn.poll(60), "the other process did not answer within 60 s"
+        return self.conn.recv()
 
     def start_burst(self, purpose: Purpose, tracks: list[TrackId], count: int) -> None:
         self.conn.send(("burst", purpose, tracks, count))
@@ -59,7 +63,7 @@ class Other:
 
     def set(self, artist: Artist, purpose: Purpose, *, allow: bool) -> None:
         self.conn.send(("set", artist.id, purpose, allow))
-        assert self.conn.recv() == "ok"
+        assert self._answer() == "ok"
 
 
 def _other_process(settings: Settings, *, clock_skew_s: float = 0.0) -> Iterator[Other]:
@@ -176,3 +180,50 @@ def test_the_ledger_never_logs_a_decision_out_of_order_with_consent_changes(here
             assert (entry.decision == "allow") == allowed[TrackId(entry.track)], entry
             checked += 1
     assert checked == 60 * len(tracks)
+
+
+def _serve_inherited(svc: Consentune, conn: Connection) -> None:
+    """A forked child using the service object it inherited (engine, pool and all)."""
+    while (msg := conn.recv()) is not None:
+        grant = svc.gate.request(actor="service:forked", purpose=msg[1], tracks=msg[2])
+        conn.send(sorted(h.track for h in grant.allowed))
+
+
+def test_a_forked_child_using_the_inherited_service_sees_every_change(here: Consentune) -> None:
+    ada = here.catalog.add_artist("Ada", actor="admin")
+    tracks = _tracks(here, ada, 2)
+    assert len(here.gate.request(actor="s", purpose=RECOMMEND, tracks=tracks).allowed) == 2  # pool in use
+    ctx = mp.get_context("fork")
+    mine, theirs = ctx.Pipe()
+    child = ctx.Process(target=_serve_inherited, args=(here, theirs), daemon=True)
+    child.start()
+    try:
+        forked = Other(mine)
+        for step in range(4):
+            allow = step % 2 == 1
+            here.consent.set(ada, purpose=RECOMMEND, allow=allow, actor="artist:ada")
+            assert forked.allowed(RECOMMEND, tracks) == (sorted(tracks) if allow else [])
+            assert len(here.gate.request(actor="s", purpose=RECOMMEND, tracks=tracks).allowed) == (2 if allow else 0)
+        mine.send(None)
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    finally:
+        if child.is_alive():
+            child.kill()
+    assert here.ledger.audit().ok
+
+
+def test_ai_use_signals_follow_a_change_made_by_another_process_at_once(here: Consentune, other: Other) -> None:
+    """robots.txt, TDMRep, headers and XMP are cached, but never across a consent change."""
+    ada = here.catalog.add_artist("Ada", actor="admin")
+    (track,) = _tracks(here, ada, 1)
+
+    def train_ai_allowed() -> bool:
+        (policy,) = [p for p in here.listen.policy.catalog_policy().tracks if p.track_id == track]
+        return bool(policy.allowed[TRAIN_AI])
+
+    assert not train_ai_allowed()  # cached now, for signal_ttl_s (30 s) unless consent moves
+    other.set(ada, TRAIN_AI, allow=True)
+    assert train_ai_allowed()
+    other.set(ada, TRAIN_AI, allow=False)
+    assert not train_ai_allowed()

@@ -76,6 +76,9 @@ class RuleOut(BaseModel):
     created_at: datetime
     valid_from: datetime | None
     valid_until: datetime | None
+    defect: str | None = Field(
+        default=None, description="set when the stored rule cannot be read; it counts as a deny until replaced"
+    )
 
     @classmethod
     def of(cls, r: ConsentRule) -> RuleOut:
@@ -87,6 +90,7 @@ class RuleOut(BaseModel):
             created_at=r.created_at,
             valid_from=r.valid_from,
             valid_until=r.valid_until,
+            defect=r.defect or None,
         )
 
 

@@ -175,6 +175,10 @@ class PurposeGate:
         )
         return decide_isolated(context, tracks=tracks, purpose=purpose, at=self._clock())
 
+    def consent_version(self) -> int:
+        """The consent version: it moves with every committed consent change, in any process."""
+        return self._consent.consent_version()
+
     def _terms_at(self, version: int) -> Mapping[int, Terms]:
         """Published terms, re-read only when the consent version has moved since the last read."""
         with self._terms_lock:

@@ -10,7 +10,9 @@ write lock at the start (under the busy timeout) instead of failing with
 
 from __future__ import annotations
 
+import os
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -42,15 +44,32 @@ def make_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
             hint="use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db",
         ) from None
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database, busy_timeout_ms)
+        return _fork_safe(_sqlite_engine(url, parsed.database, busy_timeout_ms))
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
-        return create_engine(parsed, pool_pre_ping=True, future=True)
+        return _fork_safe(create_engine(parsed, pool_pre_ping=True, future=True))
     except NoSuchModuleError:
         raise StorageError(f"no driver for {parsed.drivername}", hint="pip install 'consentune[postgres]'") from None
     except ModuleNotFoundError as exc:
         raise StorageError(f"database driver missing: {exc.name}", hint="pip install 'consentune[postgres]'") from None
+
+
+def _fork_safe(engine: Engine) -> Engine:
+    """A forked child drops the pooled connections it inherited (without closing the parent's) and opens its own.
+
+    A SQLite handle or a PostgreSQL socket used from two processes at once
+    corrupts both sides' view, e.g. a read transaction the parent holds.
+    """
+    ref = weakref.ref(engine)
+
+    def _after_fork_in_child() -> None:
+        inherited = ref()
+        if inherited is not None:
+            inherited.dispose(close=False)
+
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    return engine
 
 
 def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engine:

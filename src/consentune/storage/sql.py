@@ -39,6 +39,8 @@ from consentune.storage.timeutil import from_us, opt_from_us, opt_to_us, to_us
 from consentune.types import Artist, ArtistId, PlayEvent, Purpose, PurposeKind, Role, Track, TrackId
 
 _log = logging.getLogger(__name__)
+# the open unit of work of each store (by id) in this thread or task; replaced, never mutated
+_UNITS_OF_WORK: ContextVar[Mapping[int, Connection] | None] = ContextVar("consentune_units_of_work", default=None)
 _CHUNK = 500  # bound IN-lists so huge batches stay within driver parameter limits
 
 
@@ -91,25 +93,28 @@ class SqlStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._bound: ContextVar[Connection | None] = ContextVar(f"consentune_tx_{id(self)}", default=None)
 
     # -- units of work ------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One unit of work for this thread or task; nested calls join the outer one."""
-        if self._bound.get() is not None:
+        if self._bound() is not None:
             yield
             return
         with write_transaction(self.engine) as conn:
-            token = self._bound.set(conn)
+            token = _UNITS_OF_WORK.set({**(_UNITS_OF_WORK.get() or {}), id(self): conn})
             try:
                 yield
             finally:
-                self._bound.reset(token)
+                _UNITS_OF_WORK.reset(token)
+
+    def _bound(self) -> Connection | None:
+        open_units = _UNITS_OF_WORK.get()
+        return None if open_units is None else open_units.get(id(self))
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        bound = self._bound.get()
+        bound = self._bound()
         if bound is not None:
             yield bound
             return
@@ -119,7 +124,7 @@ class SqlStore:
     @contextmanager
     def _read(self, *, snapshot: bool = False) -> Iterator[Connection]:
         """A connection for reads; with ``snapshot`` all of them see one committed state (SQLite: ``BEGIN``)."""
-        bound = self._bound.get()
+        bound = self._bound()
         if bound is not None:
             yield bound
             return
@@ -131,7 +136,7 @@ class SqlStore:
     @contextmanager
     def _attempt(self) -> Iterator[Connection]:
         """A write that may fail on a unique key and be retried: a savepoint inside a unit of work."""
-        bound = self._bound.get()
+        bound = self._bound()
         if bound is None:
             with write_transaction(self.engine) as conn:
                 yield conn
@@ -713,7 +718,7 @@ class SqlStore:
 
         Inside :meth:`transaction`, consent changes wait until that transaction ends.
         """
-        holding = self._bound.get() is not None
+        holding = self._bound() is not None
         with self._read(snapshot=True) as conn:
             cs = t.consent_state
             query = select(cs.c.version).where(cs.c.id == 1)
@@ -1432,7 +1437,12 @@ def _rule(row: Any) -> ConsentRule:
             valid_until=opt_from_us(row.valid_until_us),
         )
     except (OverflowError, ValueError):
-        _log.warning(
+        # every decision reads the rule again: warn once per rule and process, not once per decision
+        level = logging.DEBUG if row.id in _WARNED_RULES else logging.WARNING
+        if len(_WARNED_RULES) < 10_000:
+            _WARNED_RULES.add(row.id)
+        _log.log(
+            level,
             "consent rule %s of artist %s has times outside the representable range "
             "(created %s, from %s, until %s µs); it is read as a deny",
             row.id, row.artist_id, row.created_us, row.valid_from_us, row.valid_until_us,
@@ -1446,6 +1456,9 @@ def _rule(row: Any) -> ConsentRule:
             created_at=_safe_from_us(row.created_us),
             defect=f"stored time bounds out of range (from {row.valid_from_us} µs, until {row.valid_until_us} µs)",
         )
+
+
+_WARNED_RULES: set[int] = set()
 
 
 def _safe_from_us(value: int) -> datetime:
