@@ -25,7 +25,7 @@ from consentune.api import (
     routes_signals,
 )
 from consentune.api.errors import install_error_handlers
-from consentune.api.limits import BodyLimit
+from consentune.api.limits import RequestLimits
 from consentune.api.openapi import declare_errors
 from consentune.service import Consentune
 
@@ -106,7 +106,7 @@ def create_app(service: Consentune, *, sweep_interval_s: float = 600.0, checkpoi
 
     install_dashboard(app)
     declare_errors(app)
-    app.add_middleware(BodyLimit, max_upload_bytes=service.settings.max_upload_bytes)
+    app.add_middleware(RequestLimits, max_upload_bytes=service.settings.max_upload_bytes)
     return app
 
 

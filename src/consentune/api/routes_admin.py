@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from consentune.api.deps import Caller, Service
 from consentune.api.schemas import KeyIn, KeyOut, PurgeJobOut, ShieldDecisionOut
@@ -52,7 +53,10 @@ def shield_status(service: Service, caller: Caller) -> dict[str, object]:
 
 @router.get("/shield/decisions", response_model=list[ShieldDecisionOut])
 def shield_decisions(
-    service: Service, caller: Caller, active_only: bool = False, action: str | None = None
+    service: Service,
+    caller: Caller,
+    active_only: bool = False,
+    action: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[ShieldDecisionOut]:
     """Challenges and blocks, newest first, each with the signals that explain it."""
     caller.require(Role.ADMIN)

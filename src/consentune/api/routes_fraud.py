@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from consentune.api.deps import Caller, Service
+from consentune.api.schemas import PlayRows
 from consentune.plays import parse_records
 from consentune.types import Role
 
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["fraud"])
 
 
 class FraudEventsIn(BaseModel):
-    plays: list[dict[str, Any]] = Field(max_length=10_000)
+    plays: PlayRows
 
 
 @router.get("/fraud/alerts")

@@ -50,7 +50,9 @@ def consistency(
 
 
 @router.get("/tracks/{track_id}/receipt", responses={200: {"content": {"application/json": {}}}})
-def receipt(track_id: str, service: Service, caller: Caller, purpose: str | None = None) -> Response:
+def receipt(
+    track_id: str, service: Service, caller: Caller, purpose: Annotated[str | None, Query(max_length=64)] = None
+) -> Response:
     """A receipt of everything the ledger says about the track; verify it offline."""
     visible_track(service, caller, track_id)
     data = service.ledger.receipt(track=track_id, purpose=purpose)

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from consentune.api.deps import Service
+from consentune.api.schemas import MAX_INT, TrackRef, storable
 from consentune.errors import Blocked, ChallengeRequired, InvalidInput, PreviewOnly, RangeNotSatisfiable, Throttled
 from consentune.ports import ListenerSession
 from consentune.service import Consentune
@@ -100,13 +101,13 @@ def _session(service: Consentune, client: Client) -> ListenerSession:
 
 
 class ProgressIn(BaseModel):
-    track_id: str
-    position_s: float = Field(ge=0)
+    track_id: TrackRef
+    position_s: float = Field(ge=0, le=1e9)
 
 
 class ChallengeIn(BaseModel):
-    token: str
-    nonce: str = Field(max_length=128)
+    token: Annotated[str, Field(max_length=1024), AfterValidator(storable)]
+    nonce: Annotated[str, Field(max_length=128), AfterValidator(storable)]
 
 
 @router.post("/v1/listen/accounts", status_code=201)
@@ -137,7 +138,7 @@ def create_session(
 def catalog(
     request: Request,
     service: Service,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Response:
     client = client_of(request, service)
