@@ -44,24 +44,42 @@ class Parsed:
 
 def parse_csv(text: str, *, first_line: int = 2) -> Parsed:
     """Parse CSV text with a header row; rows are numbered as lines of the file."""
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # newline="": quoted fields may hold line breaks
+    try:
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        return Parsed(errors=[_unreadable(1, exc)])
     if missing:
         parsed = Parsed()
         parsed.errors.append(RowError(1, f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}"))
         return parsed
-    return parse_records(enumerate(reader, start=first_line))
+    parsed, next_line = Parsed(), first_line
+    try:
+        for line, row in enumerate(reader, start=first_line):
+            _parse_into(parsed, line, row)
+            next_line = line + 1
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit: the rest cannot be read
+        parsed.errors.append(_unreadable(next_line, exc))
+    return parsed
+
+
+def _unreadable(line: int, exc: csv.Error) -> RowError:
+    return RowError(line, f"the file cannot be read from here on: {exc}")
 
 
 def parse_records(rows: Iterable[tuple[int, Mapping[str, object]]]) -> Parsed:
     parsed = Parsed()
     for line, row in rows:
-        try:
-            parsed.events.append(parse_row(row))
-            parsed.lines.append(line)
-        except RowProblem as exc:
-            parsed.errors.append(RowError(line, str(exc)))
+        _parse_into(parsed, line, row)
     return parsed
+
+
+def _parse_into(parsed: Parsed, line: int, row: Mapping[str, object]) -> None:
+    try:
+        parsed.events.append(parse_row(row))
+        parsed.lines.append(line)
+    except RowProblem as exc:
+        parsed.errors.append(RowError(line, str(exc)))
 
 
 def parse_row(row: Mapping[str, object]) -> PlayEvent:
