@@ -109,3 +109,17 @@ def test_every_operation_publishes_its_errors_in_one_schema(world: World) -> Non
                 assert {400, 413, 415, 422} <= set(errors), (method, path)
             if any(p["name"] == "x-api-key" for p in operation.get("parameters", [])):
                 assert {401, 403} <= set(errors), (method, path)
+
+
+def test_a_receipt_is_bounded_per_request(world: World, audio_files: dict[str, bytes]) -> None:
+    from consentune.ledger import verify_receipt
+
+    done = world.svc.catalog.ingest(audio_files["flac"], filename="a.flac", artist=world.ada, title="A", actor="t")
+    track = done.track.id
+    for _ in range(3):
+        world.client.post("/v1/gate/decisions", json={"purpose": "identify", "tracks": [track]}, headers=world.service)
+    whole = world.client.get(f"/v1/tracks/{track}/receipt", headers=world.admin)
+    last = world.client.get(f"/v1/tracks/{track}/receipt?limit=2", headers=world.admin)
+    assert len(whole.json()["entries"]) >= 4 and len(last.json()["entries"]) == 2
+    assert len(verify_receipt(last.content, verifier_key=world.svc.ledger.verifier_key).entries) == 2
+    assert_error_shape(world.client.get(f"/v1/tracks/{track}/receipt?limit=10001", headers=world.admin), 422)

@@ -14,6 +14,7 @@ from consentune.api.schemas import AuditOut, CheckpointOut, GateIn, GateOut, Pro
 from consentune.types import Purpose, Role, TrackId
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
+MAX_RECEIPT_ENTRIES = 10_000  # per receipt: each entry carries its inclusion proof
 PUBLIC_CHECKPOINT_MAX_AGE_S = 10.0  # anyone may ask; sign at most one checkpoint per 10 s for them
 
 
@@ -51,11 +52,15 @@ def consistency(
 
 @router.get("/tracks/{track_id}/receipt", responses={200: {"content": {"application/json": {}}}})
 def receipt(
-    track_id: str, service: Service, caller: Caller, purpose: Annotated[str | None, Query(max_length=64)] = None
+    track_id: str,
+    service: Service,
+    caller: Caller,
+    purpose: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_RECEIPT_ENTRIES)] = MAX_RECEIPT_ENTRIES,
 ) -> Response:
-    """A receipt of everything the ledger says about the track; verify it offline."""
+    """A receipt of the latest ``limit`` ledger entries about the track; verify it offline."""
     visible_track(service, caller, track_id)
-    data = service.ledger.receipt(track=track_id, purpose=purpose)
+    data = service.ledger.receipt(track=track_id, purpose=purpose, limit=limit)
     return Response(
         data,
         media_type="application/json",

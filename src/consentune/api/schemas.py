@@ -226,7 +226,11 @@ class AcceptIn(BaseModel):
 
 class GateIn(BaseModel):
     purpose: PurposeName
-    tracks: Annotated[list[TrackRef], AfterValidator(_distinct), Field(max_length=MAX_GATE_BATCH)]
+    tracks: Annotated[
+        list[TrackRef],
+        AfterValidator(_distinct),
+        Field(max_length=MAX_GATE_BATCH, json_schema_extra={"uniqueItems": True}),
+    ]
     action: Annotated[str, Field(max_length=32), AfterValidator(storable)] = "read-audio"
 
 
