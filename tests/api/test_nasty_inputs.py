@@ -1,8 +1,9 @@
-"""Hostile values (tests/data/nasty_inputs.json) against every write route and query parameter.
+"""Hostile values (tests/data/nasty_inputs.json) against every write route, query and path parameter.
 
 Every value goes to every JSON write route (into one of its fields, rotating, so
-each field sees every kind of value) and to every operation with query
-parameters. Goal: no 5xx, and every error in the one JSON shape.
+each field sees every kind of value), to every operation with query
+parameters, and (rotating) to the operations with path parameters.
+Goal: no 5xx, and every error in the one JSON shape.
 """
 
 from __future__ import annotations
@@ -198,4 +199,30 @@ def test_nasty_values_in_every_query_parameter(world: World, track: str) -> None
                 continue  # no client sends it: the 1 MB values go in bodies above
             _check(world.client.request(method, f"{url}?{query}", headers=headers), f"{method} {path} {param}={name}",
                    problems)  # fmt: skip
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(sorted(problems)[:60])
+
+
+def test_nasty_values_in_path_parameters(world: World, track: str) -> None:
+    """Each value goes to one operation with path parameters (rotating): they all see a share of every kind."""
+    spec = world.client.get("/openapi.json").json()
+    operations = [
+        (method.upper(), path)
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if any(p["in"] == "path" for p in op.get("parameters", []))
+    ]
+    assert len(operations) >= 15
+    problems: list[str] = []
+    for i, (name, _, text) in enumerate(RAW):
+        method, path = operations[i % len(operations)]
+        segment = quote(text.encode("utf-8", "surrogatepass"), safe="")
+        if len(segment) > MAX_URL:
+            continue
+        url = path.replace("{track_id}", track)
+        url = (
+            url.replace(url[url.index("{") : url.index("}") + 1], segment)
+            if "{" in url
+            else url.replace(track, segment)
+        )
+        _check(world.client.request(method, url, headers=world.admin), f"{method} {path} = {name}", problems)
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(sorted(problems)[:60])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from consentune.api.deps import Caller, Service
-from consentune.api.schemas import KeyIn, KeyOut, PurgeJobOut, ShieldDecisionOut
+from consentune.api.schemas import MAX_INT, KeyIn, KeyOut, PurgeJobOut, ShieldDecisionOut
 from consentune.errors import InvalidInput
 from consentune.types import ArtistId, Role
 
@@ -64,6 +64,6 @@ def shield_decisions(
 
 
 @router.delete("/shield/blocks/{record_id}", status_code=204)
-def lift_block(record_id: int, service: Service, caller: Caller) -> None:
+def lift_block(record_id: Annotated[int, Path(ge=1, le=MAX_INT)], service: Service, caller: Caller) -> None:
     caller.require(Role.ADMIN)
     service.listen.guard.lift(record_id, by=caller.actor, now=time.time())
