@@ -15,9 +15,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from fastapi.responses import JSONResponse
-
-from consentune.errors import ConsentuneError, InvalidInput, PayloadTooLarge
+from consentune.api.errors import our_error
+from consentune.errors import InvalidInput, PayloadTooLarge
 
 MAX_BODY_BYTES = 16 * 2**20  # the largest JSON batch (10,000 play rows) is a few MB
 FORM_OVERHEAD_BYTES = 2**20  # multipart boundaries, headers and small fields beside the file
@@ -43,7 +42,7 @@ class RequestLimits:
             return
         problem = _url_problem(scope)
         if problem is not None:
-            await _error(problem, 400)(scope, receive, send)
+            await our_error(problem)(scope, receive, send)
             return
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
@@ -52,7 +51,7 @@ class RequestLimits:
         if declared is not None and (not declared.strip().isdigit() or int(declared) > limit):
             shown = declared.decode("latin-1")[:40]
             message = f"request body of {shown} bytes is over the {limit}-byte limit"
-            await _error(PayloadTooLarge(message, hint=_hint(limit)), 413)(scope, receive, send)
+            await our_error(PayloadTooLarge(message, hint=_hint(limit)))(scope, receive, send)
             return
         await self.app(scope, _counting(receive, limit), send)
 
@@ -68,10 +67,6 @@ def _url_problem(scope: Scope) -> InvalidInput | None:
         if "\x00" in decoded:
             return InvalidInput(f"the URL {part} contains a NUL character", hint="remove %00 from the URL")
     return None
-
-
-def _error(error: ConsentuneError, status: int) -> JSONResponse:
-    return JSONResponse({"error": {"code": error.code, "message": error.message, "hint": error.hint}}, status)
 
 
 def _hint(limit: int) -> str:
