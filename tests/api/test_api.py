@@ -121,7 +121,7 @@ def test_every_error_has_one_shape(world: World) -> None:
         (c.get("/v1/ledger/proof/consistency?old=1&new=999999"), 400),
         (c.get("/v1/ledger/proof/consistency?old=0&new=3"), 422),
         (c.get("/v1/ledger/proof/consistency?old=1&new=100000000000000000000000"), 422),
-        (c.post("/v1/gate/decisions", json={"purpose": "identify", "tracks": ["t" * 40]}, headers=world.service), 400),
+        (c.post("/v1/gate/decisions", json={"purpose": "identify", "tracks": ["t" * 40]}, headers=world.service), 422),
         (
             c.put(
                 "/v1/me/consent",

@@ -84,6 +84,21 @@ def test_an_artist_sees_only_alerts_touching_their_tracks(world: World) -> None:
     assert world.client.get("/v1/fraud/alerts").status_code == 401
 
 
+def test_an_alert_on_two_artists_shows_each_only_their_own_tracks_and_no_accounts(world: World) -> None:
+    bots = ["bot-ada-and-bo-1", "bot-ada-and-bo-2"]
+    world.svc.store.save_alerts([_alert("fa_both", bots, [world.ada_tracks[1], world.bo_tracks[0]], T0, 2)])
+    for who, own, other in (("ada", world.ada_tracks[1], world.bo_tracks[0]),
+                            ("bo", world.bo_tracks[0], world.ada_tracks[1])):  # fmt: skip
+        response = world.client.get("/v1/fraud/alerts", headers=world.keys[who])
+        (alert,) = response.json()["alerts"]
+        assert alert["tracks"] == [own] and alert["other_tracks"] == 1
+        assert alert["accounts"] == 2 and alert["networks"] == 1 and alert["devices"] == 0
+        assert other not in response.text and "203.0.113" not in response.text
+        assert not any(bot in response.text for bot in bots)
+    full = world.client.get("/v1/fraud/alerts", headers=world.keys["admin"]).json()["alerts"][0]
+    assert full["members"] == bots and set(full["tracks"]) == {world.ada_tracks[1], world.bo_tracks[0]}
+
+
 def _plays(world: World) -> list[PlayEvent]:
     plays = []
     for u in range(20):  # organic listeners, whole plays of both artists

@@ -96,3 +96,16 @@ def test_api_batch_reports_rejected_indices(svc: Consentune, track: str) -> None
     assert r.json()["rejected"] == [{"index": 1, "error": "ms_played 'lots' is not a number"}]
     artist_key = svc.keys.create(role=Role.ARTIST, artist_id=svc.catalog.artist("Ada").id)[1]  # type: ignore[arg-type]
     assert client.post("/v1/plays", json=body, headers={"Authorization": f"Bearer {artist_key}"}).status_code == 403
+
+
+def test_csv_the_csv_module_cannot_read_becomes_a_row_error_not_an_exception() -> None:
+    from consentune.plays.parse import parse_csv
+
+    header = "user_id,track_id,played_at,ms_played\n"
+    bare_cr = parse_csv("user_id,track_id,pla%ed_at,ms_played,coun4\x00\x00\ruser_id,x\n")  # found by atheris
+    assert bare_cr.errors and not bare_cr.events
+    huge = parse_csv(header + "u,t,2026-01-01T00:00:00Z,5\n" + 'u,t,2026-01-01T00:00:00Z,"' + "x" * 200_000 + '"\n')
+    assert len(huge.events) == 1
+    assert [(e.line, "cannot be read" in e.message) for e in huge.errors] == [(3, True)]
+    quoted = parse_csv(header.replace("\n", "\r\n") + 'u,"trk\r\n1",2026-01-01T00:00:00Z,5\r\n')
+    assert "control characters" in quoted.errors[0].message

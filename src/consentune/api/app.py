@@ -28,7 +28,7 @@ from consentune.api import (
 )
 from consentune.api.docs_pages import install_docs
 from consentune.api.errors import install_error_handlers
-from consentune.api.limits import BodyLimit
+from consentune.api.limits import RequestLimits
 from consentune.api.openapi import declare_errors
 from consentune.errors import Blocked, ChallengeRequired, ConsentuneError, StreamSuperseded, Throttled
 from consentune.ops.http import RequestContext
@@ -183,7 +183,7 @@ def create_app(
 
     install_dashboard(app)
     declare_errors(app)
-    app.add_middleware(BodyLimit, max_upload_bytes=service.settings.max_upload_bytes)
+    app.add_middleware(RequestLimits, max_upload_bytes=service.settings.max_upload_bytes)
     return app
 
 

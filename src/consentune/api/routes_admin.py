@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 
 from consentune.api.deps import Caller, Service
-from consentune.api.schemas import KeyIn, KeyOut, PurgeJobOut, ShieldDecisionOut
+from consentune.api.schemas import MAX_INT, KeyIn, KeyOut, PurgeJobOut, ShieldDecisionOut
 from consentune.errors import InvalidInput
 from consentune.types import ArtistId, Role
 
@@ -52,7 +53,10 @@ def shield_status(service: Service, caller: Caller) -> dict[str, object]:
 
 @router.get("/shield/decisions", response_model=list[ShieldDecisionOut])
 def shield_decisions(
-    service: Service, caller: Caller, active_only: bool = False, action: str | None = None
+    service: Service,
+    caller: Caller,
+    active_only: bool = False,
+    action: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[ShieldDecisionOut]:
     """Challenges and blocks, newest first, each with the signals that explain it."""
     caller.require(Role.ADMIN)
@@ -60,6 +64,6 @@ def shield_decisions(
 
 
 @router.delete("/shield/blocks/{record_id}", status_code=204)
-def lift_block(record_id: int, service: Service, caller: Caller) -> None:
+def lift_block(record_id: Annotated[int, Path(ge=1, le=MAX_INT)], service: Service, caller: Caller) -> None:
     caller.require(Role.ADMIN)
     service.listen.guard.lift(record_id, by=caller.actor, now=time.time())

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from consentune import auth
 from consentune.api.deps import Caller, Service
-from consentune.api.schemas import ArtistIn, ArtistOut, IngestOut, MeOut, TagsIn, TrackOut
+from consentune.api.schemas import MAX_INT, ArtistIn, ArtistOut, IngestOut, MeOut, TagsIn, TrackOut
 from consentune.errors import AccessDenied, AudioRejected, InvalidInput
 from consentune.types import Artist, Purpose, Role, Track, TrackId
 
@@ -47,9 +47,9 @@ def add_artist(body: ArtistIn, service: Service, caller: Caller) -> ArtistOut:
 def list_tracks(
     service: Service,
     caller: Caller,
-    artist: str | None = None,
+    artist: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> list[TrackOut]:
     owner: Artist | None
     if caller.role is Role.ARTIST:
@@ -82,9 +82,11 @@ def upload_track(
     caller: Caller,
     background: BackgroundTasks,
     file: Annotated[UploadFile, File(description="WAV, FLAC, OGG Vorbis, Opus or MP3")],
-    title: Annotated[str | None, Form()] = None,
-    artist: Annotated[str | None, Form(description="artist id or name (admin only)")] = None,
-    tags: Annotated[str | None, Form(description="comma-separated tags, e.g. 'ambient, piano'")] = None,
+    title: Annotated[str | None, Form(max_length=200)] = None,
+    artist: Annotated[str | None, Form(max_length=200, description="artist id or name (admin only)")] = None,
+    tags: Annotated[
+        str | None, Form(max_length=4000, description="comma-separated tags, e.g. 'ambient, piano'")
+    ] = None,
 ) -> IngestOut:
     if caller.role is Role.ARTIST:
         assert caller.artist_id is not None
@@ -121,7 +123,9 @@ def upload_track(
 
 
 @router.get("/tracks/{track_id}/audio", responses={200: {"content": {"application/octet-stream": {}}}})
-def read_audio(track_id: str, purpose: str, service: Service, caller: Caller) -> Response:
+def read_audio(
+    track_id: str, purpose: Annotated[str, Query(max_length=64)], service: Service, caller: Caller
+) -> Response:
     """Original audio for a named purpose; the gate decides and the ledger records it."""
     caller.require(Role.SERVICE, Role.ADMIN)
     grant = service.gate.request(actor=caller.actor, purpose=Purpose(purpose), tracks=[TrackId(track_id)])

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from consentune.api.deps import Caller, Service
+from consentune.api.schemas import PlayRows
 from consentune.plays import parse_records
 from consentune.types import Role
 
@@ -15,18 +16,18 @@ router = APIRouter(prefix="/v1", tags=["fraud"])
 
 
 class FraudEventsIn(BaseModel):
-    plays: list[dict[str, Any]] = Field(max_length=10_000)
+    plays: PlayRows
 
 
 @router.get("/fraud/alerts")
 def list_alerts(service: Service, caller: Caller, limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
-    """Alerts with their evidence, strongest first; an artist sees only alerts naming one of their tracks."""
+    """Alerts with their evidence, strongest first; an artist sees only alerts naming one of their tracks,
+    with only their own track ids (accounts, networks, devices and other artists' tracks are counted)."""
     caller.require(Role.ADMIN, Role.ARTIST, Role.SERVICE)
-    artist = caller.artist_id if caller.role is Role.ARTIST else None
-    if caller.role is Role.ARTIST and artist is None:
-        return {"alerts": []}
-    alerts = service.fraud.alerts(artist=artist, limit=limit)
-    return {"alerts": [a.to_dict() for a in alerts]}
+    if caller.role is Role.ARTIST:  # their own tracks only; listeners and others' tracks just counted
+        mine = service.fraud.artist_alerts(artist=caller.artist_id, limit=limit) if caller.artist_id else []
+        return {"alerts": [a.to_dict() for a in mine]}
+    return {"alerts": [a.to_dict() for a in service.fraud.alerts(limit=limit)]}
 
 
 @router.post("/fraud/events")

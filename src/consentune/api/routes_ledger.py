@@ -21,6 +21,7 @@ from consentune.ledger.tiles import CHECKPOINT_PATH, TileStore, parse_tile_path
 from consentune.types import Purpose, Role, TrackId
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
+MAX_RECEIPT_ENTRIES = 10_000  # per receipt: each entry carries its inclusion proof
 PUBLIC_CHECKPOINT_MAX_AGE_S = 10.0  # anyone may ask; sign at most one checkpoint per 10 s for them
 
 
@@ -91,10 +92,10 @@ def receipt(
     track_id: str,
     service: Service,
     caller: Caller,
-    purpose: str | None = None,
+    purpose: Annotated[str | None, Query(max_length=64)] = None,
     after: Annotated[int, Query(ge=-1, le=2**53 - 1)] = -1,
     size: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
-    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    limit: Annotated[int, Query(ge=1, le=MAX_RECEIPT_ENTRIES)] = MAX_RECEIPT_ENTRIES,
 ) -> Response:
     """One page of the receipt about the track; verify it offline.
 

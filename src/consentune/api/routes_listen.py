@@ -16,9 +16,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from consentune.api.deps import Service
+from consentune.api.schemas import MAX_INT, TrackRef, storable
 from consentune.errors import (
     AccessDenied,
     Blocked,
@@ -166,14 +167,14 @@ class ProgressIn(BaseModel):
     ``seek`` after the listener jumped, ``pause``, and ``resume`` (also after playing the track again to
     continue where it stopped).  A seek or resume starts a new segment at ``position_s``."""
 
-    track_id: str
-    position_s: float = Field(ge=0)
+    track_id: TrackRef
+    position_s: float = Field(ge=0, le=1e9)
     event: Literal["tick", "seek", "pause", "resume"] = "tick"
 
 
 class ChallengeIn(BaseModel):
-    token: str
-    nonce: str = Field(max_length=128)
+    token: Annotated[str, Field(max_length=1024), AfterValidator(storable)]
+    nonce: Annotated[str, Field(max_length=128), AfterValidator(storable)]
 
 
 @router.post("/v1/listen/accounts", status_code=201)
@@ -207,7 +208,7 @@ def create_session(
 def catalog(
     request: Request,
     service: Service,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Response:
     client = client_of(request, service)

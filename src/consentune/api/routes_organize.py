@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from consentune.api.deps import Caller, Service
 from consentune.api.routes_catalog import visible_track
+from consentune.api.schemas import storable
 from consentune.errors import NotFound
-from consentune.organize.tags import Vocabulary
+from consentune.organize.tags import MAX_TAG_CHARS, Vocabulary
 from consentune.types import Role, TrackId
 
 router = APIRouter(prefix="/v1", tags=["organize"])
@@ -42,7 +43,9 @@ class DuplicateOut(BaseModel):
 
 
 class TagsNormalizeIn(BaseModel):
-    tags: list[str] = Field(min_length=1, max_length=1000)
+    tags: list[Annotated[str, Field(max_length=MAX_TAG_CHARS), AfterValidator(storable)]] = Field(
+        min_length=1, max_length=1000
+    )
 
 
 class LabelOut(BaseModel):

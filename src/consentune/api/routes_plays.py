@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from consentune.api.deps import Caller, Service
+from consentune.api.schemas import PlayRows
 from consentune.types import Role
 
 router = APIRouter(prefix="/v1", tags=["plays"])
 
 
 class PlaysIn(BaseModel):
-    plays: list[dict[str, Any]] = Field(
-        max_length=10_000,
+    plays: PlayRows = Field(
         examples=[[{"user_id": "u1", "track_id": "trk_…", "played_at": "2026-11-27T10:00:00Z", "ms_played": 183000}]],
     )
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from consentune.consent.aipref import aipref_label
 from consentune.consent.registry import ConsentView
@@ -12,6 +13,65 @@ from consentune.consent.rules import ConsentRule
 from consentune.consent.terms import Terms
 from consentune.ports import ApiKeyRecord, PurgeJob, ShieldRecord
 from consentune.types import Artist, Track
+
+MAX_INT = 2**31 - 1  # the storage's INTEGER columns; offsets and versions beyond it are refused, not wrapped
+MAX_GATE_BATCH = 10_000  # tracks per gate request: one ledger entry each
+
+
+def _unicode(text: str) -> bool:
+    """False for text holding a lone surrogate (JSON ``"\\ud800"``): it has no UTF-8 form."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable(text: str) -> str:
+    """Refuse what no backend stores: lone surrogates and NUL."""
+    if not _unicode(text):
+        raise ValueError("is not valid Unicode text (it holds a lone surrogate)")
+    if "\x00" in text:
+        raise ValueError("contains a NUL character")
+    return text
+
+
+def _unicode_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Refuse a batch holding a lone surrogate anywhere: the request is not valid Unicode.
+
+    Other bad values (NUL, wrong types, out-of-range times) are the parser's to report per row.
+    """
+    for index, row in enumerate(rows):
+        if not all(_unicode(t) for item in row.items() for t in item if isinstance(t, str)):
+            raise ValueError(f"row {index} holds a lone surrogate, which is not valid Unicode")
+    return rows
+
+
+def _utc(moment: datetime) -> datetime:
+    """An aware time in UTC, refused when UTC cannot represent it (e.g. 9999-12-31T23:59:59-14:00)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the representable range once converted to UTC") from None
+
+
+def _distinct(items: list[str]) -> list[str]:
+    if len(set(items)) != len(items):
+        raise ValueError("lists a track more than once; each track is decided (and logged) once per request")
+    return items
+
+
+# length limits come before the check, so pydantic reports them as characters
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable)]
+Label = Annotated[str, Field(max_length=200), AfterValidator(storable)]
+PurposeName = Annotated[
+    str, Field(min_length=1, max_length=64, examples=["train-generative"]), AfterValidator(storable)
+]
+TrackRef = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(storable)]
+Summary = Annotated[str, Field(max_length=10_000), AfterValidator(storable)]
+StorageInt = Annotated[int, Field(ge=0, le=MAX_INT)]
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+PlayRows = Annotated[list[dict[str, Any]], AfterValidator(_unicode_rows), Field(max_length=10_000)]
 
 
 class ArtistOut(BaseModel):
@@ -26,7 +86,7 @@ class ArtistOut(BaseModel):
 
 
 class ArtistIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class TrackOut(BaseModel):
@@ -60,7 +120,7 @@ class TrackOut(BaseModel):
 
 
 class TagsIn(BaseModel):
-    tags: list[str] = Field(max_length=32)
+    tags: list[Label] = Field(max_length=32)
 
 
 class IngestOut(BaseModel):
@@ -132,11 +192,11 @@ class ConsentOut(BaseModel):
 
 
 class ConsentIn(BaseModel):
-    purpose: str = Field(examples=["train-generative"], max_length=64)
+    purpose: PurposeName
     allow: bool
-    track_id: str | None = Field(default=None, max_length=32)
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    track_id: TrackRef | None = None
+    valid_from: UtcTime | None = None
+    valid_until: UtcTime | None = None
 
 
 class TermsOut(BaseModel):
@@ -158,18 +218,24 @@ class TermsOut(BaseModel):
 
 
 class TermsIn(BaseModel):
-    kinds: dict[str, str] = Field(examples=[{"identify": "required", "train-generative": "opt-in"}])
-    summary: str = ""
+    kinds: dict[PurposeName, Annotated[str, Field(max_length=32), AfterValidator(storable)]] = Field(
+        max_length=256, examples=[{"identify": "required", "train-generative": "opt-in"}]
+    )
+    summary: Summary = ""
 
 
 class AcceptIn(BaseModel):
-    version: int
+    version: Annotated[StorageInt, Field(ge=1)]
 
 
 class GateIn(BaseModel):
-    purpose: str
-    tracks: list[str] = Field(max_length=100_000)
-    action: str = "read-audio"
+    purpose: PurposeName
+    tracks: Annotated[
+        list[TrackRef],
+        AfterValidator(_distinct),
+        Field(max_length=MAX_GATE_BATCH, json_schema_extra={"uniqueItems": True}),
+    ]
+    action: Annotated[str, Field(max_length=32), AfterValidator(storable)] = "read-audio"
 
 
 class DenialOut(BaseModel):
@@ -206,9 +272,9 @@ class AuditOut(BaseModel):
 
 
 class KeyIn(BaseModel):
-    role: str
-    artist_id: str | None = Field(default=None, max_length=200)
-    label: str = Field(default="", max_length=200)
+    role: Annotated[str, Field(max_length=16), AfterValidator(storable)]
+    artist_id: Name | None = None
+    label: Label = ""
 
 
 class KeyOut(BaseModel):

@@ -48,6 +48,32 @@ class ScanReport:
         }
 
 
+@dataclass(frozen=True)
+class ArtistAlert:
+    """An alert as one artist sees it: their own tracks by id; listeners, networks, devices and
+    other artists' tracks only counted, since those belong to other people."""
+
+    alert: Alert
+    own_tracks: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        a = self.alert
+        return {
+            "id": a.id,
+            "score": round(a.score, 4),
+            "raised_at": a.raised_at,
+            "updated_at": a.updated_at,
+            "window_start": a.window_start,
+            "window_end": a.window_end,
+            "tracks": list(self.own_tracks),
+            "other_tracks": len(a.tracks) - len(self.own_tracks),
+            "accounts": len(a.members),
+            "networks": len(a.networks),
+            "devices": len(a.devices),
+            "signals": {k: round(v, 4) for k, v in a.signals.items()},
+        }
+
+
 def scan_events(
     events: Sequence[PlayEvent], *, config: DetectorConfig | None = None, batch: int = 20_000
 ) -> tuple[list[Alert], IntakeStats]:
@@ -146,12 +172,18 @@ class FraudService:
         return StreamDetector(self._config, clock=lambda: self._clock().timestamp())
 
     # -- views ----------------------------------------------------------------
-    def alerts(self, *, artist: ArtistId | None = None, limit: int = 100) -> list[Alert]:
-        """All alerts, or for an artist only those touching at least one of their tracks."""
-        if artist is None:
-            return self._repo.fraud_alerts(tracks=None, limit=limit)
+    def alerts(self, *, limit: int = 100) -> list[Alert]:
+        """Every alert with all its evidence: for operators and the platform, never for artists."""
+        return self._repo.fraud_alerts(tracks=None, limit=limit)
+
+    def artist_alerts(self, *, artist: ArtistId, limit: int = 100) -> list[ArtistAlert]:
+        """Alerts touching at least one of the artist's tracks, showing only what is theirs."""
         own = [t.id for t in self._catalog.list_tracks(artist_id=artist, limit=10**9)]
-        return self._repo.fraud_alerts(tracks=own, limit=limit) if own else []
+        if not own:
+            return []
+        mine = set(own)
+        found = self._repo.fraud_alerts(tracks=own, limit=limit)
+        return [ArtistAlert(a, tuple(t for t in a.tracks if t in mine)) for a in found]
 
     def without_flagged(self, plays: list[PlayEvent]) -> list[PlayEvent]:
         """``plays`` minus those by flagged accounts inside their flagged windows."""
@@ -183,4 +215,4 @@ def _inside(play: PlayEvent, windows: Sequence[tuple[float, float]]) -> bool:
     return any(since <= at <= until for since, until in windows)
 
 
-__all__ = ["FLAG_MARGIN_S", "FraudService", "ScanReport", "scan_events"]
+__all__ = ["FLAG_MARGIN_S", "ArtistAlert", "FraudService", "ScanReport", "scan_events"]

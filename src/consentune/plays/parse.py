@@ -65,7 +65,7 @@ def parse_csv(text: str, *, first_line: int = 2) -> Parsed:
     A row the CSV reader itself refuses (a field over ``csv.field_size_limit()``,
     a NUL byte) becomes a numbered error like any other bad row.
     """
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # newline="": quoted fields may hold line breaks
     try:
         header = reader.fieldnames or []
     except csv.Error as exc:
@@ -236,9 +236,13 @@ def _text(row: Mapping[str, object], name: str, *, limit: int, required: bool = 
         if required:
             raise RowProblem(f"{name} is missing")
         return None
+    if not isinstance(value, str | int | float):
+        raise RowProblem(f"{name} must be text, not {type(value).__name__}")
     text = str(value).strip()
-    if len(text) > limit or any(ord(c) < 32 for c in text):
-        raise RowProblem(f"{name} {text[:40]!r} is longer than {limit} characters or has control characters")
+    if len(text) > limit or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise RowProblem(
+            f"{name} {text[:40]!r} is longer than {limit} characters or has control characters or lone surrogates"
+        )
     return text
 
 
@@ -247,8 +251,10 @@ def _time(value: object, name: str = "played_at") -> datetime:
         raise RowProblem(f"{name} is missing")
     try:
         return _moment(value, name)
-    except (OverflowError, OSError):
-        raise RowProblem(f"{name} {value!r} is out of range") from None
+    except RowProblem:
+        raise
+    except (OverflowError, OSError, ValueError):  # ValueError: NaN, or a year past 9999 after conversion
+        raise RowProblem(f"{name} {str(value)[:40]!r} is out of range") from None
 
 
 def _optional_time(row: Mapping[str, object], name: str) -> datetime | None:
@@ -288,8 +294,8 @@ def _ms(value: object) -> int:
         raise RowProblem("ms_played is missing")
     try:
         number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
-    except ValueError:
-        raise RowProblem(f"ms_played {value!r} is not a number") from None
+    except (ValueError, OverflowError):
+        raise RowProblem(f"ms_played {str(value)[:40]!r} is not a number") from None
     if not number.is_integer() or not 0 <= number <= MAX_MS_PLAYED:
         raise RowProblem(f"ms_played {value!r} must be a whole number of milliseconds in 0..{MAX_MS_PLAYED}")
     return int(number)
