@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -55,7 +56,10 @@ def _decode(data: bytes) -> tuple[Audio, int]:
 def _ffmpeg(x: Audio, *, codec: str, bitrate: str, suffix: str) -> tuple[Audio, int]:
     """Round trip through ffmpeg at an exact bit rate (soundfile cannot set one)."""
     if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed")
+        message = "ffmpeg is not installed (apt-get install ffmpeg; .ci/run installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
     with tempfile.TemporaryDirectory() as folder:
         source, coded = Path(folder) / "in.wav", Path(folder) / f"out{suffix}"
         source.write_bytes(encode(x, RATE, format="wav"))
