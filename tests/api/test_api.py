@@ -191,7 +191,7 @@ def test_tags_at_upload_and_replaced_by_the_artist_only(world: World, audio_file
     assert_error_shape(too_long, 400, "invalid_input")
 
 
-def test_consent_bounds_past_the_calendar_are_a_400_and_stored_ones_fail_nobody(
+def test_consent_bounds_past_the_calendar_are_refused_and_stored_ones_fail_nobody(
     world: World, audio_files: dict[str, bytes]
 ) -> None:
     from sqlalchemy import insert
@@ -199,7 +199,8 @@ def test_consent_bounds_past_the_calendar_are_a_400_and_stored_ones_fail_nobody(
     from consentune.storage import tables
 
     body = {"purpose": "train-ai", "allow": True, "valid_until": "9999-12-31T23:59:59-14:00"}
-    assert_error_shape(world.client.put("/v1/me/consent", json=body, headers=world.ada_key), 400, "invalid_input")
+    # the request schema refuses it first (422); the registry would too (InvalidInput) for library callers
+    assert_error_shape(world.client.put("/v1/me/consent", json=body, headers=world.ada_key), 422, "invalid_request")
     ada_track = _upload(world, world.ada_key, audio_files["wav"], "a.wav").json()["track"]["id"]
     bo_track = _upload(world, world.bo_key, audio_files["flac"], "b.flac").json()["track"]["id"]
     for key in (world.ada_key, world.bo_key):
