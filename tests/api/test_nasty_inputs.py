@@ -118,6 +118,9 @@ def _write_routes(w: World, track: str) -> list[tuple[str, str, dict[str, str], 
         ("POST", "/v1/fraud/events", w.service, {"plays": [_play(track)]}, play_fields),
         ("POST", "/v1/listen/progress", {}, {"track_id": track, "position_s": 1.0}, ["track_id", "position_s"]),
         ("POST", "/v1/listen/challenge", {}, {"token": "t", "nonce": "n"}, ["token", "nonce"]),
+        ("POST", "/v1/claims/1/dispute", w.ada_key, {"reason": "mine"}, ["reason", ""]),
+        ("POST", "/v1/claims/1/resolve", w.ada_key, {"outcome": "release"}, ["outcome", ""]),
+        ("PUT", "/v1/me/claim-policy", w.ada_key, {"policy": "hold"}, ["policy", ""]),
     ]
 
 
@@ -165,7 +168,15 @@ def test_nasty_values_in_every_write_route(world: World, track: str) -> None:
         for method, op in ops.items()
         if "application/json" in op.get("requestBody", {}).get("content", {})
     }
-    covered = {(m, p.replace(track, "{track_id}").replace(world.ada.id, "{artist_id}")) for m, p, *_ in routes}
+    covered = {
+        (
+            m,
+            p.replace(track, "{track_id}")
+            .replace(world.ada.id, "{artist_id}")
+            .replace("/claims/1/", "/claims/{claim_id}/"),
+        )
+        for m, p, *_ in routes
+    }
     assert json_writes <= covered, f"add a valid body for {sorted(json_writes - covered)}"
     problems: list[str] = []
     for offset, (method, path, headers, body, fields) in enumerate(routes):

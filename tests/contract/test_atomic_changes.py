@@ -18,16 +18,14 @@ from consentune.storage import tables
 from consentune.types import ORGANIZE, RECOMMEND, TRAIN_AI, Artist
 
 _SQLITE_TRIGGER = """
-CREATE TRIGGER refuse_ledger BEFORE INSERT ON ledger_entries
+CREATE TRIGGER refuse_ledger BEFORE INSERT ON ledger_queue
 BEGIN SELECT RAISE(ABORT, 'injected: the ledger append fails'); END
 """
 _PG_FUNCTION = """
 CREATE FUNCTION refuse_ledger() RETURNS trigger LANGUAGE plpgsql AS
 $$ BEGIN RAISE EXCEPTION 'injected: the ledger append fails'; END $$
 """
-_PG_TRIGGER = (
-    "CREATE TRIGGER refuse_ledger BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION refuse_ledger()"
-)
+_PG_TRIGGER = "CREATE TRIGGER refuse_ledger BEFORE INSERT ON ledger_queue FOR EACH ROW EXECUTE FUNCTION refuse_ledger()"
 
 
 @contextmanager
@@ -43,7 +41,7 @@ def ledger_appends_fail(engine: Engine) -> Iterator[None]:
     finally:
         with engine.begin() as conn:
             conn.execute(
-                text("DROP TRIGGER refuse_ledger" + ("" if engine.dialect.name == "sqlite" else " ON ledger_entries"))
+                text("DROP TRIGGER refuse_ledger" + ("" if engine.dialect.name == "sqlite" else " ON ledger_queue"))
             )
             if engine.dialect.name != "sqlite":
                 conn.execute(text("DROP FUNCTION refuse_ledger()"))
@@ -56,9 +54,9 @@ def _count(svc: Consentune, table: str) -> int:
 
 @contextmanager
 def nothing_changes(svc: Consentune, *tables_: str) -> Iterator[None]:
-    before = {t: _count(svc, t) for t in (*tables_, "ledger_entries", "consent_state")}
+    size = svc.ledger.size  # integrates what was queued before, so the counts below are settled
+    before = {t: _count(svc, t) for t in (*tables_, "ledger_entries", "ledger_queue", "consent_state")}
     version = svc.store.consent_version()
-    size = svc.ledger.size
     with pytest.raises(Exception, match="injected"):
         yield
     assert {t: _count(svc, t) for t in before} == before

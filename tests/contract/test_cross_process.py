@@ -219,7 +219,7 @@ def test_ai_use_signals_follow_a_change_made_by_another_process_at_once(here: Co
     (track,) = _tracks(here, ada, 1)
 
     def train_ai_allowed() -> bool:
-        (policy,) = [p for p in here.listen.policy.catalog_policy().tracks if p.track_id == track]
+        policy = here.listen.policy.track_policy(here.catalog.track(track))
         return bool(policy.allowed[TRAIN_AI])
 
     assert not train_ai_allowed()  # cached now, for signal_ttl_s (30 s) unless consent moves

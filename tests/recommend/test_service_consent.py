@@ -12,15 +12,22 @@ from consentune.types import PlayEvent, Purpose, TrackId
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
 
+def _song(seed: int) -> bytes:
+    """Distinct music per upload: the same song from two artists would be a claimed copy, held from recommendations."""
+    from consentune.demo.synth import SongSpec, encode, synthesize
+
+    return encode(synthesize(SongSpec(seed=seed, duration_s=3.0, sample_rate=22_050)), 22_050, format="wav")
+
+
 @pytest.fixture
 def world(svc: Consentune, audio_files: dict[str, bytes]) -> dict[str, list[TrackId]]:
     tracks: dict[str, list[TrackId]] = {}
-    for name, genre in (("Ada", "ambient"), ("Bo", "techno")):
+    for base, (name, genre) in ((200, ("Ada", "ambient")), (300, ("Bo", "techno"))):
         artist = svc.catalog.add_artist(name, actor="admin:test")
         tracks[name] = [
-            svc.catalog.ingest(data, filename=f"{fmt}.bin", artist=artist, title=f"{name} {fmt}", actor="t",
-                               tags=[genre]).track.id
-            for fmt, data in audio_files.items()
+            svc.catalog.ingest(_song(base + i), filename=f"{fmt}.wav", artist=artist, title=f"{name} {fmt}",
+                               actor="t", tags=[genre]).track.id
+            for i, fmt in enumerate(audio_files)
         ]  # fmt: skip
     plays = []
     for u in range(30):  # ambient fans play Ada, techno fans play Bo, everyone skips nothing
@@ -71,7 +78,7 @@ def test_new_upload_is_recommended_from_its_tags(
 ) -> None:
     svc.recommend.train(actor="admin:test")
     newcomer = svc.catalog.add_artist("Cy", actor="admin:test")
-    fresh = svc.catalog.ingest(audio_files["opus"], filename="new.opus", artist=newcomer, title="New", actor="t",
+    fresh = svc.catalog.ingest(_song(400), filename="new.wav", artist=newcomer, title="New", actor="t",
                                tags=["ambient"]).track  # fmt: skip
     recs = svc.recommend.for_user("user1", n=10, actor="service:test")
     assert any(r.track == fresh.id and r.source == "cold-start" for r in recs)

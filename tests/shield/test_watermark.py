@@ -159,7 +159,7 @@ def test_cli_names_the_account_and_the_ledger_stream(
     svc = open_service()
     [track] = svc.catalog.tracks()
     account_id, token = svc.listen.create_account(address="203.0.113.9", now=time.time())
-    session_id, _ = svc.listen.create_session(
+    _credential, session_id, _account = svc.listen.create_session(
         account_token=token, address="203.0.113.9", user_agent="t", now=time.time()
     )
     svc.listen.start_play(session_id=session_id, track=track, now=time.time(), account_id=account_id)

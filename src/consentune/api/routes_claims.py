@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from consentune.api.deps import Caller, Service
+from consentune.api.schemas import MAX_INT
 from consentune.auth import Principal
 from consentune.claims import Claim, ClaimPolicy, ClaimStatus
 from consentune.errors import AccessDenied
@@ -16,6 +17,7 @@ from consentune.service import Consentune
 from consentune.types import ArtistId, Role
 
 router = APIRouter(prefix="/v1", tags=["claims"])
+ClaimId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 
 class ClaimOut(BaseModel):
@@ -106,7 +108,7 @@ def list_claims(
     caller: Caller,
     status: Annotated[Literal["open", "disputed", "upheld", "released"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> list[ClaimOut]:
     """Claims on my tracks, either side (an operator sees all), newest change first."""
     found = service.claims.claims(
@@ -116,19 +118,19 @@ def list_claims(
 
 
 @router.get("/claims/{claim_id}", response_model=ClaimOut)
-def get_claim(claim_id: int, service: Service, caller: Caller) -> ClaimOut:
+def get_claim(claim_id: ClaimId, service: Service, caller: Caller) -> ClaimOut:
     return _out(service, [service.claims.claim(claim_id, as_artist=_as_artist(caller))])[0]
 
 
 @router.post("/claims/{claim_id}/dispute", response_model=ClaimOut)
-def dispute_claim(claim_id: int, body: DisputeIn, service: Service, caller: Caller) -> ClaimOut:
+def dispute_claim(claim_id: ClaimId, body: DisputeIn, service: Service, caller: Caller) -> ClaimOut:
     """The copy's uploader says why the claim is wrong; the original artist or an operator then resolves it."""
     claim = service.claims.dispute(claim_id, reason=body.reason, actor=caller.actor, as_artist=_as_artist(caller))
     return _out(service, [claim])[0]
 
 
 @router.post("/claims/{claim_id}/resolve", response_model=ClaimOut)
-def resolve_claim(claim_id: int, body: ResolveIn, service: Service, caller: Caller) -> ClaimOut:
+def resolve_claim(claim_id: ClaimId, body: ResolveIn, service: Service, caller: Caller) -> ClaimOut:
     """Uphold (the copy stays governed by the original) or release (the copy is the uploader's again)."""
     claim = service.claims.resolve(claim_id, outcome=body.outcome, actor=caller.actor, as_artist=_as_artist(caller))
     return _out(service, [claim])[0]

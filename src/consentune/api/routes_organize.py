@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import AfterValidator, BaseModel, Field
 
 from consentune.api.deps import Caller, Service
@@ -13,6 +13,8 @@ from consentune.api.schemas import storable
 from consentune.errors import NotFound
 from consentune.organize.tags import MAX_TAG_CHARS, Vocabulary
 from consentune.types import Role, TrackId
+
+TrackPath = Annotated[str, Path(min_length=1, max_length=32), AfterValidator(storable)]
 
 router = APIRouter(prefix="/v1", tags=["organize"])
 
@@ -68,7 +70,7 @@ def _not_analysed(track_id: str) -> NotFound:
 
 
 @router.get("/tracks/{track_id}/descriptors", response_model=DescriptorsOut)
-def descriptors(track_id: str, service: Service, caller: Caller) -> DescriptorsOut:
+def descriptors(track_id: TrackPath, service: Service, caller: Caller) -> DescriptorsOut:
     """Tempo, key, loudness and duration (read through the gate under `organize`)."""
     track = visible_track(service, caller, track_id)
     found = service.organize.descriptors(track.id, actor=caller.actor)
@@ -79,7 +81,7 @@ def descriptors(track_id: str, service: Service, caller: Caller) -> DescriptorsO
 
 @router.get("/tracks/{track_id}/similar", response_model=list[NeighbourOut])
 def similar(
-    track_id: str, service: Service, caller: Caller, n: Annotated[int, Query(ge=1, le=100)] = 10
+    track_id: TrackPath, service: Service, caller: Caller, n: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[NeighbourOut]:
     """The most similar tracks by sound; only tracks whose `organize` consent holds right now."""
     caller.require(Role.SERVICE, Role.ADMIN)
@@ -90,7 +92,7 @@ def similar(
 
 
 @router.get("/tracks/{track_id}/duplicates", response_model=list[DuplicateOut])
-def duplicates(track_id: str, service: Service, caller: Caller) -> list[DuplicateOut]:
+def duplicates(track_id: TrackPath, service: Service, caller: Caller) -> list[DuplicateOut]:
     """Other consenting tracks that are the same recording (exact: the same original bytes)."""
     caller.require(Role.SERVICE, Role.ADMIN)
     matches = service.organize.duplicates(TrackId(track_id), actor=caller.actor)

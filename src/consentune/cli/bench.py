@@ -468,6 +468,9 @@ def workers(
             cells = [row["requests_per_s"], row.get("p50_ms", ""), row.get("p99_ms", ""), row["non_2xx"]]
             table.add_row(route, count, *(_fmt(c) for c in cells), _fmt(results["scaling"][route][count]))
     console.print(table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    console.print(f"wrote {out}")
 
 
 @bench_app.command("scale")
@@ -506,6 +509,9 @@ def scale(
     console.print(table)
     for goal, met in results["goals"].items():
         console.print(f"goal {goal}: {'met' if met else 'MISSED'}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    console.print(f"wrote {out}")
 
 
 @bench_app.command("jobs")
@@ -560,6 +566,9 @@ def jobs(
         console.print(
             f"{key}: {results[key]:.2f} (goal >= {goal}) -> {'met' if results['meets_goals'][key] else 'MISSED'}"
         )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    console.print(f"wrote {out}")
 
 
 @bench_app.command("watermark")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the service, the engines and rich load only when a verb run
 _DEFAULT_BATCH = 16  # consentune.jobs.DEFAULT_BATCH, repeated so `--help` imports nothing heavy
 
 jobs_app = typer.Typer(
-    help="Batch jobs (analyze, fingerprint) on a process pool or a Ray cluster.", no_args_is_help=True
+    help="Batch jobs (analyze, fingerprint) on a process pool or a Ray cluster.",
 )
 
 JOB_ACTOR = "service:jobs"

@@ -10,7 +10,9 @@ import typer
 from consentune.cli.common import console
 from consentune.config import Settings
 
-secrets_app = typer.Typer(help="Shared secrets for a deployment of many machines.", no_args_is_help=True)
+secrets_app = typer.Typer(
+    help="Shared secrets for a deployment of many machines.",
+)
 
 
 @secrets_app.command("init")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # numpy, scipy and the service load only when a file is exami
     from consentune.shield.serial import StreamSerial
 
 watermark_app = typer.Typer(
-    help="Forensic stream watermarks: trace a leaked file to its account.", no_args_is_help=True
+    help="Forensic stream watermarks: trace a leaked file to its account.",
 )
 
 

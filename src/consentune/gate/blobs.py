@@ -42,10 +42,10 @@ class BlobStore(Protocol):
         """Return if the store is reachable and writable; raise :class:`~consentune.errors.StorageError` if not."""
 
     def stale_digests(self, cutoff: float) -> Iterator[str]:
-        """Digests of blobs last written before ``cutoff`` (epoch seconds), for the orphan sweep.
+        """Digests of blobs last written before ``cutoff`` (epoch seconds), for the orphan sweep."""
 
-        A store that keeps temporary files removes the stale ones while it lists.
-        """
+    def sweep_temps(self, cutoff: float) -> int:
+        """Remove temporary files a crash left, last written before ``cutoff``; how many were removed."""
 
 
 def check_digest(digest: str) -> None:
@@ -113,17 +113,27 @@ class FolderBlobStore:
             raise NotFound(f"blob {digest} is missing", hint="restore the blob folder from backup") from None
 
     def stale_digests(self, cutoff: float) -> Iterator[str]:
-        """Blobs last written before ``cutoff`` (epoch seconds); temp files a crash left are removed here."""
-        for path in self.root.glob("*/*/*"):
-            try:
-                if not path.is_file() or path.stat().st_mtime >= cutoff:
-                    continue
-            except FileNotFoundError:
-                continue
+        """Blobs last written before ``cutoff`` (epoch seconds)."""
+        for path in self._older_than(cutoff):
+            if _SHA_RE.match(path.name):
+                yield path.name
+
+    def sweep_temps(self, cutoff: float) -> int:
+        """Remove ``.incoming-`` files a crash left (older than ``cutoff``); how many were removed."""
+        removed = 0
+        for path in self._older_than(cutoff):
             if path.name.startswith(".incoming-"):
                 path.unlink(missing_ok=True)
-            elif _SHA_RE.match(path.name):
-                yield path.name
+                removed += 1
+        return removed
+
+    def _older_than(self, cutoff: float) -> Iterator[Path]:
+        for path in self.root.glob("*/*/*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    yield path
+            except FileNotFoundError:
+                continue
 
     def exists(self, digest: str) -> bool:
         return self._path(digest).exists()

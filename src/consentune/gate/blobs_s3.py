@@ -90,6 +90,10 @@ class S3BlobStore:
                 if _SHA.match(name) and item["LastModified"].timestamp() < cutoff:
                     yield name
 
+    def sweep_temps(self, cutoff: float) -> int:
+        """A PUT is atomic: an object store keeps no temporary files."""
+        return 0
+
     def _key(self, digest: str) -> str:
         check_digest(digest)
         name = f"{digest[:2]}/{digest[2:4]}/{digest}"

@@ -474,8 +474,9 @@ class PurposeGate:
         the file fresh, so an upload still registering it is never swept.
         Returns how many files were removed.
         """
-        removed = 0
-        for digest in self._blobs.stale_digests(time.time() - min_age_s):
+        cutoff = time.time() - min_age_s
+        removed = self._blobs.sweep_temps(cutoff)
+        for digest in self._blobs.stale_digests(cutoff):
             if self._catalog.tracks_with_content(digest):
                 continue
             self._blobs.delete(digest)

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from consentune.errors import InvalidInput
-from consentune.plays.parse import COLUMNS, MAX_MS_PLAYED, REQUIRED, RowChunk, RowError, RowProblem, play_row
+from consentune.plays.parse import (
+    COLUMNS,
+    MAX_MS_PLAYED,
+    REQUIRED,
+    RowChunk,
+    RowError,
+    RowProblem,
+    iter_play_file,
+    play_row,
+)
 
 _ISO = "%Y-%m-%dT%H:%M:%S%z"
 _NUMBER = r"^-?[0-9]{1,12}$"
@@ -36,7 +45,8 @@ def arrow_csv_chunks(path: Path, *, block_bytes: int = BLOCK_BYTES) -> Iterator[
     header = _header(path)
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        message = f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}"
+        found = ", ".join(repr(c[:40]) for c in header[:8]) or "nothing"
+        message = f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}; found {found}"
         yield RowChunk(errors=[RowError(1, message)])
         return
     skipped: list[RowError] = []
@@ -56,7 +66,12 @@ def arrow_csv_chunks(path: Path, *, block_bytes: int = BLOCK_BYTES) -> Iterator[
             parse_options=pa_csv.ParseOptions(invalid_row_handler=bad_row),
             convert_options=options,
         )
-        line = 2
+    except (OSError, pa.ArrowInvalid):
+        # e.g. one field larger than a block: the row parser reports such rows one by one
+        yield from iter_play_file(path)
+        return
+    line = 2
+    try:
         for batch in reader:
             chunk = _chunk(batch, first_line=line)
             chunk.errors.extend(skipped)
@@ -64,7 +79,7 @@ def arrow_csv_chunks(path: Path, *, block_bytes: int = BLOCK_BYTES) -> Iterator[
             line += batch.num_rows
             yield chunk
     except (OSError, pa.ArrowInvalid) as exc:
-        raise InvalidInput(f"cannot read {path}: {exc}", hint="pass a UTF-8 CSV file with a header row") from None
+        yield RowChunk(errors=[RowError(line, f"the file cannot be read from here on: {exc}")])
 
 
 def _header(path: Path) -> list[str]:

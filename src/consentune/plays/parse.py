@@ -173,17 +173,33 @@ def iter_play_file(path: Path, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[RowC
 
 
 def _csv_chunks(handle: TextIO, chunk_rows: int) -> Iterator[RowChunk]:
+    """Rows in chunks; a row the CSV reader refuses (a field over its size limit, a NUL byte, a bare CR)
+    becomes a numbered error like any other bad row, and reading goes on with the next one."""
     reader = csv.reader(handle)
-    header = [name.strip() for name in next(reader, [])]
+    try:
+        header = [name.strip() for name in next(reader, [])]
+    except csv.Error as exc:
+        yield RowChunk(errors=[RowError(1, f"header row is not valid CSV: {exc}")])
+        return
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        message = f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}"
+        found = ", ".join(repr(c[:40]) for c in header[:8]) or "nothing"
+        message = f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}; found {found}"
         yield RowChunk(errors=[RowError(1, message)])
         return
     where = [header.index(c) if c in header else None for c in COLUMNS]
     width = len(header)
     chunk = RowChunk()
-    for line, values in enumerate(reader, start=2):
+    line = 1
+    while True:
+        line += 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            chunk.errors.append(RowError(line, f"row is not valid CSV: {exc}"))
+            continue
         if len(values) < width:
             values = values + [""] * (width - len(values))
         _take(chunk, line, [None if i is None else values[i] for i in where])
