@@ -35,7 +35,7 @@ def hosts(
             Settings(
                 home=tmp_path / name, database_url=postgres_url, env="production", secrets_dir=secrets,
                 blob_url=f"s3://{s3_bucket}/originals", s3_endpoint_url=s3_endpoint,
-                shield_sim_clock=True, anonymous_audio="full",
+                anonymous_audio="full",
             )
         )
         for name in ("host-a", "host-b")
@@ -45,9 +45,9 @@ def hosts(
         svc.close()
 
 
-def _headers(now: float, sid: str | None = None, **extra: str) -> dict[str, str]:
-    out = {"X-Consentune-Sim-Time": str(now), "User-Agent": BROWSER, **extra}
-    return {**out, "X-Session-Id": sid} if sid else out
+def _headers(token: str | None = None, **extra: str) -> dict[str, str]:
+    out = {"User-Agent": BROWSER, **extra}
+    return {**out, "X-Session-Token": token} if token else out
 
 
 def test_an_upload_through_host_a_plays_and_downloads_on_host_b(
@@ -65,10 +65,10 @@ def test_an_upload_through_host_a_plays_and_downloads_on_host_b(
         assert on_b.get("/v1/ready").json()["parts"]["blob_store"]["ok"] is True
         download = on_b.get(f"/v1/tracks/{track.id}/audio?purpose=identify", headers=admin)
         assert download.status_code == 200 and download.content == audio_files["flac"]
-        sid = on_a.post("/v1/listen/sessions", headers=_headers(T0)).json()["session_id"]
-        url = on_a.post(f"/v1/listen/tracks/{track.id}/play", headers=_headers(T0, sid)).json()["stream_url"]
-        from_b = on_b.get(url, headers=_headers(T0 + 1, sid, Range="bytes=0-999"))  # token signed on A
-        from_a = on_a.get(url, headers=_headers(T0 + 1, sid, Range="bytes=0-999"))
+        token = on_a.post("/v1/listen/sessions", headers=_headers()).json()["session_token"]
+        url = on_a.post(f"/v1/listen/tracks/{track.id}/play", headers=_headers(token)).json()["stream_url"]
+        from_b = on_b.get(url, headers=_headers(token, Range="bytes=0-999"))  # stream token sealed on A
+        from_a = on_a.get(url, headers=_headers(token, Range="bytes=0-999"))
     assert from_b.status_code == 206 and from_b.content == from_a.content and len(from_b.content) == 1000
     assert a.ledger.verifier_key == b.ledger.verifier_key
 
