@@ -221,7 +221,7 @@ def test_every_control_has_a_label_and_the_keyboard_works(page: Any, demo_server
 
 def _receipt(server: DemoServer, track: str) -> bytes:
     request = urllib.request.Request(
-        f"{server.url}/v1/tracks/{track}/receipt", headers={"Authorization": f"Bearer {server.admin_key}"}
+        f"{server.url}/v1/tracks/{track}/receipt?format=v1", headers={"Authorization": f"Bearer {server.admin_key}"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         data: bytes = response.read()

@@ -8,7 +8,7 @@ serve instead.  Reading them never touches the database.
 from __future__ import annotations
 
 import base64
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
@@ -96,14 +96,20 @@ def receipt(
     after: Annotated[int, Query(ge=-1, le=2**53 - 1)] = -1,
     size: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_RECEIPT_ENTRIES)] = MAX_RECEIPT_ENTRIES,
+    format: Annotated[Literal["v2", "v1"], Query(description="v1: the latest entries, one proof each")] = "v2",
 ) -> Response:
     """One page of the receipt about the track; verify it offline.
 
     For the next page pass ``after`` = this page's ``page.next`` and ``size`` =
-    its checkpoint size, until ``page.next`` is null.
+    its checkpoint size, until ``page.next`` is null.  ``format=v1`` gives the
+    older single-page format (the latest ``limit`` entries) that the dashboard's
+    in-browser verifier reads.
     """
     visible_track(service, caller, track_id)
-    data = service.ledger.receipt(track=track_id, purpose=purpose, after=after, size=size, limit=limit)
+    if format == "v1":
+        data = service.ledger.receipt_v1(track=track_id, purpose=purpose, limit=limit)
+    else:
+        data = service.ledger.receipt(track=track_id, purpose=purpose, after=after, size=size, limit=limit)
     return Response(
         data,
         media_type="application/json",

@@ -27,7 +27,7 @@ from consentune.ledger.merkle import (
     multiproof,
     node_hash,
 )
-from consentune.ledger.receipt import build_receipt_page
+from consentune.ledger.receipt import build_receipt, build_receipt_page
 from consentune.ledger.sequencer import LedgerTicket, encode_batch, plan_integration
 from consentune.ledger.tiles import CHECKPOINT_PATH, TileStore, publish
 from consentune.observe import NULL_OBSERVER, Observer
@@ -305,6 +305,22 @@ class UsageLedger:
             after=after,
             more=more,
         )
+
+    def receipt_v1(self, *, track: str, purpose: str | None = None, limit: int = 10_000) -> bytes:
+        """A ``consentune-receipt/v1``: the latest ``limit`` entries, each with its own inclusion proof.
+
+        The dashboard's in-browser verifier reads this format; complete receipts page with :meth:`receipt`.
+        """
+        cp = self._checkpoint_of(None)
+        latest = self._repo.track_ledger_seqs(track, purpose, limit=max(1, limit))  # type: ignore[arg-type]
+        seqs = [s for s in latest if s < cp.size]
+        if not seqs:
+            raise NotFound(
+                f"the ledger has no entries for track {track}" + (f" and purpose {purpose}" if purpose else ""),
+                hint="check the track id; entries appear once the track is ingested or used",
+            )
+        proven = [(e, inclusion_proof(e.sequence, cp.size, self._repo)) for e in self.entries(seqs)]
+        return build_receipt(subject_track=track, subject_purpose=purpose, entries=proven, checkpoint_note=cp.note)
 
     def receipt_pages(self, *, track: str, purpose: str | None = None, page_size: int = 10_000) -> Iterator[bytes]:
         """Every page of the complete receipt about ``track``, all against one checkpoint."""

@@ -480,7 +480,7 @@ def download_receipt(request: Request, track_id: str, purpose: str = "") -> Resp
     service = _service(request)
     track = views.track_for(service, principal, track_id)
     _check_purpose(purpose)
-    data = service.ledger.receipt(track=track.id, purpose=purpose or None)
+    data = service.ledger.receipt_v1(track=track.id, purpose=purpose or None)
     name = f"receipt-{track.id}{'-' + purpose if purpose else ''}.json"
     return Response(
         data,
@@ -500,7 +500,7 @@ def verify(
     service = _service(request)
     track = views.track_for(service, principal, track_id)
     _check_purpose(purpose)
-    data = service.ledger.receipt(track=track.id, purpose=purpose or None)
+    data = service.ledger.receipt_v1(track=track.id, purpose=purpose or None)
     try:
         verified = verify_receipt(data, verifier_key=service.ledger.verifier_key)
     except VerificationFailed as exc:
