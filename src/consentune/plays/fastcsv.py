@@ -22,6 +22,7 @@ from consentune.plays.parse import (
     RowChunk,
     RowError,
     RowProblem,
+    header_problem,
     iter_play_file,
     play_row,
 )
@@ -43,11 +44,9 @@ def arrow_csv_chunks(path: Path, *, block_bytes: int = BLOCK_BYTES) -> Iterator[
     import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 
     header = _header(path)
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        found = ", ".join(repr(c[:40]) for c in header[:8]) or "nothing"
-        message = f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}; found {found}"
-        yield RowChunk(errors=[RowError(1, message)])
+    problem = header_problem(header)
+    if problem is not None:
+        yield RowChunk(errors=[RowError(1, problem)])
         return
     skipped: list[RowError] = []
 

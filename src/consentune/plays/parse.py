@@ -70,11 +70,9 @@ def parse_csv(text: str, *, first_line: int = 2) -> Parsed:
         header = reader.fieldnames or []
     except csv.Error as exc:
         return Parsed(errors=[RowError(1, f"header row is not valid CSV: {exc}")])
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        found = ", ".join(repr(c[:40]) for c in header[:8]) or "nothing"
-        message = f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}; found {found}"
-        return Parsed(errors=[RowError(1, message)])
+    problem = header_problem(header)
+    if problem is not None:
+        return Parsed(errors=[RowError(1, problem)])
     parsed = Parsed()
     line = first_line
     while True:
@@ -155,6 +153,15 @@ def _field(value: object, name: str, limit: int, *, required: bool = False) -> s
     return text
 
 
+def header_problem(header: Sequence[str]) -> str | None:
+    """Why a play file's header cannot be read as plays (the missing columns, and what it has), or None."""
+    missing = [c for c in REQUIRED if c not in header]
+    if not missing:
+        return None
+    found = ", ".join(repr(c[:40]) for c in header[:8]) or "nothing"
+    return f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}; found {found}"
+
+
 def iter_play_file(path: Path, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[RowChunk]:
     """Read a CSV or Parquet play file in chunks of at most ``chunk_rows`` rows: memory stays bounded."""
     if not path.exists():
@@ -181,11 +188,9 @@ def _csv_chunks(handle: TextIO, chunk_rows: int) -> Iterator[RowChunk]:
     except csv.Error as exc:
         yield RowChunk(errors=[RowError(1, f"header row is not valid CSV: {exc}")])
         return
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        found = ", ".join(repr(c[:40]) for c in header[:8]) or "nothing"
-        message = f"header lacks column(s) {', '.join(missing)}; need {', '.join(REQUIRED)}; found {found}"
-        yield RowChunk(errors=[RowError(1, message)])
+    problem = header_problem(header)
+    if problem is not None:
+        yield RowChunk(errors=[RowError(1, problem)])
         return
     where = [header.index(c) if c in header else None for c in COLUMNS]
     width = len(header)

@@ -378,9 +378,7 @@ def resolve_claim(
     request: Request, claim_id: int, outcome: Annotated[str, Form()], csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     """The original artist (or an operator) upholds a claim or releases the copy."""
-    principal, session = _signed_in(request)
-    _check_post(request, session, csrf_token)
-    as_artist = None if principal.role is Role.ADMIN else principal.artist_id
+    principal, as_artist = _claim_caller(request, csrf_token)
     claim = _service(request).claims.resolve(claim_id, outcome=outcome, actor=principal.actor, as_artist=as_artist)
     return _after_claim(principal, claim.status.value)
 
@@ -391,9 +389,7 @@ def dispute_claim(
     request: Request, claim_id: int, reason: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     """The uploader of a claimed copy says why the claim is wrong."""
-    principal, session = _signed_in(request)
-    _check_post(request, session, csrf_token)
-    as_artist = None if principal.role is Role.ADMIN else principal.artist_id
+    principal, as_artist = _claim_caller(request, csrf_token)
     claim = _service(request).claims.dispute(claim_id, reason=reason, actor=principal.actor, as_artist=as_artist)
     return _after_claim(principal, claim.status.value)
 
@@ -411,6 +407,13 @@ def set_claim_policy(
         raise InvalidInput(f"policy {policy[:20]!r} is not block, hold or allow", hint="pick one of the three")
     service.claims.set_policy(ArtistId(artist.id), ClaimPolicy(policy), actor=principal.actor)
     return _redirect(f"{PREFIX}/artists/{artist.id}?claim_done=policy#claims")
+
+
+def _claim_caller(request: Request, csrf_token: str) -> tuple[Principal, ArtistId | None]:
+    """The signed-in caller of a claim form, and the artist they act as (None: an operator)."""
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    return principal, None if principal.role is Role.ADMIN else principal.artist_id
 
 
 def _after_claim(principal: Principal, status: str) -> Response:
