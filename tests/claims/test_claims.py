@@ -147,3 +147,60 @@ def test_claims_through_the_api_respect_who_may_do_what(svc: Consentune) -> None
     again = client.post(f"/v1/claims/{claim['id']}/resolve", json={"outcome": "uphold"}, headers=h("Ada"))
     assert again.status_code == 409
     assert allowed(svc, "stream", mine.id)
+
+
+def test_listeners_do_not_find_a_held_copy_until_the_claim_is_released(svc: Consentune) -> None:
+    browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36"}
+    ada = svc.catalog.add_artist("Ada", actor=ACTOR)
+    pirate = svc.catalog.add_artist("Pirate", actor=ACTOR)
+    original = song(61, duration_s=30.0)
+    mine = svc.catalog.ingest(wav(original), filename="a.wav", artist=ada, title="Glow", actor=ACTOR).track
+    copy = svc.catalog.ingest(
+        wav(speed_up(original, 25, 26)), filename="b.wav", artist=pirate, title="Glow nightcore", actor=ACTOR
+    ).track
+    others = [
+        svc.catalog.ingest(wav(song(70 + n, duration_s=12.0)), filename=f"{n}.wav", artist=ada,
+                           title=f"Glow {n}", actor=ACTOR).track.id
+        for n in range(3)
+    ]  # fmt: skip
+    [claim] = svc.claims.claims(as_artist=ArtistId(ada.id))
+    client = TestClient(create_app(svc))
+
+    def walk(limit: int) -> list[str]:
+        seen: list[str] = []
+        url: str | None = f"/v1/listen/catalog?limit={limit}"
+        while url:
+            page = client.get(url, headers=browser)
+            assert page.status_code == 200
+            seen += [row["id"] for row in page.json()]
+            url = page.links.get("next", {}).get("url")
+        return seen
+
+    for limit in (1, 2, 5):  # pages skip the held copy without losing or repeating a listed track
+        assert walk(limit) == [mine.id, *others]
+    found = [row["id"] for row in client.get("/v1/listen/search?q=glow", headers=browser).json()]
+    assert copy.id not in found and mine.id in found
+
+    svc.claims.resolve(claim.id, outcome="release", actor=ACTOR, as_artist=None)
+    assert walk(2) == [mine.id, copy.id, *others]
+    found = [row["id"] for row in client.get("/v1/listen/search?q=nightcore", headers=browser).json()]
+    assert found == [copy.id]
+
+
+def test_a_copy_of_a_copy_is_claimed_by_the_original_artist_not_the_first_copier(svc: Consentune) -> None:
+    ada = svc.catalog.add_artist("Ada", actor=ACTOR)
+    pirate = svc.catalog.add_artist("Pirate", actor=ACTOR)
+    mallory = svc.catalog.add_artist("Mallory", actor=ACTOR)
+    original = song(81, duration_s=30.0)
+    mine = svc.catalog.ingest(wav(original), filename="a.wav", artist=ada, title="Tide", actor=ACTOR).track
+    nightcore = speed_up(original, 25, 26)
+    first = svc.catalog.ingest(wav(nightcore), filename="b.wav", artist=pirate, title="Tide nc", actor=ACTOR).track
+    again = svc.catalog.ingest(
+        wav(0.8 * nightcore[SAMPLE_RATE * 2 :]), filename="c.wav", artist=mallory, title="Tide nc2", actor=ACTOR
+    ).track
+    theirs = svc.claims.claims(as_artist=ArtistId(mallory.id))
+    assert [(c.copy_track_id, c.original_track_id) for c in theirs] == [(again.id, mine.id)]
+    assert not svc.claims.claims(as_artist=ArtistId(pirate.id), track=again.id)  # the first copier has no say
+    [claim] = theirs
+    assert abs(claim.time_scale - 1.04) < 0.02 and claim.original_artist_id == ada.id
+    assert not allowed(svc, "stream", again.id) and not allowed(svc, "stream", first.id)

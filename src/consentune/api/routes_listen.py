@@ -213,10 +213,10 @@ def catalog(
 ) -> Response:
     client = client_of(request, service)
     _guard(request, service, _event(client, "page", catalog_index=offset))
-    rows = service.listen.catalog_page(offset=offset, limit=limit)
+    rows, next_offset = service.listen.catalog_page(offset=offset, limit=limit)
     more = (
-        {"Link": f'</v1/listen/catalog?offset={rows[-1][0] + 1}&limit={limit}>; rel="next"'}
-        if len(rows) == limit
+        {"Link": f'</v1/listen/catalog?offset={next_offset}&limit={limit}>; rel="next"'}
+        if next_offset is not None
         else None
     )
     return _json(request, [_public(t, i, service) for i, t in rows], headers=more)

@@ -8,6 +8,7 @@ what was derived from it under purposes the original artist denies.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from consentune.claims.model import DEFAULT_POLICY, Claim, ClaimPolicy, ClaimStatus
@@ -51,12 +52,13 @@ class ClaimService:
     # -- opening ----------------------------------------------------------------
     def open_from_matches(self, copy: TrackId, matches: Sequence[StoredMatch], *, actor: str) -> list[Claim]:
         """A claim per match of ``copy`` with another artist's earlier track (pairs already claimed are kept)."""
+        matches = _strongest_per_original(self._through_copies([m for m in matches if m.track_id == copy]))
         owners = self._owners([copy, *(m.matched_track_id for m in matches)])
         now = self._clock()
         new = [
             self._from_match(m, owners, now)
             for m in matches
-            if m.track_id == copy and owners.get(m.matched_track_id) not in (None, owners.get(copy))
+            if owners.get(m.matched_track_id) not in (None, owners.get(copy))
         ]
         with self._tx.transaction():
             stored = self._repo.add_claims(new)
@@ -64,6 +66,18 @@ class ClaimService:
         if stored:
             self._repurge([copy], actor)
         return stored
+
+    def _through_copies(self, matches: Sequence[StoredMatch]) -> list[StoredMatch]:
+        """Matches with a claimed copy, re-aimed at that copy's original where the shared audio is the original's.
+
+        A copy never becomes the original of another claim (its uploader would
+        gain a say over a third party's upload of music that is not theirs),
+        and an artist's own music reached through someone else's copy of it is
+        still their own, not a claim against them.
+        """
+        governed = self._repo.governing_claims(sorted({m.matched_track_id for m in matches}))
+        return [_via(m, max(governed[m.matched_track_id], key=lambda c: c.score)) if governed.get(
+            m.matched_track_id) else m for m in matches]  # fmt: skip
 
     def _from_match(self, m: StoredMatch, owners: dict[TrackId, ArtistId], now: datetime) -> Claim:
         upload, original = self._duration_s(m.track_id), self._duration_s(m.matched_track_id)
@@ -196,6 +210,40 @@ class ClaimService:
         ]
         if records:
             self._ledger.append(records)
+
+
+def _via(match: StoredMatch, claim: Claim) -> StoredMatch:
+    """``match`` (an upload against ``claim``'s copy) as a match against the claim's original, over the part of
+    the copy that holds the original's audio; unchanged when the upload shares only the rest of the copy."""
+    start, end = max(match.ref_start_s, claim.copy_start_s), min(match.ref_end_s, claim.copy_end_s)
+    if end <= start or match.time_scale <= 0:
+        return match
+    into_original = claim.time_scale
+
+    def in_upload(copy_s: float) -> float:
+        return match.query_start_s + (copy_s - match.ref_start_s) / match.time_scale
+
+    def in_original(copy_s: float) -> float:
+        return claim.original_start_s + (copy_s - claim.copy_start_s) * into_original
+
+    return replace(
+        match,
+        matched_track_id=claim.original_track_id,
+        query_start_s=in_upload(start),
+        query_end_s=in_upload(end),
+        ref_start_s=in_original(start),
+        ref_end_s=in_original(end),
+        time_scale=match.time_scale * into_original,
+        pitch_semitones=match.pitch_semitones + claim.pitch_semitones,
+    )
+
+
+def _strongest_per_original(matches: Sequence[StoredMatch]) -> list[StoredMatch]:
+    best: dict[TrackId, StoredMatch] = {}
+    for m in matches:
+        if m.matched_track_id not in best or m.score > best[m.matched_track_id].score:
+            best[m.matched_track_id] = m
+    return list(best.values())
 
 
 def _describe(c: Claim) -> str:

@@ -133,14 +133,37 @@ class ListenerDesk:
 
     # -- public catalogue ------------------------------------------------------
     # Every call is an index lookup or a range scan in the database: nothing here grows with the catalogue.
-    def catalog_page(self, *, offset: int, limit: int) -> list[tuple[int, Track]]:
-        """Tracks from index ``offset`` on, in catalogue order (a keyset scan; the next page starts at the
-        last index + 1, which skips nothing and repeats nothing when tracks come or go)."""
-        return self._listed(self._listing.catalog_page(after=offset, limit=limit))
+    def catalog_page(
+        self, *, offset: int, limit: int, scan_pages: int = 8
+    ) -> tuple[list[tuple[int, Track]], int | None]:
+        """Streamable tracks from index ``offset`` on, in catalogue order, and the index the next page starts
+        at (None at the end).  A keyset scan: the next page skips nothing and repeats nothing when tracks come
+        or go.  Tracks the gate would not stream (the artist's consent, or a copy held or blocked by a claim)
+        are not listed; at most ``scan_pages`` × ``limit`` rows are read per call, so a run of hidden tracks
+        costs a shorter page, never an unbounded scan."""
+        shown: list[tuple[int, Track]] = []
+        after = offset
+        for _ in range(scan_pages):
+            entries = self._listing.catalog_page(after=after, limit=limit)
+            shown += self._streamable(self._listed(entries))
+            at_end = len(entries) < limit
+            if len(shown) > limit or (len(shown) == limit and not at_end):
+                return shown[:limit], shown[limit - 1][0] + 1
+            if at_end:
+                return shown, None
+            after = entries[-1].index + 1
+        return shown, after
 
     def search(self, query: str, *, limit: int) -> list[tuple[int, Track]]:
-        """Tracks whose title or artist holds every word of ``query`` (the last as a prefix), catalogue order."""
-        return self._listed(self._listing.search_catalog(search_words(query), limit=limit))
+        """Streamable tracks whose title or artist holds every word of ``query`` (the last as a prefix)."""
+        return self._streamable(self._listed(self._listing.search_catalog(search_words(query), limit=limit)))
+
+    def _streamable(self, rows: list[tuple[int, Track]]) -> list[tuple[int, Track]]:
+        """``rows`` the gate would stream now (read-only ``decide``: consent metadata, nothing logged)."""
+        if not rows:
+            return rows
+        allowed = self._gate.decide(purpose=STREAM, tracks=[track.id for _, track in rows]).allowed.tolist()
+        return [row for row, ok in zip(rows, allowed, strict=True) if ok]
 
     def indexed(self, track_id: str) -> tuple[int, Track]:
         entry = self._listing.catalog_entry(TrackId(track_id))
