@@ -1,4 +1,4 @@
-"""Every dashboard page at 1280 and 390 px: WCAG 2.2 AA by axe-core, no horizontal scroll, no JS errors.
+"""Every dashboard page at 1280, 390 and 360 px: WCAG 2.2 AA by axe-core, no horizontal scroll, no JS errors.
 
 axe-core comes from the npm registry (``.ci/run`` installs it into ``.cache/npm``;
 ``CONSENTUNE_AXE_JS`` points elsewhere).  Without it these tests skip locally and
@@ -23,7 +23,7 @@ AXE = Path(
         Path(__file__).resolve().parents[2] / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js",
     )
 )
-WIDTHS = {"laptop": 1280, "phone": 390}
+WIDTHS = {"laptop": 1280, "phone": 390, "small-phone": 360}
 ARTIST = "The Night Sequencers"
 
 

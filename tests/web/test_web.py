@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 
 from consentune.api import create_app
 from consentune.service import Consentune
-from consentune.types import ArtistId, PlayEvent, Role
+from consentune.types import ArtistId, PlayEvent, Purpose, Role, TrackId
 from consentune.web import session as sessions
+from consentune.web import views
 from consentune.web.plots import bar_chart
 
 CSRF_META = re.compile(r'name="csrf-token" content="([^"]+)"')
@@ -310,3 +311,33 @@ def test_pages_speak_words_with_the_exact_terms_one_click_away(site: Site) -> No
     assert 'title="admin:test">an operator</td>' in page  # who uploaded, in words
     empty = client.get(f"/dashboard/tracks/{track}", params={"purpose": "train-generative"}).text
     assert "Nothing to verify yet" in empty and "Download receipt" not in empty
+
+
+def test_the_overview_says_what_happened_to_my_music_this_month(site: Site) -> None:
+    svc = site.svc
+    ada, bo = svc.catalog.artist("Ada"), svc.catalog.artist("Bo")
+    song = TrackId(site.tracks["Ada"][0])
+    svc.gate.request(actor="service:trainer", purpose=Purpose("train-ai"), tracks=[song])  # opt-in, never given
+    svc.gate.request(actor="service:trainer", purpose=Purpose("train-ai"), tracks=[song])
+    svc.gate.request(actor="service:recommend", purpose=Purpose("recommend"), tracks=[song])
+    svc.gate.request(actor="service:trainer", purpose=Purpose("train-ai"), tracks=[TrackId(site.tracks["Bo"][0])])
+    svc.ledger.integrate()
+    summary = views.usage_summary(svc, ada)
+    rows = {purpose: (used, refused) for purpose, used, refused in summary.per_purpose}
+    assert rows["train-ai"] == (0, 2) and rows["recommend"][0] >= 1 and rows["recommend"][1] == 0
+    assert [r.actor for r in summary.refusals] == ["service:trainer", "service:trainer"]
+    assert all(r.track is not None and r.track.id == song for r in summary.refusals)
+    assert views.usage_summary(svc, bo).refused == 1  # Bo's refusal is Bo's alone
+    # last month's entries are not this month's
+    next_month = datetime.now(UTC).replace(day=1) + timedelta(days=40)
+    assert views.usage_summary(svc, ada, now=next_month).per_purpose == ()
+
+    client = _client(site)
+    _sign_in(client, site.keys["Ada"])
+    page = client.get(f"/dashboard/artists/{ada.id}")
+    assert page.status_code == 200
+    section = page.text[page.text.index('id="usage"') : page.text.index('id="tracks-h"')]
+    assert 'id="chart-uses"' in section and "Training AI models: 0 used, 2 refused" in section
+    text = " ".join(section.split())
+    assert "refused to the trainer service: Training AI models of <a" in text and ">wav</a>" in text
+    assert site.tracks["Bo"][0] not in section

@@ -76,8 +76,11 @@ class ClaimService:
         still their own, not a claim against them.
         """
         governed = self._repo.governing_claims(sorted({m.matched_track_id for m in matches}))
-        return [_via(m, max(governed[m.matched_track_id], key=lambda c: c.score)) if governed.get(
-            m.matched_track_id) else m for m in matches]  # fmt: skip
+        out = []
+        for m in matches:
+            claims = governed.get(m.matched_track_id)
+            out.append(_via(m, max(claims, key=lambda c: c.score)) if claims else m)
+        return out
 
     def _from_match(self, m: StoredMatch, owners: dict[TrackId, ArtistId], now: datetime) -> Claim:
         upload, original = self._duration_s(m.track_id), self._duration_s(m.matched_track_id)

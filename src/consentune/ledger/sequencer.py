@@ -11,8 +11,9 @@ the new head once per integration.  Nothing here reloads earlier leaves.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 
 from consentune.errors import InvalidInput, LedgerError
 from consentune.ledger.entry import DECISIONS, MAX_SAFE_INT, check_timestamp, fast_entry_bytes
@@ -53,6 +54,10 @@ class IntegrationPlan:
     old_size: int
     new_size: int
     new_state: bytes
+    # what the artist overview reads, so it never scans the log: entries per (track, day, purpose, decision)
+    # (days since 1970-01-01 UTC) and every refusal about a track (seq, time, actor, purpose, track, reason)
+    usage: Mapping[tuple[str, int, str, str], int] = field(default_factory=dict)
+    refusals: Sequence[tuple[int, str, str, str, str, str]] = ()
 
 
 def encode_batch(stamp: str, records: Sequence[Record]) -> bytes:
@@ -135,11 +140,14 @@ def plan_integration(size: int, state: bytes, batches: Sequence[QueuedBatch]) ->
     rows: list[tuple[int, bytes, bytes, str | None, str | None]] = []
     nodes: list[tuple[int, int, bytes]] = []
     mapping = []
+    usage: dict[tuple[str, int, str, str], int] = {}
+    refusals: list[tuple[int, str, str, str, str, str]] = []
     extend, append_leaf, add_row = nodes.extend, compact.append, rows.append
     seq = size
     for batch in batches:
         stamp, records = _decode(batch)
         mapping.append((batch.id, seq, len(records)))
+        day = _day_number(stamp)
         for record in records:
             try:
                 data = fast_entry_bytes(seq, stamp, *record)  # type: ignore[arg-type]
@@ -151,8 +159,22 @@ def plan_integration(size: int, state: bytes, batches: Sequence[QueuedBatch]) ->
             leaf = leaf_hash(data)
             extend(append_leaf(leaf))
             add_row((seq, data, leaf, record[3], record[2]))  # type: ignore[arg-type]
+            track, purpose, decision = record[3], record[2], record[4]
+            if track is not None and purpose is not None:
+                key = (str(track), day, str(purpose), str(decision))
+                usage[key] = usage.get(key, 0) + 1
+                if decision == "deny":
+                    refusals.append((seq, stamp, str(record[0]), str(purpose), str(track), str(record[5])))
             seq += 1
-    return IntegrationPlan(rows, nodes, mapping, size, compact.size, compact.to_bytes())
+    return IntegrationPlan(rows, nodes, mapping, size, compact.size, compact.to_bytes(), usage, refusals)
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _day_number(stamp: str) -> int:
+    """Days since 1970-01-01 of an entry time stamp (``YYYY-MM-DDThh:mm:ss…Z``, checked at append)."""
+    return date.fromisoformat(stamp[:10]).toordinal() - _EPOCH_ORDINAL
 
 
 __all__ = [

@@ -275,6 +275,53 @@ class SqlStore:
         for chunk in _chunks(ids):
             conn.execute(delete(queue).where(queue.c.id.in_(chunk)))
         conn.execute(update(head).where(head.c.id == 1).values(size=result.new_size, state=result.new_state))
+        self._write_usage(conn, result)
+
+    def _write_usage(self, conn: Connection, result: IntegrationPlan) -> None:
+        """Add the integrated entries to the per-artist usage rollup and refusal list (same transaction)."""
+        if not result.usage:
+            return
+        tr = t.tracks
+        owner: dict[str, str] = {}
+        for chunk in _chunks(sorted({track for track, _, _, _ in result.usage})):
+            owner.update(
+                (str(i), str(a)) for i, a in conn.execute(select(tr.c.id, tr.c.artist_id).where(tr.c.id.in_(chunk)))
+            )
+        per_artist: Counter[tuple[str, int, str, str]] = Counter()
+        for (track, day, purpose, decision), n in result.usage.items():
+            if track in owner:  # entries about a track id never registered (or since deleted) have no artist
+                per_artist[(owner[track], day, purpose, decision)] += n
+        _upsert(
+            conn, "usage_daily", ("artist_id", "day", "purpose", "decision"), [(*k, n) for k, n in per_artist.items()]
+        )
+        refusals = [(seq, owner[track], time, actor, purpose, track, reason)
+                    for seq, time, actor, purpose, track, reason in result.refusals if track in owner]  # fmt: skip
+        if refusals:
+            columns = ("seq", "artist_id", "time", "actor", "purpose", "track_id", "reason")
+            conn.exec_driver_sql(_insert_sql(conn, "usage_refusals", columns), refusals)
+
+    def artist_usage(self, artist_id: ArtistId, *, first_day: int, last_day: int) -> dict[tuple[str, str], int]:
+        """Ledger entries about the artist's tracks over the days, per (purpose, decision): one range scan."""
+        u = t.usage_daily
+        query = (
+            select(u.c.purpose, u.c.decision, func.sum(u.c.entries))
+            .where(u.c.artist_id == artist_id, u.c.day >= first_day, u.c.day <= last_day)
+            .group_by(u.c.purpose, u.c.decision)
+        )
+        with self._read() as conn:
+            return {(str(p), str(d)): int(n) for p, d, n in conn.execute(query)}
+
+    def artist_refusals(self, artist_id: ArtistId, *, limit: int = 20) -> list[tuple[int, str, str, str, str, str]]:
+        """The artist's newest refusals: (seq, time, actor, purpose, track, reason), newest first."""
+        r = t.usage_refusals
+        query = (
+            select(r.c.seq, r.c.time, r.c.actor, r.c.purpose, r.c.track_id, r.c.reason)
+            .where(r.c.artist_id == artist_id)
+            .order_by(r.c.seq.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [(int(s), str(tm), str(a), str(p), str(tk), str(rs)) for s, tm, a, p, tk, rs in conn.execute(query)]
 
     def batch_range(self, batch_id: int) -> tuple[int, int] | None:
         """``(first sequence, count)`` of an integrated queue batch, None while it is still queued."""
@@ -1348,7 +1395,11 @@ def _add_listeners(conn: Connection, listens: set[tuple[str, int, str]]) -> dict
     return dict(Counter((str(a), int(d)) for a, d in inserted))
 
 
-_ROLLUP_VALUES = {"track_daily": ("plays", "impressions"), "artist_daily": ("plays", "listeners", "impressions")}
+_ROLLUP_VALUES = {
+    "track_daily": ("plays", "impressions"),
+    "artist_daily": ("plays", "listeners", "impressions"),
+    "usage_daily": ("entries",),
+}
 
 
 def _upsert(conn: Connection, table: str, key: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:

@@ -389,6 +389,31 @@ artist_day_listeners = Table(
     Column("user_id", String(64), primary_key=True),
 )
 
+# What the ledger says about each artist's music, kept as entries are integrated (the artist overview's
+# "what happened to my music"): entries per day, purpose and decision, and every refusal about a track.
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("artist_id", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("purpose", String(64), primary_key=True),
+    Column("decision", String(16), primary_key=True),
+    Column("entries", BigInteger, nullable=False),
+)
+
+usage_refusals = Table(
+    "usage_refusals",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("artist_id", String(32), nullable=False),
+    Column("time", String(40), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("track_id", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_usage_refusals_artist", "artist_id", "seq"),
+)
+
 # batch keys of idempotent appends (a retried job task logs nothing twice): key -> queued batch
 ledger_once = Table(
     "ledger_once",

@@ -77,4 +77,39 @@ def bar_chart(*, chart_id: str, title: str, days: Sequence[date], values: Sequen
     return "".join(parts)
 
 
-__all__ = ["bar_chart"]
+def use_bars(*, chart_id: str, title: str, rows: Sequence[tuple[str, int, int]]) -> str:
+    """An SVG chart of uses and refusals per purpose: one row per ``(label, used, refused)``, two bars each."""
+    if not rows:
+        raise ValueError("use_bars needs at least one row")
+    label_w, row_h, pad = 190, 34, 8
+    height = TOP + row_h * len(rows) + pad
+    top = _nice_max(max(max(used, refused) for _, used, refused in rows))
+    span = WIDTH - label_w - RIGHT - 60
+    used_total = sum(r[1] for r in rows)
+    refused_total = sum(r[2] for r in rows)
+    desc = "; ".join(f"{label}: {used} used, {refused} refused" for label, used, refused in rows)
+    parts = [
+        f'<svg class="chart uses" id="{escape(chart_id)}" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-labelledby="{escape(chart_id)}-t {escape(chart_id)}-d" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{escape(chart_id)}-t">{escape(title)}</title>',
+        f'<desc id="{escape(chart_id)}-d">{used_total} uses and {refused_total} refusals. {escape(desc)}.</desc>',
+    ]
+    for i, (label, used, refused) in enumerate(rows):
+        y = TOP + i * row_h
+        short = label if len(label) <= 28 else label[:27].rstrip() + "…"  # the table beside it has the whole name
+        parts.append(
+            f'<text class="axis label" x="{label_w - 8}" y="{y + 17}" text-anchor="end">{escape(short)}</text>'
+        )
+        for j, (value, kind) in enumerate(((used, "used"), (refused, "refused"))):
+            w = span * value / top
+            bar_y = y + 4 + j * 13
+            parts.append(
+                f'<rect class="bar {kind}" x="{label_w}" y="{bar_y}" width="{w:.1f}" height="11">'
+                f"<title>{escape(label)}: {value} {kind}</title></rect>"
+                f'<text class="axis" x="{label_w + w + 4:.1f}" y="{bar_y + 10}">{value} {kind}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+__all__ = ["bar_chart", "use_bars"]

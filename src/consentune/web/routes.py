@@ -258,6 +258,7 @@ def artist_page(
     version, summary, rows = views.consent_rows(service, artist)
     tracks = service.catalog.tracks(artist=artist, limit=1000)
     paths = capabilities.served_paths(request.app)
+    usage = views.usage_summary(service, artist)
     return _render(
         request,
         "artist.html",
@@ -277,6 +278,14 @@ def artist_page(
         claims=views.claim_cards(service, principal) if principal.role is Role.ARTIST else [],
         claim_policy=service.claims.policy_of(ArtistId(artist.id)).value,
         claim_done=claim_done,
+        usage=usage,
+        usage_chart=plots.use_bars(
+            chart_id="chart-uses",
+            title=f"Uses and refusals per purpose, {usage.first_day:%d %b} to {usage.last_day:%d %b}",
+            rows=[(words.purpose_title(p), used, refused) for p, used, refused in usage.per_purpose],
+        )
+        if usage.per_purpose
+        else "",
     )
 
 

@@ -7,6 +7,7 @@ reach.  Nothing here renders HTML.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +18,7 @@ from consentune.consent.registry import PurposeView
 from consentune.ledger import LedgerEntry
 from consentune.ports import PurgeJob, ShieldRecord, StoredCheckpoint
 from consentune.service import Consentune
-from consentune.types import Artist, Purpose, PurposeKind, Role, Track
+from consentune.types import Artist, Purpose, PurposeKind, Role, Track, TrackId
 
 STREAM = Purpose("stream")
 _EPOCH_DAY = date(1970, 1, 1)
@@ -268,6 +269,61 @@ def reach(
         total_listeners=service.store.artist_listeners(artist.id, **span),
         tracks=tuple(TrackReach(t, *totals.get(t.id, (0, 0))) for t in tracks),
         next_after=page[-1].index + 1 if len(page) == page_size else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    time: str
+    actor: str
+    purpose: str
+    track: Track | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    """What the ledger says happened to the artist's music this month: uses and refusals per purpose."""
+
+    first_day: date
+    last_day: date
+    per_purpose: tuple[tuple[str, int, int], ...]  # purpose, used (allowed or recorded), refused
+    refusals: tuple[Refusal, ...]  # the newest, across all time
+
+    @property
+    def used(self) -> int:
+        return sum(row[1] for row in self.per_purpose)
+
+    @property
+    def refused(self) -> int:
+        return sum(row[2] for row in self.per_purpose)
+
+
+def usage_summary(
+    service: Consentune, artist: Artist, *, now: datetime | None = None, refusals: int = 8
+) -> UsageSummary:
+    """Uses per purpose since the first of this month and the newest refusals, from rollups kept by the
+    ledger's integrator: two index range scans, whatever the size of the log or the catalogue."""
+    today = (now or datetime.now(UTC)).date()
+    first = today.replace(day=1)
+    counts = service.store.artist_usage(artist.id, first_day=_day_number(first), last_day=_day_number(today))
+    per_kind: Counter[str] = Counter()
+    for (purpose, _), n in counts.items():
+        per_kind[purpose] += n
+    purposes = sorted(per_kind, key=lambda p: (-per_kind[p], p))  # the busiest purpose first
+    per_purpose = tuple(
+        (p, counts.get((p, "allow"), 0) + counts.get((p, "record"), 0), counts.get((p, "deny"), 0)) for p in purposes
+    )
+    newest = service.store.artist_refusals(artist.id, limit=refusals)
+    titles = {track: service.store.get_track(TrackId(track)) for track in {r[4] for r in newest}}
+    return UsageSummary(
+        first_day=first,
+        last_day=today,
+        per_purpose=per_purpose,
+        refusals=tuple(
+            Refusal(time, actor, purpose, titles.get(track), reason)
+            for _, time, actor, purpose, track, reason in newest
+        ),
     )
 
 
