@@ -150,8 +150,8 @@ def _lengths(rng: np.random.Generator, human: float, seconds: F64) -> I32:
 def _infra(rng: np.random.Generator, n: int, diversity: float, base: int) -> I32:
     """Each account's address (or device): ``n ** diversity`` distinct values shared among the accounts."""
     distinct = max(1, round(n**diversity))
-    pool = rng.integers(0, 2**20, distinct)
-    out: I32 = (base + pool[rng.integers(0, distinct, n)]).astype(np.int32)
+    pool = rng.choice(2**20, size=distinct, replace=False)
+    out: I32 = (base + pool[rng.permutation(n) % distinct]).astype(np.int32)  # every value in use
     return out
 
 
@@ -179,7 +179,7 @@ def lookalikes(stream: Stream, *, start: float, seed: int) -> list[Injected]:
     def tracks(pool: npt.NDArray[np.intp], k: int) -> I32:
         return rng.choice(pool, size=k, replace=False).astype(np.int32)
 
-    n_fans = max(200, len(active) // 8)
+    n_fans = max(30, len(active) // 10)  # the groups together use about 60 % of the active accounts
     out = [
         # a new album (8 obscure-so-far tracks): fans play several on release day, fewer each day after
         _group(
