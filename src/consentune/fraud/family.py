@@ -179,7 +179,7 @@ def lookalikes(stream: Stream, *, start: float, seed: int) -> list[Injected]:
     def tracks(pool: npt.NDArray[np.intp], k: int) -> I32:
         return rng.choice(pool, size=k, replace=False).astype(np.int32)
 
-    n_fans = max(30, len(active) // 10)  # the groups together use about 60 % of the active accounts
+    n_fans = max(100, len(active) // 10)  # the groups together use about 70 % of the active accounts
     out = [
         # a new album (8 obscure-so-far tracks): fans play several on release day, fewer each day after
         _group(
@@ -212,13 +212,11 @@ def lookalikes(stream: Stream, *, start: float, seed: int) -> list[Injected]:
             tracks(middle, 20),
             start + DAY,
             per_day=[3.0] * 7,
-            share=0.3,
+            share=0.6,
         ),
         # a fan club of an obscure artist (6 tracks) that the club's members play steadily, inside a larger
         # casual audience of the same tracks
-        _group(
-            rng, stream, "fan_club", accounts(n_fans // 2), tracks(obscure, 6), start, per_day=[2.0] * 14, share=0.8
-        ),
+        _group(rng, stream, "fan_club", accounts(n_fans), tracks(obscure, 6), start, per_day=[2.0] * 14, share=0.8),
         # a school class (30 pupils) on one NAT, set 5 tracks to listen to over three days
         _group(
             rng,
