@@ -30,10 +30,12 @@ def test_pair_history_counts_plays_and_days_and_forgets_old_days() -> None:
     history = PairHistory(horizon_days=2)
     history.add(_batch([1, 1, 1, 3], [2, 2, 2, 2], [START + 10, START + 20, START + DAY + 5, START + DAY + 9]))
     table = history.table(START + DAY + 100)
-    rows = {(int(u), int(t)): (p, d) for u, t, p, d in zip(table.user, table.track, table.plays, table.days)}
+    rows = {
+        (int(u), int(t)): (p, d) for u, t, p, d in zip(table.user, table.track, table.plays, table.days, strict=True)
+    }
     assert rows == {(1, 2): (3.0, 2.0), (3, 2): (1.0, 1.0)}
     later = history.table(START + 2 * DAY + 100)  # day 0 has left the two-day horizon
-    assert {(int(u), float(p)) for u, p in zip(later.user, later.plays)} == {(1, 1.0), (3, 1.0)}
+    assert {(int(u), float(p)) for u, p in zip(later.user, later.plays, strict=True)} == {(1, 1.0), (3, 1.0)}
 
 
 @pytest.fixture(scope="module")
