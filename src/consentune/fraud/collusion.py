@@ -2,29 +2,30 @@
 
 The window search (``detector``) sees three hours: an account playing a few
 tracks a day leaves one edge there, so a farm of such accounts is no block
-at all.  Over a week the same farm is a group of accounts that each *keep
-returning* to a few tracks of a shared set — tracks whose audiences overlap
-far beyond what their popularity predicts.
+at all.  Over a week the same farm is a group of accounts that each keep
+returning to tracks of a shared set — tracks whose audiences overlap far
+beyond what their popularity predicts.
 
 1. ``PairHistory`` keeps distinct (account, track) pairs per day with their
    play counts, for ``horizon_days`` (memory: distinct pairs, not plays).
-2. *Favouring* edges: an account played the track ``min_plays`` times or
-   more, and the track is not among the most popular (``popular_share`` of
-   tracks by audience).  Camouflage on popular tracks leaves no favouring
-   edge; camouflage on random tracks is one play per track and leaves
-   none either.
-3. Co-audience of two tracks = accounts favouring both.  Null model
-   (configuration model: each account's favourites drawn in proportion to
-   the tracks' favouring audiences ``f``): expected co-audience
-   ``f_i f_j S2 / E^2`` with ``E`` the favouring edges and ``S2`` the sum of
-   ``d(d-1)`` over accounts.  Pairs whose Poisson tail is below ``max_p``
-   link their tracks; connected tracks form a candidate set.
-4. Judged on graph and time alone: members are accounts that put at least
-   ``min_share`` of their non-popular plays on the set; the block's tracks
-   are those it owns (≥ half their audience); it must have ``min_members``,
-   ≥ 2 owned tracks, a lift ≥ ``min_lift`` over the null, members returning
-   on ≥ ``min_days`` distinct days (median), and be *sustained*: the last complete
-   day's plays ≥ ``min_sustain`` of the busiest complete day's (a release-day rush decays).
+2. Co-audience of two tracks: accounts of at most ``max_tracks_per_account``
+   such tracks that played both; the most popular tracks (``popular_share``
+   by audience) are left out, so camouflage on them adds nothing.  Null
+   (configuration model: each account's ``d`` tracks drawn in proportion to
+   the tracks' audiences ``f``): ``K f_i f_j`` co-listeners, ``K = S2 / E^2``.
+3. Only pairs *shared* by two or more accounts count (one listener's tracks
+   make a clique of single co-listens that says nothing about a group), each
+   weighing the chance the null would not share it; batch peeling finds the
+   track set with the most such weight per track.  Camouflage on random
+   tracks makes no shared pairs.
+4. Judged on graph and time alone: members are *newcomers* (first play in
+   the stream at most ``newcomer_s`` before their first play on the set) that
+   played the set ``min_member_plays`` times and put ≥ ``min_share`` of their
+   non-popular plays on it; the block owns ≥ 2 tracks (≥ half their audience,
+   ≥ 3 members); it needs ``min_members``, a lift ≥ ``min_lift`` over random
+   mixing, members returning on ≥ ``min_days`` distinct days (median), and
+   must be *sustained*: the last complete day's plays ≥ ``min_sustain`` of the
+   busiest complete day's (a release-day rush decays).
 """
 
 from __future__ import annotations
