@@ -69,7 +69,7 @@ GRID: list[Cell] = [
     *_axis("days", [1.0]),
     *_axis("ramp_days", [3.0]),
     Cell("corner", replace(BASE, density=0.05, camouflage=0.8, camouflage_on="random", plays_per_day=3.0)),
-]  # 14 cells: what fits a 10-minute run on the shared 2-core machine (about 40 s a cell)
+]  # 15 cells: about what fits a 10-minute run on the shared 2-core machine (about 40 s a cell)
 QUICK = [GRID[0], GRID[5], GRID[8], GRID[9]]  # base, density 0.02, camouflage 0.8 random, human 0 (development)
 
 
