@@ -36,3 +36,21 @@ def test_scan_of_a_missing_file_is_one_error_line(home: Path, capsys: pytest.Cap
     code = main(["fraud", "scan", "--plays", str(home / "nope.csv")])
     _, err = capsys.readouterr()
     assert code != 0 and "does not exist" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("user,track,when,ms\nu1,t1,2026-01-01T00:00:00Z,60000\n", "header lacks column(s)"),
+        ("user_id,track_id,played_at,ms_played\nu1,t1,yesterday,60000\n", "no row accepted"),
+        ("user_id,track_id,played_at,ms_played\n", "no plays to scan"),
+    ],
+)
+def test_scan_with_no_accepted_row_exits_non_zero_with_the_reason(
+    home: Path, capsys: pytest.CaptureFixture[str], content: str, reason: str
+) -> None:
+    plays = home / "plays.csv"
+    plays.write_text(content)
+    code = main(["fraud", "scan", "--plays", str(plays), "--json"])
+    _, err = capsys.readouterr()
+    assert code == 2 and reason in err

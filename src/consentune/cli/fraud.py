@@ -64,6 +64,8 @@ def scan(
         )
     if plays is not None:
         refuse_if_nothing_accepted(plays, report.errors, accepted=len(parsed.events))
+        if not parsed.events:  # a header and nothing else: an empty scan is not a clean bill of health
+            raise InvalidInput(f"{plays.name}: no plays to scan", hint="the file has a header but no rows")
 
 
 @fraud_app.command("watch")

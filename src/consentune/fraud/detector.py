@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from consentune.fraud.behaviour import SIGNAL_WEIGHTS, AccountState, BehaviourConfig, TrackState, combine, ramp
 from consentune.fraud.blocks import Block, Graph, column_weights, top_blocks
+from consentune.fraud.collusion import CollusionConfig, PairHistory, find_collusion
 from consentune.fraud.encode import F64, I32, EventBatch, EventEncoder, empty_batch
 from consentune.types import PlayEvent
 
@@ -43,6 +44,7 @@ class DetectorConfig:
     min_burst: float = 0.15  # tracks whose window plays are a smaller share of their multi-day plays are left out
     max_skew_s: float = 6 * 3600.0  # events further ahead of the clock (or the stream) are refused
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    collusion: CollusionConfig = field(default_factory=CollusionConfig)  # the multi-day graph search
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,8 @@ class StreamDetector:
         self.encoder = encoder or EventEncoder()
         self.state = AccountState(self.config.behaviour)
         self.track_state = TrackState()
+        self.pairs = PairHistory(self.config.collusion.horizon_days)
+        self._next_collusion = -math.inf
         self.stats = IntakeStats()
         self.watermark = -math.inf
         self._started = math.inf
@@ -147,6 +151,7 @@ class StreamDetector:
         if self._next_check == -math.inf:
             self._started = float(batch.t[0])
             self._next_check = self._started + self.config.check_every_s
+            self._next_collusion = self._started + self.config.collusion.every_s
         touched: list[int] = []
         start = 0
         while start < len(batch):
@@ -162,6 +167,7 @@ class StreamDetector:
     def _fold(self, part: EventBatch) -> None:
         self.state.update(part)
         self.track_state.update(part)
+        self.pairs.add(part)
         self._window.append(part)
         self.watermark = max(self.watermark, float(part.t.max()))
 
@@ -218,18 +224,36 @@ class StreamDetector:
         return window.take(np.flatnonzero((window.t >= start) & (window.t <= now)))
 
     def _check(self, now: float, *, forced: bool = False) -> list[int]:
+        touched = self._collusion(now) if now >= self._next_collusion or forced else []
         events = self._window_events(now)
         if len(events) == 0:
-            return []
+            return touched
         quiet = now - self._last_full < self.config.quiet_check_s and not self._stirring(events, now)
         if quiet and not forced:
-            return []
+            return touched
         self._last_full = now
         mature = now - self._started >= self.config.warmup_s
         found = _WindowGraph(events, self.state, self.track_state, now).candidates(self.config, mature=mature)
-        touched = []
         for cand in found:
-            touched.append(self._merge(cand, now, events))
+            in_block = np.isin(events.user, cand.members)
+            start = float(events.t[in_block].min()) if in_block.any() else now
+            touched.append(self._merge(cand, now, start))
+        return touched
+
+    def _collusion(self, now: float) -> list[int]:
+        """The multi-day account x track search (see :mod:`consentune.fraud.collusion`)."""
+        while self._next_collusion <= now:
+            self._next_collusion += self.config.collusion.every_s
+        touched = []
+        empty = np.zeros(0, dtype=np.int32)
+        table = self.pairs.table(now)
+        for block in find_collusion(table, self.config.collusion, now=now, first_seen=self.state.first_t):
+            behaviour = combine(self.state.evidence(block.members)) if len(block.members) else np.zeros(1)
+            signals = {**block.signals, "mean_behaviour": float(behaviour.mean())}
+            cand = _Candidate(block.members, block.tracks, empty, empty, block.score, signals)
+            start = now - self.config.collusion.horizon_days * 86400.0
+            reach = self.config.collusion.every_s + self.config.window_s
+            touched.append(self._merge(cand, now, max(start, self._started), open_for=reach))
         return touched
 
     def _stirring(self, events: EventBatch, now: float) -> bool:
@@ -249,13 +273,14 @@ class StreamDetector:
         users = np.flatnonzero(active).astype(np.int32)
         return bool((combine(self.state.evidence(users)) >= self.config.bot_behaviour).any())
 
-    def _merge(self, cand: _Candidate, now: float, events: EventBatch) -> int:
-        in_block = np.isin(events.user, cand.members)
-        start = float(events.t[in_block].min()) if in_block.any() else now
+    def _merge(self, cand: _Candidate, now: float, start: float, *, open_for: float | None = None) -> int:
+        """Fold a sighting into the open alert about the same attack, or open a new one; ``open_for`` is how
+        long an alert without sightings stays open to this kind of search (default: one window)."""
+        open_for = self.config.window_s if open_for is None else open_for
         members = set(cand.members.tolist())
         tracks = set(cand.tracks.tolist())
         for alert in self._open:
-            if alert.updated_at < now - self.config.window_s:
+            if alert.updated_at < now - open_for:
                 continue  # an alert quiet for a whole window is closed: a new attack gets its own
             overlap_m = len(alert.members & members) / max(1, min(len(alert.members), len(members)))
             overlap_t = len(alert.tracks & tracks) / max(1, min(len(alert.tracks), len(tracks)))

@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -77,11 +77,40 @@ class ArtistAlert:
 def scan_events(
     events: Sequence[PlayEvent], *, config: DetectorConfig | None = None, batch: int = 20_000
 ) -> tuple[list[Alert], IntakeStats]:
-    """Replay ``events`` in time order through a fresh detector; alerts strongest first."""
-    detector = StreamDetector(config)
+    """Replay ``events`` in time order through a fresh detector; alerts strongest first.
+
+    Batches hold at most ``batch`` events and one hour of event time: the detector refuses events
+    more than 6 h past a batch's 90th-percentile time as clock skew, so a batch spanning days would
+    lose its tail.
+    """
     ordered = sorted(events, key=lambda e: e.played_at)
-    for start in range(0, len(ordered), batch):
-        detector.push_events(ordered[start : start + batch])
+    return scan_chunks(_time_slices(ordered, batch=batch, span_s=3600.0), config=config)
+
+
+def _time_slices(ordered: Sequence[PlayEvent], *, batch: int, span_s: float) -> Iterator[Sequence[PlayEvent]]:
+    start = 0
+    while start < len(ordered):
+        first = ordered[start].played_at.timestamp()
+        stop = start + 1
+        while stop < len(ordered) and stop - start < batch and ordered[stop].played_at.timestamp() - first < span_s:
+            stop += 1
+        yield ordered[start:stop]
+        start = stop
+
+
+def scan_chunks(
+    chunks: Iterable[Sequence[PlayEvent]], *, config: DetectorConfig | None = None
+) -> tuple[list[Alert], IntakeStats]:
+    """Bounded-memory scan: feed chunks in time order (e.g. pages of stored plays ordered by
+    ``played_at``) through a fresh detector; alerts strongest first.
+
+    Memory is the detector's state (per account, the 3-hour window, a week of distinct
+    account x track pairs), not the plays.  Events more than a window older than what came before
+    are counted ``late`` and dropped, so chunks must follow each other in time.
+    """
+    detector = StreamDetector(config)
+    for chunk in chunks:
+        detector.push_events(sorted(chunk, key=lambda e: e.played_at))
     detector.flush()
     return detector.alerts(), detector.stats
 
