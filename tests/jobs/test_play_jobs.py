@@ -8,7 +8,12 @@ decisions in the ledger once per partition, after an interruption too.
 from __future__ import annotations
 
 import csv
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -254,3 +259,37 @@ def test_plays_jobs_refuse_bad_input_with_what_to_do(
         svc.jobs.run(nothing.id, engine=local_engine)
     failed = svc.jobs.get(nothing.id)
     assert failed.status == "failed" and failed.error and "no plays" in failed.error
+
+
+def test_an_import_driver_killed_with_sigkill_resumes_without_duplicates(
+    svc: Consentune, catalogue: dict[str, list[TrackId]], local_engine: LocalEngine, tmp_path: Path
+) -> None:
+    path = tmp_path / "plays.csv"
+    good = _plays_csv(path, catalogue["order"], rows=4_000, seed=13)
+    job = svc.jobs.create_import(path, actor=ACTOR, chunk_bytes=4 * 1024)
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
+        "CONSENTUNE_HOME": str(svc.settings.home),
+        "CONSENTUNE_DATABASE_URL": svc.settings.database_url,
+    }
+    code = f"from consentune.cli import main; main(['jobs', 'resume', '{job.id}', '--workers', '2'])"
+    err = tmp_path / "driver.err"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=err.open("wb"),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while svc.jobs.get(job.id).tasks_done < 3:
+            assert driver.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, "the driver made no progress in 180 s"
+            time.sleep(0.02)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # mid-import: a chunk may be committed but not recorded
+        driver.wait(timeout=30)
+    killed = svc.jobs.get(job.id)
+    assert killed.status == "running" and killed.tasks_done < killed.tasks
+    ended = svc.jobs.run(job.id, engine=local_engine, force=True)
+    assert ended.status == "done" and _stored_plays(svc) == len(good)
