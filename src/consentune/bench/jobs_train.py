@@ -128,6 +128,13 @@ def run_train_bench(
         }
         ids = [TrackId(f"trk_{i:016x}") for i in range(tracks)]
         results["job"] = _job_run(svc, ids, partition=partition, plays=plays, progress=progress)
+        job = results["job"]
+        progress(
+            f"job: {job['wall_s']:.1f} s wall ({job['read_and_count_s']:.1f} s read+count at "
+            f"{job['plays_read_per_s']:,.0f} plays/s, {job['read_cpu_s']:.1f} CPU-s; {job['fit_and_publish_s']:.1f} s "
+            f"fit+publish), peak {job['peak_rss_mb']:.0f} MB (read phase {job['read_peak_rss_mb']:.0f} MB), "
+            f"{job['ledger_entries']} ledger entries"
+        )
         if single:
             progress("single-process `recommend train` on the same plays")
             with PeakMemory() as memory:
@@ -170,6 +177,8 @@ def _job_run(
         "read_and_count_s": stage.get("read_s", wall),
         "fit_and_publish_s": wall - stage.get("read_s", wall),
         "plays_read_per_s": plays / stage.get("read_s", wall),
+        "read_cpu_s": ended.cpu_s,  # CPU of this process during the partitions (contention does not inflate it)
+        "plays_read_per_cpu_s": plays / ended.cpu_s if ended.cpu_s else 0.0,
         "peak_rss_mb": memory.peak,
         "read_peak_rss_mb": stage.get("read_peak_rss_mb", memory.peak),
         "rss_growth_mb": memory.peak - memory.base,
