@@ -184,7 +184,6 @@ def _job_run(
         "rss_growth_mb": memory.peak - memory.base,
         "partitions": ended.tasks,
         "ledger_entries": svc.ledger.size - entries_before,
-        "ledger_appends": ended.tasks + 1,
     }
 
 
