@@ -68,14 +68,18 @@ def _spy(target: Any, name: str, monkeypatch: pytest.MonkeyPatch, before: Callab
 
 
 def test_train_recommend_counts_exactly_the_allowed_plays_and_publishes_one_model(
-    svc: Consentune, catalogue: dict[str, list[TrackId]], local_engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+    svc: Consentune, catalogue: dict[str, list[TrackId]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     svc.consent.set(svc.catalog.artist("Bo"), purpose=RECOMMEND, allow=False, actor="artist:bo")
     plays = _organic(catalogue["order"], users=60, seed=7)
     svc.store.add_plays(plays)
     published = _spy(svc.recommend, "publish", monkeypatch, lambda *a, **k: None)
     job = svc.jobs.create("train-recommend", catalogue["order"], actor=ACTOR, batch=3)  # 3 partitions
-    ended = svc.jobs.run(job.id, engine=local_engine)
+    two_threads = LocalEngine(workers=2)  # partitions run on two driver threads; no worker process starts
+    try:
+        ended = svc.jobs.run(job.id, engine=two_threads)
+    finally:
+        two_threads.close()
     assert (ended.status, ended.tasks_done, ended.done, ended.refused) == ("done", 3, 4, 4)
     (matrix, items), kwargs = published[0]
     assert len(published) == 1 and sorted(items) == sorted(catalogue["Ada"])

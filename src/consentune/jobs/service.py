@@ -207,7 +207,7 @@ class JobService:
             ) from exc
 
     def _run_plays(self, job: Job, *, workers: int, progress: Callable[[JobProgress], None] | None) -> Job:
-        """Partitions on the driver (imports on up to ``workers`` threads: the database does the work)."""
+        """Partitions on the driver, on up to ``workers`` threads (the database and the gate do the work)."""
         work = self._plays
         if work is None:
             raise InvalidInput(
@@ -230,14 +230,17 @@ class JobService:
 
         with self._failing_resumably(job.id):
             pending = self._repo.pending_tasks(job.id)
-            threads = max(1, workers) if job.kind == "import-plays" else 1
+            threads = max(1, workers)  # partitions are independent: own grant, own file or transaction
             if threads == 1:
                 for task in pending:
                     one(task)
             else:
-                with ThreadPoolExecutor(max_workers=threads) as pool:
+                pool = ThreadPoolExecutor(max_workers=threads)
+                try:
                     for future in [pool.submit(one, task) for task in pending]:
                         future.result()
+                finally:  # a failed part stops the job: parts not started yet are dropped, not run
+                    pool.shutdown(wait=True, cancel_futures=True)
             if self._repo.job_status(job.id) != CANCELLED and not self._repo.pending_tasks(job.id):
                 work.finish(self.get(job.id))
                 work.clean(job.id)
