@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +23,11 @@ from consentune.consent.decide import BatchDecision
 from consentune.consent.registry import ConsentRegistry
 from consentune.errors import ConfigError, InvalidInput, StorageError
 from consentune.fraud.live import LiveEventLog
-from consentune.fraud.service import FraudService
+from consentune.fraud.service import FraudService, scan_events
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.gate.dedup import UseDedup
 from consentune.identify import IdentifyService, MmapIndex
-from consentune.jobs import JobService
+from consentune.jobs import ImportCounts, JobService, PlaySinks, PlayWork
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
 from consentune.ops import Metrics, Readiness, check_parts
@@ -48,7 +50,7 @@ from consentune.shield.streams import StreamSigner
 from consentune.storage import SqlJobStore, SqlStore, make_engine, migrate
 from consentune.storage.claims_sql import SqlClaims
 from consentune.storage.tiles import FileTileStore
-from consentune.types import Purpose, Track, TrackId
+from consentune.types import PlayEvent, Purpose, Track, TrackId
 
 if TYPE_CHECKING:
     import redis
@@ -218,7 +220,12 @@ def open_service(settings: Settings | None = None) -> Consentune:
         session_key=hmac_key(secret, "dashboard-session"),
         claims=claims,
         jobs=JobService(
-            gate=gate, repo=SqlJobStore(engine), index=fingerprints, features=store, blob_dir=settings.blob_location
+            gate=gate,
+            repo=SqlJobStore(engine),
+            index=fingerprints,
+            features=store,
+            blob_dir=settings.blob_location,
+            plays=PlayWork(gate=gate, sinks=_play_sinks(settings, store, plays, fraud, recommend)),
         ),
         metrics=metrics,
         leases=SqlLeases(engine),
@@ -248,6 +255,35 @@ def _publisher(notices: RedisRevocationNotices) -> Dropper:
         return 0
 
     return publish
+
+
+def _play_sinks(
+    settings: Settings, store: SqlStore, plays: PlayLog, fraud: FraudService, recommend: RecommendService
+) -> PlaySinks:
+    """How plays jobs reach the recommender, fraud detection and the play log (their public functions only)."""
+
+    def rescan(events: Sequence[PlayEvent], key: str) -> int:
+        alerts, _stats = scan_events(events)
+        store.save_alerts([dataclasses.replace(a, id=f"fa_{key}_{i}") for i, a in enumerate(alerts)])
+        return len(alerts)
+
+    def import_file(path: Path) -> ImportCounts:  # looked up at each call, so a test can wrap the service
+        report = plays.import_file(path)
+        return ImportCounts(report.imported, report.rejected)
+
+    def count_plays(user: str, track: TrackId, at: datetime) -> int:
+        pages = store.iter_plays([track], since=at, until=at + timedelta(microseconds=1))
+        return sum(1 for page in pages for p in page if p.user_id == user)
+
+    return PlaySinks(
+        publish_model=lambda *args, **kwargs: recommend.publish(*args, **kwargs),
+        play_filter=lambda page: fraud.without_flagged(page),
+        rescan=rescan,
+        import_file=import_file,
+        known_tracks=lambda tracks: list(store.track_owners(tracks)),
+        count_plays=count_plays,
+        work_dir=settings.home / "jobs",
+    )
 
 
 def _ping_database(engine: Engine) -> None:

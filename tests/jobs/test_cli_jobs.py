@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,24 @@ def test_jobs_run_list_show_and_errors(
     assert code == 4 and "already done" in err
     code, _, err = run(capsys, "jobs", "show", "99")
     assert code == 3 and "not found" in err
-    code, _, err = run(capsys, "jobs", "run", "train-recommend")
-    assert code == 2 and "consentune recommend train" in err
+    code, _, err = run(capsys, "jobs", "run", "import-plays")
+    assert code == 2 and "--file" in err
+    plays = home / "plays.csv"
+    plays.write_text(
+        "user_id,track_id,played_at,ms_played\n"
+        + "".join(f"u{i},{tracks[i % 2]},2026-10-01T10:{i:02d}:00Z,95000\n" for i in range(40))
+        + "u1,trk_nope,2026-10-01T11:00:00Z,95000\n"
+    )
+    code, out, err = run(capsys, "jobs", "run", "import-plays", "--file", str(plays), "--chunk-mb", "0.001")
+    assert code == 0, err
+    chunks = re.search(r"import-plays of plays.csv in (\d+) chunks", out)
+    assert chunks and int(chunks.group(1)) >= 2
+    assert f"40 plays imported, 1 rows rejected ({chunks.group(1)}/{chunks.group(1)} chunks)" in out
+    code, out, err = run(capsys, "jobs", "run", "train-recommend", "--workers", "1")
+    assert code == 0, err
+    assert "job 4 done: 3 processed, 0 refused by consent" in out
+    code, _, err = run(capsys, "jobs", "run", "spread")
+    assert code == 2 and "unknown job kind" in err and "fraud-rescan" in err
     code, _, err = run(capsys, "jobs", "run", "analyze", "--engine", "spark")
     assert code == 2 and "unknown engine" in err
 

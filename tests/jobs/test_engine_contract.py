@@ -139,3 +139,30 @@ def test_a_ray_worker_killed_mid_task_is_retried_without_duplicates(
     granted = [(a, t, d) for _actor, a, _p, t, d, _r in _job_entries(svc, job.id)]
     assert sorted(granted) == sorted(("read-audio", t, "allow") for t in tracks)
     assert all(svc.store.get_feature(t, FEATURE_KIND) is not None for t in tracks)
+
+
+def test_train_recommend_reads_the_same_counts_whichever_engine_is_named(
+    svc: Consentune,
+    catalogue: dict[str, list[TrackId]],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The plays kinds run on the driver: naming Ray changes nothing in what is read, counted or logged."""
+    from collections import Counter
+
+    from tests.jobs.test_play_jobs import _organic, _spy
+
+    plays = _organic(catalogue["order"], users=30, seed=4)
+    svc.store.add_plays(plays)
+    published = _spy(svc.recommend, "publish", monkeypatch, lambda *a, **k: None)
+    job = svc.jobs.create("train-recommend", catalogue["order"], actor=ACTOR, engine=engine.name, batch=4)
+    ended = svc.jobs.run(job.id, engine=engine)
+    assert (ended.status, ended.done, ended.engine) == ("done", 8, engine.name)
+    (matrix, items), _ = published[0]
+    expected = Counter((p.user_id, p.track_id) for p in plays if p.ms_played >= 30_000)
+    users = sorted({u for u, _ in expected})
+    coo = matrix.tocoo()
+    assert {(users[r], items[c]): v for r, c, v in zip(coo.row, coo.col, coo.data, strict=True)} == expected
+    batches = [catalogue["order"][:4], catalogue["order"][4:]]
+    logged = [(a, t, d) for _actor, a, _p, t, d, _r in _job_entries(svc, job.id) if a == "read-plays"]
+    assert logged == [("read-plays", t, "allow") for b in batches for t in b]

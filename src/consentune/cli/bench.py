@@ -571,6 +571,42 @@ def jobs(
     console.print(f"wrote {out}")
 
 
+@bench_app.command("jobs-train")
+def jobs_train(
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/jobs-train.json"),
+    plays: Annotated[int, typer.Option(help="plays to generate")] = 1_000_000,
+    tracks: Annotated[int, typer.Option(help="tracks in the catalogue")] = 10_000,
+    users: Annotated[int, typer.Option(help="listeners")] = 20_000,
+    partition: Annotated[int, typer.Option(help="tracks per partition (one grant and ledger append each)")] = 2_000,
+    single: Annotated[
+        bool, typer.Option("--single/--no-single", help="also run single-process `recommend train` as the peer")
+    ] = True,
+    database_url: Annotated[str | None, typer.Option(help="benchmark this database instead of a temp SQLite")] = None,
+) -> None:
+    """train-recommend as a partitioned job vs single-process training: plays/s, phases, peak memory, ledger."""
+    from consentune.bench.jobs_train import run_train_bench
+
+    results = run_train_bench(
+        plays=plays, tracks=tracks, users=users, partition=partition, single=single, database_url=database_url,
+        progress=console.print,
+    )  # fmt: skip
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    job = results["job"]
+    table = new_table("run", "wall s", "read+count s", "plays read/s", "fit+publish s", "peak RSS MB", "ledger entries",
+                      title=f"consentune bench jobs-train ({plays:,} plays, {tracks:,} tracks, {users:,} listeners, "
+                      f"{results['backend']})")  # fmt: skip
+    table.add_row("job", *(_fmt(job[k]) for k in ("wall_s", "read_and_count_s", "plays_read_per_s",
+                  "fit_and_publish_s", "peak_rss_mb", "ledger_entries")))  # fmt: skip
+    if "single" in results:
+        table.add_row("single process", _fmt(results["single"]["wall_s"]), "", "", "",
+                      _fmt(results["single"]["peak_rss_mb"]), "")  # fmt: skip
+        console.print(f"single / job wall time: {results['job_vs_single_wall']:.2f}")
+    console.print(table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    console.print(f"wrote {out}")
+
+
 @bench_app.command("watermark")
 def watermark(
     out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/watermark.json"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -17,41 +18,34 @@ if TYPE_CHECKING:  # the service, the engines and rich load only when a verb run
 _DEFAULT_BATCH = 16  # consentune.jobs.DEFAULT_BATCH, repeated so `--help` imports nothing heavy
 
 jobs_app = typer.Typer(
-    help="Batch jobs (analyze, fingerprint) on a process pool or a Ray cluster.",
+    help="Batch jobs (analyze, fingerprint, train-recommend, fraud-rescan, import-plays) on a process pool or Ray.",
 )
 
 JOB_ACTOR = "service:jobs"
-_NOT_YET = {
-    "train-recommend": "consentune recommend train",
-    "fraud-rescan": "consentune fraud scan",
-    "import-plays": "consentune plays import",
-}
 _ALIASES = {"index": "fingerprint"}
+_PLAY_KINDS = ("train-recommend", "fraud-rescan", "import-plays")
+_DEFAULT_PARTITION = 2_000  # consentune.jobs.DEFAULT_PARTITION_TRACKS
 
 
-def _rate_column() -> Any:
-    """A progress column: tracks per second over the run so far."""
+def _rate_column(unit: str) -> Any:
+    """A progress column: ``unit`` (tracks, chunks) per second over the run so far."""
     from rich.progress import ProgressColumn
     from rich.text import Text
 
     class RateColumn(ProgressColumn):
         def render(self, task: object) -> Text:
             speed = getattr(task, "speed", None)
-            return Text("-- tracks/s" if speed is None else f"{speed:.2f} tracks/s")
+            return Text(f"-- {unit}/s" if speed is None else f"{speed:.2f} {unit}/s")
 
     return RateColumn()
 
 
 def _kind(name: str) -> str:
-    if name in _NOT_YET:
-        raise InvalidInput(
-            f"{name} does not run as a distributed job yet", hint=f"run it in one process with `{_NOT_YET[name]}`"
-        )
     from consentune.jobs import KINDS
 
     name = _ALIASES.get(name, name)
-    if name not in KINDS:
-        raise InvalidInput(f"unknown job kind {name!r}", hint=f"use one of {sorted(KINDS)}")
+    if name not in KINDS and name not in _PLAY_KINDS:
+        raise InvalidInput(f"unknown job kind {name!r}", hint=f"use one of {sorted([*KINDS, *_PLAY_KINDS])}")
     return name
 
 
@@ -65,25 +59,40 @@ def _engine_name(name: str) -> str:
 
 @jobs_app.command("run")
 def run(
-    kind: Annotated[str, typer.Argument(help="analyze | fingerprint (alias: index)")],
+    kind: Annotated[
+        str, typer.Argument(help="analyze | fingerprint (alias: index) | train-recommend | fraud-rescan | import-plays")
+    ],
     engine: Annotated[str, typer.Option(help="local (process pool) or ray")] = "local",
     tracks: Annotated[
         str | None, typer.Option(help="comma-separated track ids (default: every unprocessed track)")
     ] = None,
     redo: Annotated[bool, typer.Option("--redo", help="process tracks that already have results too")] = False,
     batch: Annotated[
-        int, typer.Option(help="tracks per task (one gate request and ledger append each)")
-    ] = _DEFAULT_BATCH,
+        int | None,
+        typer.Option(
+            help=f"tracks per task, one gate request and ledger append each (default {_DEFAULT_BATCH}; "
+            f"{_DEFAULT_PARTITION} for the plays kinds)"
+        ),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(help="parallel tasks (default: every core / CPU of the cluster)")
     ] = None,
     ray_address: Annotated[
         str | None, typer.Option(help="Ray cluster to join (default CONSENTUNE_RAY_ADDRESS)")
     ] = None,
+    file: Annotated[Path | None, typer.Option(help="import-plays: the CSV file of plays")] = None,
+    chunk_mb: Annotated[float, typer.Option(help="import-plays: megabytes of the file per task")] = 32.0,
 ) -> None:
-    """Create a job over the tracks and run it, with a progress bar; `jobs resume ID` continues it if stopped."""
+    """Create a job and run it, with a progress bar; `jobs resume ID` continues it if stopped."""
     name, engine = _kind(kind), _engine_name(engine)
     svc = service()
+    if name == "import-plays":
+        if file is None:
+            raise InvalidInput("import-plays needs the file to import", hint="pass --file plays.csv")
+        job = svc.jobs.create_import(file, actor=JOB_ACTOR, engine=engine, chunk_bytes=int(chunk_mb * 1024 * 1024))
+        console.print(f"job {job.id}: import-plays of {file.name} in {job.tasks} chunks")
+        _drive(svc, job, engine=engine, workers=workers, ray_address=ray_address, force=False)
+        return
     ids = [TrackId(t.strip()) for t in tracks.split(",") if t.strip()] if tracks else _all_tracks(svc)
     todo = ids if redo or tracks else svc.jobs.pending(name, ids)
     if not todo:
@@ -91,7 +100,8 @@ def run(
             f"nothing to do: all {len(ids)} tracks already have {name} results (--redo to process them again)"
         )
         return
-    job = svc.jobs.create(name, todo, actor=JOB_ACTOR, engine=engine, batch=batch)
+    size = batch or (_DEFAULT_PARTITION if name in _PLAY_KINDS else _DEFAULT_BATCH)
+    job = svc.jobs.create(name, todo, actor=JOB_ACTOR, engine=engine, batch=size)
     console.print(
         f"job {job.id}: {name} over {job.tracks} tracks in {job.tasks} tasks ({len(ids) - len(todo)} already done)"
     )
@@ -127,12 +137,14 @@ def _drive(
     from consentune.engines import open_engine
 
     address = ray_address or svc.settings.ray_address
-    runner = open_engine(engine, workers=workers, address=address)
+    # the plays kinds run on the driver (threads for imports): no cluster to start for them
+    runner = open_engine("local" if job.kind in _PLAY_KINDS else engine, workers=workers, address=address)
+    by_task = job.kind == "import-plays"  # an import's tasks are chunks of a file, not tracks
     columns = (
         TextColumn(f"[bold]job {job.id} {job.kind}"),
         BarColumn(),
         MofNCompleteColumn(),
-        _rate_column(),
+        _rate_column("chunks" if by_task else "tracks"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -140,14 +152,21 @@ def _drive(
     finished_before = job.done + job.refused + job.failed
     try:
         with Progress(*columns, console=console.rich, transient=False) as bar:
-            task = bar.add_task(job.kind, total=job.tracks, completed=finished_before)
+            total, before = (job.tasks, job.tasks_done) if by_task else (job.tracks, finished_before)
+            task = bar.add_task(job.kind, total=total, completed=before)
 
             def step(p: JobProgress) -> None:
-                bar.update(task, completed=p.tracks_finished)
+                bar.update(task, completed=p.tasks_finished if by_task else p.tracks_finished)
 
             ended = svc.jobs.run(job.id, engine=runner, progress=step, force=force)
     finally:
         runner.close()
+    if by_task:
+        console.print(
+            f"job {ended.id} {ended.status}: {ended.done} plays imported, {ended.refused} rows rejected "
+            f"({ended.tasks_done}/{ended.tasks} chunks)"
+        )
+        return
     console.print(
         f"job {ended.id} {ended.status}: {ended.done} processed, {ended.refused} refused by consent, "
         f"{ended.failed} failed ({ended.tasks_done}/{ended.tasks} tasks, {ended.compute_s:.1f} s worker time)"

@@ -233,20 +233,25 @@ class PurposeGate:
         return Grant(purpose, action, tuple(allowed), tuple(denied), logged)
 
     # -- batch work ---------------------------------------------------------
-    def grant_work(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId], key: str) -> WorkBatch:
+    def grant_work(
+        self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId], key: str, action: str = "read-audio"
+    ) -> WorkBatch:
         """Decide a batch once, log it as one ledger append keyed by ``key``, and sign a grant for a worker.
+
+        ``action`` is what the grant opens: ``read-audio`` (the worker's
+        :class:`GrantedReader`) or ``read-plays`` (:meth:`read_work_plays`).
 
         Asking again with the same ``key`` (a task resumed after its driver
         died) logs nothing new and grants exactly what was logged the first
         time; the results are re-checked against consent in :meth:`accept_work`.
         """
         tracks = list(dict.fromkeys(tracks))
-        _check_request(actor=actor, purpose=purpose, tracks=tracks, action="read-audio")
+        _check_request(actor=actor, purpose=purpose, tracks=tracks, action=action)
         batch = self.decide(purpose=purpose, tracks=tracks)
         records = [
             UsageRecord(
                 actor,
-                "read-audio",
+                action,
                 purpose,
                 track,
                 "allow" if ok else "deny",
@@ -314,6 +319,17 @@ class PurposeGate:
             items = [(t, feature_kind, grant.purpose, outputs[t]) for t in kept]
             self._features.put_features(items, self._clock())
         return kept
+
+    def read_work_plays(self, grant: WorkGrant, *, purpose: Purpose, batch: int = 50_000) -> Iterator[list[PlayEvent]]:
+        """Play events of the tracks a genuine, unexpired ``purpose`` grant names, in pages of ``batch``.
+
+        The batch-job counterpart of :meth:`read_plays`: the grant was logged
+        when :meth:`grant_work` issued it, so reading logs nothing more.
+        """
+        self._verifier.check(grant, purpose=purpose)
+        if not grant.items:
+            return iter(())
+        return self._plays.iter_plays(list(grant.tracks), batch=batch)
 
     # -- content ----------------------------------------------------------
     def read_audio(self, handle: TrackHandle) -> bytes:

@@ -11,9 +11,12 @@ logging or storing anything twice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +33,14 @@ from consentune.jobs.model import (
     Engine,
     Job,
     JobRepo,
+    Task,
     TaskResult,
+)
+from consentune.jobs.playwork import (
+    DEFAULT_CHUNK_BYTES,
+    DEFAULT_PARTITION_TRACKS,
+    PlayWork,
+    play_kind,
 )
 from consentune.jobs.work import TaskOutput, TaskPayload, decode_postings, job_kind, run_task
 from consentune.ports import FeatureRepo
@@ -38,6 +48,7 @@ from consentune.types import TrackId
 
 DEFAULT_BATCH = 16
 MAX_BATCH = 1000
+MAX_PARTITION = 100_000  # tracks whose plays one partition reads
 STALE_HEARTBEAT_S = 120.0  # a driver on another host silent this long is presumed dead
 
 
@@ -70,8 +81,11 @@ class JobService:
         features: FeatureRepo,
         blob_dir: Path | str,
         clock: Callable[[], datetime] = _utcnow,
+        plays: PlayWork | None = None,
     ) -> None:
+        """``plays`` runs the kinds over listening data (train-recommend, fraud-rescan, import-plays)."""
         self._gate = gate
+        self._plays = plays
         self._repo = repo
         self._index = index
         self._features = features
@@ -82,10 +96,19 @@ class JobService:
     def create(
         self, kind: str, tracks: Sequence[TrackId], *, actor: str, engine: str = "local", batch: int = DEFAULT_BATCH
     ) -> Job:
-        """Record a job and its tasks (``batch`` tracks each, in the given order); nothing runs yet."""
-        job_kind(kind)
-        if not 1 <= batch <= MAX_BATCH:
-            raise InvalidInput(f"batch={batch} tracks per task", hint=f"use 1..{MAX_BATCH}")
+        """Record a job and its tasks (``batch`` tracks each, in the given order); nothing runs yet.
+
+        For ``train-recommend`` and ``fraud-rescan`` a task is a partition of
+        ``batch`` tracks whose plays it reads; see :meth:`create_import` for
+        ``import-plays``.
+        """
+        if kind == "import-plays":
+            raise InvalidInput("import-plays splits a file, not tracks", hint="use JobService.create_import")
+        if play_kind(kind) is None:
+            job_kind(kind)
+        most = MAX_PARTITION if play_kind(kind) is not None else MAX_BATCH
+        if not 1 <= batch <= most:
+            raise InvalidInput(f"batch={batch} tracks per task", hint=f"use 1..{most}")
         unique = list(dict.fromkeys(tracks))
         batches = [unique[i : i + batch] for i in range(0, len(unique), batch)]
         params = {"batch": batch}
@@ -93,8 +116,20 @@ class JobService:
             kind=kind, engine=engine, actor=actor, params=params, batches=batches, at=self._clock()
         )
 
+    def create_import(
+        self, path: Path, *, actor: str, engine: str = "local", chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    ) -> Job:
+        """Record an ``import-plays`` job: one task per ``chunk_bytes`` of the CSV file (lines start-aligned)."""
+        chunks = PlayWork.plan_chunks(path, chunk_bytes=chunk_bytes)
+        params = {"file": str(path.resolve()), "chunk_bytes": chunk_bytes, "bytes": path.stat().st_size}
+        return self._repo.create_job(
+            kind="import-plays", engine=engine, actor=actor, params=params, batches=[[]] * chunks, at=self._clock()
+        )
+
     def pending(self, kind: str, tracks: Sequence[TrackId]) -> list[TrackId]:
         """The tracks a ``kind`` job has not processed yet (no stored result; reads no content)."""
+        if play_kind(kind) is not None:
+            return list(tracks)  # plays change all the time: every partition is read again
         spec = job_kind(kind)
         if spec.feature_kind is None:
             return [t for t in tracks if not self._index.contains(t)]
@@ -116,6 +151,8 @@ class JobService:
         unless ``force``; one whose driver died is taken over.
         """
         job = self._claim(job_id, engine=engine.name, force=force)
+        if play_kind(job.kind) is not None:
+            return self._run_plays(job, workers=engine.workers, progress=progress)
         kind = job_kind(job.kind)
         pending = self._repo.pending_tasks(job_id)
         finished = [job.tasks_done, job.done + job.refused + job.failed]  # tasks, tracks
@@ -144,10 +181,23 @@ class JobService:
                 grants[task.seq] = batch.grant
                 yield TaskPayload(kind.name, task.seq, str(self._blob_dir), self._gate.grant_verify_key, batch.grant)
 
-        try:
+        with self._failing_resumably(job_id):
             for output in engine.run(run_task, payloads(), window=max(1, engine.workers) * 2):
                 record(output.seq, self._write_back(kind.name, grants.pop(output.seq), output, denied.pop(output.seq)))
-        except BaseException as exc:  # record why (KeyboardInterrupt included); the job stays resumable
+        return self._ended(job_id)
+
+    def _ended(self, job_id: int) -> Job:
+        if self._repo.job_status(job_id) != CANCELLED:
+            status = DONE if not self._repo.pending_tasks(job_id) else FAILED
+            self._repo.set_job_status(job_id, status, at=self._clock())
+        return self.get(job_id)
+
+    @contextlib.contextmanager
+    def _failing_resumably(self, job_id: int) -> Iterator[None]:
+        """Record why a job stopped (KeyboardInterrupt included); it stays resumable."""
+        try:
+            yield
+        except BaseException as exc:
             self._repo.set_job_status(job_id, FAILED, at=self._clock(), error=f"{type(exc).__name__}: {exc}"[:2000])
             if isinstance(exc, ConsentuneError) or not isinstance(exc, Exception):
                 raise
@@ -155,10 +205,46 @@ class JobService:
                 f"job {job_id} stopped: {type(exc).__name__}: {exc}",
                 hint=f"finished tasks are kept; continue with `consentune jobs resume {job_id}`",
             ) from exc
-        if self._repo.job_status(job_id) != CANCELLED:
-            status = DONE if not self._repo.pending_tasks(job_id) else FAILED
-            self._repo.set_job_status(job_id, status, at=self._clock())
-        return self.get(job_id)
+
+    def _run_plays(self, job: Job, *, workers: int, progress: Callable[[JobProgress], None] | None) -> Job:
+        """Partitions on the driver, on up to ``workers`` threads (the database and the gate do the work)."""
+        work = self._plays
+        if work is None:
+            raise InvalidInput(
+                f"{job.kind} jobs are not wired in this service", hint="open the service with open_service"
+            )
+        finished = [job.tasks_done, job.done + job.refused + job.failed]
+        lock = threading.Lock()
+
+        def one(task: Task) -> None:
+            if self._repo.job_status(job.id) == CANCELLED:
+                return
+            self._repo.start_task(job.id, task.seq)
+            result = work.run_task(job, task)
+            with lock:
+                self._repo.finish_task(job.id, task.seq, result, at=self._clock())
+                finished[0] += 1
+                finished[1] += result.done + result.refused + result.failed
+                if progress is not None:
+                    progress(JobProgress(job.id, finished[1], job.tracks, finished[0], job.tasks))
+
+        with self._failing_resumably(job.id):
+            pending = self._repo.pending_tasks(job.id)
+            threads = max(1, workers)  # partitions are independent: own grant, own file or transaction
+            if threads == 1:
+                for task in pending:
+                    one(task)
+            else:
+                pool = ThreadPoolExecutor(max_workers=threads)
+                try:
+                    for future in [pool.submit(one, task) for task in pending]:
+                        future.result()
+                finally:  # a failed part stops the job: parts not started yet are dropped, not run
+                    pool.shutdown(wait=True, cancel_futures=True)
+            if self._repo.job_status(job.id) != CANCELLED and not self._repo.pending_tasks(job.id):
+                work.finish(self.get(job.id))
+                work.clean(job.id)
+        return self._ended(job.id)
 
     def _write_back(self, kind_name: str, grant: WorkGrant, output: TaskOutput, denied: int) -> TaskResult:
         kind = job_kind(kind_name)
@@ -208,6 +294,13 @@ class JobService:
             raise NotFound(f"job {job_id} not found", hint="list jobs with `consentune jobs list`")
         return job
 
+    def resumable(self, job_id: int) -> bool:
+        """True when ``jobs resume`` would take the job now: not finished or cancelled, no live driver."""
+        job = self.get(job_id)
+        if job.status in (DONE, CANCELLED):
+            return False
+        return job.status != RUNNING or not self._driver_alive(job)
+
     def list(self, *, limit: int = 50) -> list[Job]:
         return self._repo.list_jobs(limit=limit)
 
@@ -220,4 +313,4 @@ class JobService:
         return self.get(job_id)
 
 
-__all__ = ["DEFAULT_BATCH", "QUEUED", "JobProgress", "JobService", "driver_name"]
+__all__ = ["DEFAULT_BATCH", "DEFAULT_PARTITION_TRACKS", "QUEUED", "JobProgress", "JobService", "driver_name"]

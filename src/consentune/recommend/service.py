@@ -133,19 +133,45 @@ class RecommendService:
         item_index = {t: i for i, t in enumerate(items)}
         users = sorted({u for u, _ in counts})
         user_index = {u: i for i, u in enumerate(users)}
-        matrix = _matrix(counts, user_index, item_index)
+        model_id = self.publish(
+            _matrix(counts, user_index, item_index), items, actor=actor, refused=len(grant.denied), plays=plays
+        )
+        return TrainReport(model_id, len(items), len(grant.denied), len(users), plays, time.perf_counter() - started)
+
+    def publish(
+        self,
+        matrix: sp.csr_matrix,
+        items: Sequence[TrackId],
+        *,
+        actor: str,
+        refused: int,
+        plays: int,
+        model_id: str | None = None,
+        key: str | None = None,
+    ) -> str:
+        """Fit a model on ``matrix`` (users x ``items`` play counts), publish it, record it in the ledger.
+
+        For batch jobs that read plays through the gate themselves: a fixed
+        ``model_id`` and ledger ``key`` make a retried publish replace the
+        same model and log nothing twice.  Returns the model id.
+        """
+        items = list(items)
         model = self._factory()
         model.fit(matrix)
-        model_id = f"{MODEL_PREFIX}{self._clock().strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
+        model_id = model_id or f"{MODEL_PREFIX}{self._clock().strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
         self._save(model_id, model, items, _content_model(matrix, items, self._catalog.tags(items)))
         reason = (
-            f"model {model_id}: {len(items)} tracks allowed, {len(grant.denied)} refused, "
-            f"{len(users)} users, {plays} plays"
+            f"model {model_id}: {len(items)} tracks allowed, {refused} refused, {matrix.shape[0]} users, {plays} plays"
         )
-        self._ledger.append([UsageRecord(actor, "train", RECOMMEND, None, "record", reason)])
+        if key is None:
+            self._ledger.append([UsageRecord(actor, "train", RECOMMEND, None, "record", reason)])
+        else:
+            self._ledger.append_once(
+                [UsageRecord(actor, "train", RECOMMEND, None, "record", f"{reason}; {key}")], key=key
+            )
         with self._lock:
             self._snapshot = None  # next request loads the new model
-        return TrainReport(model_id, len(items), len(grant.denied), len(users), plays, time.perf_counter() - started)
+        return model_id
 
     # -- serving --------------------------------------------------------------
     def for_user(self, user_id: str, *, n: int = 10, actor: str) -> list[Recommendation]:

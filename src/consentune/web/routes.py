@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +20,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from consentune.api.errors import status_for
 from consentune.auth import Principal
 from consentune.claims import ClaimPolicy
-from consentune.errors import AccessDenied, AuthenticationFailed, ConsentuneError, InvalidInput, VerificationFailed
+from consentune.errors import (
+    AccessDenied,
+    AuthenticationFailed,
+    Conflict,
+    ConsentuneError,
+    InvalidInput,
+    VerificationFailed,
+)
 from consentune.ledger import verify_receipt
 from consentune.service import Consentune
 from consentune.types import ArtistId, Purpose, Role, TrackId, is_wellformed_purpose
@@ -64,6 +74,8 @@ _env.filters["entry_time"] = lambda t: f"{t[:10]} {t[11:19]} UTC"
 _env.filters["purpose_title"] = words.purpose_title
 _env.filters["decision_sentence"] = words.decision_sentence
 _env.filters["action_words"] = words.action_words
+_env.filters["job_title"] = words.job_title
+_env.filters["job_state"] = words.job_state
 
 
 class _SignInFirst(Exception):
@@ -576,6 +588,56 @@ def lift_block(request: Request, record_id: int, csrf_token: Annotated[str, Form
     principal.require(Role.ADMIN)
     _service(request).listen.guard.lift(record_id, by=principal.actor, now=time.time())
     return _redirect(f"{PREFIX}/operator#shield")
+
+
+# -- batch jobs -----------------------------------------------------------------
+@router.get("/operator/jobs", response_class=HTMLResponse)
+@page
+def jobs_page(request: Request, notice: str = "") -> Response:
+    principal, _ = _signed_in(request)
+    principal.require(Role.ADMIN)
+    found = _service(request).jobs.list(limit=100)
+    return _render(request, "jobs.html", principal=principal, jobs=found, notice=notice[:200])
+
+
+@router.get("/operator/jobs/{job_id}", response_class=HTMLResponse)
+@page
+def job_page(request: Request, job_id: int, notice: str = "") -> Response:
+    principal, _ = _signed_in(request)
+    principal.require(Role.ADMIN)
+    job = _service(request).jobs.get(job_id)
+    resumable = _service(request).jobs.resumable(job_id)
+    return _render(request, "job.html", principal=principal, job=job, resumable=resumable, notice=notice[:200])
+
+
+@router.post("/operator/jobs/{job_id}/cancel")
+@page
+def cancel_job(request: Request, job_id: int, csrf_token: Annotated[str, Form()] = "") -> Response:
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    principal.require(Role.ADMIN)
+    _service(request).jobs.cancel(job_id)
+    return _redirect(f"{PREFIX}/operator/jobs/{job_id}?notice=cancelled")
+
+
+@router.post("/operator/jobs/{job_id}/resume")
+@page
+def resume_job(request: Request, job_id: int, csrf_token: Annotated[str, Form()] = "") -> Response:
+    """Start a driver for the job in the background: the same `consentune jobs resume` an operator would run."""
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    principal.require(Role.ADMIN)
+    service = _service(request)
+    if not service.jobs.resumable(job_id):
+        raise Conflict(f"job {job_id} cannot be resumed now", hint="it is finished, cancelled or still running")
+    settings = service.settings
+    env = {**os.environ, "CONSENTUNE_HOME": str(settings.home), "CONSENTUNE_DATABASE_URL": settings.database_url}
+    command = [sys.executable, "-m", "consentune", "jobs", "resume", str(job_id)]
+    subprocess.Popen(
+        command, env=env, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return _redirect(f"{PREFIX}/operator/jobs/{job_id}?notice=resuming")
 
 
 __all__ = ["PREFIX", "STATIC_DIR", "router", "session_principal"]

@@ -75,6 +75,30 @@ _REASONS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+JOB_TITLES: Mapping[str, str] = {
+    "analyze": "Analysing tracks (tags, tempo, key)",
+    "fingerprint": "Fingerprinting tracks for copy detection",
+    "train-recommend": "Training the recommendation model",
+    "fraud-rescan": "Checking all stored plays for fraud",
+    "import-plays": "Importing a file of plays",
+}
+JOB_STATES: Mapping[str, str] = {
+    "queued": "Waiting to start",
+    "running": "Running",
+    "done": "Finished",
+    "failed": "Stopped before the end (it can be resumed)",
+    "cancelled": "Cancelled",
+}
+
+
+def job_title(kind: str) -> str:
+    return JOB_TITLES.get(kind, kind.replace("-", " "))
+
+
+def job_state(status: str) -> str:
+    return JOB_STATES.get(status, status)
+
+
 def purpose_title(purpose: str) -> str:
     """A musician's name for a purpose (the slug itself for purposes the platform added later)."""
     return PURPOSE_TITLES.get(purpose, purpose)
@@ -110,4 +134,14 @@ def actor_words(actor: str, *, names: Mapping[str, str], me: str | None) -> str:
     return actor
 
 
-__all__ = ["PURPOSE_TITLES", "action_words", "actor_words", "decision_sentence", "purpose_title"]
+__all__ = [
+    "JOB_STATES",
+    "JOB_TITLES",
+    "PURPOSE_TITLES",
+    "action_words",
+    "actor_words",
+    "decision_sentence",
+    "job_state",
+    "job_title",
+    "purpose_title",
+]
