@@ -8,6 +8,7 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -233,11 +234,15 @@ def open_service(settings: Settings | None = None) -> Consentune:
     return svc
 
 
-def reconcile_fingerprints(svc: Consentune, *, actor: str, reindex: bool, queue_rest: bool = False) -> None:
+def reconcile_fingerprints(
+    svc: Consentune, *, actor: str, reindex: bool, queue_rest: bool = False, recent_only: bool = False
+) -> None:
     """Index and catalogue agree again: orphans and revoked tracks removed, missing tracks re-indexed
     (a bounded number inline through the gate; with ``queue_rest`` the rest become a fingerprint job,
-    otherwise the next sweep takes the next ones)."""
-    report = svc.identify.reconcile(actor=actor, reindex=reindex)
+    otherwise the next sweep takes the next ones).  ``recent_only`` (the periodic sweep) re-indexes only
+    tracks from the last day, where an upload killed before indexing is; older gaps are for `index build`."""
+    since = datetime.now(UTC) - timedelta(days=1) if recent_only else None
+    report = svc.identify.reconcile(actor=actor, reindex=reindex, created_after=since)
     if report.orphans or report.revoked or report.reindexed.indexed:
         logger.warning(
             "fingerprint index reconciled: %d orphans and %d revoked tracks removed, %d tracks re-indexed",

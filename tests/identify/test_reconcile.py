@@ -9,6 +9,7 @@ them back, through the gate and with ledger entries, and matches work.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,12 @@ def test_reconcile_reindexes_at_most_the_limit_and_reports_the_rest(svc: Consent
     assert len(report.reindexed.indexed) == 1 and sorted([*report.reindexed.indexed, *report.missing]) == sorted(tracks)
     assert svc.identify.reconcile(actor=ACTOR, reindex=False).reindexed.indexed == []
     assert svc.identify.index.track_count() == 1
+    # the sweep's window: tracks created before it are left for `index build`
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert svc.identify.reconcile(actor=ACTOR, created_after=later).reindexed.indexed == []
+    earlier = datetime.now(UTC) - timedelta(days=1)
+    assert len(svc.identify.reconcile(actor=ACTOR, created_after=earlier).reindexed.indexed) == 2
+    assert sorted(svc.identify.index.track_ids()) == sorted(tracks)
 
 
 @pytest.mark.parametrize("damage", ["segment", "manifest"])

@@ -64,7 +64,7 @@ def _sweep(service: Consentune) -> None:
     service.consent.retry_pending_purges(actor="system:sweep")
     service.gate.sweep(actor="system:sweep")
     service.gate.sweep_orphans()
-    reconcile_fingerprints(service, actor="system:sweep", reindex=service.settings.identify_at_ingest)
+    reconcile_fingerprints(service, actor="system:sweep", reindex=service.settings.identify_at_ingest, recent_only=True)
 
 
 async def _integrate_forever(service: Consentune, interval_s: float) -> None:

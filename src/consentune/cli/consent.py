@@ -201,7 +201,7 @@ def sweep() -> None:
     svc = service()
     retried = svc.consent.retry_pending_purges(actor=ADMIN_ACTOR)
     purged = svc.gate.sweep(actor=ADMIN_ACTOR)
-    reconcile_fingerprints(svc, actor=ADMIN_ACTOR, reindex=svc.settings.identify_at_ingest)
+    reconcile_fingerprints(svc, actor=ADMIN_ACTOR, reindex=svc.settings.identify_at_ingest, recent_only=True)
     console.print(
         f"finished {retried} pending purge jobs; purged {purged} derived items whose purpose is no longer allowed"
     )

@@ -124,7 +124,7 @@ class IdentifyService:
 
     def rebuild(self, *, actor: str) -> IndexReport:
         """Index every catalogue track allowed for ``identify`` (already indexed ones are replaced)."""
-        return self.index_tracks(self._all_track_ids(), actor=actor)
+        return self.index_tracks(self._all_track_ids()[0], actor=actor)
 
     def remove_tracks(self, tracks: Sequence[TrackId], *, actor: str, reason: str = "removed from the index") -> int:
         """Drop tracks from the index and their stored matches; one ledger entry per removed track."""
@@ -134,18 +134,22 @@ class IdentifyService:
         self._ledger.append([UsageRecord(actor, "unindex", IDENTIFY, t, "record", reason) for t in present])
         return removed
 
-    def reconcile(self, *, actor: str, reindex: bool = True, limit: int = 256) -> ReconcileReport:
+    def reconcile(
+        self, *, actor: str, reindex: bool = True, limit: int = 256, created_after: datetime | None = None
+    ) -> ReconcileReport:
         """Bring the index back in line with the catalogue after a crash or a damaged segment.
 
         Indexed tracks no longer in the catalogue, or whose ``identify``
         purpose is no longer allowed, are removed (logged as ``unindex``).
         With ``reindex``, catalogue tracks allowed for ``identify`` but not
         indexed are fingerprinted again through the gate, at most ``limit``
-        of them; the rest are returned in ``missing`` for a job to take.
+        of them (only those created after ``created_after`` if given, so a
+        periodic sweep does not retry old tracks that have no fingerprint, e.g.
+        silent ones, forever); the rest are returned in ``missing``.
         """
         report = ReconcileReport()
         indexed = self._index.track_ids()
-        catalogue = self._all_track_ids()
+        catalogue, recent = self._all_track_ids(created_after)
         known = set(catalogue)
         report.orphans = [TrackId(t) for t in indexed if t not in known]
         present = [TrackId(t) for t in indexed if t in known]
@@ -159,7 +163,7 @@ class IdentifyService:
         if not reindex:
             return report
         in_index = set(indexed)
-        absent = [t for t in catalogue if t not in in_index]
+        absent = [t for t in recent if t not in in_index]
         if absent:
             ok = self._gate.decide(purpose=IDENTIFY, tracks=absent).allowed.tolist()
             allowed = [t for t, yes in zip(absent, ok, strict=True) if yes]
@@ -167,11 +171,14 @@ class IdentifyService:
             report.missing = allowed[limit:]
         return report
 
-    def _all_track_ids(self) -> list[TrackId]:
+    def _all_track_ids(self, created_after: datetime | None = None) -> tuple[list[TrackId], list[TrackId]]:
+        """Every catalogue track, and those created after ``created_after`` (all of them if None)."""
         tracks: list[TrackId] = []
+        recent: list[TrackId] = []
         while page := self._catalog.list_tracks(limit=1000, offset=len(tracks)):
             tracks.extend(t.id for t in page)
-        return tracks
+            recent.extend(t.id for t in page if created_after is None or t.created_at > created_after)
+        return tracks, recent
 
     def on_revoked(self, purpose: Purpose, tracks: Sequence[TrackId], actor: str) -> int:
         """Purger: revoking ``identify`` removes the tracks from the index and drops their matches."""
