@@ -147,6 +147,10 @@ def _worker(settings: Settings, conn: Connection, seed: int, target: str) -> Non
     for n in range(10**9):
         artist = rng.choice(artists)
         roll = rng.random()
+        if target == "inside-index" and n == 0:  # identify allowed, then an upload: its index write dies
+            conn.send(("begin", "rule"))
+            conn.send(("rule", svc.consent.set(artist, purpose=IDENTIFY, allow=True, actor="artist:k").id))
+            roll = 0.3
         if roll < 0.25:
             conn.send(("begin", "rule"))
             rule = svc.consent.set(artist, purpose=rng.choice(PURPOSES), allow=rng.random() < 0.5, actor="artist:k")
