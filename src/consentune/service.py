@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,8 @@ from consentune.types import PlayEvent, Purpose, Track, TrackId
 
 if TYPE_CHECKING:
     import redis
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
             shared, settings.redis_prefix, metrics, [recommend.on_revoked, organize.on_revoked]
         )
         consent.add_purger(_publisher(notices))
-    return Consentune(
+    svc = Consentune(
         settings,
         store,
         ledger,
@@ -232,6 +235,31 @@ def open_service(settings: Settings | None = None) -> Consentune:
         redis=shared,
         notices=notices,
     )
+    if fingerprints.recovery.repaired:
+        reconcile_fingerprints(svc, actor="system:index-recovery", reindex=True, queue_rest=True)
+    return svc
+
+
+def reconcile_fingerprints(
+    svc: Consentune, *, actor: str, reindex: bool, queue_rest: bool = False, recent_only: bool = False
+) -> None:
+    """Index and catalogue agree again: orphans and revoked tracks removed, missing tracks re-indexed
+    (a bounded number inline through the gate; with ``queue_rest`` the rest become a fingerprint job,
+    otherwise the next sweep takes the next ones).  ``recent_only`` (the periodic sweep) re-indexes only
+    tracks from the last day, where an upload killed before indexing is; older gaps are for `index build`."""
+    since = datetime.now(UTC) - timedelta(days=1) if recent_only else None
+    report = svc.identify.reconcile(actor=actor, reindex=reindex, created_after=since)
+    if report.orphans or report.revoked or report.reindexed.indexed:
+        logger.warning(
+            "fingerprint index reconciled: %d orphans and %d revoked tracks removed, %d tracks re-indexed",
+            len(report.orphans), len(report.revoked), len(report.reindexed.indexed),
+        )  # fmt: skip
+    if report.missing and queue_rest:
+        job = svc.jobs.create("fingerprint", report.missing, actor=actor)
+        logger.warning(
+            "%d catalogue tracks are missing from the fingerprint index: run `consentune jobs resume %d`",
+            len(report.missing), job.id,
+        )  # fmt: skip
 
 
 Dropper = Callable[[Purpose, Sequence[TrackId], str], int]

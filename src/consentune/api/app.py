@@ -33,7 +33,7 @@ from consentune.api.openapi import declare_errors
 from consentune.errors import Blocked, ChallengeRequired, ConsentuneError, StreamSuperseded, Throttled
 from consentune.ops.http import RequestContext
 from consentune.scheduler import Job, Scheduler
-from consentune.service import Consentune
+from consentune.service import Consentune, reconcile_fingerprints
 
 logger = logging.getLogger("consentune.api")
 
@@ -59,10 +59,12 @@ def _shield_counter(service: Consentune) -> Callable[[ConsentuneError], None]:
 
 def _sweep(service: Consentune) -> None:
     """Lapsed time-bounded consents must purge derived data even when nobody revokes anything,
-    a revocation whose purge failed half-way is finished here, and originals a crash orphaned are removed."""
+    a revocation whose purge failed half-way is finished here, originals a crash orphaned are removed, and
+    the fingerprint index is reconciled with the catalogue (an upload killed before it was indexed)."""
     service.consent.retry_pending_purges(actor="system:sweep")
     service.gate.sweep(actor="system:sweep")
     service.gate.sweep_orphans()
+    reconcile_fingerprints(service, actor="system:sweep", reindex=service.settings.identify_at_ingest, recent_only=True)
 
 
 async def _integrate_forever(service: Consentune, interval_s: float) -> None:

@@ -196,9 +196,12 @@ def terms_accept(artist: str, version: int) -> None:
 @consent_app.command("sweep")
 def sweep() -> None:
     """Finish failed purge jobs and purge derived data whose consent has lapsed; `serve` also runs this periodically."""
+    from consentune.service import reconcile_fingerprints
+
     svc = service()
     retried = svc.consent.retry_pending_purges(actor=ADMIN_ACTOR)
     purged = svc.gate.sweep(actor=ADMIN_ACTOR)
+    reconcile_fingerprints(svc, actor=ADMIN_ACTOR, reindex=svc.settings.identify_at_ingest, recent_only=True)
     console.print(
         f"finished {retried} pending purge jobs; purged {purged} derived items whose purpose is no longer allowed"
     )

@@ -3,16 +3,22 @@
 Public API::
 
     IdentifyService      consent-gated indexing, matching, re-upload checks at ingest
-    MmapIndex            on-disk index (implements FingerprintIndex)
+    MmapIndex            on-disk index (implements FingerprintIndex); recovers from a killed writer at open
     Match                one match: track, score, time ranges, time scale, pitch shift
     THRESHOLD            the fixed decision threshold on Match.score
 
 See ``docs/identify.md`` for the design and the benchmark.
 """
 
-from consentune.identify.index import FingerprintIndex, IndexStats, MmapIndex, Postings, TrackPostings
+from consentune.identify.index import FingerprintIndex, IndexStats, MmapIndex, Postings, Recovery, TrackPostings
 from consentune.identify.match import THRESHOLD, Match, match_hashes
-from consentune.identify.service import IdentifyService, IndexReport, identify_samples, track_postings
+from consentune.identify.service import (
+    IdentifyService,
+    IndexReport,
+    ReconcileReport,
+    identify_samples,
+    track_postings,
+)
 from consentune.identify.triplets import SAMPLE_RATE, fingerprint
 
 __all__ = [
@@ -25,6 +31,8 @@ __all__ = [
     "Match",
     "MmapIndex",
     "Postings",
+    "ReconcileReport",
+    "Recovery",
     "TrackPostings",
     "fingerprint",
     "identify_samples",

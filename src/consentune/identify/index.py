@@ -9,7 +9,14 @@
       vals.npy          uint32: slot << 18 | anchor frame
       tracks.json       per slot: track id, length in frames, hash count
 
-Segments are written once and never modified.  Adding a track writes a new
+Segments are written once and never modified: each is written into a
+``.tmp`` folder, its files fsynced, then renamed into place; the manifest is
+replaced (fsynced, renamed) last, so a segment exists for readers only once
+it is complete.  A writer killed half-way leaves at most a ``.tmp`` folder or
+a finished folder the manifest does not list; :meth:`MmapIndex.recover`
+(run when the index is opened) removes those and drops listed segments that
+are unreadable, reporting the loss so the caller can re-index from the
+catalogue.  Adding a track writes a new
 small segment; removing one tombstones its slot; when more than
 ``max_segments`` exist the smallest are merged (dropping tombstoned
 postings), so lookups touch few files.  Readers memory-map the arrays, so
@@ -24,6 +31,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,8 +92,29 @@ class FingerprintIndex(Protocol):
     def remove(self, track_ids: Sequence[str]) -> int: ...
     def lookup(self, keys: npt.NDArray[np.uint32]) -> Postings: ...
     def contains(self, track_id: str) -> bool: ...
+    def track_ids(self) -> list[str]: ...
     def track_count(self) -> int: ...
     def stats(self) -> IndexStats: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What opening the index repaired: leftovers removed, damaged segments (and their tracks) dropped."""
+
+    leftovers: tuple[str, ...] = ()
+    dropped_segments: tuple[str, ...] = ()
+    lost_tracks: tuple[str, ...] = ()  # ids read from dropped segments whose track list was still readable
+    manifest_reset: bool = False
+
+    @property
+    def repaired(self) -> bool:
+        """True when a writer was interrupted or data was damaged: a track being written may be missing."""
+        return bool(self.leftovers) or self.lost_data
+
+    @property
+    def lost_data(self) -> bool:
+        """True when tracks may have left the index: the caller should reconcile it with the catalogue."""
+        return bool(self.dropped_segments) or self.manifest_reset
 
 
 @dataclass
@@ -124,12 +153,13 @@ class _View:
 class MmapIndex:
     """Append-only segments of sorted keys, memory-mapped; see the module docstring."""
 
-    def __init__(self, folder: Path, *, max_segments: int = 8) -> None:
+    def __init__(self, folder: Path, *, max_segments: int = 8, recover: bool = True) -> None:
         self._folder = folder
         self._max_segments = max_segments
         self._lock = threading.Lock()
         self._view: _View | None = None
         folder.mkdir(parents=True, exist_ok=True)
+        self.recovery = self.recover() if recover else Recovery()
 
     @property
     def folder(self) -> Path:
@@ -210,6 +240,50 @@ class MmapIndex:
     def contains(self, track_id: str) -> bool:
         return track_id in self._current().where
 
+    # -- crash recovery (write/open path) ------------------------------------------
+    def recover(self) -> Recovery:
+        """Make the folder consistent after a writer was killed or a file was damaged.
+
+        Under the writers' lock: an unreadable manifest is set aside and the
+        index starts empty; listed segments that do not open with consistent
+        sizes are dropped from the manifest; ``.tmp`` leftovers and segment
+        folders the manifest does not list are removed.  Cheap (no posting
+        is read), so it runs every time the index is opened.
+        """
+        with self._lock, open(self._folder / "index.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            manifest, reset = self._read_manifest_or_reset()
+            dropped: list[str] = []
+            lost: list[str] = []
+            for name in list(manifest.segments):
+                problem = _segment_problem(self._folder / name)
+                if problem is None:
+                    continue
+                dropped.append(f"{name}: {problem}")
+                lost.extend(_readable_track_ids(self._folder / name))
+                manifest.segments.remove(name)
+            listed = set(manifest.segments)
+            leftovers = sorted(
+                p.name
+                for p in self._folder.iterdir()
+                if p.name.endswith(".tmp") or (p.name.startswith("seg-") and p.name not in listed)
+            )
+            manifest.next = max(manifest.next, _next_free_number(self._folder))
+            for name in leftovers:
+                _remove(self._folder / name)
+            if dropped or reset:
+                self._write_manifest(manifest)
+                self._view = None
+            return Recovery(tuple(leftovers), tuple(dropped), tuple(lost), reset)
+
+    def _read_manifest_or_reset(self) -> tuple[_Manifest, bool]:
+        try:
+            return self._read_manifest(), False
+        except (StorageError, KeyError, TypeError):
+            path = self._folder / "index.json"
+            os.replace(path, path.with_name(f"index.json.damaged-{time.time_ns()}"))
+            return _Manifest([], {}, _next_free_number(self._folder)), True
+
     def track_ids(self) -> list[str]:
         return sorted(self._current().where)
 
@@ -259,15 +333,25 @@ class MmapIndex:
                 f"fingerprint index manifest in {self._folder} is unreadable: {exc}",
                 hint="rebuild it with `consentune index build`",
             ) from exc
-        return _Manifest(list(data["segments"]), {k: list(v) for k, v in data["tombstones"].items()}, int(data["next"]))
+        try:
+            return _Manifest(
+                [str(n) for n in data["segments"]],
+                {str(k): [int(i) for i in v] for k, v in data["tombstones"].items()},
+                int(data["next"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StorageError(
+                f"fingerprint index manifest in {self._folder} is malformed: {exc!r}",
+                hint="rebuild it with `consentune index build`",
+            ) from exc
 
     def _write_manifest(self, manifest: _Manifest) -> None:
         live = set(manifest.segments)
         tombstones = {name: sorted(set(slots)) for name, slots in manifest.tombstones.items() if name in live}
         data = {"segments": manifest.segments, "tombstones": tombstones, "next": manifest.next}
-        tmp = self._folder / "index.json.tmp"
-        tmp.write_text(json.dumps(data, sort_keys=True))
-        os.replace(tmp, self._folder / "index.json")
+        _write_durably(self._folder / "index.json.tmp", json.dumps(data, sort_keys=True).encode())
+        os.replace(self._folder / "index.json.tmp", self._folder / "index.json")
+        _fsync_dir(self._folder)
 
     def _load(self, manifest: _Manifest, *, stamp: tuple[int, int] | None = None) -> _View:
         segments = [_open_segment(self._folder / name) for name in manifest.segments]
@@ -288,7 +372,7 @@ class MmapIndex:
         return _View(stamp or self._stamp(), segments, dead, bases, track_ids, lengths, where)
 
     def _write_segment(self, items: Sequence[TrackPostings], manifest: _Manifest) -> str:
-        number = manifest.next
+        number = max(manifest.next, _next_free_number(self._folder))  # never reuse a leftover's name
         manifest.next = number + 1
         name = f"seg-{number:06d}"
         keys = np.concatenate([i.keys for i in items]) if items else np.zeros(0, np.uint32)
@@ -352,10 +436,76 @@ def _save_segment(path: Path, keys: npt.NDArray[np.uint32], vals: npt.NDArray[np
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    np.save(tmp / "keys.npy", keys[order])
-    np.save(tmp / "vals.npy", vals[order])
-    (tmp / "tracks.json").write_text(json.dumps(meta))
+    for name, array in (("keys.npy", keys[order]), ("vals.npy", vals[order])):
+        with open(tmp / name, "wb") as out:
+            np.save(out, array)
+            out.flush()
+            os.fsync(out.fileno())
+    _write_durably(tmp / "tracks.json", json.dumps(meta).encode())
+    _fsync_dir(tmp)
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` survive a power cut (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _segment_problem(path: Path) -> str | None:
+    """Why a listed segment cannot be used, or None: files open, sizes agree with its track list."""
+    try:
+        seg = _open_segment(path)
+    except StorageError as exc:
+        return exc.message
+    except (KeyError, TypeError) as exc:
+        return f"track list is malformed ({exc!r})"
+    expected = int(seg.hashes.sum())
+    if seg.keys.ndim != 1 or seg.keys.shape != seg.vals.shape or seg.keys.size != expected:
+        return f"{seg.keys.size} keys and {seg.vals.size} values where the track list says {expected}"
+    if seg.keys.dtype != np.uint32 or seg.vals.dtype != np.uint32:
+        return f"arrays of {seg.keys.dtype}/{seg.vals.dtype}, not uint32"
+    return None
+
+
+def _readable_track_ids(path: Path) -> list[str]:
+    try:
+        return [str(m["id"]) for m in json.loads((path / "tracks.json").read_text())]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _next_free_number(folder: Path) -> int:
+    """One past the highest segment number present on disk (finished or not)."""
+    numbers = [0]
+    for p in folder.glob("seg-*"):
+        digits = p.name[4:].removesuffix(".tmp")
+        if digits.isdigit():
+            numbers.append(int(digits))
+    return max(numbers) + 1
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _open_segment(path: Path) -> _Segment:
@@ -363,7 +513,7 @@ def _open_segment(path: Path) -> _Segment:
         keys = np.load(path / "keys.npy", mmap_mode="r")
         vals = np.load(path / "vals.npy", mmap_mode="r")
         meta = json.loads((path / "tracks.json").read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise StorageError(
             f"fingerprint index segment {path.name} is unreadable: {exc}",
             hint="rebuild the index with `consentune index build`",
@@ -391,4 +541,4 @@ def _ranges(
     return rows.astype(np.int64), position.astype(np.int64)
 
 
-__all__ = ["FingerprintIndex", "IndexStats", "MmapIndex", "Postings", "TrackPostings"]
+__all__ = ["FingerprintIndex", "IndexStats", "MmapIndex", "Postings", "Recovery", "TrackPostings"]

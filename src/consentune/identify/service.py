@@ -39,6 +39,16 @@ class IndexReport:
     audio_s: float = 0.0
 
 
+@dataclass(slots=True)
+class ReconcileReport:
+    """What :meth:`IdentifyService.reconcile` changed; ``missing`` lists the tracks still to re-index."""
+
+    orphans: list[TrackId] = field(default_factory=list)  # indexed, no longer in the catalogue: removed
+    revoked: list[TrackId] = field(default_factory=list)  # indexed, identify no longer allowed: removed
+    missing: list[TrackId] = field(default_factory=list)  # allowed, not indexed, beyond the re-index limit
+    reindexed: IndexReport = field(default_factory=IndexReport)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -102,22 +112,19 @@ class IdentifyService:
                     report.failed[handle.track] = exc.message
                     continue
                 report.audio_s += samples.shape[0] / SAMPLE_RATE
-            self._index.add(items)
-            report.indexed.extend(TrackId(i.track_id) for i in items)
+            # logged before the index write: a kill between the two leaves a track reconcile() re-indexes,
+            # never an indexed track without its entry
             self._ledger.append(
                 [UsageRecord(actor, "index", IDENTIFY, i.track_id, "record",
                              f"fingerprinted and indexed ({i.keys.size} hashes)") for i in items]
             )  # fmt: skip
+            self._index.add(items)
+            report.indexed.extend(TrackId(i.track_id) for i in items)
         return report
 
     def rebuild(self, *, actor: str) -> IndexReport:
         """Index every catalogue track allowed for ``identify`` (already indexed ones are replaced)."""
-        tracks: list[TrackId] = []
-        offset = 0
-        while page := self._catalog.list_tracks(limit=1000, offset=offset):
-            tracks.extend(t.id for t in page)
-            offset += len(page)
-        return self.index_tracks(tracks, actor=actor)
+        return self.index_tracks(self._all_track_ids()[0], actor=actor)
 
     def remove_tracks(self, tracks: Sequence[TrackId], *, actor: str, reason: str = "removed from the index") -> int:
         """Drop tracks from the index and their stored matches; one ledger entry per removed track."""
@@ -126,6 +133,52 @@ class IdentifyService:
         self._matches.delete_track_matches(list(tracks))
         self._ledger.append([UsageRecord(actor, "unindex", IDENTIFY, t, "record", reason) for t in present])
         return removed
+
+    def reconcile(
+        self, *, actor: str, reindex: bool = True, limit: int = 256, created_after: datetime | None = None
+    ) -> ReconcileReport:
+        """Bring the index back in line with the catalogue after a crash or a damaged segment.
+
+        Indexed tracks no longer in the catalogue, or whose ``identify``
+        purpose is no longer allowed, are removed (logged as ``unindex``).
+        With ``reindex``, catalogue tracks allowed for ``identify`` but not
+        indexed are fingerprinted again through the gate, at most ``limit``
+        of them (only those created after ``created_after`` if given, so a
+        periodic sweep does not retry old tracks that have no fingerprint, e.g.
+        silent ones, forever); the rest are returned in ``missing``.
+        """
+        report = ReconcileReport()
+        indexed = self._index.track_ids()
+        catalogue, recent = self._all_track_ids(created_after)
+        known = set(catalogue)
+        report.orphans = [TrackId(t) for t in indexed if t not in known]
+        present = [TrackId(t) for t in indexed if t in known]
+        if present:
+            ok = self._gate.decide(purpose=IDENTIFY, tracks=present).allowed.tolist()
+            report.revoked = [t for t, allowed in zip(present, ok, strict=True) if not allowed]
+        if report.orphans:
+            self.remove_tracks(report.orphans, actor=actor, reason="no longer in the catalogue; removed from the index")
+        if report.revoked:
+            self.remove_tracks(report.revoked, actor=actor, reason="identify no longer allowed; removed from the index")
+        if not reindex:
+            return report
+        in_index = set(indexed)
+        absent = [t for t in recent if t not in in_index]
+        if absent:
+            ok = self._gate.decide(purpose=IDENTIFY, tracks=absent).allowed.tolist()
+            allowed = [t for t, yes in zip(absent, ok, strict=True) if yes]
+            report.reindexed = self.index_tracks(allowed[:limit], actor=actor)
+            report.missing = allowed[limit:]
+        return report
+
+    def _all_track_ids(self, created_after: datetime | None = None) -> tuple[list[TrackId], list[TrackId]]:
+        """Every catalogue track, and those created after ``created_after`` (all of them if None)."""
+        tracks: list[TrackId] = []
+        recent: list[TrackId] = []
+        while page := self._catalog.list_tracks(limit=1000, offset=len(tracks)):
+            tracks.extend(t.id for t in page)
+            recent.extend(t.id for t in page if created_after is None or t.created_at > created_after)
+        return tracks, recent
 
     def on_revoked(self, purpose: Purpose, tracks: Sequence[TrackId], actor: str) -> int:
         """Purger: revoking ``identify`` removes the tracks from the index and drops their matches."""
@@ -173,8 +226,9 @@ class IdentifyService:
             [UsageRecord(actor, "match", IDENTIFY, m.matched_track_id, "record",
                          f"upload {track} may re-use this track (score {m.score:.1f})") for m in stored]
         )  # fmt: skip
-        self._index.add([track_postings(track, samples)])
+        postings = track_postings(track, samples)
         self._ledger.append([UsageRecord(actor, "index", IDENTIFY, track, "record", "fingerprinted and indexed")])
+        self._index.add([postings])  # after its entry, as in index_tracks
         return stored
 
     def matches_for(self, track: TrackId) -> list[StoredMatch]:
@@ -278,4 +332,4 @@ def _stored(track: TrackId, match: Match, at: datetime) -> StoredMatch:
     )
 
 
-__all__ = ["IdentifyService", "IndexReport", "identify_samples", "track_postings"]
+__all__ = ["IdentifyService", "IndexReport", "ReconcileReport", "identify_samples", "track_postings"]
