@@ -66,6 +66,18 @@ def _make(source: Path, kind: str, duration_s: float, rng: random.Random, out: P
     return out
 
 
+def _detail(claim: Any, copy_title: str, original_title: str) -> dict[str, Any]:
+    return {
+        "copy": copy_title,
+        "original": original_title,
+        "score": round(claim.score, 2),
+        "partial": claim.partial,
+        "time_scale": round(claim.time_scale, 4),
+        "copy_range_s": [round(claim.copy_start_s, 1), round(claim.copy_end_s, 1)],
+        "original_range_s": [round(claim.original_start_s, 1), round(claim.original_end_s, 1)],
+    }
+
+
 def _rows(manifest: Path) -> list[tuple[Path, float]]:
     with manifest.open() as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
@@ -154,6 +166,9 @@ def run_claims(
                 per_kind.setdefault(kind, []).append(int(track in claimed_right))
             hoarder_copies = [t for t, (_n, _k, who) in copies.items() if who == "Hoarder"]
             hoarder_claimed = sum(t in claimed_right for t in hoarder_copies)
+            # the bench's "unrelated" label can be wrong (two versions of one piece share audio): show each
+            wrong_detail = [_detail(c, svc.catalog.track(c.copy_track_id).title,
+                                    svc.catalog.track(c.original_track_id).title) for c in wrong]  # fmt: skip
             copy_of_label = [
                 c for c in claims if c.original_artist_id == ArtistId(label.id) and c.copy_track_id in copies
             ]
@@ -168,6 +183,7 @@ def run_claims(
         "copies": len(copies),
         "claims_copy_recall": len(claimed_right) / len(copies) if copies else float("nan"),
         "claims_false": len(wrong),
+        "claims_false_detail": wrong_detail,
         "claims_partial": sum(c.partial for c in copy_of_label),
         "claims_per_variant": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(per_kind.items())},
         "hoarder_copies_claimed": f"{hoarder_claimed}/{len(hoarder_copies)}",

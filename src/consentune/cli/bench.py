@@ -439,6 +439,12 @@ def claims(
     table.add_row("partial claims among copies", str(results["claims_partial"]), "")
     for kind, share in results["claims_per_variant"].items():
         table.add_row(f"claimed: {kind}", share, "")
+    for wrong in results["claims_false_detail"]:
+        table.add_row(
+            "claim on an 'unrelated' track",
+            f"{wrong['copy']} ← {wrong['original']}",
+            f"score {wrong['score']}, copy {wrong['copy_range_s']} s, original {wrong['original_range_s']} s",
+        )
     console.print(table)
 
 
