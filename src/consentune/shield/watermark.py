@@ -41,11 +41,14 @@ from consentune.errors import InvalidInput
 
 __all__ = [
     "CANDIDATES",
+    "MAX_RATE",
+    "MIN_RATE",
     "PAYLOAD_BYTES",
     "SYNC_THRESHOLD",
     "Detection",
     "detect",
     "embed",
+    "embed_span",
     "signal_to_mark_db",
 ]
 
@@ -64,6 +67,7 @@ SYNC_THRESHOLD = (
     6.0  # sync z-score: unmarked 30-s clips peak at 3.5-4.2 over all speeds and offsets, marked ones at ~10
 )
 MIN_SECONDS = 12.0
+MIN_RATE, MAX_RATE = 12000, 192_000
 _BLOCK_HOPS = 1500  # embed 30 s at a time
 
 _TAG_BITS = 32
@@ -101,18 +105,46 @@ def embed(
     ``payload`` is exactly :data:`PAYLOAD_BYTES` bytes; ``strength_db`` is the band gain in dB.
     """
     audio = _as_audio(samples, rate)
+    return embed_span(audio, rate, payload, key, start=0, stop=len(audio), strength_db=strength_db)
+
+
+def embed_span(
+    samples: npt.ArrayLike,
+    rate: int,
+    payload: bytes,
+    key: bytes,
+    *,
+    start: int,
+    stop: int,
+    origin: int = 0,
+    strength_db: float = DEFAULT_STRENGTH_DB,
+) -> npt.NDArray[np.float32]:
+    """Frames ``start:stop`` of ``embed(samples, ...)``, computed from those frames and 2 hops (40 ms) around.
+
+    Identical to slicing the whole-track result, so a server can mark a stream piece by piece
+    as a player asks for it (and a seek costs only the piece it lands in). ``samples`` may be
+    a window of the track: ``origin`` is the track frame of ``samples[0]``, a multiple of the
+    hop (20 ms); give the window 2 hops beyond the span on each side unless the track ends.
+    """
+    audio = _as_audio(samples, rate)
     if len(payload) != PAYLOAD_BYTES:
         raise InvalidInput(f"payload is {len(payload)} bytes", hint=f"pass exactly {PAYLOAD_BYTES} bytes")
     if not 0 < strength_db <= 3:
         raise InvalidInput(f"strength_db={strength_db} is outside (0, 3] dB", hint="the default is 1.5 dB")
+    if not 0 <= start <= stop <= len(audio):
+        raise InvalidInput(f"span {start}:{stop} is outside the {len(audio)} frames", hint="ask for frames inside")
     layout = _layout(key)
     chips = _cell_chips(layout, _codeword(payload, key, layout))
     hop = round(rate * HOP_S)
-    marked = np.array(audio, dtype=np.float64)
+    if origin % hop or origin < 0:
+        raise InvalidInput(f"origin={origin} is not a multiple of the {hop}-frame hop", hint="start windows on a hop")
+    aligned = start - start % hop  # the piece's STFT frames must sit on the whole track's frame grid
+    marked = np.array(audio[aligned:stop], dtype=np.float64)
     channels = marked.reshape(len(marked), -1)
     for c in range(channels.shape[1]):
-        channels[:, c] += _mark(channels[:, c], rate, hop, chips, strength_db)
-    return np.clip(marked, -1.0, 1.0).astype(np.float32)
+        whole = audio[:, c] if audio.ndim == 2 else audio
+        channels[:, c] += _mark(whole, rate, hop, chips, strength_db, span=(aligned, stop), origin=origin)
+    return np.clip(marked[start - aligned :], -1.0, 1.0).astype(np.float32)
 
 
 def detect(samples: npt.ArrayLike, rate: int, key: bytes, *, max_seconds: float = 60.0) -> Detection | None:
@@ -255,8 +287,8 @@ def _as_audio(samples: npt.ArrayLike, rate: int) -> Samples:
             f"samples have dtype {audio.dtype} and shape {audio.shape}",
             hint="pass float samples shaped (frames,) or (frames, channels)",
         )
-    if not 12000 <= rate <= 192_000:
-        raise InvalidInput(f"rate={rate} Hz is outside 12000..192000 Hz", hint="the mark lives in 1-6 kHz")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise InvalidInput(f"rate={rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz", hint="the mark lives in 1-6 kHz")
     return audio
 
 
@@ -270,19 +302,30 @@ def _band_of_bins(freqs: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return np.where((band >= 0) & (band < N_BANDS), band, -1).astype(np.int64)
 
 
-def _mark(channel: Samples, rate: int, hop: int, chips: npt.NDArray[np.float64], strength_db: float) -> Samples:
-    """The mark for one channel, computed in blocks of :data:`_BLOCK_HOPS` hops to bound memory.
+def _mark(
+    channel: Samples,
+    rate: int,
+    hop: int,
+    chips: npt.NDArray[np.float64],
+    strength_db: float,
+    *,
+    span: tuple[int, int],
+    origin: int,
+) -> Samples:
+    """The mark for frames ``span`` of one channel, in blocks of :data:`_BLOCK_HOPS` hops to bound memory.
 
     Each block is widened by two hops on both sides so that every kept sample comes from
-    STFT frames lying wholly inside the block; the result equals a single-pass mark.
+    STFT frames lying wholly inside the block; as long as ``span`` starts on a hop, the
+    result equals a single pass over the whole channel.
     """
+    first, last = span
     block, margin = _BLOCK_HOPS * hop, 2 * hop
-    out = np.zeros(len(channel))
-    for start in range(0, len(channel), block):
+    out = np.zeros(last - first)
+    for start in range(first, last, block):
         lo, hi = max(0, start - margin), min(len(channel), start + block + margin)
-        delta = _mark_block(channel[lo:hi], rate, hop, chips, strength_db, first_frame=lo // hop)
-        kept = min(block, len(channel) - start)
-        out[start : start + kept] = delta[start - lo : start - lo + kept]
+        delta = _mark_block(channel[lo:hi], rate, hop, chips, strength_db, first_frame=(origin + lo) // hop)
+        kept = min(block, last - start)
+        out[start - first : start - first + kept] = delta[start - lo : start - lo + kept]
     return out
 
 
