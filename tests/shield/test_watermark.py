@@ -24,7 +24,7 @@ from consentune.errors import InvalidInput
 from consentune.service import open_service
 from consentune.shield import watermark
 from consentune.shield.serial import open_serial, seal_serial, watermark_keys
-from consentune.shield.watermark import detect, embed, embed_span, signal_to_mark_db
+from consentune.shield.watermark import detect, embed, embed_span, segmental_snr_db, signal_to_mark_db
 from consentune.types import STREAM
 
 RATE = 44100
@@ -115,6 +115,7 @@ def test_mark_is_far_below_the_music(song: Audio, marked: Audio) -> None:
     overall_db, in_band_db = signal_to_mark_db(song, marked, RATE)
     assert overall_db >= 24.0  # documented in docs/shield-detection.md
     assert in_band_db >= 13.0
+    assert segmental_snr_db(song, marked, RATE) >= 22.0  # quiet passages weigh as much as loud ones
     outside = np.fft.rfft((marked - song)[:, 0])
     freqs = np.fft.rfftfreq(len(song), 1 / RATE)
     low = np.sum(np.abs(outside[freqs < 500]) ** 2)
@@ -135,6 +136,14 @@ def test_any_span_or_window_equals_the_whole_embedding(song: Audio, marked: Audi
     lo, hi = max(0, start - start % 882 - 2 * 882), min(len(song), stop + 2 * 882)  # a window of the track
     window = embed_span(song[lo:hi], RATE, PAYLOAD, KEY, start=start - lo, stop=stop - lo, origin=lo)
     assert np.array_equal(window, marked[start:stop])
+
+
+def test_segmental_snr_skips_silence_and_refuses_all_silence(song: Audio, marked: Audio) -> None:
+    padded, padded_marked = (np.concatenate([np.zeros((RATE, 2), np.float32), x]) for x in (song, marked))
+    expected = segmental_snr_db(song, marked, RATE)
+    assert segmental_snr_db(padded, padded_marked, RATE) == pytest.approx(expected, abs=0.01)
+    with pytest.raises(InvalidInput, match="silent throughout"):
+        segmental_snr_db(np.zeros(RATE, np.float32), np.zeros(RATE, np.float32), RATE)
 
 
 def test_bad_inputs_are_named() -> None:

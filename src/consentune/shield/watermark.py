@@ -16,10 +16,10 @@ Embedding
 Detection
     Log band energies, whitened across bands and over time, are folded modulo the
     period; the sync pattern is found by circular correlation for every offset and
-    for every speed factor on a 0.25 % grid within ±3 %. The best few (speed,
-    offset) candidates are decoded by summing each bit's cells and accepted only if
-    the sync correlation clears :data:`SYNC_THRESHOLD` *and* the 32-bit keyed tag
-    matches. Tested candidates per clip are at most :data:`CANDIDATES`, so an
+    for every speed factor on a 0.25 % grid within ±3 %, nearest 1.0 first. A
+    (speed, offset) candidate is decoded by summing each bit's cells when its sync
+    correlation clears :data:`SYNC_THRESHOLD`, and accepted only if the 32-bit keyed
+    tag matches. Tested candidates per clip are at most :data:`CANDIDATES`, so an
     unmarked clip or a wrong key is accepted with probability at most
     ``CANDIDATES * 2**-32`` (< 1e-8) whatever the audio. Without the key nobody can
     read, locate or forge the mark.
@@ -47,8 +47,10 @@ __all__ = [
     "SYNC_THRESHOLD",
     "Detection",
     "detect",
+    "detect_with_peak",
     "embed",
     "embed_span",
+    "segmental_snr_db",
     "signal_to_mark_db",
 ]
 
@@ -153,6 +155,17 @@ def detect(samples: npt.ArrayLike, rate: int, key: bytes, *, max_seconds: float 
     Needs at least :data:`MIN_SECONDS` of audio (30 s is what the tests promise); only the
     first ``max_seconds`` are analysed, which bounds the cost of a long file.
     """
+    return detect_with_peak(samples, rate, key, max_seconds=max_seconds)[0]
+
+
+def detect_with_peak(
+    samples: npt.ArrayLike, rate: int, key: bytes, *, max_seconds: float = 60.0
+) -> tuple[Detection | None, float]:
+    """:func:`detect`, plus the highest sync z-score over every speed and offset tried.
+
+    The peak of unmarked or wrong-key audio shows how far below :data:`SYNC_THRESHOLD` chance stays
+    (when a payload is found early, the peak is over the speeds examined until then).
+    """
     audio = _as_audio(samples, rate)
     mono = (audio if audio.ndim == 1 else audio.mean(axis=1))[: int(max_seconds * rate)]
     if len(mono) < MIN_SECONDS * rate:
@@ -161,22 +174,41 @@ def detect(samples: npt.ArrayLike, rate: int, key: bytes, *, max_seconds: float 
             hint=f"detection needs at least {MIN_SECONDS:.0f} s (30 s is reliable)",
         )
     layout = _layout(key)
-    base = _resample(mono.astype(np.float64), Fraction(DETECT_RATE, rate))
+    freqs, power = _power_spectrogram(_resample(mono.astype(np.float64), Fraction(DETECT_RATE, rate)))
     template = _sync_template(layout)
     scored: list[tuple[float, float, int, npt.NDArray[np.float64]]] = []
-    for speed in SPEEDS:
-        folded = _folded_features(_resample(base, Fraction(speed).limit_denominator(400)))
+    tried: set[tuple[float, int]] = set()
+    # Speeds nearest 1.0 first, and a candidate over the threshold is decoded at once, so an
+    # unchanged or re-encoded clip stops after one speed; at most CANDIDATES decodes in all.
+    for speed in sorted(SPEEDS, key=lambda s: (abs(s - 1.0), s)):
+        folded = _folded_features(freqs, power, speed)
         z = _sync_scores(folded, template)
         for offset in np.argsort(z)[-2:]:
             scored.append((float(z[offset]), speed, int(offset), folded))
+        best = int(np.argmax(z))
+        if z[best] >= SYNC_THRESHOLD and len(tried) < CANDIDATES:
+            tried.add((speed, best))
+            found = _decode_at(folded, best, layout, key, z=float(z[best]), speed=speed)
+            if found is not None:
+                return found, max(item[0] for item in scored)
     scored.sort(key=lambda item: item[0], reverse=True)
-    for z_score, speed, offset, folded in scored[:CANDIDATES]:
-        if z_score < SYNC_THRESHOLD:
+    for z_score, speed, offset, folded in scored:
+        if z_score < SYNC_THRESHOLD or len(tried) >= CANDIDATES:
             break
-        payload = _decode(np.roll(folded, -offset, axis=0), layout, key)
-        if payload is not None:
-            return Detection(payload, round(z_score, 2), speed, round(offset * HOP_S, 2))
-    return None
+        if (speed, offset) in tried:
+            continue
+        tried.add((speed, offset))
+        found = _decode_at(folded, offset, layout, key, z=z_score, speed=speed)
+        if found is not None:
+            return found, scored[0][0]
+    return None, scored[0][0]
+
+
+def _decode_at(
+    folded: npt.NDArray[np.float64], offset: int, layout: _Layout, key: bytes, *, z: float, speed: float
+) -> Detection | None:
+    payload = _decode(np.roll(folded, -offset, axis=0), layout, key)
+    return None if payload is None else Detection(payload, round(z, 2), speed, round(offset * HOP_S, 2))
 
 
 def signal_to_mark_db(original: npt.ArrayLike, marked: npt.ArrayLike, rate: int) -> tuple[float, float]:
@@ -195,6 +227,28 @@ def signal_to_mark_db(original: npt.ArrayLike, marked: npt.ArrayLike, rate: int)
     signal_power = np.sum(np.abs(np.fft.rfft(mono_x)[band]) ** 2)
     mark_power = np.sum(np.abs(np.fft.rfft(mono_m)[band]) ** 2) + 1e-20
     return float(overall), float(10 * np.log10(signal_power / mark_power))
+
+
+def segmental_snr_db(
+    original: npt.ArrayLike, marked: npt.ArrayLike, rate: int, *, frame_s: float = 0.02, floor_dbfs: float = -60.0
+) -> float:
+    """Mean signal-to-mark ratio over ``frame_s`` frames (dB, each clamped to [-10, 35]), silent frames skipped.
+
+    Stricter than the whole-clip ratio: a quiet passage counts as much as a loud one. Frames whose
+    signal is below ``floor_dbfs`` (RMS, full scale 1.0) are left out, as is usual for segmental SNR.
+    """
+    x = _as_audio(original, rate).astype(np.float64)
+    mark = _as_audio(marked, rate).astype(np.float64) - x
+    x, mark = x.reshape(len(x), -1), mark.reshape(len(mark), -1)
+    size = max(1, round(frame_s * rate))
+    frames = len(x) // size
+    signal = np.sum(x[: frames * size].reshape(frames, -1) ** 2, axis=1)
+    noise = np.sum(mark[: frames * size].reshape(frames, -1) ** 2, axis=1)
+    loud = signal / (size * x.shape[1]) > 10 ** (floor_dbfs / 10)
+    if not np.any(loud):
+        raise InvalidInput("the original is silent throughout", hint="measure on music, not silence")
+    ratio = 10 * np.log10(signal[loud] / (noise[loud] + 1e-20))
+    return float(np.mean(np.clip(ratio, -10.0, 35.0)))
 
 
 # --- layout and code ----------------------------------------------------------
@@ -348,20 +402,41 @@ def _resample(x: npt.NDArray[np.float64], ratio: Fraction) -> npt.NDArray[np.flo
     return np.asarray(resample_poly(x, ratio.numerator, ratio.denominator), dtype=np.float64)
 
 
-def _folded_features(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Whitened log band energies, (period hops, bands), summed modulo the period."""
+def _power_spectrogram(x: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Bin frequencies (Hz) and power (bins, frames) at :data:`DETECT_RATE`, over every band at every speed."""
     hop = round(DETECT_RATE * HOP_S)
     freqs, _, spec = stft(x, fs=DETECT_RATE, window="hann", nperseg=2 * hop, noverlap=hop)
-    band = _band_of_bins(freqs)
-    power = np.abs(spec[band >= 0]) ** 2
-    energy = np.zeros((N_BANDS, spec.shape[1]))
-    np.add.at(energy, band[band >= 0], power)
-    level = 10 * np.log10(energy.T + 1e-12)  # (hops, bands)
+    keep = (freqs >= BAND_HZ[0] * min(SPEEDS) - 50) & (freqs <= BAND_HZ[1] * max(SPEEDS) + 50)
+    return freqs[keep], spec[keep].real ** 2 + spec[keep].imag ** 2
+
+
+def _folded_features(
+    freqs: npt.NDArray[np.float64], power: npt.NDArray[np.float64], speed: float
+) -> npt.NDArray[np.float64]:
+    """Whitened log band energies of the clip played back at 1/``speed``, (period hops, bands), folded.
+
+    Instead of resampling the audio for every speed, the one spectrogram is warped: a band
+    [a, b] of the restored audio is [a·speed, b·speed] of the clip (bins weighted by overlap),
+    and restored frame k is clip frame k/speed (linear interpolation).
+    """
+    width = freqs[1] - freqs[0]
+    edges = _band_edges() * speed
+    low = np.maximum(freqs[None, :] - width / 2, edges[:-1, None])
+    high = np.minimum(freqs[None, :] + width / 2, edges[1:, None])
+    members = np.clip(high - low, 0.0, None) / width  # (bands, bins)
+    energy = members @ power  # (bands, clip frames)
+    position = np.arange(int(energy.shape[1] * speed)) / speed
+    first = np.minimum(position.astype(np.int64), energy.shape[1] - 2)
+    frac = position - first
+    warped = energy[:, first] * (1 - frac) + energy[:, first + 1] * frac
+    level = 10 * np.log10(warped.T + 1e-12)  # (hops, bands)
     level -= level.mean(axis=1, keepdims=True)
     level -= uniform_filter1d(level, size=2 * SLOT_HOPS + 1, axis=0, mode="nearest")
     level = np.clip(level, -6.0, 6.0)  # one loud transient must not outvote the rest
-    folded = np.zeros((_PERIOD_HOPS, N_BANDS))
-    np.add.at(folded, np.arange(len(level)) % _PERIOD_HOPS, level)
+    periods = -(-len(level) // _PERIOD_HOPS)
+    padded = np.zeros((periods * _PERIOD_HOPS, N_BANDS))
+    padded[: len(level)] = level
+    folded: npt.NDArray[np.float64] = padded.reshape(periods, _PERIOD_HOPS, N_BANDS).sum(axis=0)
     return folded
 
 
