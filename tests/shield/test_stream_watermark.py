@@ -67,6 +67,7 @@ def test_a_file_streamed_over_http_names_its_account_and_ledger_entry(
     theirs, other = _listen(c, track.track.id)
     samples, rate = sf.read(io.BytesIO(served), dtype="float32")
     assert rate == RATE and samples.shape == song.shape and served != other  # one file per stream
+    assert svc.listen.served_size(track.track) == len(served) == len(other)  # what the shield bench sizes by
     assert signal_to_mark_db(song, samples, RATE)[0] >= 24.0  # the documented audibility bound holds as served
     leak = home / "leak.mp3"  # a 30-s excerpt, re-encoded as MP3 (libsndfile's LAME, ~128 kbit/s)
     leak.write_bytes(encode(samples[int(6.3 * RATE) : int(36.3 * RATE)], RATE, format="mp3"))

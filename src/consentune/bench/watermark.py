@@ -2,8 +2,9 @@
 
 Clips come from the real-music corpus (``/work/corpus/manifest.tsv`` by default, or
 ``CONSENTUNE_CORPUS``): each track gives 34-s excerpts at 10 s, 50 s, 90 s, … (a fixed rule,
-chosen before any result was seen), taken round-robin across tracks so that a run of N clips
-spreads over as many tracks as possible. Without the corpus the demo synthesizer is used and
+chosen before any result was seen), taken round-robin across the tracks in a seed-shuffled
+order, so that a run of N clips spreads over as many tracks as possible and each seed starts
+on different ones. Without the corpus the demo synthesizer is used and
 the results say so. Each excerpt is marked with a random payload, cropped to 30 s at a random
 offset off the mark's grid, transformed and detected. Unmarked crops and marked crops read
 with another key count as false attributions if anything is detected; the highest sync score
@@ -98,6 +99,7 @@ def _plan(corpus: Path, *, clips: int, seed: int) -> tuple[list[Excerpt], str]:
         return plan, f"demo synthesizer ({corpus} not found)"
     with corpus.open(newline="") as handle:
         rows = [r for r in csv.DictReader(handle, delimiter="\t") if Path(r["path"]).is_file()]
+    rows = [rows[i] for i in np.random.default_rng(seed).permutation(len(rows))]  # each seed starts elsewhere
     per_track = [
         [(r["path"], start) for start in np.arange(10.0, float(r["duration_s"]) - EXCERPT_S, 40.0)] for r in rows
     ]
@@ -166,6 +168,10 @@ def _summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         "segmental_snr_db_min": min(r["segmental_snr_db"] for r in results),
         "segmental_snr_db_median": float(np.median([r["segmental_snr_db"] for r in results])),
         "detect_cpu_s_median": float(np.median([s for r in results for s in r["detect_cpu_s"]])),
+        "per_clip": [
+            {k: r[k] for k in ("path", "start_s", "snr_db", "segmental_snr_db", "rms_dbfs", "z_found", "false_peaks")}
+            for r in sorted(results, key=lambda r: int(r["clip"]))
+        ],
     }
 
 

@@ -234,6 +234,18 @@ class ListenerDesk:
                 return marked
         return PlainStream(*self.stream_bytes(track))
 
+    def served_size(self, track: Track) -> int:
+        """Bytes every stream of ``track`` has (marked streams differ in content, not in size)."""
+        if self._marker is not None:
+            size = self._marker.size(
+                track_id=track.id,
+                decode=lambda: self._gate.decode_audio(self._any_handle(track.id)),
+                xmp=lambda: self.policy.sidecar(track, artist=self.artist_name(track.artist_id)),
+            )
+            if size is not None:
+                return size
+        return len(self.stream_bytes(track)[0])
+
     def ledger_actor(self, session_id: str) -> str:
         """The pseudonym the ledger logs a session's plays under (to find a stream entry from a serial)."""
         return self._pseudonym(session_id)

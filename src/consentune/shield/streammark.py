@@ -27,6 +27,7 @@ from consentune.shield.watermark import HOP_S, MAX_RATE, MIN_RATE, embed_span
 __all__ = ["PIECE_S", "MarkedStream", "PlainStream", "StreamMarker", "TrackPcm"]
 
 PIECE_S = 10.0
+Decoder = Callable[[], tuple[npt.NDArray[np.float32], int]]  # the track's float samples and rate (Hz)
 _MARGIN_HOPS = 2  # embed_span needs 2 hops of context on each side of a piece
 _SAMPLE_BYTES = 2
 
@@ -164,7 +165,7 @@ class StreamMarker:
         stream_key: str,
         track_id: str,
         payload: bytes,
-        decode: Callable[[], tuple[npt.NDArray[np.float32], int]],
+        decode: Decoder,
         xmp: Callable[[], bytes | None],
     ) -> MarkedStream | None:
         """The marked WAV of one stream (``stream_key``: its play nonce); None if the track's rate cannot carry
@@ -179,7 +180,15 @@ class StreamMarker:
         self._streams.put(stream_key, made)
         return made
 
-    def _track(self, track_id: str, decode: Callable[[], tuple[npt.NDArray[np.float32], int]]) -> TrackPcm:
+    def size(self, *, track_id: str, decode: Decoder, xmp: Callable[[], bytes | None]) -> int | None:
+        """Bytes of every marked stream of the track (the same for all listeners); None if served unmarked."""
+        pcm = self._track(track_id, decode)
+        if not MIN_RATE <= pcm.rate <= MAX_RATE:
+            return None
+        frames, channels = pcm.samples.shape
+        return len(_wav_header(frames=frames, channels=channels, rate=pcm.rate, xmp=xmp())) + pcm.nbytes
+
+    def _track(self, track_id: str, decode: Decoder) -> TrackPcm:
         with self._lock:
             pcm = self._pcm.get(track_id)
             if pcm is not None:
