@@ -55,7 +55,7 @@ class MarkedStream:
 
     media_type = "audio/wav"
 
-    def __init__(self, *, pcm: TrackPcm, payload: bytes, key: bytes, xmp: bytes | None, keep_pieces: int = 3) -> None:
+    def __init__(self, *, pcm: TrackPcm, payload: bytes, key: bytes, xmp: bytes | None, keep_pieces: int = 2) -> None:
         self._pcm = pcm
         self._payload = payload
         self._key = key
@@ -147,7 +147,7 @@ class StreamMarker:
     a player moving between workers gets the same bytes.
     """
 
-    def __init__(self, *, keys: WatermarkKeys, pcm_cache_bytes: int = 512 * 2**20, streams: int = 256) -> None:
+    def __init__(self, *, keys: WatermarkKeys, pcm_cache_bytes: int = 512 * 2**20, streams: int = 64) -> None:
         self._keys = keys
         self._pcm: OrderedDict[str, TrackPcm] = OrderedDict()
         self._pcm_bytes = 0
