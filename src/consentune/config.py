@@ -36,6 +36,10 @@ class Settings:
     streaming services require), the first ``preview_s`` seconds (``CONSENTUNE_PREVIEW_S``) of each
     track, or everything.
 
+    ``stream_watermark`` (``CONSENTUNE_STREAM_WATERMARK``, default on; ``0`` turns it off) serves
+    every stream as a 16-bit WAV carrying a forensic watermark that names the listener and the play
+    minute (see docs/shield-detection.md); off serves the original upload.
+
     ``signal_ttl_s`` is the ``Cache-Control`` max-age of robots.txt and TDMRep
     and bounds how long served audio (with its embedded XMP) may be reused;
     consent changes reach listings, headers and signals at once.
@@ -85,6 +89,7 @@ class Settings:
     identify_at_ingest: bool = True
     anonymous_audio: str = "none"
     preview_s: float = 30.0
+    stream_watermark: bool = True
     ledger_tiles_dir: Path | None = None
     ledger_integrate_interval_s: float = 1.0
     ledger_integrate_batch: int = 20_000
@@ -190,6 +195,7 @@ class Settings:
             not in ("0", "false", "no"),
             anonymous_audio=env.get("CONSENTUNE_ANONYMOUS_AUDIO", cls.anonymous_audio).strip().lower(),
             preview_s=_float(env, "CONSENTUNE_PREVIEW_S", cls.preview_s),
+            stream_watermark=env.get("CONSENTUNE_STREAM_WATERMARK", "1").strip().lower() not in ("0", "false", "no"),
             ledger_tiles_dir=Path(env["CONSENTUNE_LEDGER_TILES_DIR"]).expanduser().absolute()
             if env.get("CONSENTUNE_LEDGER_TILES_DIR")
             else None,

@@ -84,6 +84,17 @@ class ListenerSession:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamMark:
+    """Which stream a watermark serial (16 hex digits) was embedded in: listener, track and issue time."""
+
+    serial: str
+    session_id: str
+    account_id: str | None
+    track_id: str
+    issued_at: float  # epoch seconds (the shield's clock)
+
+
+@dataclass(frozen=True, slots=True)
 class ShieldRecord:
     """One challenge or block decision, with the signals that explain it."""
 
@@ -305,6 +316,8 @@ class ShieldRepo(Protocol):
     def listener_session(self, session_id: str) -> ListenerSession | None: ...
     def mark_challenge_passed(self, session_id: str, *, at: float) -> None: ...
     def set_account_established(self, account_id: str, *, at: float | None) -> None: ...
+    def add_stream_mark(self, mark: StreamMark) -> None: ...
+    def stream_marks(self, serial: str, *, limit: int = 100) -> list[StreamMark]: ...
     def record_shield_decision(self, record: ShieldRecord) -> int: ...
     def shield_decisions(
         self, *, action: str | None = None, active_only: bool = False, limit: int = 200, since: float | None = None

@@ -47,6 +47,8 @@ from consentune.shield.guard import ShieldGuard
 from consentune.shield.listen import ListenerDesk
 from consentune.shield.policy import TrackPolicySource
 from consentune.shield.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from consentune.shield.serial import watermark_keys
+from consentune.shield.streammark import StreamMarker
 from consentune.shield.streams import StreamSigner
 from consentune.storage import SqlJobStore, SqlStore, make_engine, migrate
 from consentune.storage.claims_sql import SqlClaims
@@ -379,6 +381,7 @@ def _listener_desk(
         catalog_ttl_s=settings.signal_ttl_s,
         anonymous_audio=settings.anonymous_audio,
         preview_s=settings.preview_s,
+        marker=StreamMarker(keys=watermark_keys(secret)) if settings.stream_watermark else None,
     )
 
 

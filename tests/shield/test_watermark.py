@@ -24,7 +24,7 @@ from consentune.errors import InvalidInput
 from consentune.service import open_service
 from consentune.shield import watermark
 from consentune.shield.serial import open_serial, seal_serial, watermark_keys
-from consentune.shield.watermark import detect, embed, signal_to_mark_db
+from consentune.shield.watermark import detect, embed, embed_span, segmental_snr_db, signal_to_mark_db
 from consentune.types import STREAM
 
 RATE = 44100
@@ -115,6 +115,7 @@ def test_mark_is_far_below_the_music(song: Audio, marked: Audio) -> None:
     overall_db, in_band_db = signal_to_mark_db(song, marked, RATE)
     assert overall_db >= 24.0  # documented in docs/shield-detection.md
     assert in_band_db >= 13.0
+    assert segmental_snr_db(song, marked, RATE) >= 22.0  # quiet passages weigh as much as loud ones
     outside = np.fft.rfft((marked - song)[:, 0])
     freqs = np.fft.rfftfreq(len(song), 1 / RATE)
     low = np.sum(np.abs(outside[freqs < 500]) ** 2)
@@ -124,6 +125,25 @@ def test_mark_is_far_below_the_music(song: Audio, marked: Audio) -> None:
 def test_embedding_in_blocks_equals_one_pass(song: Audio, marked: Audio, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(watermark, "_BLOCK_HOPS", 10**6)  # the 34-s song is otherwise marked in two blocks
     assert np.array_equal(embed(song, RATE, PAYLOAD, KEY), marked)
+
+
+SPANS = [(0, 1), (12_345, 700_001), (882 * 600, 882 * 1100), (1_400_000, 1_499_400)]
+
+
+@pytest.mark.parametrize(("start", "stop"), SPANS)
+def test_any_span_or_window_equals_the_whole_embedding(song: Audio, marked: Audio, start: int, stop: int) -> None:
+    assert np.array_equal(embed_span(song, RATE, PAYLOAD, KEY, start=start, stop=stop), marked[start:stop])
+    lo, hi = max(0, start - start % 882 - 2 * 882), min(len(song), stop + 2 * 882)  # a window of the track
+    window = embed_span(song[lo:hi], RATE, PAYLOAD, KEY, start=start - lo, stop=stop - lo, origin=lo)
+    assert np.array_equal(window, marked[start:stop])
+
+
+def test_segmental_snr_skips_silence_and_refuses_all_silence(song: Audio, marked: Audio) -> None:
+    padded, padded_marked = (np.concatenate([np.zeros((RATE, 2), np.float32), x]) for x in (song, marked))
+    expected = segmental_snr_db(song, marked, RATE)
+    assert segmental_snr_db(padded, padded_marked, RATE) == pytest.approx(expected, abs=0.01)
+    with pytest.raises(InvalidInput, match="silent throughout"):
+        segmental_snr_db(np.zeros(RATE, np.float32), np.zeros(RATE, np.float32), RATE)
 
 
 def test_bad_inputs_are_named() -> None:
@@ -137,20 +157,26 @@ def test_bad_inputs_are_named() -> None:
 
 def test_serial_round_trips_and_stays_opaque() -> None:
     keys = watermark_keys(b"s" * 32)
-    sealed = seal_serial(account_id="acc_0123456789abcdef", at=1_764_676_845.0, key=keys.serial)
+    sealed = seal_serial(listener_id="acc_0123456789abcdef", at=1_764_676_845.0, key=keys.serial)
     serial = open_serial(sealed, key=keys.serial)
-    assert serial.account_prefix == "acc_0123456789"
+    assert serial.listener_prefix == "acc_0123456789"
     assert serial.minute_at == 1_764_676_800
     assert serial.matches("acc_0123456789abcdef")
     assert b"\x01\x23\x45" not in sealed
-    assert open_serial(sealed, key=watermark_keys(b"t" * 32).serial).account_prefix != "acc_0123456789"
+    assert open_serial(sealed, key=watermark_keys(b"t" * 32).serial).listener_prefix != "acc_0123456789"
+    anonymous = open_serial(seal_serial(listener_id="sid_" + "ab" * 16, at=2.1e9, key=keys.serial), key=keys.serial)
+    assert anonymous.listener_prefix == "sid_ababababab" and anonymous.minute_at == 2.1e9 // 60 * 60
     with pytest.raises(InvalidInput, match="not acc_<16 hex>"):
-        seal_serial(account_id="someone", at=1_764_676_845.0, key=keys.serial)
+        seal_serial(listener_id="someone", at=1_764_676_845.0, key=keys.serial)
+    with pytest.raises(InvalidInput, match="outside the serial's range"):
+        seal_serial(listener_id="acc_0123456789abcdef", at=2.3e9, key=keys.serial)  # 2042
 
 
-def test_cli_names_the_account_and_the_ledger_stream(
-    home: Path, song: Audio, capsys: pytest.CaptureFixture[str]
+def test_cli_without_stream_records_lists_the_ledger_streams_of_the_minute(
+    home: Path, song: Audio, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A leak from before streams were recorded (or from a pruned record) is still traced through the ledger."""
+    monkeypatch.setenv("CONSENTUNE_STREAM_WATERMARK", "0")  # no stream records
     original = home / "song.wav"
     original.write_bytes(encode(song, RATE, format="wav"))
     assert main(["artist", "add", "Ada"]) == 0
@@ -166,13 +192,13 @@ def test_cli_names_the_account_and_the_ledger_stream(
     [issued] = svc.ledger.track_entries(track=track.id, purpose=STREAM)
     issued_at = datetime.strptime(issued.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
     keys = watermark_keys(svc.settings.shield_secret_path.read_bytes())
-    payload = seal_serial(account_id=account_id, at=issued_at, key=keys.serial)
+    payload = seal_serial(listener_id=account_id, at=issued_at, key=keys.serial)
     leak = home / "leak.mp3"
     leak.write_bytes(encode(_crop(embed(song, RATE, payload, keys.mark)), RATE, format="mp3"))
     assert main(["watermark", "detect", str(leak), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert account_id.startswith(report["account_prefix"])
-    assert [e["sequence"] for e in report["ledger_streams"]] == [issued.sequence]
+    assert account_id.startswith(report["listener_prefix"])
+    assert [e["ledger"][0]["sequence"] for e in report["streams"]] == [issued.sequence]
     junk = home / "junk.mp3"
     junk.write_bytes(b"not audio")
     assert main(["watermark", "detect", str(junk)]) == 2

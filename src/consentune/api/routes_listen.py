@@ -269,32 +269,33 @@ def stream(
         track, grant = service.listen.verify_stream(
             token, session_id=session.id, account_id=session.account_id, now=client.now
         )
-    data, media_type = service.listen.stream_bytes(track)
-    start, end = _byte_range(range_, len(data))
+    body = service.listen.stream_body(track, grant, session_id=session.id, account_id=session.account_id)
+    size = body.size  # the watermarked file differs per stream; see shield/streammark.py
+    start, end = _byte_range(range_, size)
     budget = service.listen.guard.stream_budget(
-        started_at=grant.issued_at, size_bytes=len(data), duration_s=track.duration_s, now=client.now
+        started_at=grant.issued_at, size_bytes=size, duration_s=track.duration_s, now=client.now
     )
     if grant.limit_s is not None:
-        preview = int(len(data) * min(1.0, grant.limit_s / max(track.duration_s, 1e-3)))
+        preview = int(size * min(1.0, grant.limit_s / max(track.duration_s, 1e-3)))
         if start >= preview:
             raise PreviewOnly(f"the {grant.limit_s:.0f}-second preview is over", hint="sign in to hear whole tracks")
         budget = min(budget, preview)
     if start >= budget:
-        wait = max(1.0, (start - budget) / max(len(data), 1) * track.duration_s)
+        wait = max(1.0, (start - budget) / max(size, 1) * track.duration_s)
         raise Throttled("stream is ahead of real-time playback", retry_after_s=wait, hint="players fetch as they play")
     end = min(end, budget - 1)
     event = _event(client, "stream", account_id=session.account_id, account_created_at=session.account_created_at,
                    account_established_at=session.account_established_at,
                    track_id=track.id, nbytes=end - start + 1, duration_s=track.duration_s,
-                   track_bytes=len(data))  # fmt: skip
+                   track_bytes=size)  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Range": f"bytes {start}-{end}/{len(data)}",
+        "Content-Range": f"bytes {start}-{end}/{size}",
         "Cache-Control": "private, no-store",
         **service.listen.policy_headers(track.id),
     }
-    return _timed(request, Response(data[start : end + 1], 206, headers=headers, media_type=media_type))
+    return _timed(request, Response(body.read(start, end + 1), 206, headers=headers, media_type=body.media_type))
 
 
 @router.post("/v1/listen/progress", status_code=204)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -616,20 +617,44 @@ def jobs_train(
 @bench_app.command("watermark")
 def watermark(
     out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/watermark.json"),
-    clips: Annotated[int, typer.Option(help="30-s clips per transformation")] = 8,
-    seed: Annotated[int, typer.Option(help="seed for songs, payloads, crops and keys")] = 7,
+    clips: Annotated[int, typer.Option(help="30-s clips (each through every transformation)")] = 240,
+    seed: Annotated[int, typer.Option(help="seed for payloads, crops and keys")] = 7,
+    corpus: Annotated[
+        Path | None, typer.Option(help="real-music manifest (TSV with path, duration_s); default CONSENTUNE_CORPUS")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 4,
+    max_minutes: Annotated[
+        float, typer.Option(help="stop starting clips after this many minutes and report those done")
+    ] = 8.0,
 ) -> None:
-    """Watermark recovery per transformation, false detections on unmarked audio, audibility."""
-    from consentune.bench.watermark import run_watermark
+    """Watermark recovery per transformation, false attribution on unmarked and other-key audio, audibility."""
+    from consentune.bench.watermark import DEFAULT_CORPUS, run_serving, run_watermark
 
-    results = run_watermark(clips=clips, seed=seed, progress=console.print)
+    began = time.monotonic()  # the budget covers the serving measurement too
+    serving = run_serving(corpus=corpus or DEFAULT_CORPUS)
+    max_minutes -= (time.monotonic() - began) / 60
+    results = run_watermark(
+        clips=clips,
+        seed=seed,
+        progress=console.print,
+        corpus=corpus or DEFAULT_CORPUS,
+        workers=workers,
+        max_minutes=max_minutes,
+    )
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
-    table = new_table("measure", "value", title=f"consentune bench watermark ({clips} clips of 30 s)")
+    results["serving"] = serving
+    title = f"consentune bench watermark ({results['clips']} clips of 30 s from {results['source']})"
+    table = new_table("measure", "value", title=title)
     for name, rate in results["recovery_rate"].items():
-        table.add_row(f"recovered after {name}", f"{rate:.1%}")
+        lower = results["recovery_lower_95"][name]
+        table.add_row(f"recovered after {name}", f"{rate:.1%} (95 % lower bound {lower:.1%})")
     for key, value in results.items():
-        if key not in ("recovery_rate", "machine"):
+        if key not in ("recovery_rate", "recovery_lower_95", "machine", "source", "misses", "serving", "per_clip"):
             table.add_row(key, _fmt(value) if not isinstance(value, float) or value >= 1e-3 else f"{value:.1e}")
+    for key, value in serving.items():
+        table.add_row(f"serving: {key}", _fmt(value))
+    for name, missed in results["misses"].items():
+        table.add_row(f"missed after {name}", ", ".join(missed[:6]) + (" …" if len(missed) > 6 else ""))
     console.print(table)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))

@@ -27,12 +27,13 @@ from ipaddress import IPv4Network, IPv6Address, IPv6Network
 from consentune.catalog import Catalog
 from consentune.errors import AccessDenied, InvalidInput, NotFound, SignInRequired
 from consentune.gate import PurposeGate, TrackHandle
-from consentune.ports import CatalogEntry, ListenerSession, PublicCatalogRepo, ShieldRepo
+from consentune.ports import CatalogEntry, ListenerSession, PublicCatalogRepo, ShieldRepo, StreamMark
 from consentune.shield.active import ActivePlays, listener_identity
 from consentune.shield.clientaddr import client_address, parse_address
 from consentune.shield.guard import ShieldGuard
 from consentune.shield.lru import LruCache
 from consentune.shield.policy import TrackPolicySource
+from consentune.shield.streammark import MarkedStream, PlainStream, StreamMarker
 from consentune.shield.streams import StreamGrant, StreamSigner
 from consentune.types import STREAM, Artist, ArtistId, Track, TrackId
 
@@ -69,6 +70,7 @@ class ListenerDesk:
         cache_bytes: int = 256 * 2**20,
         anonymous_audio: str = "none",
         preview_s: float = 30.0,
+        marker: StreamMarker | None = None,
     ) -> None:
         if anonymous_audio not in ANONYMOUS_AUDIO:
             raise InvalidInput(f"anonymous_audio={anonymous_audio!r}", hint=f"one of {', '.join(ANONYMOUS_AUDIO)}")
@@ -91,6 +93,7 @@ class ListenerDesk:
         self._served: OrderedDict[TrackId, tuple[float, bytes]] = OrderedDict()
         self._served_bytes = 0
         self._cache_bytes = cache_bytes
+        self._marker = marker  # forensic watermark per stream; None serves the packaged original
 
     def client_address(self, *, peer: str, x_forwarded_for: str | None, forwarded: str | None) -> str:
         """The client's address; IPv6 clients count per /64, the block one subscriber usually holds."""
@@ -211,6 +214,7 @@ class ListenerDesk:
             session_id=session_id, track_id=track.id, now=now, valid_s=valid_s, limit_s=limit_s
         )
         self._active.start(listener_identity(session_id=session_id, account_id=account_id), grant.nonce)
+        self._record_mark(grant.issued_at, session_id=session_id, account_id=account_id, track_id=track.id)
         return token, now + valid_s
 
     def verify_stream(
@@ -233,6 +237,47 @@ class ListenerDesk:
             data = self.policy.package(track, original, artist=self.artist_name(track.artist_id))
             self._remember(track.id, data)
         return data, MEDIA_TYPES.get(track.format, "application/octet-stream")
+
+    # -- forensic watermark (shield/streammark.py) -----------------------------
+    def stream_body(
+        self, track: Track, grant: StreamGrant, *, session_id: str, account_id: str | None
+    ) -> MarkedStream | PlainStream:
+        """What a stream serves: a WAV marked with the stream's serial (account, else session, and play
+        minute), rendered piece by piece as ranges are read; the packaged original when marking is off."""
+        if self._marker is not None:
+            payload = self._marker.serial(listener_id=account_id or session_id, issued_at=grant.issued_at)
+            marked = self._marker.stream(
+                stream_key=grant.nonce,
+                track_id=track.id,
+                payload=payload,
+                decode=lambda: self._gate.decode_audio(self._any_handle(track.id)),
+                xmp=lambda: self.policy.sidecar(track, artist=self.artist_name(track.artist_id)),
+            )
+            if marked is not None:
+                return marked
+        return PlainStream(*self.stream_bytes(track))
+
+    def served_size(self, track: Track) -> int:
+        """Bytes every stream of ``track`` has (marked streams differ in content, not in size)."""
+        if self._marker is not None:
+            size = self._marker.size(
+                track_id=track.id,
+                decode=lambda: self._gate.decode_audio(self._any_handle(track.id)),
+                xmp=lambda: self.policy.sidecar(track, artist=self.artist_name(track.artist_id)),
+            )
+            if size is not None:
+                return size
+        return len(self.stream_bytes(track)[0])
+
+    def ledger_actor(self, session_id: str) -> str:
+        """The pseudonym the ledger logs a session's plays under (to find a stream entry from a serial)."""
+        return self._pseudonym(session_id)
+
+    def _record_mark(self, issued_at: float, *, session_id: str, account_id: str | None, track_id: TrackId) -> None:
+        if self._marker is None:
+            return
+        serial = self._marker.serial(listener_id=account_id or session_id, issued_at=issued_at)
+        self._store.add_stream_mark(StreamMark(serial.hex(), session_id, account_id, track_id, issued_at))
 
     # -- internals ---------------------------------------------------------
     def _handle(self, session_id: str, track_id: TrackId) -> TrackHandle:

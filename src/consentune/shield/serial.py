@@ -1,13 +1,14 @@
-"""Stream serials: the 8-byte watermark payload that names a listener account and a minute.
+"""Stream serials: the 8-byte watermark payload that names a listener (account or session) and a minute.
 
 No table and no lookup on the hot path: the serial *is* the account's id prefix and the
 issue minute, encrypted with a keyed 64-bit Feistel permutation, so only the server can
 read it and every worker derives the same serial from the same secret.
 
-Layout before encryption (64 bits): 40 bits of the account id (the first 10 hex digits of
-``acc_<16 hex>``; two accounts share a prefix with probability ~n²/2⁴¹, and the minute
-plus the ledger's stream entries settle such a tie) and 24 bits of minutes since
-:data:`EPOCH` (good for 31 years).
+Layout before encryption (64 bits): 1 bit saying whether the listener is an account
+(``acc_<16 hex>``) or an anonymous session (``sid_<32 hex>``), 40 bits of its id (the first
+10 hex digits; two ids share a prefix with probability ~n²/2⁴¹, and the minute plus the
+stream-mark records settle such a tie) and 23 bits of minutes since :data:`EPOCH`
+(good until 2040).
 """
 
 from __future__ import annotations
@@ -23,20 +24,22 @@ __all__ = ["EPOCH", "StreamSerial", "WatermarkKeys", "open_serial", "seal_serial
 
 EPOCH = 1_735_689_600  # 2025-01-01T00:00:00Z
 _PREFIX_HEX = 10
-_MINUTE_BITS = 24
+_PREFIX_BITS = 4 * _PREFIX_HEX
+_MINUTE_BITS = 23
 _ROUNDS = 6
-_ACCOUNT = re.compile(r"acc_([0-9a-f]{16})")
+_LISTENER = re.compile(r"(acc|sid)_([0-9a-f]{16}|[0-9a-f]{32})")
+_KINDS = ("acc", "sid")
 
 
 @dataclass(frozen=True)
 class StreamSerial:
-    """What a serial says: ``account_prefix`` (``acc_`` + 10 hex digits) and ``minute_at`` (Unix s)."""
+    """What a serial says: ``listener_prefix`` (``acc_`` or ``sid_`` + 10 hex digits) and ``minute_at`` (Unix s)."""
 
-    account_prefix: str
+    listener_prefix: str
     minute_at: int
 
-    def matches(self, account_id: str) -> bool:
-        return account_id.startswith(self.account_prefix)
+    def matches(self, listener_id: str) -> bool:
+        return listener_id.startswith(self.listener_prefix)
 
 
 @dataclass(frozen=True)
@@ -56,15 +59,19 @@ def watermark_keys(secret: bytes) -> WatermarkKeys:
     return WatermarkKeys(derive(b"consentune-watermark-mark"), derive(b"consentune-watermark-serial"))
 
 
-def seal_serial(*, account_id: str, at: float, key: bytes) -> bytes:
-    """The 8-byte payload for a stream issued to ``account_id`` at ``at`` (Unix seconds)."""
-    found = _ACCOUNT.fullmatch(account_id)
+def seal_serial(*, listener_id: str, at: float, key: bytes) -> bytes:
+    """The 8-byte payload for a stream issued at ``at`` (Unix seconds) to an account or anonymous session."""
+    found = _LISTENER.fullmatch(listener_id)
     if found is None:
-        raise InvalidInput(f"account id {account_id!r} is not acc_<16 hex>", hint="watermark listener accounts only")
+        raise InvalidInput(
+            f"listener id {listener_id!r} is not acc_<16 hex> or sid_<32 hex>",
+            hint="watermark listener accounts or sessions only",
+        )
     minute = int((at - EPOCH) // 60)
     if not 0 <= minute < 1 << _MINUTE_BITS:
-        raise InvalidInput(f"time {at} is outside the serial's range", hint="serials cover 2025-2056")
-    plain = (int(found.group(1)[:_PREFIX_HEX], 16) << _MINUTE_BITS) | minute
+        raise InvalidInput(f"time {at} is outside the serial's range", hint="serials cover 2025-2040")
+    kind = _KINDS.index(found.group(1))
+    plain = (((kind << _PREFIX_BITS) | int(found.group(2)[:_PREFIX_HEX], 16)) << _MINUTE_BITS) | minute
     return _permute(plain, key, decrypt=False).to_bytes(8, "big")
 
 
@@ -73,9 +80,10 @@ def open_serial(payload: bytes, *, key: bytes) -> StreamSerial:
     if len(payload) != 8:
         raise InvalidInput(f"serial is {len(payload)} bytes", hint="a stream serial is 8 bytes")
     plain = _permute(int.from_bytes(payload, "big"), key, decrypt=True)
-    prefix = plain >> _MINUTE_BITS
     minute = plain & ((1 << _MINUTE_BITS) - 1)
-    return StreamSerial(f"acc_{prefix:0{_PREFIX_HEX}x}", EPOCH + 60 * minute)
+    prefix = (plain >> _MINUTE_BITS) & ((1 << _PREFIX_BITS) - 1)
+    kind = _KINDS[plain >> (_MINUTE_BITS + _PREFIX_BITS)]
+    return StreamSerial(f"{kind}_{prefix:0{_PREFIX_HEX}x}", EPOCH + 60 * minute)
 
 
 def _permute(block: int, key: bytes, *, decrypt: bool) -> int:

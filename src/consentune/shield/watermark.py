@@ -16,10 +16,10 @@ Embedding
 Detection
     Log band energies, whitened across bands and over time, are folded modulo the
     period; the sync pattern is found by circular correlation for every offset and
-    for every speed factor on a 0.25 % grid within ±3 %. The best few (speed,
-    offset) candidates are decoded by summing each bit's cells and accepted only if
-    the sync correlation clears :data:`SYNC_THRESHOLD` *and* the 32-bit keyed tag
-    matches. Tested candidates per clip are at most :data:`CANDIDATES`, so an
+    for every speed factor on a 0.25 % grid within ±3 %, nearest 1.0 first. A
+    (speed, offset) candidate is decoded by summing each bit's cells when its sync
+    correlation clears :data:`SYNC_THRESHOLD`, and accepted only if the 32-bit keyed
+    tag matches. Tested candidates per clip are at most :data:`CANDIDATES`, so an
     unmarked clip or a wrong key is accepted with probability at most
     ``CANDIDATES * 2**-32`` (< 1e-8) whatever the audio. Without the key nobody can
     read, locate or forge the mark.
@@ -41,11 +41,16 @@ from consentune.errors import InvalidInput
 
 __all__ = [
     "CANDIDATES",
+    "MAX_RATE",
+    "MIN_RATE",
     "PAYLOAD_BYTES",
     "SYNC_THRESHOLD",
     "Detection",
     "detect",
+    "detect_with_peak",
     "embed",
+    "embed_span",
+    "segmental_snr_db",
     "signal_to_mark_db",
 ]
 
@@ -64,6 +69,7 @@ SYNC_THRESHOLD = (
     6.0  # sync z-score: unmarked 30-s clips peak at 3.5-4.2 over all speeds and offsets, marked ones at ~10
 )
 MIN_SECONDS = 12.0
+MIN_RATE, MAX_RATE = 12000, 192_000
 _BLOCK_HOPS = 1500  # embed 30 s at a time
 
 _TAG_BITS = 32
@@ -101,18 +107,46 @@ def embed(
     ``payload`` is exactly :data:`PAYLOAD_BYTES` bytes; ``strength_db`` is the band gain in dB.
     """
     audio = _as_audio(samples, rate)
+    return embed_span(audio, rate, payload, key, start=0, stop=len(audio), strength_db=strength_db)
+
+
+def embed_span(
+    samples: npt.ArrayLike,
+    rate: int,
+    payload: bytes,
+    key: bytes,
+    *,
+    start: int,
+    stop: int,
+    origin: int = 0,
+    strength_db: float = DEFAULT_STRENGTH_DB,
+) -> npt.NDArray[np.float32]:
+    """Frames ``start:stop`` of ``embed(samples, ...)``, computed from those frames and 2 hops (40 ms) around.
+
+    Identical to slicing the whole-track result, so a server can mark a stream piece by piece
+    as a player asks for it (and a seek costs only the piece it lands in). ``samples`` may be
+    a window of the track: ``origin`` is the track frame of ``samples[0]``, a multiple of the
+    hop (20 ms); give the window 2 hops beyond the span on each side unless the track ends.
+    """
+    audio = _as_audio(samples, rate)
     if len(payload) != PAYLOAD_BYTES:
         raise InvalidInput(f"payload is {len(payload)} bytes", hint=f"pass exactly {PAYLOAD_BYTES} bytes")
     if not 0 < strength_db <= 3:
         raise InvalidInput(f"strength_db={strength_db} is outside (0, 3] dB", hint="the default is 1.5 dB")
+    if not 0 <= start <= stop <= len(audio):
+        raise InvalidInput(f"span {start}:{stop} is outside the {len(audio)} frames", hint="ask for frames inside")
     layout = _layout(key)
     chips = _cell_chips(layout, _codeword(payload, key, layout))
     hop = round(rate * HOP_S)
-    marked = np.array(audio, dtype=np.float64)
+    if origin % hop or origin < 0:
+        raise InvalidInput(f"origin={origin} is not a multiple of the {hop}-frame hop", hint="start windows on a hop")
+    aligned = start - start % hop  # the piece's STFT frames must sit on the whole track's frame grid
+    marked = np.array(audio[aligned:stop], dtype=np.float64)
     channels = marked.reshape(len(marked), -1)
     for c in range(channels.shape[1]):
-        channels[:, c] += _mark(channels[:, c], rate, hop, chips, strength_db)
-    return np.clip(marked, -1.0, 1.0).astype(np.float32)
+        whole = audio[:, c] if audio.ndim == 2 else audio
+        channels[:, c] += _mark(whole, rate, hop, chips, strength_db, span=(aligned, stop), origin=origin)
+    return np.clip(marked[start - aligned :], -1.0, 1.0).astype(np.float32)
 
 
 def detect(samples: npt.ArrayLike, rate: int, key: bytes, *, max_seconds: float = 60.0) -> Detection | None:
@@ -120,6 +154,17 @@ def detect(samples: npt.ArrayLike, rate: int, key: bytes, *, max_seconds: float 
 
     Needs at least :data:`MIN_SECONDS` of audio (30 s is what the tests promise); only the
     first ``max_seconds`` are analysed, which bounds the cost of a long file.
+    """
+    return detect_with_peak(samples, rate, key, max_seconds=max_seconds)[0]
+
+
+def detect_with_peak(
+    samples: npt.ArrayLike, rate: int, key: bytes, *, max_seconds: float = 60.0
+) -> tuple[Detection | None, float]:
+    """:func:`detect`, plus the highest sync z-score over every speed and offset tried.
+
+    The peak of unmarked or wrong-key audio shows how far below :data:`SYNC_THRESHOLD` chance stays
+    (when a payload is found early, the peak is over the speeds examined until then).
     """
     audio = _as_audio(samples, rate)
     mono = (audio if audio.ndim == 1 else audio.mean(axis=1))[: int(max_seconds * rate)]
@@ -129,22 +174,41 @@ def detect(samples: npt.ArrayLike, rate: int, key: bytes, *, max_seconds: float 
             hint=f"detection needs at least {MIN_SECONDS:.0f} s (30 s is reliable)",
         )
     layout = _layout(key)
-    base = _resample(mono.astype(np.float64), Fraction(DETECT_RATE, rate))
+    freqs, power = _power_spectrogram(_resample(mono.astype(np.float64), Fraction(DETECT_RATE, rate)))
     template = _sync_template(layout)
     scored: list[tuple[float, float, int, npt.NDArray[np.float64]]] = []
-    for speed in SPEEDS:
-        folded = _folded_features(_resample(base, Fraction(speed).limit_denominator(400)))
+    tried: set[tuple[float, int]] = set()
+    # Speeds nearest 1.0 first, and a candidate over the threshold is decoded at once, so an
+    # unchanged or re-encoded clip stops after one speed; at most CANDIDATES decodes in all.
+    for speed in sorted(SPEEDS, key=lambda s: (abs(s - 1.0), s)):
+        folded = _folded_features(freqs, power, speed)
         z = _sync_scores(folded, template)
         for offset in np.argsort(z)[-2:]:
             scored.append((float(z[offset]), speed, int(offset), folded))
+        best = int(np.argmax(z))
+        if z[best] >= SYNC_THRESHOLD and len(tried) < CANDIDATES:
+            tried.add((speed, best))
+            found = _decode_at(folded, best, layout, key, z=float(z[best]), speed=speed)
+            if found is not None:
+                return found, max(item[0] for item in scored)
     scored.sort(key=lambda item: item[0], reverse=True)
-    for z_score, speed, offset, folded in scored[:CANDIDATES]:
-        if z_score < SYNC_THRESHOLD:
+    for z_score, speed, offset, folded in scored:
+        if z_score < SYNC_THRESHOLD or len(tried) >= CANDIDATES:
             break
-        payload = _decode(np.roll(folded, -offset, axis=0), layout, key)
-        if payload is not None:
-            return Detection(payload, round(z_score, 2), speed, round(offset * HOP_S, 2))
-    return None
+        if (speed, offset) in tried:
+            continue
+        tried.add((speed, offset))
+        found = _decode_at(folded, offset, layout, key, z=z_score, speed=speed)
+        if found is not None:
+            return found, scored[0][0]
+    return None, scored[0][0]
+
+
+def _decode_at(
+    folded: npt.NDArray[np.float64], offset: int, layout: _Layout, key: bytes, *, z: float, speed: float
+) -> Detection | None:
+    payload = _decode(np.roll(folded, -offset, axis=0), layout, key)
+    return None if payload is None else Detection(payload, round(z, 2), speed, round(offset * HOP_S, 2))
 
 
 def signal_to_mark_db(original: npt.ArrayLike, marked: npt.ArrayLike, rate: int) -> tuple[float, float]:
@@ -163,6 +227,28 @@ def signal_to_mark_db(original: npt.ArrayLike, marked: npt.ArrayLike, rate: int)
     signal_power = np.sum(np.abs(np.fft.rfft(mono_x)[band]) ** 2)
     mark_power = np.sum(np.abs(np.fft.rfft(mono_m)[band]) ** 2) + 1e-20
     return float(overall), float(10 * np.log10(signal_power / mark_power))
+
+
+def segmental_snr_db(
+    original: npt.ArrayLike, marked: npt.ArrayLike, rate: int, *, frame_s: float = 0.02, floor_dbfs: float = -60.0
+) -> float:
+    """Mean signal-to-mark ratio over ``frame_s`` frames (dB, each clamped to [-10, 35]), silent frames skipped.
+
+    Stricter than the whole-clip ratio: a quiet passage counts as much as a loud one. Frames whose
+    signal is below ``floor_dbfs`` (RMS, full scale 1.0) are left out, as is usual for segmental SNR.
+    """
+    x = _as_audio(original, rate).astype(np.float64)
+    mark = _as_audio(marked, rate).astype(np.float64) - x
+    x, mark = x.reshape(len(x), -1), mark.reshape(len(mark), -1)
+    size = max(1, round(frame_s * rate))
+    frames = len(x) // size
+    signal = np.sum(x[: frames * size].reshape(frames, -1) ** 2, axis=1)
+    noise = np.sum(mark[: frames * size].reshape(frames, -1) ** 2, axis=1)
+    loud = signal / (size * x.shape[1]) > 10 ** (floor_dbfs / 10)
+    if not np.any(loud):
+        raise InvalidInput("the original is silent throughout", hint="measure on music, not silence")
+    ratio = 10 * np.log10(signal[loud] / (noise[loud] + 1e-20))
+    return float(np.mean(np.clip(ratio, -10.0, 35.0)))
 
 
 # --- layout and code ----------------------------------------------------------
@@ -255,8 +341,8 @@ def _as_audio(samples: npt.ArrayLike, rate: int) -> Samples:
             f"samples have dtype {audio.dtype} and shape {audio.shape}",
             hint="pass float samples shaped (frames,) or (frames, channels)",
         )
-    if not 12000 <= rate <= 192_000:
-        raise InvalidInput(f"rate={rate} Hz is outside 12000..192000 Hz", hint="the mark lives in 1-6 kHz")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise InvalidInput(f"rate={rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz", hint="the mark lives in 1-6 kHz")
     return audio
 
 
@@ -270,19 +356,30 @@ def _band_of_bins(freqs: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return np.where((band >= 0) & (band < N_BANDS), band, -1).astype(np.int64)
 
 
-def _mark(channel: Samples, rate: int, hop: int, chips: npt.NDArray[np.float64], strength_db: float) -> Samples:
-    """The mark for one channel, computed in blocks of :data:`_BLOCK_HOPS` hops to bound memory.
+def _mark(
+    channel: Samples,
+    rate: int,
+    hop: int,
+    chips: npt.NDArray[np.float64],
+    strength_db: float,
+    *,
+    span: tuple[int, int],
+    origin: int,
+) -> Samples:
+    """The mark for frames ``span`` of one channel, in blocks of :data:`_BLOCK_HOPS` hops to bound memory.
 
     Each block is widened by two hops on both sides so that every kept sample comes from
-    STFT frames lying wholly inside the block; the result equals a single-pass mark.
+    STFT frames lying wholly inside the block; as long as ``span`` starts on a hop, the
+    result equals a single pass over the whole channel.
     """
+    first, last = span
     block, margin = _BLOCK_HOPS * hop, 2 * hop
-    out = np.zeros(len(channel))
-    for start in range(0, len(channel), block):
+    out = np.zeros(last - first)
+    for start in range(first, last, block):
         lo, hi = max(0, start - margin), min(len(channel), start + block + margin)
-        delta = _mark_block(channel[lo:hi], rate, hop, chips, strength_db, first_frame=lo // hop)
-        kept = min(block, len(channel) - start)
-        out[start : start + kept] = delta[start - lo : start - lo + kept]
+        delta = _mark_block(channel[lo:hi], rate, hop, chips, strength_db, first_frame=(origin + lo) // hop)
+        kept = min(block, last - start)
+        out[start - first : start - first + kept] = delta[start - lo : start - lo + kept]
     return out
 
 
@@ -305,20 +402,41 @@ def _resample(x: npt.NDArray[np.float64], ratio: Fraction) -> npt.NDArray[np.flo
     return np.asarray(resample_poly(x, ratio.numerator, ratio.denominator), dtype=np.float64)
 
 
-def _folded_features(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Whitened log band energies, (period hops, bands), summed modulo the period."""
+def _power_spectrogram(x: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Bin frequencies (Hz) and power (bins, frames) at :data:`DETECT_RATE`, over every band at every speed."""
     hop = round(DETECT_RATE * HOP_S)
     freqs, _, spec = stft(x, fs=DETECT_RATE, window="hann", nperseg=2 * hop, noverlap=hop)
-    band = _band_of_bins(freqs)
-    power = np.abs(spec[band >= 0]) ** 2
-    energy = np.zeros((N_BANDS, spec.shape[1]))
-    np.add.at(energy, band[band >= 0], power)
-    level = 10 * np.log10(energy.T + 1e-12)  # (hops, bands)
+    keep = (freqs >= BAND_HZ[0] * min(SPEEDS) - 50) & (freqs <= BAND_HZ[1] * max(SPEEDS) + 50)
+    return freqs[keep], spec[keep].real ** 2 + spec[keep].imag ** 2
+
+
+def _folded_features(
+    freqs: npt.NDArray[np.float64], power: npt.NDArray[np.float64], speed: float
+) -> npt.NDArray[np.float64]:
+    """Whitened log band energies of the clip played back at 1/``speed``, (period hops, bands), folded.
+
+    Instead of resampling the audio for every speed, the one spectrogram is warped: a band
+    [a, b] of the restored audio is [a·speed, b·speed] of the clip (bins weighted by overlap),
+    and restored frame k is clip frame k/speed (linear interpolation).
+    """
+    width = freqs[1] - freqs[0]
+    edges = _band_edges() * speed
+    low = np.maximum(freqs[None, :] - width / 2, edges[:-1, None])
+    high = np.minimum(freqs[None, :] + width / 2, edges[1:, None])
+    members = np.clip(high - low, 0.0, None) / width  # (bands, bins)
+    energy = members @ power  # (bands, clip frames)
+    position = np.arange(int(energy.shape[1] * speed)) / speed
+    first = np.minimum(position.astype(np.int64), energy.shape[1] - 2)
+    frac = position - first
+    warped = energy[:, first] * (1 - frac) + energy[:, first + 1] * frac
+    level = 10 * np.log10(warped.T + 1e-12)  # (hops, bands)
     level -= level.mean(axis=1, keepdims=True)
     level -= uniform_filter1d(level, size=2 * SLOT_HOPS + 1, axis=0, mode="nearest")
     level = np.clip(level, -6.0, 6.0)  # one loud transient must not outvote the rest
-    folded = np.zeros((_PERIOD_HOPS, N_BANDS))
-    np.add.at(folded, np.arange(len(level)) % _PERIOD_HOPS, level)
+    periods = -(-len(level) // _PERIOD_HOPS)
+    padded = np.zeros((periods * _PERIOD_HOPS, N_BANDS))
+    padded[: len(level)] = level
+    folded: npt.NDArray[np.float64] = padded.reshape(periods, _PERIOD_HOPS, N_BANDS).sum(axis=0)
     return folded
 
 

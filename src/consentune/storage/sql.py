@@ -32,6 +32,7 @@ from consentune.ports import (
     ShieldRecord,
     StoredCheckpoint,
     StoredMatch,
+    StreamMark,
 )
 from consentune.storage import tables as t
 from consentune.storage.engine import SNAPSHOT_OPTION, checkpoint_wal, write_transaction
@@ -1223,6 +1224,26 @@ class SqlStore:
             conn.execute(
                 update(a).where(a.c.id == account_id).values(established_us=None if at is None else _sec_us(at))
             )
+
+    def add_stream_mark(self, mark: StreamMark) -> None:
+        with self._write() as conn:
+            conn.execute(
+                insert(t.stream_marks).values(
+                    serial=mark.serial,
+                    session_id=mark.session_id,
+                    account_id=mark.account_id,
+                    track_id=mark.track_id,
+                    issued_us=_sec_us(mark.issued_at),
+                )
+            )
+
+    def stream_marks(self, serial: str, *, limit: int = 100) -> list[StreamMark]:
+        """Streams that carried ``serial``, oldest first."""
+        m = t.stream_marks
+        query = select(m).where(m.c.serial == serial).order_by(m.c.id).limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [StreamMark(r.serial, r.session_id, r.account_id, r.track_id, int(r.issued_us) / 1e6) for r in rows]
 
     def record_shield_decision(self, record: ShieldRecord) -> int:
         with self._write() as conn:

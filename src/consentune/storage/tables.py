@@ -246,6 +246,18 @@ listener_sessions = Table(
     Column("challenge_passed_us", BigInteger, nullable=True),
 )
 
+stream_marks = Table(  # watermark serial -> the stream it was embedded in (several streams may share one)
+    "stream_marks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("serial", String(16), nullable=False),
+    Column("session_id", String(48), nullable=False),
+    Column("account_id", String(32), nullable=True),
+    Column("track_id", String(32), nullable=False),
+    Column("issued_us", BigInteger, nullable=False),
+    Index("ix_stream_marks_serial", "serial"),
+)
+
 shield_decisions = Table(
     "shield_decisions",
     metadata,

@@ -100,7 +100,7 @@ def build_catalogue(
         names = {x.id: x.name for x in svc.catalog.artists()}
         listed = svc.catalog.tracks(limit=10**9)
         svc.listen.catalog_page(offset=0, limit=1)  # loads artist names, which the embedded XMP carries
-        served = {t.id: len(svc.listen.stream_bytes(t)[0]) for t in listed}
+        served = {t.id: svc.listen.served_size(t) for t in listed}  # watermarked streams are WAV
     finally:
         svc.close()
     entries = tuple(CatalogueTrack(t.id, t.title, names[t.artist_id], t.duration_s, served[t.id]) for t in listed)
