@@ -5,6 +5,7 @@ Public API::
     IdentifyService      consent-gated indexing, matching, re-upload checks at ingest
     MmapIndex            on-disk index (implements FingerprintIndex)
     Match                one match: track, score, time ranges, time scale, pitch shift
+    MixSegment, tracklist  timelines of DJ mixes (identify.mix)
     THRESHOLD            the fixed decision threshold on Match.score
 
 See ``docs/identify.md`` for the design and the benchmark.
@@ -12,6 +13,7 @@ See ``docs/identify.md`` for the design and the benchmark.
 
 from consentune.identify.index import FingerprintIndex, IndexStats, MmapIndex, Postings, TrackPostings
 from consentune.identify.match import THRESHOLD, Match, match_hashes
+from consentune.identify.mix import MixSegment, tracklist
 from consentune.identify.service import IdentifyService, IndexReport, identify_samples, track_postings
 from consentune.identify.triplets import SAMPLE_RATE, fingerprint
 
@@ -23,6 +25,7 @@ __all__ = [
     "IndexReport",
     "IndexStats",
     "Match",
+    "MixSegment",
     "MmapIndex",
     "Postings",
     "TrackPostings",
@@ -30,4 +33,5 @@ __all__ = [
     "identify_samples",
     "match_hashes",
     "track_postings",
+    "tracklist",
 ]
