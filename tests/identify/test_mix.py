@@ -11,28 +11,19 @@ import pytest
 
 from consentune.bench.identify_mix import per_window_timeline, score_timeline
 from consentune.bench.mix_build import MixParams, PlayedTrack, build_mix
-from consentune.demo.synth import STYLES, SongSpec, synthesize
 from consentune.errors import InvalidInput
 from consentune.identify import MmapIndex, track_postings
 from consentune.identify.mix import MixSegment, decode_timeline, tracklist, window_candidates
-from tests.identify.conftest import SAMPLE_RATE
+from tests.identify.conftest import SAMPLE_RATE, styled_song
 
 N_SONGS = 7
 UNINDEXED = (2, 5)
 PARAMS = MixParams(duration_s=(330.0, 420.0), play_s=(45.0, 75.0), talk_per_hour=(30.0, 60.0), unknown_share=0.3)
 
 
-def _song(seed: int) -> npt.NDArray[np.float32]:
-    """100 s of synthetic music in a style of its own (one style's songs share drum samples and patterns)."""
-    stereo = synthesize(
-        SongSpec(seed=seed, duration_s=100.0, sample_rate=SAMPLE_RATE, style=STYLES[seed % len(STYLES)])
-    )
-    return np.asarray(stereo.mean(axis=1), dtype=np.float32)
-
-
 @pytest.fixture(scope="module")
 def library() -> list[npt.NDArray[np.float32]]:
-    return [_song(100 + n) for n in range(N_SONGS)]
+    return [styled_song(100 + n) for n in range(N_SONGS)]
 
 
 @pytest.fixture(scope="module")
