@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+from fastapi.testclient import TestClient
 
+from consentune.api import create_app
 from consentune.identify.service import MIX_UPLOAD_S
 from consentune.service import Consentune
+from consentune.types import ArtistId, Role
 from tests.identify.conftest import SAMPLE_RATE, crossfaded, styled_song
 from tests.identify.test_service import ACTOR, wav
+from tests.web.test_web import _sign_in
 
 
 def test_tracklist_logs_matches_and_a_mix_upload_opens_claims(svc: Consentune) -> None:
@@ -37,3 +41,12 @@ def test_tracklist_logs_matches_and_a_mix_upload_opens_claims(svc: Consentune) -
         seg = next(s for s in segments if s.track_id == claim.original_track_id)
         assert abs(claim.copy_start_s - seg.start_s) <= 5.0 and abs(claim.copy_end_s - seg.end_s) <= 5.0
     assert np.isclose(sum(c.copy_end_s - c.copy_start_s for c in claims), segments[2].end_s, atol=5.0)
+
+    # the dashboard's page of Bo's mix shows its tracklist, with a link to each track's artist
+    client = TestClient(create_app(svc), raise_server_exceptions=True)
+    _sign_in(client, svc.keys.create(role=Role.ARTIST, artist_id=ArtistId(bo.id))[1])
+    page = client.get(f"/dashboard/tracks/{upload.id}").text
+    assert "Tracklist of this mix" in page
+    assert page.count(f'href="/dashboard/artists/{ada.id}">Ada</a>') == 3
+    assert page.index("song 0") < page.index("song 1") < page.index("song 2")
+    assert "no other artist&#39;s track identified" in page or "no other artist's track identified" in page
