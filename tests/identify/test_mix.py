@@ -12,7 +12,7 @@ import pytest
 from consentune.bench.identify_mix import per_window_timeline, score_timeline
 from consentune.bench.mix_build import MixParams, PlayedTrack, build_mix
 from consentune.errors import InvalidInput
-from consentune.identify import MmapIndex, track_postings
+from consentune.identify import Match, MmapIndex, track_postings
 from consentune.identify.mix import MixSegment, decode_timeline, tracklist, window_candidates
 from tests.identify.conftest import SAMPLE_RATE, styled_song
 
@@ -89,3 +89,30 @@ def test_too_short_or_bad_windows_are_refused(library: list[npt.NDArray[np.float
         tracklist(library[0][: 5 * SAMPLE_RATE], empty)
     with pytest.raises(InvalidInput, match="hop"):
         tracklist(library[0], empty, hop_s=20.0)
+
+
+def _window(w: int, track: str, score: float, ref_at_zero: float) -> Match:
+    """A window match on the line ref = ref_at_zero + mix time (speed 1)."""
+    start, end = w * 5.0 + 0.5, w * 5.0 + 9.5
+    return Match(track, score, 40, start, end, ref_at_zero + start, ref_at_zero + end, 1.0, 0.0)
+
+
+def test_the_path_bridges_blips_and_weak_windows_and_leaves_gaps_unknown() -> None:
+    windows: list[list[Match]] = [[_window(w, "a", 40.0, 100.0)] for w in range(12)]
+    windows[4] = [_window(4, "b", 25.0, 7.0), _window(4, "a", 5.0, 100.0)]  # a lone blip over a weak window
+    windows[5] = []  # nothing found (talk-over)
+    windows += [[] for _ in range(6)]  # 30 s of something not in the index
+    windows += [[_window(w, "c", 30.0, -50.0)] for w in range(18, 26)]
+    segments = decode_timeline(windows, total_s=26 * 5.0 + 5.0)
+    assert [s.track_id for s in segments] == ["a", None, "c"]
+    a, gap, c = segments
+    assert a.start_s == 0.0 and a.end_s == pytest.approx(11 * 5.0 + 9.5)
+    assert gap.start_s == a.end_s and c.start_s == gap.end_s == pytest.approx(18 * 5.0 + 0.5)
+    assert a.ref_start_s == pytest.approx(100.0) and a.time_scale == pytest.approx(1.0)
+
+
+def test_a_track_needs_one_window_at_the_threshold_and_two_windows() -> None:
+    weak = [[_window(w, "a", 7.0, 0.0)] for w in range(10)]  # long, but never at the threshold
+    lone = [[], [_window(1, "b", 90.0, 0.0)], [], []]
+    assert [s.track_id for s in decode_timeline(weak, total_s=55.0)] == [None]
+    assert [s.track_id for s in decode_timeline(lone, total_s=25.0)] == [None]

@@ -108,6 +108,7 @@ def decode_timeline(candidates: list[list[Match]], *, total_s: float) -> list[Mi
     path = _viterbi(candidates)
     runs = [r for r in _runs(candidates, path) if max(m.score for m in r.matches) >= THRESHOLD]
     runs = [r for r in _merge(runs) if r.last - r.first + 1 >= _MIN_WINDOWS]
+    runs = _merge(runs)  # a dropped blip may have split one play in two
     return _timeline([_grown(r, candidates) for r in runs], total_s)
 
 
