@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.api.conftest import World
-from tests.identify.conftest import SAMPLE_RATE, song, speed_up
+from tests.identify.conftest import SAMPLE_RATE, crossfaded, song, speed_up, styled_song
 from tests.identify.test_service import wav
 
 
@@ -49,3 +49,22 @@ def test_identify_and_matches_endpoints(world: World, original: np.ndarray) -> N
     assert r.status_code == 403
     r = w.client.post("/v1/identify", headers=w.service, files={"file": ("q.wav", b"junk" * 50, "audio/wav")})
     assert r.status_code == 422 and r.json()["error"]["code"] == "audio_rejected"
+
+
+def test_mix_endpoint_returns_the_timeline(world: World) -> None:
+    w = world
+    songs = [styled_song(400 + n, duration_s=50.0) for n in range(2)]
+    tracks = [upload(w, w.ada_key, wav(x), f"{n}.wav") for n, x in enumerate(songs)]
+    mix = wav(crossfaded([*songs, styled_song(403, duration_s=50.0)]))  # the third is not in the catalogue
+    r = w.client.post("/v1/identify/mix", headers=w.service, files={"file": ("mix.wav", mix, "audio/wav")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [s["track_id"] for s in body["segments"]] == [*tracks, None]
+    assert body["segments"][0]["start_s"] == 0.0 and abs(body["segments"][0]["end_s"] - 45.0) <= 5.0
+    assert all(s["confidence"] >= body["threshold"] for s in body["segments"] if s["track_id"])
+    assert "/v1/identify/mix" in w.client.get("/openapi.json").json()["paths"]
+    r = w.client.post("/v1/identify/mix", headers=w.ada_key, files={"file": ("mix.wav", mix, "audio/wav")})
+    assert r.status_code == 403
+    short = wav(songs[0][: 5 * SAMPLE_RATE])
+    r = w.client.post("/v1/identify/mix", headers=w.service, files={"file": ("s.wav", short, "audio/wav")})
+    assert r.status_code == 400 and "at least 20 s" in r.json()["error"]["message"]

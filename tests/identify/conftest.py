@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 from scipy.signal import resample_poly
 
-from consentune.demo.synth import SongSpec, synthesize
+from consentune.demo.synth import STYLES, SongSpec, synthesize
 from consentune.identify import SAMPLE_RATE
 
 
@@ -15,6 +15,26 @@ def song(seed: int, duration_s: float = 24.0) -> npt.NDArray[np.float32]:
     """Mono synthetic music at the fingerprint rate."""
     stereo = synthesize(SongSpec(seed=seed, duration_s=duration_s, sample_rate=16_000))
     return np.asarray(resample_poly(stereo.mean(axis=1), 1, 2), dtype=np.float32)
+
+
+def styled_song(seed: int, duration_s: float = 100.0) -> npt.NDArray[np.float32]:
+    """Mono synthetic music at the fingerprint rate in a style picked by the seed (one style's songs share drums)."""
+    spec = SongSpec(seed=seed, duration_s=duration_s, sample_rate=SAMPLE_RATE, style=STYLES[seed % len(STYLES)])
+    return np.asarray(synthesize(spec).mean(axis=1), dtype=np.float32)
+
+
+def crossfaded(parts: list[npt.NDArray[np.float32]], fade_s: float = 10.0) -> npt.NDArray[np.float32]:
+    """Parts played back to back, each crossfading into the next over ``fade_s`` seconds (equal power)."""
+    n = int(fade_s * SAMPLE_RATE)
+    ramp = np.sin(np.linspace(0.0, np.pi / 2, n)).astype(np.float32)
+    out = parts[0].copy()
+    for part in parts[1:]:
+        incoming = part.copy()
+        incoming[:n] *= ramp
+        out[-n:] *= ramp[::-1]
+        out[-n:] += incoming[:n]
+        out = np.concatenate([out, incoming[n:]])
+    return out
 
 
 def speed_up(samples: npt.NDArray[np.float32], up: int, down: int) -> npt.NDArray[np.float32]:
@@ -51,4 +71,4 @@ def songs() -> dict[int, npt.NDArray[np.float32]]:
     return {seed: song(seed) for seed in (11, 12, 13, 14)}
 
 
-__all__ = ["SAMPLE_RATE", "pitch_shift", "song", "speed_up"]
+__all__ = ["SAMPLE_RATE", "crossfaded", "pitch_shift", "song", "speed_up", "styled_song"]

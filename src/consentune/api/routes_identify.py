@@ -9,9 +9,10 @@ from fastapi import APIRouter, File, Query, UploadFile
 
 from consentune.api.deps import Caller, Service
 from consentune.api.routes_catalog import visible_track
-from consentune.api.schemas import IdentifyOut, MatchOut, StoredMatchOut
+from consentune.api.schemas import IdentifyOut, MatchOut, MixSegmentOut, StoredMatchOut, TracklistOut
 from consentune.errors import AudioRejected
 from consentune.identify import THRESHOLD
+from consentune.identify.mix import HOP_S, WINDOW_S
 from consentune.ports import StoredMatch
 from consentune.types import Role
 
@@ -26,12 +27,35 @@ def identify(
 ) -> IdentifyOut:
     """Match an excerpt against every track whose `identify` consent holds; each match is logged."""
     caller.require(Role.ADMIN, Role.SERVICE)
+    found = service.identify.identify(_read(service, file), filename=file.filename or None, actor=caller.actor)
+    return IdentifyOut(threshold=THRESHOLD, matches=[MatchOut(**dataclasses.asdict(m)) for m in found])
+
+
+@router.post("/identify/mix", response_model=TracklistOut)
+def identify_mix(
+    service: Service,
+    caller: Caller,
+    file: Annotated[
+        UploadFile, File(description="a DJ mix or live set (WAV, FLAC, OGG Vorbis, Opus or MP3); not stored")
+    ],
+) -> TracklistOut:
+    """Tracklist of a mix: identified and unknown segments tiling it; each identified segment is logged."""
+    caller.require(Role.ADMIN, Role.SERVICE)
+    segments = service.identify.tracklist(_read(service, file), filename=file.filename or None, actor=caller.actor)
+    return TracklistOut(
+        threshold=THRESHOLD,
+        window_s=WINDOW_S,
+        hop_s=HOP_S,
+        segments=[MixSegmentOut(**dataclasses.asdict(s)) for s in segments],
+    )
+
+
+def _read(service: Service, file: UploadFile) -> bytes:
     limit = service.settings.max_upload_bytes
     data = file.file.read(limit + 1)
     if len(data) > limit:
-        raise AudioRejected(f"upload is over the {limit}-byte limit", reason="too_large", hint="send a shorter excerpt")
-    found = service.identify.identify(data, filename=file.filename or None, actor=caller.actor)
-    return IdentifyOut(threshold=THRESHOLD, matches=[MatchOut(**dataclasses.asdict(m)) for m in found])
+        raise AudioRejected(f"upload is over the {limit}-byte limit", reason="too_large", hint="send a shorter file")
+    return data
 
 
 def _out(m: StoredMatch) -> StoredMatchOut:

@@ -372,6 +372,27 @@ class IdentifyOut(BaseModel):
     matches: list[MatchOut]
 
 
+class MixSegmentOut(BaseModel):
+    """One stretch of a mix: a track (``track_id``) or unknown material (``track_id`` null)."""
+
+    track_id: str | None = Field(description="identified track; null = not in the index (or consent lapsed)")
+    start_s: float = Field(description="start in the mix, seconds")
+    end_s: float = Field(description="end in the mix, seconds")
+    ref_start_s: float | None = Field(description="matching range in the track, seconds")
+    ref_end_s: float | None
+    time_scale: float | None = Field(description="track seconds per mix second (1.05 = played 5 % faster)")
+    pitch_semitones: float | None = Field(description="pitch of the mix against the track")
+    confidence: float = Field(description="best window's -log10 false-match bound; 0 for unknown")
+    windows: int = Field(description="query windows the decoder spent on this segment")
+
+
+class TracklistOut(BaseModel):
+    threshold: float
+    window_s: float
+    hop_s: float
+    segments: list[MixSegmentOut]
+
+
 class StoredMatchOut(MatchOut):
     """A possible re-upload found at ingest: ``upload_track_id`` matched ``track_id``."""
 

@@ -415,6 +415,46 @@ def identify(
     console.print(f"wrote {out}")
 
 
+@bench_app.command("mix")
+def mix(
+    manifest: Annotated[Path, typer.Option(help="music corpus manifest.tsv (path, package, duration_s)")],
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/identify-mix.json"),
+    mixes: Annotated[int, typer.Option(min=1, max=50, help="mixes to build (30-60 min each; 10-15 with --quick)")] = 2,
+    seed: Annotated[int, typer.Option(help="corpus split and mix seed")] = 2026,
+    quick: Annotated[bool, typer.Option("--quick", help="16 indexed tracks, 10-15-min mixes")] = False,
+) -> None:
+    """DJ-mix tracklists: precision/recall, boundary error, unknown tracks, CPU per mix hour; per-window peer beside."""
+    from consentune.bench.identify_mix import GOALS, run_mix_bench
+
+    results = run_mix_bench(manifest=manifest, mixes=mixes, seed=seed, quick=quick, progress=console.print)
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    summary = results["summary"]
+    ours, peer = summary["ours"], summary["peer"]
+    table = new_table(
+        "measure", "ours (Viterbi)", "peer (per-window top-1)", "goal",
+        title=f"consentune bench mix (seed {seed}, {len(results['mixes'])} mixes, {summary['mix_hours']} h, "
+        f"{results['indexed_tracks']} indexed)",
+    )  # fmt: skip
+    rows = [
+        ("tracklist precision (played >= 30 s)", "precision", f">= {GOALS['precision']}"),
+        ("tracklist recall (played >= 30 s)", "recall", f">= {GOALS['recall']}"),
+        ("boundaries within 5 s", "boundary_within_5s", f">= {GOALS['boundary_within_5s']}"),
+        ("  next to an indexed track", "boundary_within_5s_known_neighbour", ""),
+        ("  next to a track not in the index", "boundary_within_5s_unknown_neighbour", ""),
+        ("boundary error median s", "boundary_median_s", ""),
+        ("boundary error p90 s", "boundary_p90_s", ""),
+        ("unindexed tracks reported unknown", "unknown_reported_unknown", "all"),
+    ]
+    for label, key, goal in rows:
+        table.add_row(label, _fmt(ours[key]), _fmt(peer[key]), goal)
+    table.add_row("CPU-s per mix hour (decode incl.)", _fmt(ours["cpu_s_per_mix_h"]), "same windows",
+                  f"<= {GOALS['cpu_s_per_mix_h']:g}")  # fmt: skip
+    console.print(table)
+    console.print(f"wrote {out}")
+
+
 @bench_app.command("claims")
 def claims(
     manifest: Annotated[Path, typer.Option(help="music corpus manifest.tsv (make-music-corpus.sh)")],

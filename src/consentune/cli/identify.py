@@ -21,7 +21,7 @@ from consentune.cli.common import (
 from consentune.types import TrackId
 
 if TYPE_CHECKING:
-    from consentune.identify import IndexReport, Match
+    from consentune.identify import IndexReport, Match, MixSegment
     from consentune.service import Consentune
 
 index_app = typer.Typer(help="The content-identification index.")
@@ -30,11 +30,17 @@ index_app = typer.Typer(help="The content-identification index.")
 def identify(
     files: Annotated[list[Path], typer.Argument(help="audio files to identify (not stored)")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    mix: Annotated[bool, typer.Option("--mix", help="each file is a DJ mix or live set: print its tracklist")] = False,
 ) -> None:
     """Identify audio against the index: matched track, score, time ranges, speed and pitch estimates."""
     svc = service()
 
     def lookup(path: Path, data: bytes) -> dict[str, object]:
+        if mix:
+            segments = svc.identify.tracklist(data, filename=path.name, actor=ADMIN_ACTOR)
+            if not as_json:
+                _print_timeline(svc, path, segments)
+            return {"file": str(path), "segments": [dataclasses.asdict(s) for s in segments]}
         found = svc.identify.identify(data, filename=path.name, actor=ADMIN_ACTOR)
         if not as_json:
             _print_matches(svc, path, found)
@@ -57,6 +63,28 @@ def _print_matches(svc: Consentune, path: Path, found: Sequence[Match]) -> None:
             f"time x{m.time_scale:.3f}, pitch {m.pitch_semitones:+.2f} st",
             markup=False,
         )
+
+
+def _print_timeline(svc: Consentune, path: Path, segments: Sequence[MixSegment]) -> None:
+    known = sum(1 for s in segments if s.known)
+    console.print(f"{path}: {known} identified segments", markup=False)
+    for s in segments:
+        when = f"{_clock(s.start_s)}-{_clock(s.end_s)}"
+        if s.track_id is None:
+            console.print(f"  {when}  unknown", markup=False)
+            continue
+        track = svc.catalog.track(s.track_id)
+        console.print(
+            f"  {when}  {s.track_id} {track.title!r}  track {_clock(s.ref_start_s or 0)}-{_clock(s.ref_end_s or 0)}, "
+            f"tempo x{s.time_scale or 1:.3f}, pitch {s.pitch_semitones or 0:+.2f} st, "
+            f"confidence {s.confidence:.1f}",
+            markup=False,
+        )
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{rest:02d}" if minutes >= 60 else f"{minutes}:{rest:02d}"
 
 
 def _print_report(report: IndexReport) -> None:

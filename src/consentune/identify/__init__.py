@@ -5,6 +5,7 @@ Public API::
     IdentifyService      consent-gated indexing, matching, re-upload checks at ingest
     MmapIndex            on-disk index (implements FingerprintIndex); recovers from a killed writer at open
     Match                one match: track, score, time ranges, time scale, pitch shift
+    MixSegment, tracklist  timelines of DJ mixes (identify.mix)
     THRESHOLD            the fixed decision threshold on Match.score
 
 See ``docs/identify.md`` for the design and the benchmark.
@@ -12,6 +13,7 @@ See ``docs/identify.md`` for the design and the benchmark.
 
 from consentune.identify.index import FingerprintIndex, IndexStats, MmapIndex, Postings, Recovery, TrackPostings
 from consentune.identify.match import THRESHOLD, Match, match_hashes
+from consentune.identify.mix import MixSegment, tracklist
 from consentune.identify.service import (
     IdentifyService,
     IndexReport,
@@ -29,6 +31,7 @@ __all__ = [
     "IndexReport",
     "IndexStats",
     "Match",
+    "MixSegment",
     "MmapIndex",
     "Postings",
     "ReconcileReport",
@@ -38,4 +41,5 @@ __all__ = [
     "identify_samples",
     "match_hashes",
     "track_postings",
+    "tracklist",
 ]

@@ -19,6 +19,7 @@ from consentune.errors import InvalidInput
 from consentune.gate import PurposeGate, TrackHandle
 from consentune.identify.index import FingerprintIndex, IndexStats, TrackPostings
 from consentune.identify.match import THRESHOLD, Match, match_hashes
+from consentune.identify.mix import MixSegment, tracklist
 from consentune.identify.triplets import HOP, SAMPLE_RATE, fingerprint
 from consentune.ledger.log import UsageLedger, UsageRecord
 from consentune.ports import CatalogRepo, MatchRepo, StoredMatch
@@ -29,6 +30,7 @@ _UPLOAD_WINDOW_S = 20.0  # an upload is checked end to end in back-to-back windo
 _MAX_UPLOAD_WINDOWS = 48  # ... and at most this many (longer uploads get longer windows)
 _CHAIN_SCALE = 0.02  # windows of one reference chain when their speed factors agree this closely ...
 _CHAIN_OFFSET_S = 3.0  # ... and they place the upload at the same point of the reference (seconds)
+MIX_UPLOAD_S = 480.0  # uploads at least this long are tracklisted (a DJ mix, a live set): one match per segment
 
 
 @dataclass(slots=True)
@@ -200,6 +202,20 @@ class IdentifyService:
         )  # fmt: skip
         return found
 
+    def tracklist(self, data: bytes, *, actor: str, filename: str | None = None) -> list[MixSegment]:
+        """Timeline of a mix (not stored): each identified segment is logged against its track.
+
+        Segments of tracks whose consent lapsed since indexing are reported
+        as unknown, like any track not in the index.
+        """
+        samples, _ = self._gate.decode_upload(data, filename=filename, mono=True, target_sr=SAMPLE_RATE)
+        segments = self._allowed_segments(tracklist(samples, self._index))
+        self._ledger.append(
+            [UsageRecord(actor, "match", IDENTIFY, s.track_id, "record", _segment_note("mix", s))
+             for s in segments if s.track_id is not None]
+        )  # fmt: skip
+        return segments
+
     def check_upload(self, track: TrackId, *, actor: str) -> list[StoredMatch]:
         """At ingest: match a new catalogue track against the index, store possible re-uploads, then index it.
 
@@ -216,7 +232,12 @@ class IdentifyService:
             return []
         uploader = self._catalog.track_owners([track]).get(track)
         own = {t.id for t in self._catalog.list_tracks(artist_id=uploader, limit=10**6)} if uploader else set()
-        found = self._allowed(self._match_windows(samples, exclude={track, *own}))
+        if samples.shape[0] >= MIX_UPLOAD_S * SAMPLE_RATE:
+            segments = self._allowed_segments(tracklist(samples, self._index))
+            found = [_segment_match(s) for s in segments if s.track_id is not None and s.track_id not in own]
+            found = [m for m in found if m.track_id != track]
+        else:
+            found = self._allowed(self._match_windows(samples, exclude={track, *own}))
         owners = self._catalog.track_owners([TrackId(m.track_id) for m in found])
         others = [m for m in found if owners.get(TrackId(m.track_id)) != uploader]
         now = self._clock()
@@ -250,6 +271,14 @@ class IdentifyService:
             return []
         ok = self._gate.decide(purpose=IDENTIFY, tracks=[TrackId(m.track_id) for m in found]).allowed.tolist()
         return [m for m, allowed in zip(found, ok, strict=True) if allowed]
+
+    def _allowed_segments(self, segments: list[MixSegment]) -> list[MixSegment]:
+        known = [s for s in segments if s.track_id is not None]
+        if not known:
+            return segments
+        ok = self._gate.decide(purpose=IDENTIFY, tracks=[TrackId(s.track_id or "") for s in known]).allowed.tolist()
+        lapsed = {id(s) for s, allowed in zip(known, ok, strict=True) if not allowed}
+        return [_as_unknown(s) if id(s) in lapsed else s for s in segments]
 
     def _match_windows(self, samples: npt.NDArray[np.float32], *, exclude: Collection[str]) -> list[Match]:
         """Per reference track, the aligned extent over back-to-back windows covering the whole upload.
@@ -300,6 +329,30 @@ def _chain(windows: list[Match]) -> Match:
         time_scale=best.time_scale,
         pitch_semitones=best.pitch_semitones,
     )
+
+
+def _segment_note(what: str, s: MixSegment) -> str:
+    return (f"{what} plays this track at {s.start_s:.1f}-{s.end_s:.1f} s "
+            f"(track {s.ref_start_s:.1f}-{s.ref_end_s:.1f} s, confidence {s.confidence:.1f})")  # fmt: skip
+
+
+def _segment_match(s: MixSegment) -> Match:
+    """A mix segment as a match of the upload against the track (for stored matches and claims)."""
+    return Match(
+        track_id=s.track_id or "",
+        score=s.confidence,
+        matched=s.windows,
+        query_start_s=s.start_s,
+        query_end_s=s.end_s,
+        ref_start_s=s.ref_start_s or 0.0,
+        ref_end_s=s.ref_end_s or 0.0,
+        time_scale=s.time_scale or 1.0,
+        pitch_semitones=s.pitch_semitones or 0.0,
+    )
+
+
+def _as_unknown(s: MixSegment) -> MixSegment:
+    return MixSegment(None, s.start_s, s.end_s, None, None, None, None, 0.0, 0)
 
 
 def _shifted(match: Match, seconds: float) -> Match:

@@ -487,6 +487,7 @@ def _track_page(request: Request, track_id: str, *, purpose: str, saved: str = "
         verifier_key=service.ledger.verifier_key,
         sections=[(c, on, c.url(track_id=track.id)) for c, on in capabilities.sections(paths, scope="track")],
         claims=views.claim_cards(service, principal, track=track),
+        mix=views.mix_tracklist(service, track),
         **{"verified": None, "verify_error": None, **extra},
     )
 

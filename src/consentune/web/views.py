@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from consentune.auth import Principal, visible_track
 from consentune.claims import ClaimStatus
 from consentune.consent.registry import PurposeView
+from consentune.identify.service import MIX_UPLOAD_S
 from consentune.ledger import LedgerEntry
 from consentune.ports import PurgeJob, ShieldRecord, StoredCheckpoint
 from consentune.service import Consentune
@@ -434,6 +435,45 @@ class ClaimCard:
     dispute_reason: str | None
     can_resolve: bool
     can_dispute: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MixRow:
+    """One line of a mix upload's tracklist; ``artist_id`` is None for stretches nothing was identified in."""
+
+    start: str
+    end: str
+    title: str
+    artist_id: str | None
+    artist_name: str
+    track_range: str
+    change: str
+
+
+def mix_tracklist(service: Consentune, track: Track) -> list[MixRow]:
+    """The tracklist of a long upload (a DJ mix), from the matches stored when it was ingested; [] otherwise."""
+    if track.duration_s < MIX_UPLOAD_S:
+        return []
+    found = sorted((m for m in service.identify.matches_for(track.id) if m.track_id == track.id),
+                   key=lambda m: m.query_start_s)  # fmt: skip
+    rows: list[MixRow] = []
+    cursor = 0.0
+    for m in found:
+        if m.query_start_s - cursor >= 10.0:
+            rows.append(
+                MixRow(_mmss(cursor), _mmss(m.query_start_s), "no other artist's track identified", None, "", "", "")
+            )
+        original = service.catalog.track(m.matched_track_id)
+        artist = service.catalog.artist(original.artist_id)
+        change = f"tempo ×{m.time_scale:.3f}, pitch {m.pitch_semitones:+.1f} st"
+        rows.append(MixRow(_mmss(m.query_start_s), _mmss(m.query_end_s), original.title, artist.id, artist.name,
+                           f"{_mmss(m.ref_start_s)}–{_mmss(m.ref_end_s)}", change))  # fmt: skip
+        cursor = max(cursor, m.query_end_s)
+    if found and track.duration_s - cursor >= 10.0:
+        rows.append(
+            MixRow(_mmss(cursor), _mmss(track.duration_s), "no other artist's track identified", None, "", "", "")
+        )
+    return rows
 
 
 def _mmss(seconds: float) -> str:
