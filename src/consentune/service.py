@@ -319,7 +319,7 @@ def _listener_desk(
         limiter=limiter,
         detector=detector,
         challenges=ChallengeIssuer(hmac_key(secret, "challenge")),
-        block_cache_s=5.0 if cells is None else SHARED_BLOCK_CACHE_S,
+        shared=cells,
     )
     policy = TrackPolicySource(gate=gate, versions=store, ttl_s=settings.signal_ttl_s)
     return ListenerDesk(
@@ -337,9 +337,6 @@ def _listener_desk(
         preview_s=settings.preview_s,
         active=None if cells is None else SharedActivePlays(cells),
     )
-
-
-SHARED_BLOCK_CACHE_S = 0.5  # a lift reaches every worker's block list within this (the database is the record)
 
 
 def _shield_cells(settings: Settings, shared: redis.Redis | None) -> SharedCells | None:
