@@ -13,8 +13,10 @@ stickiness, the worst case for per-worker state).  Peers in the same run:
 
 Scrapers come from a family of strategies with seeded parameters; honest
 listeners play favourites and report progress.  Figures: plays a scraper
-started before its first block, listeners hindered, and the time each
-guard check took (the added latency of shared state is ``shared - one``).
+started before its first block, listeners hindered, and the time each of
+the listeners' guard checks took, wall and this process's CPU (the added
+latency of shared state is ``shared - one``; on a loaded machine the wall
+p99 is mostly waiting for a core).
 """
 
 from __future__ import annotations
@@ -131,36 +133,36 @@ def _open(root: Path, name: str, state: str, redis_url: str | None, prefix: str)
 class Run:
     blocked_after_plays: dict[str, int | None]
     listeners_hindered: int
-    check_ms: list[float]
+    check_ms: list[float]  # listeners' requests only: what shared state adds for the people it serves
+    cpu_ms_per_check: float
 
 
-def _drive(services: list[Consentune], events: list[AccessEvent], seed: int) -> tuple[list[str], list[float]]:
+def _drive(services: list[Consentune], events: list[AccessEvent], seed: int) -> tuple[list[str], list[float], float]:
+    """Actions, wall ms per check, and this thread's CPU ms over all checks."""
     rng = random.Random(seed)
     actions, times = [], []
+    cpu = time.thread_time()
     for event in events:
         guard = services[rng.randrange(len(services))].listen.guard
         started = time.perf_counter()
         actions.append(guard.check(event).action)
         times.append((time.perf_counter() - started) * 1000)
-    return actions, times
+    return actions, times, (time.thread_time() - cpu) * 1000
 
 
 def _run(services: list[Consentune], seed: int, plays: int, listeners: int) -> Run:
     rng = random.Random(seed)
     blocked: dict[str, int | None] = {}
-    times: list[float] = []
     for s in strategies(rng):
         events = scraper_events(s, seed, plays)
-        actions, took = _drive(services, events, seed)
-        times += took
+        actions, _took, _cpu = _drive(services, events, seed)
         started = [n for n, (e, _a) in enumerate(zip(events, actions, strict=True)) if e.kind == "play"]
         first = next((i for i, a in enumerate(actions) if a == "block"), None)
         blocked[s.name] = None if first is None else sum(1 for i in started if i < first)
     honest = sorted(listener_events(seed, listeners, 8), key=lambda e: e.at)
-    actions, took = _drive(services, honest, seed)
-    times += took
+    actions, took, cpu = _drive(services, honest, seed)
     hindered = {e.session_id for e, a in zip(honest, actions, strict=True) if a != "allow"}
-    return Run(blocked, len(hindered), times)
+    return Run(blocked, len(hindered), took, cpu / max(1, len(honest)))
 
 
 def run_shared_shield(
@@ -188,6 +190,7 @@ def run_shared_shield(
                             "blocked_after_plays": run.blocked_after_plays,
                             "listeners_hindered": run.listeners_hindered,
                             **_latency(run.check_ms),
+                            "cpu_ms_per_check": round(run.cpu_ms_per_check, 3),
                         }
                     )
                     progress(f"seed {seed} {name}: {run.blocked_after_plays}, hindered {run.listeners_hindered}")
@@ -202,8 +205,10 @@ def run_shared_shield(
     out["same_as_one_worker"] = all(a["blocked_after_plays"] == b["blocked_after_plays"] and
                                     a["listeners_hindered"] == b["listeners_hindered"]
                                     for a, b in zip(one, shared, strict=True))  # fmt: skip
-    out["added_ms"] = {p: round(statistics.median(r[f"{p}_ms"] for r in shared) -
-                               statistics.median(r[f"{p}_ms"] for r in one), 3) for p in ("p50", "p99")}  # fmt: skip
+    columns = {"p50": "p50_ms", "p99": "p99_ms", "cpu_per_check": "cpu_ms_per_check"}
+    median = statistics.median
+    out["added_ms"] = {name: round(median(r[col] for r in shared) - median(r[col] for r in one), 3)
+                       for name, col in columns.items()}  # fmt: skip
     return out
 
 

@@ -47,7 +47,7 @@ def run_workers(
 ) -> dict[str, Any]:
     """Requests/s and latency percentiles (ms) per (route, worker count); ``scaling`` is each count over 1 worker.
 
-    ``shield_states`` adds a ``listen[<state>]`` route per state (memory, file, redis): the public catalogue
+    ``shield_states`` adds a ``listen:<state>`` route per state (memory, file, redis): the public catalogue
     as listeners get it, every request through the shield's guard from one of 60,000 client addresses
     (``X-Forwarded-For`` from the trusted loopback proxy), so the detector and rate limits do real work.
     """
@@ -72,10 +72,14 @@ def run_workers(
                     progress(f"{count} worker(s) {name}: {rounds[name][str(count)]['requests_per_s']:,.0f} req/s")
         for state in shield_states:
             for count in workers:
-                name = f"listen[{state}]"
+                name = f"listen:{state}"
                 env = _shield_env(state, redis_url, prefix=f"consentune-bench-workers:{time.time_ns()}:")
-                with _Server(settings, count, root / f"server-{state}-{count}.log", env=env) as url:
+                server = _Server(settings, count, root / f"server-{state}-{count}.log", env=env)
+                with server as url:
+                    cpu_before = server.cpu_s()
                     got = drive(url + "/v1/listen/catalog?limit=5", {}, seconds, connections, vary_address=True)
+                    served = got["requests_per_s"] * seconds
+                    got["server_cpu_ms_per_request"] = round((server.cpu_s() - cpu_before) * 1000 / max(served, 1), 3)
                     rounds.setdefault(name, {})[str(count)] = got
                     progress(f"{count} worker(s) {name}: {got['requests_per_s']:,.0f} req/s, {got['non_2xx']} non-2xx")
         base = str(workers[0])
@@ -141,6 +145,12 @@ class _Server:
         tail = self._log.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"server did not start within {STARTUP_S:.0f} s: {tail}")
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server and its worker processes have used so far (Linux /proc)."""
+        if self._process is None:
+            return 0.0
+        return sum(_cpu_s(pid) for pid in _tree(self._process.pid))
+
     def __exit__(self, *_exc: object) -> None:
         if self._process is not None:
             self._process.terminate()
@@ -148,6 +158,28 @@ class _Server:
                 self._process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+
+
+def _tree(pid: int) -> list[int]:
+    pids, frontier = [pid], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                children = [int(c) for c in task.read_text().split()]
+            except OSError:
+                continue
+            pids += children
+            frontier += children
+    return pids
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _free_port() -> int:

@@ -479,11 +479,13 @@ def workers(
     )
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     title = f"consentune bench workers ({results['tool']}, load average {results['load_average_1m']:.1f})"
-    table = new_table("route", "workers", "req/s", "p50 ms", "p99 ms", "non-2xx", "x base", title=title)
+    table = new_table("route", "workers", "req/s", "p50 ms", "p99 ms", "non-2xx", "x base", "server CPU ms/req",
+                      title=title)  # fmt: skip
     for route, per in results["rounds"].items():
         for count, row in per.items():
             cells = [row["requests_per_s"], row.get("p50_ms", ""), row.get("p99_ms", ""), row["non_2xx"]]
-            table.add_row(route, count, *(_fmt(c) for c in cells), _fmt(results["scaling"][route][count]))
+            table.add_row(route, count, *(_fmt(c) for c in cells), _fmt(results["scaling"][route][count]),
+                          _fmt(row.get("server_cpu_ms_per_request", "")))  # fmt: skip
     console.print(table)
     if shield:
         results["shield"] = _shield_catch(shield_workers, shield_seeds, redis_url)
@@ -496,14 +498,14 @@ def _shield_catch(count: int, seeds: int, redis_url: str | None) -> dict[str, ob
     from consentune.bench.sharedshield import run_shared_shield
 
     found = run_shared_shield(workers=count, seeds=seeds, redis_url=redis_url, progress=console.print)
-    title = f"scraper over {count} workers ({found['state']} state) vs one worker; guard check ms"
+    title = f"scraper over {count} workers ({found['state']} state) vs one worker; listeners' guard checks"
     table = new_table("peer", "seed", "plays before block (per strategy)", "listeners hindered", "p50 ms", "p99 ms",
-                      title=title)  # fmt: skip
+                      "CPU ms/check", title=title)  # fmt: skip
     for peer, runs in found["runs"].items():
         for run in runs:
             blocked = ", ".join(f"{k} {v if v is not None else 'never'}" for k, v in run["blocked_after_plays"].items())
             table.add_row(peer, str(run["seed"]), blocked, str(run["listeners_hindered"]), _fmt(run["p50_ms"]),
-                          _fmt(run["p99_ms"]))  # fmt: skip
+                          _fmt(run["p99_ms"]), _fmt(run["cpu_ms_per_check"]))  # fmt: skip
     console.print(table)
     console.print(
         f"shared == one worker: {found['same_as_one_worker']}; added ms (median over seeds): {found['added_ms']}"
