@@ -40,7 +40,7 @@ from consentune.sharedstate.cells import RedisCells
 from consentune.sharedstate.ratelimit import RedisRateLimiter
 from consentune.sharedstate.sqlitecells import SqliteCells
 from consentune.shield.active import SharedActivePlays
-from consentune.shield.cells import SharedCells
+from consentune.shield.cells import PrefetchCells, SharedCells
 from consentune.shield.challenge import ChallengeIssuer
 from consentune.shield.clientaddr import parse_trusted_proxies
 from consentune.shield.crawlers import load_ai_crawlers
@@ -345,9 +345,9 @@ def _shield_cells(settings: Settings, shared: redis.Redis | None) -> SharedCells
     if mode == "auto":
         mode = "redis" if shared is not None else "memory"
     if mode == "redis" and shared is not None:
-        return RedisCells(shared, prefix=settings.redis_prefix)
+        return PrefetchCells(RedisCells(shared, prefix=settings.redis_prefix))
     if mode == "file":
-        return SqliteCells(settings.home / "shield-state.sqlite3")
+        return PrefetchCells(SqliteCells(settings.home / "shield-state.sqlite3"))
     return None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from consentune.errors import StreamSuperseded
 from consentune.sharedstate.cells import RedisCells
 from consentune.sharedstate.sqlitecells import SqliteCells
 from consentune.shield.active import SharedActivePlays
-from consentune.shield.cells import CellWrite, MemoryCells, SharedCells, update_cell
+from consentune.shield.cells import Cell, CellWrite, MemoryCells, PrefetchCells, SharedCells, update_cell
 from consentune.shield.detect import AccessEvent, ScraperDetector
 from consentune.shield.ratelimit import CellRateLimiter, MemoryRateLimiter, Rate
 from consentune.shield.shareddetect import SharedScraperDetector
@@ -251,3 +251,47 @@ def test_events_with_an_account_and_without_a_session_share_state(cells: SharedC
     first = a.observe(replace(ev(who, T0, "play", track_id="trk_1", duration_s=200.0)))
     assert first.action == "block" and first.subject == "account:acct"
     assert b.observe(ev(who, T0 + 10, "page")).action == "block"
+
+
+class CountingCells(MemoryCells):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+
+    def load(self, keys: Sequence[str]) -> list[Cell]:
+        self.loads += 1
+        return super().load(keys)
+
+
+def test_cells_read_ahead_are_served_once_and_a_stale_one_fails_its_commit() -> None:
+    store = CountingCells()
+    store.commit([CellWrite("a", None, b"1")], ttl_s=60)
+    ahead = PrefetchCells(store)
+    with ahead.prefetched(["a", "b"]):
+        assert store.loads == 1
+        store.commit([CellWrite("a", None, b"2")], ttl_s=60)  # another worker writes after the read-ahead
+        (a,) = ahead.load(["a"])
+        assert a.data == b"1" and store.loads == 1  # served from the read-ahead, one moment old
+        assert not ahead.commit([CellWrite("a", a.version, b"3")], ttl_s=60)  # compare-and-set catches it
+        assert ahead.load(["a"])[0].data == b"2" and store.loads == 2  # each read-ahead cell is served once
+        assert ahead.load(["b"])[0].data is None and store.loads == 2
+    assert ahead.load(["b"])[0].data is None and store.loads == 3  # nothing is read ahead outside the block
+
+
+def test_a_guarded_request_reads_its_shared_state_in_one_round_trip(tmp_path: Path) -> None:
+    from consentune.config import Settings
+    from consentune.service import open_service
+
+    svc = open_service(Settings(home=tmp_path / "h", database_url=f"sqlite:///{tmp_path / 'c.db'}",
+                                identify_at_ingest=False, shield_state="file"))  # fmt: skip
+    try:
+        guard = svc.listen.guard
+        store = CountingCells()
+        ahead = PrefetchCells(store)
+        guard._board._cells = ahead  # type: ignore[union-attr]
+        guard._detector._cells = ahead  # type: ignore[attr-defined]
+        who = Who("one-trip", "203.0.113.77", account="acct-one-trip")
+        guard.check(ev(who, T0, "play", track_id="trk_1", catalog_index=1, duration_s=200.0))
+        assert store.loads == 1
+    finally:
+        svc.close()

@@ -10,9 +10,10 @@ overrides a worker's cached copy of the database until that copy reloads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 
-from consentune.shield.cells import CellWrite, SharedCells
+from consentune.shield.cells import CellWrite, PrefetchCells, SharedCells
 
 
 class SharedBlocks:
@@ -22,6 +23,16 @@ class SharedBlocks:
     def __init__(self, cells: SharedCells, *, block_s: float) -> None:
         self._cells = cells
         self._ttl_s = block_s
+
+    @contextlib.contextmanager
+    def prefetched(self, subjects: Iterable[str], more: Sequence[str]) -> Iterator[None]:
+        """Read the subjects' block cells and ``more`` (the detector's) in one round trip, when the cells
+        can read ahead."""
+        if not isinstance(self._cells, PrefetchCells):
+            yield
+            return
+        with self._cells.prefetched([f"block:{s}" for s in subjects] + list(more)):
+            yield
 
     def block(self, subject: str, record_id: int, *, until: float) -> None:
         self._cells.commit([CellWrite(f"block:{subject}", None, f"{record_id} {until!r}".encode())], ttl_s=self._ttl_s)

@@ -14,9 +14,10 @@ tools), ``sharedstate.RedisCells`` (workers on many hosts) and
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -77,6 +78,42 @@ class MemoryCells:
         return True
 
 
+class PrefetchCells:
+    """Cells read ahead: one round trip fetches every cell a request will read, each served once from it.
+
+    A listener request reads its block cells, then its detector subjects;
+    fetched together they cost one round trip instead of two.  A prefetched
+    cell may be a moment old when used, which compare-and-set makes safe: a
+    commit against a changed cell fails and the caller loads again (from the
+    store: each prefetched cell is served once, and a commit drops its keys).
+    Per thread, as each request runs on one.
+    """
+
+    def __init__(self, inner: SharedCells) -> None:
+        self._inner = inner
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def prefetched(self, keys: Sequence[str]) -> Iterator[None]:
+        self._local.ahead = dict(zip(keys, self._inner.load(keys), strict=True))
+        try:
+            yield
+        finally:
+            self._local.ahead = {}
+
+    def load(self, keys: Sequence[str]) -> list[Cell]:
+        ahead: dict[str, Cell] = getattr(self._local, "ahead", {})
+        if ahead and all(key in ahead for key in keys):
+            return [ahead.pop(key) for key in keys]
+        return self._inner.load(keys)
+
+    def commit(self, writes: Sequence[CellWrite], *, ttl_s: float) -> bool:
+        ahead: dict[str, Cell] = getattr(self._local, "ahead", {})
+        for w in writes:
+            ahead.pop(w.key, None)
+        return self._inner.commit(writes, ttl_s=ttl_s)
+
+
 def update_cell(
     cells: SharedCells, key: str, change: Callable[[bytes | None], bytes | None], *, ttl_s: float, attempts: int = 8
 ) -> bytes | None:
@@ -90,4 +127,4 @@ def update_cell(
     raise AssertionError("unreachable: the last attempt commits unconditionally")
 
 
-__all__ = ["Cell", "CellWrite", "MemoryCells", "SharedCells", "update_cell"]
+__all__ = ["Cell", "CellWrite", "MemoryCells", "PrefetchCells", "SharedCells", "update_cell"]

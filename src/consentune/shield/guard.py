@@ -30,6 +30,7 @@ from consentune.shield.cells import SharedCells
 from consentune.shield.challenge import Challenge, ChallengeIssuer
 from consentune.shield.detect import AccessEvent, ScraperDetector, Verdict
 from consentune.shield.ratelimit import Rate, RateLimiter
+from consentune.shield.shareddetect import cell_keys
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,12 @@ class ShieldGuard:
     # -- decisions ----------------------------------------------------------
     def check(self, event: AccessEvent, *, challenge_passed_at: float | None = None) -> Outcome:
         """Decide one listener request.  Order: blocks, rate limits, behaviour."""
+        if self._board is None:
+            return self._check(event, challenge_passed_at)
+        with self._board.prefetched(_subjects(event).values(), cell_keys(event)):  # one round trip, not two
+            return self._check(event, challenge_passed_at)
+
+    def _check(self, event: AccessEvent, challenge_passed_at: float | None) -> Outcome:
         subjects = _subjects(event)
         blocked = self._blocked_subject(subjects, now=event.at)
         if blocked is not None:

@@ -64,7 +64,7 @@ class SharedScraperDetector(ScraperDetector):
         raise AssertionError("unreachable: the last attempt commits unconditionally")
 
     def _try(self, event: AccessEvent, keys: list[str], *, unconditional: bool) -> Verdict | None:
-        cells = self._cells.load([SUBJECT + k for k in keys])
+        cells = self._cells.load([SUBJECT + k for k in keys])  # the guard may have read these ahead
         loaded = [(k, decode_subject(c.data)) for k, c in zip(keys, cells, strict=True) if c.data is not None]
         table = OrderedDict(sorted(loaded, key=lambda pair: pair[1].last_seen))  # oldest first, as in memory
         sources_before = {k: set(s.lockdown_sources) for k, s in table.items()}
@@ -117,6 +117,11 @@ class SharedScraperDetector(ScraperDetector):
             return dict(self._counts)
 
 
+def cell_keys(event: AccessEvent) -> list[str]:
+    """The cells :meth:`SharedScraperDetector.observe` reads first for ``event`` (to read them ahead)."""
+    return [SUBJECT + k for k in subject_keys(event)]
+
+
 def _encoded(subject: _Subject | None) -> bytes | None:
     return None if subject is None else encode_subject(subject)
 
@@ -129,4 +134,4 @@ def _released(data: bytes | None, source: str) -> bytes | None:
     return encode_subject(pool)
 
 
-__all__ = ["SharedScraperDetector"]
+__all__ = ["SharedScraperDetector", "cell_keys"]
