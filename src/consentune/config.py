@@ -9,6 +9,8 @@ from pathlib import Path
 
 from consentune.errors import InvalidInput
 
+SHIELD_STATES = ("auto", "memory", "file", "redis")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -71,6 +73,10 @@ class Settings:
     ``redis_prefix`` (``CONSENTUNE_REDIS_PREFIX``) namespaces every shared Redis key.
     ``models_url`` (``CONSENTUNE_MODELS_URL``, a folder or ``s3://bucket/prefix``) shares
     trained models between machines.
+    ``shield_state`` (``CONSENTUNE_SHIELD_STATE``) is where the shield's detector, active
+    streams and rate limits live: ``memory`` (one worker), ``file`` (one SQLite file in
+    ``home``: workers of one host), ``redis`` (workers anywhere), or ``auto`` (the default:
+    ``redis`` when ``redis_url`` is set, else ``memory``; ``serve --workers N`` picks ``file``).
     """
 
     home: Path
@@ -100,6 +106,7 @@ class Settings:
     redis_prefix: str = "consentune:"
     models_url: str | None = None
     ray_address: str | None = None
+    shield_state: str = "auto"
 
     def __post_init__(self) -> None:
         if self.shield_sim_clock and not self.bench_mode:
@@ -112,6 +119,13 @@ class Settings:
                 f"CONSENTUNE_COOKIE_SECURE={self.cookie_secure!r} is not a choice",
                 hint="use auto (the default: Secure except plain http to a loopback host), 1 or 0",
             )
+        if self.shield_state not in SHIELD_STATES:
+            raise InvalidInput(
+                f"CONSENTUNE_SHIELD_STATE={self.shield_state!r} is not a choice",
+                hint=f"use one of {', '.join(SHIELD_STATES)}",
+            )
+        if self.shield_state == "redis" and not self.redis_url:
+            raise InvalidInput("CONSENTUNE_SHIELD_STATE=redis needs CONSENTUNE_REDIS_URL", hint="set both, or use file")
         if self.anonymous_audio not in ("full", "preview", "none"):
             raise InvalidInput(
                 f"CONSENTUNE_ANONYMOUS_AUDIO={self.anonymous_audio!r} is not a policy",
@@ -210,6 +224,7 @@ class Settings:
             redis_prefix=env.get("CONSENTUNE_REDIS_PREFIX") or cls.redis_prefix,
             models_url=env.get("CONSENTUNE_MODELS_URL") or None,
             ray_address=env.get("CONSENTUNE_RAY_ADDRESS") or None,
+            shield_state=env.get("CONSENTUNE_SHIELD_STATE", "").strip().lower() or cls.shield_state,
         )
 
 

@@ -39,6 +39,11 @@ from consentune.recommend.service import RecommendService, serving_model
 from consentune.scheduler import SqlLeases
 from consentune.secretfile import create_private_file, read_private_file
 from consentune.sharedstate import RedisLiveEventLog, RedisRevocationNotices, RedisUseDedup, connect, ping
+from consentune.sharedstate.cells import RedisCells
+from consentune.sharedstate.ratelimit import RedisRateLimiter
+from consentune.sharedstate.sqlitecells import SqliteCells
+from consentune.shield.active import SharedActivePlays
+from consentune.shield.cells import PrefetchCells, SharedCells
 from consentune.shield.challenge import ChallengeIssuer
 from consentune.shield.clientaddr import parse_trusted_proxies
 from consentune.shield.crawlers import load_ai_crawlers
@@ -46,8 +51,9 @@ from consentune.shield.detect import ScraperDetector
 from consentune.shield.guard import ShieldGuard
 from consentune.shield.listen import ListenerDesk
 from consentune.shield.policy import TrackPolicySource
-from consentune.shield.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from consentune.shield.ratelimit import CellRateLimiter, MemoryRateLimiter, RateLimiter
 from consentune.shield.serial import watermark_keys
+from consentune.shield.shareddetect import SharedScraperDetector
 from consentune.shield.streammark import StreamMarker
 from consentune.shield.streams import StreamSigner
 from consentune.storage import SqlJobStore, SqlStore, make_engine, migrate
@@ -163,7 +169,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         transactions=store,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    listen = _listener_desk(settings, secret, store, catalog, gate, consent)
+    listen = _listener_desk(settings, secret, store, catalog, gate, consent, shared)
     plays = PlayLog(plays=store, catalog=store)
     fraud = FraudService(gate=gate, repo=store, catalog=store, live_log=live_log, observer=metrics)
     recommend = RecommendService(
@@ -356,16 +362,30 @@ def _make_home(home: Path) -> None:
 
 
 def _listener_desk(
-    settings: Settings, secret: bytes, store: SqlStore, catalog: Catalog, gate: PurposeGate, consent: ConsentRegistry
+    settings: Settings,
+    secret: bytes,
+    store: SqlStore,
+    catalog: Catalog,
+    gate: PurposeGate,
+    consent: ConsentRegistry,
+    shared: redis.Redis | None,
 ) -> ListenerDesk:
-    """The shield in front of listener traffic: limiter (memory or Redis), detector, challenges, signer."""
-    limiter: RateLimiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
+    """The shield in front of listener traffic: limiter, detector, active streams (in memory or shared)."""
     crawler_tokens = [c.token for c in load_ai_crawlers()]
+    cells = _shield_cells(settings, shared)
+    limiter: RateLimiter = MemoryRateLimiter()
+    detector = ScraperDetector(crawler_tokens=crawler_tokens)
+    if cells is not None:
+        detector = SharedScraperDetector(cells, crawler_tokens=crawler_tokens)
+        limiter = CellRateLimiter(cells)
+    if settings.redis_url:
+        limiter = RedisRateLimiter(settings.redis_url, prefix=f"{settings.redis_prefix}rl:")
     guard = ShieldGuard(
         repo=store,
         limiter=limiter,
-        detector=ScraperDetector(crawler_tokens=crawler_tokens),
+        detector=detector,
         challenges=ChallengeIssuer(hmac_key(secret, "challenge")),
+        shared=cells,
     )
     policy = TrackPolicySource(gate=gate, versions=store, ttl_s=settings.signal_ttl_s)
     return ListenerDesk(
@@ -382,7 +402,20 @@ def _listener_desk(
         anonymous_audio=settings.anonymous_audio,
         preview_s=settings.preview_s,
         marker=StreamMarker(keys=watermark_keys(secret)) if settings.stream_watermark else None,
+        active=None if cells is None else SharedActivePlays(cells),
     )
+
+
+def _shield_cells(settings: Settings, shared: redis.Redis | None) -> SharedCells | None:
+    """Where the shield's state lives (``CONSENTUNE_SHIELD_STATE``); None: in this process only."""
+    mode = settings.shield_state
+    if mode == "auto":
+        mode = "redis" if shared is not None else "memory"
+    if mode == "redis" and shared is not None:
+        return PrefetchCells(RedisCells(shared, prefix=settings.redis_prefix))
+    if mode == "file":
+        return PrefetchCells(SqliteCells(settings.home / "shield-state.sqlite3"))
+    return None
 
 
 def _duration_of(store: SqlStore) -> Callable[[TrackId], float | None]:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from consentune.errors import InvalidInput
-from consentune.shield.ratelimit import MemoryRateLimiter, Rate, RateLimiter, RedisRateLimiter
+from consentune.sharedstate.ratelimit import RedisRateLimiter
+from consentune.shield.ratelimit import MemoryRateLimiter, Rate, RateLimiter
 
 REDIS_URL = os.environ.get("CONSENTUNE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI") == "true"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import re
 import shutil
 import socket
@@ -32,12 +33,24 @@ from consentune.service import open_service
 from consentune.types import Role
 
 Progress = Callable[[str], None]
+STARTUP_S = 180.0  # generous: on a loaded machine N workers importing everything at once take a while
 
 
 def run_workers(
-    *, workers: list[int], seconds: float, connections: int, progress: Progress = lambda _m: None
+    *,
+    workers: list[int],
+    seconds: float,
+    connections: int,
+    progress: Progress = lambda _m: None,
+    shield_states: tuple[str, ...] = (),
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
-    """Requests/s and latency percentiles (ms) per (route, worker count); ``scaling`` is each count over 1 worker."""
+    """Requests/s and latency percentiles (ms) per (route, worker count); ``scaling`` is each count over 1 worker.
+
+    ``shield_states`` adds a ``listen:<state>`` route per state (memory, file, redis): the public catalogue
+    as listeners get it, every request through the shield's guard from one of 60,000 client addresses
+    (``X-Forwarded-For`` from the trusted loopback proxy), so the detector and rate limits do real work.
+    """
     root = Path(tempfile.mkdtemp(prefix="consentune-bench-workers-"))
     try:
         settings = Settings(home=root / "home", database_url=f"sqlite:///{root / 'c.db'}", identify_at_ingest=False)
@@ -49,14 +62,26 @@ def run_workers(
         svc.close()
         routes = {"health": ("/v1/health", {}), "track": (f"/v1/tracks/{track.id}", {"Authorization": f"Bearer {key}"})}
         tool = "wrk" if shutil.which("wrk") else "python-threads"
+        drive = _wrk if tool == "wrk" else _threads
         rounds: dict[str, dict[str, Any]] = {}
         for count in workers:
             progress(f"{count} worker(s): starting")
             with _Server(settings, count, root / f"server-{count}.log") as url:
                 for name, (path, headers) in routes.items():
-                    drive = _wrk if tool == "wrk" else _threads
                     rounds.setdefault(name, {})[str(count)] = drive(url + path, headers, seconds, connections)
                     progress(f"{count} worker(s) {name}: {rounds[name][str(count)]['requests_per_s']:,.0f} req/s")
+        for state in shield_states:
+            for count in workers:
+                name = f"listen:{state}"
+                env = _shield_env(state, redis_url, prefix=f"consentune-bench-workers:{time.time_ns()}:")
+                server = _Server(settings, count, root / f"server-{state}-{count}.log", env=env)
+                with server as url:
+                    cpu_before = server.cpu_s()
+                    got = drive(url + "/v1/listen/catalog?limit=5", {}, seconds, connections, vary_address=True)
+                    served = got["requests_per_s"] * seconds
+                    got["server_cpu_ms_per_request"] = round((server.cpu_s() - cpu_before) * 1000 / max(served, 1), 3)
+                    rounds.setdefault(name, {})[str(count)] = got
+                    progress(f"{count} worker(s) {name}: {got['requests_per_s']:,.0f} req/s, {got['non_2xx']} non-2xx")
         base = str(workers[0])
         scaling = {
             name: {n: round(r["requests_per_s"] / max(per[base]["requests_per_s"], 1e-9), 2) for n, r in per.items()}
@@ -75,9 +100,19 @@ def run_workers(
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _shield_env(state: str, redis_url: str | None, *, prefix: str) -> dict[str, str]:
+    env = {"CONSENTUNE_SHIELD_STATE": state, "CONSENTUNE_TRUSTED_PROXIES": "127.0.0.1"}
+    if state == "redis":
+        if not redis_url:
+            raise ValueError("the redis shield state needs --redis-url")
+        env |= {"CONSENTUNE_REDIS_URL": redis_url, "CONSENTUNE_REDIS_PREFIX": prefix}
+    return env
+
+
 class _Server:
-    def __init__(self, settings: Settings, workers: int, log: Path) -> None:
+    def __init__(self, settings: Settings, workers: int, log: Path, *, env: dict[str, str] | None = None) -> None:
         self._settings, self._workers, self._log = settings, workers, log
+        self._extra_env = env or {}
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> str:
@@ -90,12 +125,14 @@ class _Server:
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         env.pop("CONSENTUNE_REDIS_URL", None)
+        env.pop("CONSENTUNE_SHIELD_STATE", None)
+        env |= self._extra_env
         cmd = [sys.executable, "-m", "consentune", "serve", "--port", str(port), "--workers", str(self._workers),
                "--log-level", "warning"]  # fmt: skip
         with self._log.open("wb") as out:
             self._process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + STARTUP_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"server exited: {self._log.read_text()[-2000:]}")
@@ -105,7 +142,14 @@ class _Server:
                 return url
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError("server did not start within 60 s")
+        tail = self._log.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"server did not start within {STARTUP_S:.0f} s: {tail}")
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server and its worker processes have used so far (Linux /proc)."""
+        if self._process is None:
+            return 0.0
+        return sum(_cpu_s(pid) for pid in _tree(self._process.pid))
 
     def __exit__(self, *_exc: object) -> None:
         if self._process is not None:
@@ -114,6 +158,28 @@ class _Server:
                 self._process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+
+
+def _tree(pid: int) -> list[int]:
+    pids, frontier = [pid], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                children = [int(c) for c in task.read_text().split()]
+            except OSError:
+                continue
+            pids += children
+            frontier += children
+    return pids
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _free_port() -> int:
@@ -125,11 +191,28 @@ def _free_port() -> int:
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def _wrk(url: str, headers: dict[str, str], seconds: float, connections: int) -> dict[str, Any]:
+# wrk: a client address per request from 60,000 (198.18.0.0/15, the benchmarking range)
+_WRK_ADDRESSES = """
+request = function()
+  local n = math.random(0, 59999)
+  local address = string.format("198.18.%d.%d", math.floor(n / 250), n % 250 + 1)
+  return wrk.format(nil, nil, {["X-Forwarded-For"] = address})
+end
+"""
+
+
+def _wrk(
+    url: str, headers: dict[str, str], seconds: float, connections: int, *, vary_address: bool = False
+) -> dict[str, Any]:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
-    return parse_wrk(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if vary_address:
+            script.write(_WRK_ADDRESSES)
+            script.flush()
+            cmd += ["-s", script.name]
+        return parse_wrk(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
 
 
 def parse_wrk(text: str) -> dict[str, Any]:
@@ -145,7 +228,9 @@ def parse_wrk(text: str) -> dict[str, Any]:
     return out
 
 
-def _threads(url: str, headers: dict[str, str], seconds: float, connections: int) -> dict[str, Any]:
+def _threads(
+    url: str, headers: dict[str, str], seconds: float, connections: int, *, vary_address: bool = False
+) -> dict[str, Any]:
     parts = urlsplit(url)
     latencies: list[float] = []
     failures = [0]
@@ -157,7 +242,12 @@ def _threads(url: str, headers: dict[str, str], seconds: float, connections: int
         mine = []
         while time.monotonic() < stop:
             started = time.perf_counter()
-            conn.request("GET", parts.path, headers=headers)
+            sent = headers
+            if vary_address:
+                n = random.randrange(60_000)
+                sent = {**headers, "X-Forwarded-For": f"198.18.{n // 250}.{n % 250 + 1}"}
+            target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+            conn.request("GET", target, headers=sent)
             reply = conn.getresponse()
             reply.read()
             mine.append(time.perf_counter() - started)

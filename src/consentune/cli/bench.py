@@ -497,27 +497,67 @@ def workers(
     ] = "1,2",
     seconds: Annotated[float, typer.Option(help="load per route and worker count")] = 10.0,
     connections: Annotated[int, typer.Option(help="concurrent keep-alive connections")] = 32,
+    shield: Annotated[
+        bool, typer.Option("--shield", help="also: the shield's shared state (catch as on one worker, latency)")
+    ] = False,
+    shield_states: Annotated[str, typer.Option(help="with --shield: shield states to serve listeners with")] = (
+        "memory,file,redis"
+    ),
+    shield_workers: Annotated[int, typer.Option(help="with --shield: workers a scraper is spread over")] = 4,
+    shield_seeds: Annotated[int, typer.Option(help="with --shield: seeds of the catch comparison")] = 3,
+    redis_url: Annotated[str | None, typer.Option(help="Redis for the redis state (default: none, skipped)")] = None,
 ) -> None:
-    """API requests/s and latency with 1, 2, ... `serve --workers` processes (wrk when installed)."""
+    """API requests/s and latency with 1, 2, ... `serve --workers` processes (wrk when installed).
+
+    With ``--shield``: listener requests through the guard per shield state, and a scraper spread over
+    ``--shield-workers`` workers vs the same on one worker (catch, listeners hindered, added latency)."""
     from consentune.bench.workers import run_workers
 
+    states = (
+        tuple(st for st in shield_states.split(",") if st.strip() and (st != "redis" or redis_url)) if shield else ()
+    )
     results = run_workers(
         workers=[int(c) for c in counts.split(",") if c.strip()],
         seconds=seconds,
         connections=connections,
         progress=console.print,
+        shield_states=states,
+        redis_url=redis_url,
     )
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     title = f"consentune bench workers ({results['tool']}, load average {results['load_average_1m']:.1f})"
-    table = new_table("route", "workers", "req/s", "p50 ms", "p99 ms", "non-2xx", "x base", title=title)
+    table = new_table("route", "workers", "req/s", "p50 ms", "p99 ms", "non-2xx", "x base", "server CPU ms/req",
+                      title=title)  # fmt: skip
     for route, per in results["rounds"].items():
         for count, row in per.items():
             cells = [row["requests_per_s"], row.get("p50_ms", ""), row.get("p99_ms", ""), row["non_2xx"]]
-            table.add_row(route, count, *(_fmt(c) for c in cells), _fmt(results["scaling"][route][count]))
+            table.add_row(route, count, *(_fmt(c) for c in cells), _fmt(results["scaling"][route][count]),
+                          _fmt(row.get("server_cpu_ms_per_request", "")))  # fmt: skip
     console.print(table)
+    if shield:
+        results["shield"] = _shield_catch(shield_workers, shield_seeds, redis_url)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
     console.print(f"wrote {out}")
+
+
+def _shield_catch(count: int, seeds: int, redis_url: str | None) -> dict[str, object]:
+    from consentune.bench.sharedshield import run_shared_shield
+
+    found = run_shared_shield(workers=count, seeds=seeds, redis_url=redis_url, progress=console.print)
+    title = f"scraper over {count} workers ({found['state']} state) vs one worker; listeners' guard checks"
+    table = new_table("peer", "seed", "plays before block (per strategy)", "listeners hindered", "p50 ms", "p99 ms",
+                      "CPU ms/check", title=title)  # fmt: skip
+    for peer, runs in found["runs"].items():
+        for run in runs:
+            blocked = ", ".join(f"{k} {v if v is not None else 'never'}" for k, v in run["blocked_after_plays"].items())
+            table.add_row(peer, str(run["seed"]), blocked, str(run["listeners_hindered"]), _fmt(run["p50_ms"]),
+                          _fmt(run["p99_ms"]), _fmt(run["cpu_ms_per_check"]))  # fmt: skip
+    console.print(table)
+    console.print(
+        f"shared == one worker: {found['same_as_one_worker']}; added ms (median over seeds): {found['added_ms']}"
+    )
+    return found
 
 
 @bench_app.command("scale")

@@ -8,6 +8,7 @@ how to stop it, and logs one access line per request.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import ipaddress
 import os
@@ -94,6 +95,10 @@ def serve(
         folder = Path(os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="consentune-metrics-"))
         reset_multiprocess_dir(folder)
         os.environ[MULTIPROC_ENV] = str(folder)
+    if workers > 1 and settings.shield_state == "auto" and not settings.redis_url:
+        # workers must judge one picture of each listener: without Redis, one state file on this host
+        os.environ["CONSENTUNE_SHIELD_STATE"] = "file"
+        settings = dataclasses.replace(settings, shield_state="file")
     from consentune.service import open_service
 
     try:

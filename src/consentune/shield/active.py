@@ -3,17 +3,29 @@
 This is what streaming services do ("playing on another device"): a listener
 hears one track at a time, so an identity running plays side by side gains
 nothing from it.  The identity is the account when there is one (every device
-of it), else the session.  Kept in memory per worker (bounded, oldest
-forgotten); with several workers, route a listener's requests to one worker
-or accept that each worker enforces it on its own share.
+of it), else the session.  :class:`ActivePlays` keeps it in one process
+(bounded, oldest forgotten); :class:`SharedActivePlays` keeps it in shared
+cells, so with many workers a listener still holds one stream.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Protocol
 
 from consentune.errors import StreamSuperseded
+from consentune.shield.cells import CellWrite, SharedCells
+
+
+class ActiveStreams(Protocol):
+    def start(self, identity: str, play: str) -> None:
+        """``play`` is now ``identity``'s only stream; earlier ones stop."""
+        ...
+
+    def check(self, identity: str, play: str) -> None:
+        """Raise :class:`StreamSuperseded` unless ``play`` is ``identity``'s latest (a forgotten one passes)."""
+        ...
 
 
 class ActivePlays:
@@ -36,11 +48,38 @@ class ActivePlays:
         """Raise :class:`StreamSuperseded` unless ``play`` is ``identity``'s latest (a forgotten one passes)."""
         with self._lock:
             latest = self._latest.get(identity)
-        if latest is not None and latest != play:
-            raise StreamSuperseded(
-                "a newer play of this listener ended this stream; a listener plays one track at a time",
-                hint="keep one player per account; play the track again to resume here",
-            )
+        _ensure_latest(latest, play)
+
+
+class SharedActivePlays:
+    """The latest play per identity in shared cells: the newest start wins on every worker at once.
+
+    A start is one unconditional write (the newest start is the one that
+    counts, so there is nothing to compare); a check is one read.  Entries
+    expire ``ttl_s`` after the start, longer than any play's token is valid.
+    """
+
+    def __init__(self, cells: SharedCells, *, ttl_s: float = 6 * 3600.0) -> None:
+        self._cells = cells
+        self._ttl_s = ttl_s
+
+    def start(self, identity: str, play: str) -> None:
+        self._cells.commit([CellWrite(PREFIX + identity, None, play.encode())], ttl_s=self._ttl_s)
+
+    def check(self, identity: str, play: str) -> None:
+        (cell,) = self._cells.load([PREFIX + identity])
+        _ensure_latest(None if cell.data is None else cell.data.decode(), play)
+
+
+PREFIX = "active:"
+
+
+def _ensure_latest(latest: str | None, play: str) -> None:
+    if latest is not None and latest != play:
+        raise StreamSuperseded(
+            "a newer play of this listener ended this stream; a listener plays one track at a time",
+            hint="keep one player per account; play the track again to resume here",
+        )
 
 
 def listener_identity(*, session_id: str, account_id: str | None) -> str:
@@ -48,4 +87,4 @@ def listener_identity(*, session_id: str, account_id: str | None) -> str:
     return f"account:{account_id}" if account_id else f"session:{session_id}"
 
 
-__all__ = ["ActivePlays", "listener_identity"]
+__all__ = ["ActivePlays", "ActiveStreams", "SharedActivePlays", "listener_identity"]

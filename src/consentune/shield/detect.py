@@ -395,17 +395,18 @@ class ScraperDetector:
     def observe(self, event: AccessEvent) -> Verdict:
         """Update state with ``event`` and return the strongest verdict among its subjects."""
         with self._lock:
-            return self._observe(event)
+            return self._observe(event, self._subjects)
 
-    def _observe(self, event: AccessEvent) -> Verdict:
+    def _observe(self, event: AccessEvent, table: OrderedDict[str, _Subject]) -> Verdict:
+        """One event against ``table``: every subject it reads or changes is one of :func:`subject_keys`."""
         now = event.at
         self._counts["events"] += 1
-        self._expire(now)
-        session = None if event.session_id in NO_SESSION else self._subject(f"session:{event.session_id}", now)
-        account = self._subject(f"account:{event.account_id}", now) if event.account_id else None
-        address = self._subject(f"address:{event.address}", now)
+        self._expire(now, table)
+        session = None if event.session_id in NO_SESSION else self._subject(f"session:{event.session_id}", now, table)
+        account = self._subject(f"account:{event.account_id}", now, table) if event.account_id else None
+        address = self._subject(f"address:{event.address}", now, table)
         media = event.kind in ("play", "stream")
-        prefix = self._subject(f"prefix:{network_prefix(event.address)}", now) if media else None
+        prefix = self._subject(f"prefix:{network_prefix(event.address)}", now, table) if media else None
         if account is not None and event.account_created_at is not None:
             account.first_seen = min(account.first_seen, event.account_created_at)
         if account is not None and event.account_established_at is not None:
@@ -446,26 +447,26 @@ class ScraperDetector:
         return {**counts, "subjects": len(keys), **{plural[k]: v for k, v in kinds.items()}}
 
     # -- state updates ---------------------------------------------------------
-    def _subject(self, key: str, now: float) -> _Subject:
-        subject = self._subjects.get(key)
+    def _subject(self, key: str, now: float, table: OrderedDict[str, _Subject]) -> _Subject:
+        subject = table.get(key)
         if subject is None:
-            subject = self._subjects[key] = _Subject(key, now)
-            if len(self._subjects) > self.config.max_subjects:
-                self._subjects.popitem(last=False)
+            subject = table[key] = _Subject(key, now)
+            if len(table) > self.config.max_subjects:
+                table.popitem(last=False)
                 self._counts["forgotten"] += 1
         else:
-            self._subjects.move_to_end(key)
+            table.move_to_end(key)
         subject.last_seen = max(subject.last_seen, now)
         return subject
 
-    def _expire(self, now: float) -> None:
+    def _expire(self, now: float, table: OrderedDict[str, _Subject]) -> None:
         """Drop subjects idle for ``idle_forget_s``; the dict is ordered by last use, so this is amortized O(1)."""
         horizon = now - self.config.idle_forget_s
-        while self._subjects:
-            key, oldest = next(iter(self._subjects.items()))
+        while table:
+            key, oldest = next(iter(table.items()))
             if oldest.last_seen >= horizon or oldest.blocked_until > now:
                 return
-            del self._subjects[key]
+            del table[key]
             self._counts["forgotten"] += 1
 
     def _update(
@@ -761,10 +762,7 @@ class ScraperDetector:
         with self._lock:
             self._subjects.pop(subject, None)
             for other in self._subjects.values():
-                if subject in other.lockdown_sources:
-                    other.lockdown_sources.discard(subject)
-                    if not other.lockdown_sources:
-                        other.lockdown_until, other.lockdown_reason = -math.inf, ""
+                _release_lockdown(other, subject)
 
     def _lockdown(
         self, e: AccessEvent, session: _Subject | None, account: _Subject | None, address: _Subject
@@ -991,6 +989,25 @@ class ScraperDetector:
         return amp, "; ".join(reasons)
 
 
+def _release_lockdown(pool: _Subject, source: str) -> None:
+    """``source``'s block no longer holds ``pool`` (an address or prefix) locked down; the last one ends it."""
+    if source in pool.lockdown_sources:
+        pool.lockdown_sources.discard(source)
+        if not pool.lockdown_sources:
+            pool.lockdown_until, pool.lockdown_reason = -math.inf, ""
+
+
+def subject_keys(event: AccessEvent) -> list[str]:
+    """The subjects one event reads and changes (session, account, address, prefix): its whole state."""
+    keys = [] if event.session_id in NO_SESSION else [f"session:{event.session_id}"]
+    if event.account_id:
+        keys.append(f"account:{event.account_id}")
+    keys.append(f"address:{event.address}")
+    if event.kind in ("play", "stream"):
+        keys.append(f"prefix:{network_prefix(event.address)}")
+    return keys
+
+
 @functools.lru_cache(maxsize=65_536)
 def network_prefix(address: str) -> str:
     """The block one operator usually holds: IPv4 /24, IPv6 /48 (an address or a /64 as the desk gives it)."""
@@ -1002,4 +1019,4 @@ def network_prefix(address: str) -> str:
     return str(network.supernet(new_prefix=bits)) if network.prefixlen > bits else str(network)
 
 
-__all__ = ["AccessEvent", "DetectorConfig", "ScraperDetector", "Signal", "Verdict", "network_prefix"]
+__all__ = ["AccessEvent", "DetectorConfig", "ScraperDetector", "Signal", "Verdict", "network_prefix", "subject_keys"]

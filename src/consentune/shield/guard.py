@@ -25,9 +25,12 @@ from dataclasses import asdict, dataclass, field
 
 from consentune.errors import NotFound
 from consentune.ports import ShieldRecord, ShieldRepo
+from consentune.shield.blockboard import SharedBlocks
+from consentune.shield.cells import SharedCells
 from consentune.shield.challenge import Challenge, ChallengeIssuer
 from consentune.shield.detect import AccessEvent, ScraperDetector, Verdict
 from consentune.shield.ratelimit import Rate, RateLimiter
+from consentune.shield.shareddetect import cell_keys
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class ShieldGuard:
         block_cache_s: float = 5.0,
         block_s: float | None = None,
         wall_clock: Callable[[], float] = time.monotonic,
+        shared: SharedCells | None = None,
     ) -> None:
         self._repo = repo
         self._limiter = limiter
@@ -109,10 +113,17 @@ class ShieldGuard:
         self._blocked: dict[str, tuple[int, float]] = {}  # subject -> (record id, blocked until)
         self._blocked_loaded_at = float("-inf")
         self._refused: OrderedDict[str, int] = OrderedDict()  # lockdown refusals recorded: subject -> record id
+        self._board = None if shared is None else SharedBlocks(shared, block_s=self._block_s)
 
     # -- decisions ----------------------------------------------------------
     def check(self, event: AccessEvent, *, challenge_passed_at: float | None = None) -> Outcome:
         """Decide one listener request.  Order: blocks, rate limits, behaviour."""
+        if self._board is None:
+            return self._check(event, challenge_passed_at)
+        with self._board.prefetched(_subjects(event).values(), cell_keys(event)):  # one round trip, not two
+            return self._check(event, challenge_passed_at)
+
+    def _check(self, event: AccessEvent, challenge_passed_at: float | None) -> Outcome:
         subjects = _subjects(event)
         blocked = self._blocked_subject(subjects, now=event.at)
         if blocked is not None:
@@ -178,6 +189,8 @@ class ShieldGuard:
             raise NotFound(f"no active shield decision {record_id}", hint="list them with `consentune shield blocks`")
         with self._lock:
             self._blocked = {s: b for s, b in self._blocked.items() if b[0] != record_id}
+        if self._board is not None:
+            self._board.lift(record_id, subject)
         if subject is not None:
             self._detector.forgive(subject)
 
@@ -212,11 +225,10 @@ class ShieldGuard:
                 for r in sorted(live, key=lambda r: r.at):
                     self._blocked[r.subject] = (r.id, r.at + self._block_s)
                 self._blocked_loaded_at = wall
-        for subject in subjects.values():
-            found = self._blocked.get(subject)
-            if found is not None and now < found[1]:
-                return subject, found[0]
-        return None
+        cached = [(s, b) for s in subjects.values() if (b := self._blocked.get(s)) is not None and now < b[1]]
+        if self._board is not None:  # other workers' blocks at once, and no block another worker lifted
+            return self._board.first_blocked(list(subjects.values()), cached, now=now)
+        return (cached[0][0], cached[0][1][0]) if cached else None
 
     def _note_refusal(self, verdict: Verdict, at: float) -> int:
         """Record a lockdown refusal once per identity (not one row per refused request)."""
@@ -239,6 +251,8 @@ class ShieldGuard:
         if block:
             with self._lock:
                 self._blocked[verdict.subject] = (record_id, at + self._block_s)
+            if self._board is not None:
+                self._board.block(verdict.subject, record_id, until=at + self._block_s)
         return record_id
 
 

@@ -28,7 +28,7 @@ from consentune.catalog import Catalog
 from consentune.errors import AccessDenied, InvalidInput, NotFound, SignInRequired
 from consentune.gate import PurposeGate, TrackHandle
 from consentune.ports import CatalogEntry, ListenerSession, PublicCatalogRepo, ShieldRepo, StreamMark
-from consentune.shield.active import ActivePlays, listener_identity
+from consentune.shield.active import ActivePlays, ActiveStreams, listener_identity
 from consentune.shield.clientaddr import client_address, parse_address
 from consentune.shield.guard import ShieldGuard
 from consentune.shield.lru import LruCache
@@ -71,12 +71,13 @@ class ListenerDesk:
         anonymous_audio: str = "none",
         preview_s: float = 30.0,
         marker: StreamMarker | None = None,
+        active: ActiveStreams | None = None,  # shared across workers when given (sharedshield)
     ) -> None:
         if anonymous_audio not in ANONYMOUS_AUDIO:
             raise InvalidInput(f"anonymous_audio={anonymous_audio!r}", hint=f"one of {', '.join(ANONYMOUS_AUDIO)}")
         self.anonymous_audio = anonymous_audio
         self.preview_s = preview_s
-        self._active = ActivePlays()
+        self._active: ActiveStreams = active or ActivePlays()
         self._store = store
         self._catalog = catalog
         self._gate = gate

@@ -1,4 +1,5 @@
-"""Token-bucket rate limits behind one protocol: in memory (one process) or in Redis (many workers).
+"""Token-bucket rate limits behind one protocol: in memory (one process), in shared cells (workers on one
+host) or in Redis (``sharedstate.RedisRateLimiter``, workers anywhere).
 
 A bucket holds at most ``burst`` tokens and refills at ``per_second``; a hit
 of ``cost`` tokens is admitted when that many are there.  Time is the
@@ -15,12 +16,10 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from consentune.errors import InvalidInput, StorageError
-
-if TYPE_CHECKING:
-    import redis
+from consentune.errors import InvalidInput
+from consentune.shield.cells import CellWrite, SharedCells
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class RateLimiter(Protocol):
         ...
 
 
-def _check_cost(rate: Rate, cost: float) -> None:
+def check_cost(rate: Rate, cost: float) -> None:
     if not 0 < cost <= rate.burst:
         raise InvalidInput(
             f"cost {cost!r} is outside (0, burst={rate.burst!r}]",
@@ -51,8 +50,8 @@ def _check_cost(rate: Rate, cost: float) -> None:
         )
 
 
-def _take(tokens: float, last: float, rate: Rate, now: float, cost: float) -> tuple[float, float, bool, float]:
-    """Refill then take: (tokens, last, admitted, retry_after_s).  Mirrors the Lua script below."""
+def take_tokens(tokens: float, last: float, rate: Rate, now: float, cost: float) -> tuple[float, float, bool, float]:
+    """Refill then take: (tokens, last, admitted, retry_after_s).  ``sharedstate.ratelimit``'s Lua mirrors it."""
     if now > last:
         tokens = min(rate.burst, tokens + (now - last) * rate.per_second)
         last = now
@@ -72,10 +71,10 @@ class MemoryRateLimiter:
         self._lock = threading.Lock()
 
     def hit(self, key: str, rate: Rate, *, now: float, cost: float = 1.0) -> tuple[bool, float]:
-        _check_cost(rate, cost)
+        check_cost(rate, cost)
         with self._lock:
             tokens, last = self._buckets.pop(key, (rate.burst, now))
-            tokens, last, admitted, retry = _take(tokens, last, rate, now, cost)
+            tokens, last, admitted, retry = take_tokens(tokens, last, rate, now, cost)
             self._buckets[key] = (tokens, last)
             if len(self._buckets) > self._max_keys:
                 self._buckets.popitem(last=False)
@@ -85,72 +84,35 @@ class MemoryRateLimiter:
         return len(self._buckets)
 
 
-# KEYS[1] bucket; ARGV: per_second, burst, now, cost.  Returns {admitted, retry_after as string}
-# (Redis truncates Lua numbers to integers, hence the string).
-_LUA_TAKE = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
-local state = redis.call('HMGET', KEYS[1], 't', 'ts')
-local tokens = tonumber(state[1])
-local last = tonumber(state[2])
-if tokens == nil or last == nil then
-  tokens = burst
-  last = now
-end
-if now > last then
-  tokens = math.min(burst, tokens + (now - last) * rate)
-  last = now
-end
-local admitted = 0
-local retry = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  admitted = 1
-else
-  retry = (cost - tokens) / rate
-end
-redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'ts', string.format('%.17g', last))
-redis.call('EXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1)
-return {admitted, string.format('%.17g', retry)}
-"""
+class CellRateLimiter:
+    """Buckets in shared cells (the file backend of ``serve --workers N``): read, take, compare-and-set.
 
-
-class RedisRateLimiter:
-    """Buckets in Redis, updated atomically by one Lua script (EVALSHA, falling back to EVAL).
-
-    A key expires once its bucket would be full again, measured in Redis's
-    own seconds; with a simulated clock that runs slower than real time a
-    bucket may be forgotten early (and so refill early).
+    Exact while commits win; after ``attempts`` lost races on one bucket the
+    last write wins (a burst may then be admitted slightly over its limit).
     """
 
-    def __init__(self, url: str, *, prefix: str = "ctn:rl:") -> None:
-        try:
-            import redis
-        except ImportError:
-            raise InvalidInput(
-                "the Redis rate limiter needs the 'redis' package",
-                hint="pip install 'consentune[redis]'",
-            ) from None
-        self._prefix = prefix
-        self._errors: type[Exception] = redis.RedisError
-        self._client: redis.Redis = redis.Redis.from_url(url)
-        self._take = self._client.register_script(_LUA_TAKE)
+    def __init__(self, cells: SharedCells, *, attempts: int = 8) -> None:
+        self._cells = cells
+        self._attempts = attempts
 
     def hit(self, key: str, rate: Rate, *, now: float, cost: float = 1.0) -> tuple[bool, float]:
-        _check_cost(rate, cost)
-        args = [repr(float(v)) for v in (rate.per_second, rate.burst, now, cost)]
-        try:
-            admitted, retry = self._take(keys=[self._prefix + key], args=args)
-        except self._errors as exc:
-            raise StorageError(
-                f"Redis rate limiter failed: {exc}", hint="check that Redis is running and reachable"
-            ) from exc
-        return bool(admitted), float(retry)
-
-    def close(self) -> None:
-        self._client.close()
+        check_cost(rate, cost)
+        for attempt in range(self._attempts):
+            (cell,) = self._cells.load(["rl:" + key])
+            tokens, last = _bucket(cell.data, rate, now)
+            tokens, last, admitted, retry = take_tokens(tokens, last, rate, now, cost)
+            ttl = math.ceil((rate.burst - tokens) / rate.per_second) + 1
+            expected = None if attempt == self._attempts - 1 else cell.version
+            if self._cells.commit([CellWrite("rl:" + key, expected, f"{tokens!r} {last!r}".encode())], ttl_s=ttl):
+                return admitted, retry
+        raise AssertionError("unreachable: the last attempt commits unconditionally")
 
 
-__all__ = ["MemoryRateLimiter", "Rate", "RateLimiter", "RedisRateLimiter"]
+def _bucket(data: bytes | None, rate: Rate, now: float) -> tuple[float, float]:
+    if data is None:
+        return rate.burst, now
+    tokens, last = data.split()
+    return float(tokens), float(last)
+
+
+__all__ = ["CellRateLimiter", "MemoryRateLimiter", "Rate", "RateLimiter", "check_cost", "take_tokens"]
