@@ -254,6 +254,7 @@ def check_timestamp(value: str) -> None:
     _check_time(value)
 
 
+@functools.lru_cache(maxsize=4096)  # the entries of one batch share their time
 def _time_ok(value: str) -> bool:
     """What ``strptime`` accepts (hours 00-23, minutes and seconds 00-59), with the calendar date cached:
     entries of one log share few dates but almost never a time, and ``strptime`` costs microseconds."""

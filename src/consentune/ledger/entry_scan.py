@@ -16,7 +16,7 @@ import json
 import re
 
 from consentune.errors import VerificationFailed
-from consentune.ledger.entry import MAX_SAFE_INT, valid_timestamp
+from consentune.ledger.entry import MAX_SAFE_INT, canonical_sequence, valid_timestamp
 
 # a canonical JSON string: no raw '"', '\' or control characters; the encoder's own escapes only
 # (runs of plain characters matched by one class, so the engine does not step through a group per character)
@@ -82,6 +82,32 @@ def scan_entries(entries: list[bytes], *, track: str, purpose: str | None, after
     return indices, leaves
 
 
+def entry_sequence(data: bytes) -> int:
+    """The sequence of ``data`` if it is exactly a canonical entry (the audit's per-row check, at regex speed).
+
+    Raises
+    ------
+    InvalidInput
+        As :func:`~consentune.ledger.entry.canonical_sequence` does, with its message.
+    """
+    found = _ENTRY.fullmatch(data)
+    if found is not None and _utf8(data):
+        _purpose, number, version, time, _track = found.groups()
+        sequence = int(number)
+        in_range = sequence <= MAX_SAFE_INT and (version is None or int(version) <= MAX_SAFE_INT)
+        if in_range and valid_timestamp(time.decode("ascii")):
+            return sequence
+    return canonical_sequence(data)  # refuses it and says why
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _encoded(value: str) -> bytes:
     try:
         return json.dumps(value, ensure_ascii=False).encode("utf-8")
@@ -89,4 +115,4 @@ def _encoded(value: str) -> bytes:
         raise VerificationFailed("the subject holds a lone surrogate") from None
 
 
-__all__ = ["scan_entries", "split_entries"]
+__all__ = ["entry_sequence", "scan_entries", "split_entries"]

@@ -350,7 +350,7 @@ class SqlStore:
                 cursor.close()
             if not rows:
                 return
-            yield [LedgerRow(s, bytes(d), bytes(h)) for s, d, h in rows]
+            yield [LedgerRow(s, _as_bytes(d), _as_bytes(h)) for s, d, h in rows]
             after = int(rows[-1][0])
 
     def iter_nodes(self, *, batch: int = 50_000) -> Iterator[list[tuple[int, int, bytes]]]:
@@ -1301,6 +1301,11 @@ _PG_SEARCH_HEAD = text(
 )
 _DAY_US = 86_400_000_000
 _IMPORT_CACHE_KB = 65_536
+
+
+def _as_bytes(value: Any) -> bytes:
+    """Drivers return ``bytes`` (sqlite3, psycopg) or a buffer; copy only the latter."""
+    return value if type(value) is bytes else bytes(value)
 
 
 def _write_plays(conn: Connection, rows: Sequence[PlayRow], owners: Mapping[TrackId, ArtistId]) -> int:
