@@ -292,7 +292,7 @@ def test_the_entry_scanner_accepts_exactly_the_canonical_entries() -> None:
 
     from consentune.errors import ConsentuneError
     from consentune.ledger.entry import canonical_sequence, fast_entry_bytes
-    from consentune.ledger.entry_scan import scan_entries
+    from consentune.ledger.entry_scan import entry_sequence, scan_entries
 
     rnd = _random.Random(3)
     alphabet = ["a", "Z", '"', "\\", "\n", "\x00", "\x1f", "\x7f", "é", "😀", "\u2028", "/", " ", "}", ',{"action":']
@@ -303,6 +303,7 @@ def test_the_entry_scanner_accepts_exactly_the_canonical_entries() -> None:
                                 purpose, "trk" + text, decision, text, rnd.choice([None, 0, 7]))  # fmt: skip
         track = _json.loads(data)["track"]
         assert scan_entries([data], track=track, purpose=None, after=-1)[0] == [canonical_sequence(data)]
+        assert entry_sequence(data) == canonical_sequence(data)
         for broken in (data.replace(b'":', b'": ', 1), data.replace(b"2026-02-28", b"2026-02-30"),
                        data.replace(b'"sequence":', b'"sequence":0'), data[:-1] + b" }",
                        data.replace(b'"terms_version":', b'"terms_version":1.5,"x":')):  # fmt: skip
@@ -317,6 +318,12 @@ def test_the_entry_scanner_accepts_exactly_the_canonical_entries() -> None:
             except VerificationFailed:
                 scan_ok = False
             assert scan_ok == json_ok, broken
+            try:
+                entry_sequence(broken)
+                audit_ok = True
+            except ConsentuneError:
+                audit_ok = False
+            assert audit_ok == json_ok, broken
 
 
 def test_the_time_check_agrees_with_strptime() -> None:
