@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from consentune.errors import VerificationFailed
-from consentune.ledger import verify_receipt
+from consentune.ledger import verify_receipt, verify_receipt_pages
 from tests.e2e.conftest import DemoServer, screenshot, sign_in
 
 ARTIST = "The Night Sequencers"
@@ -339,3 +339,70 @@ def test_browser_consistency_check_agrees_with_the_python_one(page: Any, demo_se
         browser = page.evaluate(check, [old.size, new.size, b64[0], b64[1], b64[2:]])
         assert browser.split(":")[0] == python, (case, browser)
         assert (python == "ok") == (case == "good"), case
+
+
+def _receipt_pages(server: DemoServer, track: str, *, limit: int) -> list[bytes]:
+    pages: list[bytes] = []
+    after, size = -1, ""
+    while True:
+        request = urllib.request.Request(
+            f"{server.url}/v1/tracks/{track}/receipt?limit={limit}&after={after}{size}",
+            headers={"Authorization": f"Bearer {server.admin_key}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            pages.append(response.read())
+        page = json.loads(pages[-1])
+        if page["page"]["next"] is None:
+            return pages
+        after, size = page["page"]["next"], f"&size={page['checkpoint'].splitlines()[1]}"
+
+
+def _page_mutations(pages: list[bytes]) -> dict[str, list[bytes]]:
+    def edit(number: int, change: Any) -> list[bytes]:
+        copy = json.loads(pages[number])
+        change(copy)
+        return [*pages[:number], _canonical(copy), *pages[number + 1 :]]
+
+    return {
+        "original": pages,
+        "reason changed": edit(0, lambda p: p["entries"][0].update(reason="nothing happened")),
+        "entries reordered": edit(1, lambda p: p["entries"].reverse()),
+        "proof shortened": edit(0, lambda p: p["proof"].pop()),
+        "entry removed": edit(1, lambda p: p["entries"].pop(0)),
+        "time not a date": edit(0, lambda p: p["entries"][0].update(time="2026-02-30T00:00:00.000000Z")),
+        "cursor skips": edit(1, lambda p: p["page"].update(after=p["page"]["after"] + 1)),
+        "pages swapped": [pages[1], pages[0], *pages[2:]],
+        "last page dropped": pages[:-1],
+        "not canonical": [pages[0].replace(b'{"checkpoint"', b'{ "checkpoint"', 1), *pages[1:]],
+    }
+
+
+def test_browser_verifies_paged_v2_receipts_like_the_python_verifier(page: Any, demo_server: DemoServer) -> None:
+    track = demo_server.tracks["Lumen Drift"][0]
+    pages = _receipt_pages(demo_server, track, limit=2)
+    assert len(pages) >= 3  # the demo logs several uses of each track
+    page.goto(f"{demo_server.url}/dashboard/sign-in")
+    check = """async ([pages, key]) => {
+        let i = 0;
+        const next = async () => {
+            if (i >= pages.length) throw new Rejected("no more pages");
+            return new TextEncoder().encode(pages[i++]);
+        };
+        try { const r = await verifyPages(next, key); return `ok:${r.count}:${r.pages}`; }
+        catch (e) { return "rejected: " + e.message; } }"""
+    for case, mutated in _page_mutations(pages).items():
+        try:
+            verified = verify_receipt_pages(mutated, verifier_key=demo_server.verifier_key)
+            python = f"ok:{verified.count}:{verified.pages}"
+        except VerificationFailed:
+            python = "rejected"
+        browser = page.evaluate(check, [[p.decode() for p in mutated], demo_server.verifier_key])
+        assert browser.split(":")[0] == python.split(":")[0], (case, browser)
+        assert (python == browser) if case == "original" else python == "rejected", (case, browser)
+    single = _receipt_pages(demo_server, track, limit=10_000)
+    assert len(single) == 1
+    one = """async ([text, key]) => { const r = await verifyReceiptFile(new TextEncoder().encode(text), key);
+        return `${r.count}:${r.complete}`; }"""
+    count = len(json.loads(single[0])["entries"])
+    assert page.evaluate(one, [single[0].decode(), demo_server.verifier_key]) == f"{count}:true"
+    assert page.evaluate(one, [pages[1].decode(), demo_server.verifier_key]) == "2:false"

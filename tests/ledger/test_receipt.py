@@ -283,3 +283,63 @@ def test_entries_whose_text_looks_like_page_structure_still_verify() -> None:
     key = signer.verifier_key()
     assert [e.reason for e in verify_receipt(page, verifier_key=key).entries] == tricky
     assert verify_receipt_pages([page], verifier_key=key).count == 4  # entries cut from the page bytes
+
+
+def test_the_entry_scanner_accepts_exactly_the_canonical_entries() -> None:
+    """Byte-level page checks agree with the JSON path on a family of odd but valid and invalid entries."""
+    import json as _json
+    import random as _random
+
+    from consentune.errors import ConsentuneError
+    from consentune.ledger.entry import canonical_sequence, fast_entry_bytes
+    from consentune.ledger.entry_scan import entry_sequence, scan_entries
+
+    rnd = _random.Random(3)
+    alphabet = ["a", "Z", '"', "\\", "\n", "\x00", "\x1f", "\x7f", "é", "😀", "\u2028", "/", " ", "}", ',{"action":']
+    for _ in range(400):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 6)))
+        purpose, decision = rnd.choice([None, "stream", text]), rnd.choice(["allow", "deny", "record"])
+        data = fast_entry_bytes(rnd.randrange(10**6), "2026-02-28T23:59:59.000001Z", "actor" + text, "stream",
+                                purpose, "trk" + text, decision, text, rnd.choice([None, 0, 7]))  # fmt: skip
+        track = _json.loads(data)["track"]
+        assert scan_entries([data], track=track, purpose=None, after=-1)[0] == [canonical_sequence(data)]
+        assert entry_sequence(data) == canonical_sequence(data)
+        for broken in (data.replace(b'":', b'": ', 1), data.replace(b"2026-02-28", b"2026-02-30"),
+                       data.replace(b'"sequence":', b'"sequence":0'), data[:-1] + b" }",
+                       data.replace(b'"terms_version":', b'"terms_version":1.5,"x":')):  # fmt: skip
+            try:
+                canonical_sequence(broken)
+                json_ok = True
+            except (ConsentuneError, ValueError):
+                json_ok = False
+            try:
+                scan_entries([broken], track=track, purpose=None, after=-1)
+                scan_ok = True
+            except VerificationFailed:
+                scan_ok = False
+            assert scan_ok == json_ok, broken
+            try:
+                entry_sequence(broken)
+                audit_ok = True
+            except ConsentuneError:
+                audit_ok = False
+            assert audit_ok == json_ok, broken
+
+
+def test_the_time_check_agrees_with_strptime() -> None:
+    import random as _random
+    from datetime import datetime as _datetime
+
+    from consentune.ledger.entry import valid_timestamp
+
+    rnd = _random.Random(5)
+    for _ in range(20_000):
+        parts = [rnd.randrange(0, 10_000), rnd.randrange(0, 14), rnd.randrange(0, 33), rnd.randrange(0, 26),
+                 rnd.randrange(0, 62), rnd.randrange(0, 63), rnd.randrange(10**6)]  # fmt: skip
+        value = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:06d}Z".format(*parts)
+        try:
+            _datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
+            expected = True
+        except ValueError:
+            expected = False
+        assert valid_timestamp(value) == expected, value

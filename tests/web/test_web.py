@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from consentune.api import create_app
+from consentune.ledger import verify_receipt_pages
 from consentune.service import Consentune
 from consentune.types import ArtistId, PlayEvent, Purpose, Role, TrackId
 from consentune.web import session as sessions
@@ -287,6 +289,14 @@ def test_receipt_download_names_the_file_and_refuses_odd_purposes(site: Site) ->
     assert ok.status_code == 200 and ok.headers["content-disposition"] == f'attachment; filename="receipt-{track}.json"'
     assert client.get(f"/dashboard/tracks/{track}/receipt", params={"purpose": 'x"; y'}).status_code == 400
     assert client.get(f"/dashboard/tracks/{track}/receipt", params={"purpose": "train-ai"}).status_code == 404
+    first = client.get(f"/dashboard/tracks/{track}/receipt", params={"format": "v2"})
+    assert first.status_code == 200 and json.loads(first.content)["page"] == {"after": -1, "next": None}
+    size = int(json.loads(first.content)["checkpoint"].splitlines()[1])
+    assert verify_receipt_pages([first.content], verifier_key=site.svc.ledger.verifier_key).track == track
+    again = client.get(f"/dashboard/tracks/{track}/receipt", params={"format": "v2", "size": size})
+    assert again.content == first.content  # the same checkpoint gives the same page
+    for odd in ({"format": "v3"}, {"format": "v2", "after": -2}, {"format": "v2", "size": -1}):
+        assert client.get(f"/dashboard/tracks/{track}/receipt", params=odd).status_code == 400, odd
 
 
 def test_an_empty_chart_says_so_instead_of_a_one_zero_zero_axis() -> None:

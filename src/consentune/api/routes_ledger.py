@@ -102,8 +102,7 @@ def receipt(
 
     For the next page pass ``after`` = this page's ``page.next`` and ``size`` =
     its checkpoint size, until ``page.next`` is null.  ``format=v1`` gives the
-    older single-page format (the latest ``limit`` entries) that the dashboard's
-    in-browser verifier reads.
+    older single-file format (the latest ``limit`` entries, one proof each).
     """
     visible_track(service, caller, track_id)
     if format == "v1":

@@ -26,13 +26,16 @@ class RowErrorOut(BaseModel):
 class PlaysOut(BaseModel):
     imported: int
     rejected: list[RowErrorOut]
+    duplicates: int = Field(0, description="of the imported rows, those already stored (a retried batch)")
 
 
 @router.post("/plays", response_model=PlaysOut)
 def add_plays(body: PlaysIn, service: Service, caller: Caller) -> PlaysOut:
-    """Good rows are stored (one transaction); each bad row is reported by its index in the batch."""
+    """Good rows are stored (one transaction; a retried batch stores nothing twice); bad rows by index."""
     caller.require(Role.SERVICE, Role.ADMIN)
     report = service.plays.import_records(body.plays)
     return PlaysOut(
-        imported=report.imported, rejected=[RowErrorOut(index=e.line, error=e.message) for e in report.errors]
+        imported=report.imported,
+        rejected=[RowErrorOut(index=e.line, error=e.message) for e in report.errors],
+        duplicates=report.duplicates,
     )

@@ -27,12 +27,20 @@ def import_(
     report = service().plays.import_file(file)
     if as_json:
         errors = [{"line": e.line, "error": e.message} for e in report.errors]
-        print_json({"imported": report.imported, "rejected": report.rejected, "errors": errors})
+        print_json(
+            {
+                "imported": report.imported,
+                "duplicates": report.duplicates,
+                "rejected": report.rejected,
+                "errors": errors,
+            }
+        )
     else:
         print_rejected_rows(report.errors)
         if report.rejected > len(report.errors):
             console.print(f"... and {report.rejected - len(report.errors)} more rejected rows")
-        console.print(f"imported {report.imported} plays, rejected {report.rejected} rows")
+        already = f" ({report.duplicates} already stored)" if report.duplicates else ""
+        console.print(f"imported {report.imported} plays{already}, rejected {report.rejected} rows")
     refuse_if_nothing_accepted(file, report.errors, accepted=report.imported)
     if strict and report.rejected:
         raise InvalidInput(f"{report.rejected} row(s) rejected", hint="fix the listed lines and import them again")

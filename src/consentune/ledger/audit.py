@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from consentune.errors import ConsentuneError
 from consentune.ledger.checkpoint import verify_checkpoint
-from consentune.ledger.entry import canonical_sequence
+from consentune.ledger.entry_scan import entry_sequence
 from consentune.ledger.merkle import (
     CompactRange,
     NewNode,
@@ -61,7 +61,7 @@ def audit_row(seq: int, data: bytes, stored_leaf: bytes, compact: CompactRange, 
     if seq != expected:
         report.problem(f"entry {expected} is missing (next stored row is {seq})")
     try:
-        sequence = canonical_sequence(data)
+        sequence = entry_sequence(data)
         if sequence != seq:
             report.problem(f"row {seq} holds entry with sequence {sequence} (reordered)")
     except ConsentuneError as exc:

@@ -403,28 +403,27 @@ def root_from_multiproof(
     if len(leaf_hashes) != len(indices) or any(len(h) != HASH_SIZE for h in leaf_hashes):
         raise _fail("every listed leaf needs one 32-byte hash")
     _check_proof_hashes(proof)
-    used = 0
+    supply = iter(proof)  # missing subtrees, in the order the walk meets them (left to right)
+    sha = _sha256
+
+    def given() -> bytes:
+        digest = next(supply, None)
+        if digest is None:
+            raise _fail(f"multi-leaf proof is too short ({len(proof)} hashes)")
+        return digest
 
     def walk(lo: int, hi: int, start: int, end: int) -> bytes:
-        nonlocal used
         if hi - lo == end - start:
             return _complete_mth(leaf_hashes[lo:hi])
-        k = _split(end - start)
-        mid = bisect_left(indices, start + k, lo, hi)
-        parts = []
-        for has_leaves, a, b, c, d in ((mid > lo, lo, mid, start, start + k), (hi > mid, mid, hi, start + k, end)):
-            if has_leaves:
-                parts.append(walk(a, b, c, d))
-            elif used < len(proof):
-                parts.append(proof[used])
-                used += 1
-            else:
-                raise _fail(f"multi-leaf proof is too short ({len(proof)} hashes)")
-        return node_hash(parts[0], parts[1])
+        split = start + (1 << ((end - start - 1).bit_length() - 1))
+        mid = bisect_left(indices, split, lo, hi)
+        left = walk(lo, mid, start, split) if mid > lo else given()
+        right = walk(mid, hi, split, end) if hi > mid else given()
+        return sha(b"\x01" + left + right).digest()
 
     root = walk(0, len(indices), 0, size)
-    if used != len(proof):
-        raise _fail(f"multi-leaf proof is too long ({len(proof)} hashes, {used} used)")
+    if next(supply, None) is not None:
+        raise _fail(f"multi-leaf proof is too long ({len(proof)} hashes)")
     return root
 
 

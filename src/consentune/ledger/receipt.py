@@ -30,6 +30,7 @@ from consentune.ledger.entry import (
     parse_canonical_json,
     valid_entry_fields,
 )
+from consentune.ledger.entry_scan import scan_entries, split_entries
 from consentune.ledger.merkle import HASH_SIZE, leaf_hash, root_from_multiproof, verify_inclusion
 
 RECEIPT_FORMAT_V1 = "consentune-receipt/v1"
@@ -271,9 +272,13 @@ class _PageCheck:
     """Verify one v2 page; the attributes say what it proves."""
 
     def __init__(
-        self, page: Any, verifier_key: str | None, checkpoint: Checkpoint | None, raw: bytes | None = None
+        self,
+        page: Any,
+        verifier_key: str | None,
+        checkpoint: Checkpoint | None,
+        raw_entries: list[bytes] | None = None,
     ) -> None:
-        self.raw = raw
+        """``raw_entries``: the entries cut from the page bytes (``page`` then holds ``"entries": []``)."""
         page = _require_keys(page, _TOP_KEYS_V2, "receipt page")
         if page["format"] != RECEIPT_FORMAT:
             raise VerificationFailed(f"unknown receipt format {page['format']!r}")
@@ -291,12 +296,18 @@ class _PageCheck:
         if not (self.next is None or (type(self.next) is int and 0 <= self.next <= MAX_SAFE_INT)):
             raise VerificationFailed("page.next must be null or an integer in [0, 2**53 - 1]")
         self.items = page["entries"]
-        if not isinstance(self.items, list) or not self.items:
+        if raw_entries is None and (not isinstance(self.items, list) or not self.items):
             raise VerificationFailed("entries must be a non-empty list")
         if not isinstance(page["proof"], list):
             raise VerificationFailed("proof must be a list")
         proof = [b64decode_strict(_require_str(h, "proof hash")) for h in page["proof"]]
-        indices, leaves = self._leaves()
+        if raw_entries is None:
+            indices, leaves = self._leaves()
+        else:
+            if self.items != []:
+                raise VerificationFailed("receipt page is not in canonical form", hint="the page was altered")
+            indices, leaves = scan_entries(raw_entries, track=self.track, purpose=self.purpose, after=self.after)
+        self.count, self.first, self.last = len(indices), indices[0], indices[-1]
         if self.next is not None and self.next != indices[-1]:
             raise VerificationFailed(f"page.next {self.next} is not the page's last sequence {indices[-1]}")
         root = root_from_multiproof(indices=indices, leaf_hashes=leaves, size=checkpoint.size, proof=proof)
@@ -306,7 +317,7 @@ class _PageCheck:
     def _leaves(self) -> tuple[list[int], list[bytes]]:
         indices, leaves = [], []
         track, purpose, previous = self.track, self.purpose, self.after
-        for item, data in zip(self.items, _entry_bytes(self.items, self.raw), strict=True):
+        for item, data in zip(self.items, _entry_bytes(self.items), strict=True):
             if not valid_entry_fields(item):
                 raise VerificationFailed(f"entry {str(item)[:80]} is not a valid ledger entry (docs/ledger.md §2.2)")
             sequence = item["sequence"]
@@ -320,29 +331,30 @@ class _PageCheck:
         return indices, leaves
 
 
-_SEPARATOR = b'},{"action":'
-
-
-def _entry_bytes(items: list[Any], raw: bytes | None) -> list[bytes]:
-    """The canonical bytes of every entry: cut from the canonical page ``raw``, or from one encoding of the list.
-
-    Canonical JSON escapes every ``"`` inside a string, so the raw bytes
-    ``,"entries":[``, ``}],"format":`` and ``},{"action":`` (each holds an
-    unescaped quote) occur only at structure: the page's keys sort
-    ``checkpoint`` first and ``format`` right after ``entries``, and entries hold
-    no nested objects.  Cutting there yields each entry's own canonical encoding.
-    """
-    if raw is None:
-        blob = json.dumps(items, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    else:
-        start = raw.index(b',"entries":[') + len(b',"entries":')
-        blob = raw[start : raw.index(b'}],"format":', start) + 2]
-    parts = blob[1:-1].split(_SEPARATOR)
+def _entry_bytes(items: list[Any]) -> list[bytes]:
+    """The canonical bytes of every entry, from one encoding of the list."""
+    blob = json.dumps(items, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    parts = split_entries(blob)
     if len(parts) != len(items):
         raise VerificationFailed("entries are not ledger entry objects", hint="each entry starts with its action")
-    if len(parts) == 1:
-        return parts
-    return [parts[0] + b"}", *(b'{"action":' + part + b"}" for part in parts[1:-1]), b'{"action":' + parts[-1]]
+    return parts
+
+
+def _cut_entries(data: bytes) -> tuple[bytes, list[bytes] | None]:
+    """(the page with ``"entries": []``, its entries' own bytes), or (the page, None) if it has no such array.
+
+    The page's keys sort ``checkpoint`` first and ``format`` right after
+    ``entries``; both cut marks hold an unescaped quote, so in canonical JSON
+    they occur only at structure (entries hold no arrays).  What is cut out
+    must be entries the scanner accepts and what is left must be canonical, so
+    the whole page is canonical exactly when both checks pass.
+    """
+    start = data.find(b',"entries":[')
+    end = -1 if start < 0 else data.find(b'}],"format":', start)
+    if end < 0:
+        return data, None
+    start += len(b',"entries":')
+    return data[:start] + b"[]" + data[end + 2 :], split_entries(data[start : end + 2])
 
 
 def verify_receipt_pages(pages: Iterable[bytes], *, verifier_key: str) -> VerifiedPages:
@@ -361,7 +373,9 @@ def verify_receipt_pages(pages: Iterable[bytes], *, verifier_key: str) -> Verifi
     last_next: int | None = None
     try:
         for number, data in enumerate(pages, start=1):
-            page = _PageCheck(_fast_canonical(data), verifier_key, None if head is None else head.checkpoint, data)
+            rest, entries = _cut_entries(data)
+            checkpoint = None if head is None else head.checkpoint
+            page = _PageCheck(_fast_canonical(rest), verifier_key, checkpoint, raw_entries=entries)
             if head is not None and (page.note, page.track, page.purpose) != (head.note, head.track, head.purpose):
                 raise VerificationFailed(f"page {number} has another checkpoint or subject than page 1")
             expected_after = -1 if head is None else last
@@ -370,9 +384,9 @@ def verify_receipt_pages(pages: Iterable[bytes], *, verifier_key: str) -> Verifi
             if head is not None and last_next is None:
                 raise VerificationFailed(f"page {number} follows the page that said it was the last")
             head = head or page
-            count += len(page.items)
-            first = page.items[0]["sequence"] if first < 0 else first
-            last, last_next = page.items[-1]["sequence"], page.next
+            count += page.count
+            first = page.first if first < 0 else first
+            last, last_next = page.last, page.next
     except VerificationFailed:
         raise
     except (ConsentuneError, ValueError, TypeError, KeyError) as exc:

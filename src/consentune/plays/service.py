@@ -1,7 +1,9 @@
 """PlayLog: import play events; rows for unknown tracks or with bad fields are reported, good rows kept.
 
 Good rows of one import are written in one transaction, so an import either
-lands whole (minus the reported rows) or not at all.  Files are read in
+lands whole (minus the reported rows) or not at all; a play already stored
+(same user, time and track) is not stored or counted again, so re-running an
+import, or retrying a batch whose answer was lost, changes nothing.  Files are read in
 bounded chunks (CSV through pyarrow's column checks when it is installed),
 so memory does not grow with the file; at most ``MAX_ERRORS`` rejected rows
 are kept with their messages, the rest only counted.
@@ -33,9 +35,10 @@ MAX_ERRORS = 1000
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
-    imported: int
+    imported: int  # good rows, all stored now: new ones plus those already stored
     errors: tuple[RowError, ...]  # the first MAX_ERRORS rejected rows, by line
     rejected: int = 0  # every rejected row
+    duplicates: int = 0  # good rows that were already stored (same user, time and track): added nothing
 
 
 class PlayLog:
@@ -62,15 +65,16 @@ class PlayLog:
 
     def _import(self, chunks: Iterable[RowChunk]) -> ImportReport:
         errors: list[RowError] = []
-        imported = rejected = 0
+        imported = rejected = new = 0
         horizon = epoch_micros(datetime.now(UTC) + FUTURE_SLACK)
         with self._plays.play_writer() as write:
             for chunk in chunks:
                 good, bad, owners = self._check(chunk, horizon)
-                imported += write(good, owners)
+                new += write(good, owners)
+                imported += len(good)
                 rejected += len(bad)
                 errors = sorted([*errors, *bad], key=lambda e: e.line)[:MAX_ERRORS]
-        return ImportReport(imported, tuple(errors), rejected)
+        return ImportReport(imported, tuple(errors), rejected, duplicates=imported - new)
 
     def _check(self, chunk: RowChunk, horizon_us: int) -> tuple[list[PlayRow], list[RowError], dict[TrackId, ArtistId]]:
         errors = list(chunk.errors)

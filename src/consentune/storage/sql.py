@@ -398,7 +398,7 @@ class SqlStore:
                 cursor.close()
             if not rows:
                 return
-            yield [LedgerRow(s, bytes(d), bytes(h)) for s, d, h in rows]
+            yield [LedgerRow(s, _as_bytes(d), _as_bytes(h)) for s, d, h in rows]
             after = int(rows[-1][0])
 
     def iter_nodes(self, *, batch: int = 50_000) -> Iterator[list[tuple[int, int, bytes]]]:
@@ -1027,6 +1027,9 @@ class SqlStore:
         executemany on SQLite) and folds it into the reach rollups; all of it commits at the end or none."""
         try:
             with self._write() as conn:
+                if conn.dialect.name == "sqlite":
+                    # index pages of a large import stay in memory (64 MB; the default is 2 MB)
+                    conn.exec_driver_sql(f"PRAGMA cache_size=-{_IMPORT_CACHE_KB}")
                 yield lambda rows, owners: _write_plays(conn, rows, owners)
         except OperationalError as exc:
             raise StorageError(f"writing plays failed: {exc.orig}", hint="retry; check the database") from None
@@ -1365,20 +1368,78 @@ _PG_SEARCH_HEAD = text(
     "SELECT pos FROM head WHERE search @@ to_tsquery('simple', :q) ORDER BY pos LIMIT :n"
 )
 _DAY_US = 86_400_000_000
+_IMPORT_CACHE_KB = 65_536
+
+
+def _as_bytes(value: Any) -> bytes:
+    """Drivers return ``bytes`` (sqlite3, psycopg) or a buffer; copy only the latter."""
+    return value if type(value) is bytes else bytes(value)
 
 
 def _write_plays(conn: Connection, rows: Sequence[PlayRow], owners: Mapping[TrackId, ArtistId]) -> int:
+    """Add the chunk's new play events and fold them into the rollups; how many were new.
+
+    An event already stored (same user, time and track) is skipped, so importing a
+    file twice adds each play once and counts it once in the rollups.
+    """
     if not rows:
         return 0
-    rows = sorted(rows, key=lambda r: (r[1], r[2]))  # neighbouring keys: the track index grows in runs
+    conn.exec_driver_sql(_PLAY_BATCH_DDL)
+    conn.exec_driver_sql("DELETE FROM play_batch")
     if conn.dialect.name == "postgresql":
-        _copy(conn, "plays", _PLAY_COLUMNS, rows)
-    else:
-        conn.exec_driver_sql(_insert_sql(conn, "plays", _PLAY_COLUMNS), rows)
+        _copy_text(conn, "play_batch", _PLAY_COLUMNS, rows)
+        new, _ = conn.exec_driver_sql(_PG_FOLD_PLAYS).one()  # one round trip: insert and every rollup
+        return int(new)
+    conn.exec_driver_sql(_insert_sql(conn, "play_batch", _PLAY_COLUMNS), rows)
+    inserted = conn.exec_driver_sql(_SQLITE_NEW_PLAYS).all()
+    _fold_rollups(conn, inserted, owners)
+    return len(inserted)
+
+
+_PLAY_BATCH_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS play_batch (user_id VARCHAR(64), track_id VARCHAR(32), played_us BIGINT, "
+    "ms_played INTEGER, ip VARCHAR(45), device_id VARCHAR(128), user_agent VARCHAR(512), country VARCHAR(2), "
+    "account_created_us BIGINT)"
+)
+_COLUMN_LIST = ", ".join(_PLAY_COLUMNS)
+# floor division (SQL's integer division truncates toward zero; days before 1970 are negative)
+_DAY_OF = f"(played_us / {_DAY_US} - CASE WHEN mod(played_us, {_DAY_US}) < 0 THEN 1 ELSE 0 END)"
+_NEW_PLAYS = (
+    f"INSERT INTO plays ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM play_batch WHERE true "
+    "ORDER BY track_id, played_us ON CONFLICT (user_id, played_us, track_id) DO NOTHING"
+)
+_SQLITE_NEW_PLAYS = f"{_NEW_PLAYS} RETURNING user_id, track_id, played_us"
+# rollup keys in sorted order: concurrent writers lock rollup rows in the same order, so they cannot deadlock
+_PG_FOLD_PLAYS = f"""
+WITH ins AS ({_NEW_PLAYS} RETURNING user_id, track_id, {_DAY_OF} AS day),
+owned AS (SELECT ins.user_id, ins.day, tr.artist_id FROM ins JOIN tracks tr ON tr.id = ins.track_id),
+per_track AS (
+    INSERT INTO track_daily (track_id, day, plays, impressions)
+    SELECT track_id, day, count(*), 0 FROM ins GROUP BY track_id, day ORDER BY track_id, day
+    ON CONFLICT (track_id, day) DO UPDATE SET plays = track_daily.plays + excluded.plays RETURNING 1),
+listeners AS (
+    INSERT INTO artist_day_listeners (artist_id, day, user_id)
+    SELECT DISTINCT artist_id, day, user_id FROM owned ORDER BY artist_id, day, user_id
+    ON CONFLICT DO NOTHING RETURNING artist_id, day),
+per_artist AS (
+    INSERT INTO artist_daily (artist_id, day, plays, listeners, impressions)
+    SELECT p.artist_id, p.day, p.n, coalesce(l.n, 0), 0
+    FROM (SELECT artist_id, day, count(*) AS n FROM owned GROUP BY artist_id, day) AS p
+    LEFT JOIN (SELECT artist_id, day, count(*) AS n FROM listeners GROUP BY artist_id, day) AS l
+        USING (artist_id, day)
+    ORDER BY p.artist_id, p.day
+    ON CONFLICT (artist_id, day) DO UPDATE SET plays = artist_daily.plays + excluded.plays,
+        listeners = artist_daily.listeners + excluded.listeners RETURNING 1)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM per_track) + (SELECT count(*) FROM per_artist)
+"""
+
+
+def _fold_rollups(conn: Connection, rows: Sequence[Any], owners: Mapping[TrackId, ArtistId]) -> None:
+    """Count newly stored plays (user, track, played_us) into the reach rollups (the SQLite path)."""
     per_track: Counter[tuple[str, int]] = Counter()
     per_artist: Counter[tuple[str, int]] = Counter()
     listens: set[tuple[str, int, str]] = set()
-    for user, track, played_us, *_rest in rows:
+    for user, track, played_us in rows:
         day = played_us // _DAY_US
         per_track[track, day] += 1
         artist = owners.get(TrackId(track))
@@ -1386,7 +1447,6 @@ def _write_plays(conn: Connection, rows: Sequence[PlayRow], owners: Mapping[Trac
             per_artist[artist, day] += 1
             listens.add((artist, day, user))
     new_listeners = _add_listeners(conn, listens)
-    # keys in sorted order: concurrent writers lock rollup rows in the same order, so they cannot deadlock
     _upsert(conn, "track_daily", ("track_id", "day"), [(tr, day, n, 0) for (tr, day), n in sorted(per_track.items())])
     _upsert(
         conn,
@@ -1394,7 +1454,6 @@ def _write_plays(conn: Connection, rows: Sequence[PlayRow], owners: Mapping[Trac
         ("artist_id", "day"),
         [(a, day, n, new_listeners.get((a, day), 0), 0) for (a, day), n in sorted(per_artist.items())],
     )
-    return len(rows)
 
 
 def _add_listeners(conn: Connection, listens: set[tuple[str, int, str]]) -> dict[tuple[str, int], int]:
@@ -1439,6 +1498,23 @@ def _copy(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[S
     with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[union-attr]
         for row in rows:
             copy.write_row(row)
+
+
+def _copy_text(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """COPY ``rows`` as one text-format block: one write instead of one call per row.
+
+    Falls back to row-by-row COPY when a value holds a tab, newline, carriage
+    return or NUL (the parsers refuse those, but the store does not rely on it).
+    """
+    lines = "\n".join(["\t".join(["\x00" if v is None else str(v) for v in row]) for row in rows])
+    tabs, nulls = len(rows) * (len(columns) - 1), sum(row.count(None) for row in rows)
+    if lines.count("\t") != tabs or lines.count("\n") != len(rows) - 1 or "\r" in lines or lines.count("\x00") != nulls:
+        _copy(conn, table, columns, rows)
+        return
+    block = lines.replace("\\", "\\\\").replace("\x00", "\\N") + "\n"
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        copy.write(block.encode("utf-8"))
 
 
 def _bump_consent(conn: Connection, artist_id: ArtistId | None) -> None:

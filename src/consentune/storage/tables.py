@@ -222,7 +222,7 @@ plays = Table(
     Column("country", String(2), nullable=True),
     Column("account_created_us", BigInteger, nullable=True),
     Index("ix_plays_track_time", "track_id", "played_us"),
-    Index("ix_plays_user_time", "user_id", "played_us"),
+    Index("ux_plays_event", "user_id", "played_us", "track_id", unique=True),  # a re-run import adds nothing
 )
 
 listener_accounts = Table(

@@ -29,6 +29,7 @@ from consentune.errors import (
     VerificationFailed,
 )
 from consentune.ledger import verify_receipt
+from consentune.ledger.entry import MAX_SAFE_INT
 from consentune.service import Consentune
 from consentune.types import ArtistId, Purpose, Role, TrackId, is_wellformed_purpose
 from consentune.web import capabilities, plots, views, words
@@ -500,12 +501,23 @@ def track_page(request: Request, track_id: str, purpose: str = "", saved: str = 
 
 @router.get("/tracks/{track_id}/receipt")
 @page
-def download_receipt(request: Request, track_id: str, purpose: str = "") -> Response:
+def download_receipt(
+    request: Request, track_id: str, purpose: str = "", format: str = "v1", after: int = -1, size: int = 0
+) -> Response:
+    """v1 (the latest entries, one file) by default; ``format=v2`` gives one page of the complete receipt,
+    the next with ``after`` = its ``page.next`` and ``size`` = its checkpoint size (the in-browser verifier)."""
     principal, _ = _signed_in(request)
     service = _service(request)
     track = views.track_for(service, principal, track_id)
     _check_purpose(purpose)
-    data = service.ledger.receipt_v1(track=track.id, purpose=purpose or None)
+    if format not in ("v1", "v2") or not -1 <= after <= MAX_SAFE_INT or not 0 <= size <= MAX_SAFE_INT:
+        raise InvalidInput(
+            f"receipt format {format!r}, after {after}, size {size}", hint="format v1 or v2; after >= -1"
+        )
+    if format == "v2":
+        data = service.ledger.receipt(track=track.id, purpose=purpose or None, after=after, size=size or None)
+    else:
+        data = service.ledger.receipt_v1(track=track.id, purpose=purpose or None)
     name = f"receipt-{track.id}{'-' + purpose if purpose else ''}.json"
     return Response(
         data,

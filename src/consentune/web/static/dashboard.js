@@ -142,6 +142,14 @@ async function verifyCheckpoint(note, verifier) {
 
 const ENTRY_KEYS = "action,actor,decision,purpose,reason,sequence,terms_version,time,track";
 
+async function verifyReceiptFile(bytes, verifierKey) {
+  let format = null;
+  try { format = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)).format; } catch (e) { /* reported below */ }
+  if (format !== "consentune-receipt/v2") return { ...(await verifyReceipt(bytes, verifierKey)), complete: true };
+  const r = await verifyPage(bytes, await importVerifier(verifierKey), null);
+  return { count: r.count, checkpoint: r.checkpoint, complete: r.page.page.after === -1 && r.page.page.next === null };
+}
+
 async function verifyReceipt(bytes, verifierKey) {
   let receipt;
   try { receipt = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)); }
@@ -163,6 +171,106 @@ async function verifyReceipt(bytes, verifierKey) {
     await verifyInclusion(await leafHash(enc.encode(canonical(e))), e.sequence, checkpoint.size, proof, checkpoint.root);
   }
   return { count: receipt.entries.length, checkpoint };
+}
+
+// ---- v2: paged receipts, each page one multi-leaf proof (docs/ledger.md) ----
+const PAGE_KEYS = "checkpoint,entries,format,page,proof,subject";
+const DECISIONS = ["allow", "deny", "record"];
+const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+const safeInt = (v) => Number.isSafeInteger(v) && v >= 0;
+
+function checkEntryFields(e) {
+  if (e === null || typeof e !== "object" || Array.isArray(e) || Object.keys(e).sort().join() !== ENTRY_KEYS) fail("an entry has unexpected fields");
+  const text = (v) => typeof v === "string";
+  const ok = safeInt(e.sequence) && (e.terms_version === null || safeInt(e.terms_version))
+    && text(e.actor) && e.actor && text(e.action) && e.action && text(e.reason) && DECISIONS.includes(e.decision)
+    && (e.purpose === null || text(e.purpose)) && (e.track === null || text(e.track))
+    && text(e.time) && TIME.test(e.time) && realTime(e.time);
+  if (!ok) fail(`entry ${e.sequence} is not a valid ledger entry`);
+}
+
+function realTime(t) {
+  const d = new Date(t.slice(0, 19) + "Z");
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 19) === t.slice(0, 19);
+}
+
+const splitSize = (n) => { let k = 1; while (k * 2 < n) k *= 2; return k; };
+
+async function completeRoot(hashes) {
+  if (hashes.length === 1) return hashes[0];
+  const k = splitSize(hashes.length);
+  return nodeHash(await completeRoot(hashes.slice(0, k)), await completeRoot(hashes.slice(k)));
+}
+
+// The root of a size-leaf tree from the listed leaves and their multi-leaf proof (missing subtrees, left to right).
+async function rootFromMultiproof(indices, leaves, size, proof) {
+  let used = 0;
+  const firstAtOrAfter = (value, lo, hi) => {
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (indices[mid] < value) lo = mid + 1; else hi = mid; }
+    return lo;
+  };
+  async function walk(lo, hi, start, end) {
+    if (hi - lo === end - start) return completeRoot(leaves.slice(lo, hi));
+    const k = splitSize(end - start);
+    const mid = firstAtOrAfter(start + k, lo, hi);
+    const parts = [];
+    for (const [has, a, b, c, d] of [[mid > lo, lo, mid, start, start + k], [hi > mid, mid, hi, start + k, end]]) {
+      if (has) parts.push(await walk(a, b, c, d));
+      else if (used < proof.length) parts.push(proof[used++]);
+      else fail("the multi-leaf proof is too short");
+    }
+    return nodeHash(parts[0], parts[1]);
+  }
+  const root = await walk(0, indices.length, 0, size);
+  if (used !== proof.length) fail("the multi-leaf proof is too long");
+  return root;
+}
+
+async function verifyPage(bytes, verifier, checkpoint) {
+  let page;
+  try { page = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)); }
+  catch (e) { fail("not UTF-8 JSON"); }
+  if (!equal(enc.encode(canonical(page)), new Uint8Array(bytes))) fail("receipt page is not canonical JSON (altered?)");
+  if (Object.keys(page).sort().join() !== PAGE_KEYS || page.format !== "consentune-receipt/v2") fail("not a consentune-receipt/v2 page");
+  const { subject, entries } = page;
+  if (!subject || Object.keys(subject).sort().join() !== "purpose,track" || typeof subject.track !== "string"
+      || !(subject.purpose === null || typeof subject.purpose === "string")) fail("the receipt's subject is malformed");
+  const cursor = page.page;
+  if (!cursor || Object.keys(cursor).sort().join() !== "after,next" || !(cursor.after === -1 || safeInt(cursor.after))
+      || !(cursor.next === null || safeInt(cursor.next))) fail("the page cursor is malformed");
+  checkpoint = checkpoint || await verifyCheckpoint(page.checkpoint, verifier);
+  if (!Array.isArray(entries) || !entries.length) fail("the page has no entries");
+  if (!Array.isArray(page.proof)) fail("the page's proof is not a list");
+  const proof = page.proof.map(b64strict);
+  if (proof.some((p) => p.length !== 32)) fail("a proof hash is not 32 bytes");
+  let previous = cursor.after;
+  const indices = [], leaves = [];
+  for (const e of entries) {
+    checkEntryFields(e);
+    if (e.track !== subject.track || (subject.purpose !== null && e.purpose !== subject.purpose)) fail(`entry ${e.sequence} is about another subject`);
+    if (!(e.sequence > previous)) fail("entries are not in increasing order");
+    if (e.sequence >= checkpoint.size) fail("an entry is beyond the checkpoint");
+    previous = e.sequence;
+    indices.push(e.sequence);
+    leaves.push(await leafHash(enc.encode(canonical(e))));
+  }
+  if (cursor.next !== null && cursor.next !== previous) fail("the page's next cursor is not its last entry");
+  if (!equal(await rootFromMultiproof(indices, leaves, checkpoint.size, proof), checkpoint.root)) fail("the entries and proof do not lead to the signed root");
+  return { page, checkpoint, count: entries.length, last: previous };
+}
+
+// Every page from the first (after -1) to the one whose next is null, against one checkpoint and subject.
+async function verifyPages(nextPage, verifierKey) {
+  const verifier = await importVerifier(verifierKey);
+  let first = null, after = -1, count = 0, pages = 0;
+  for (;;) {
+    const r = await verifyPage(await nextPage(after, first && first.checkpoint.size), verifier, first && first.checkpoint);
+    if (first && (r.page.checkpoint !== first.page.checkpoint || canonical(r.page.subject) !== canonical(first.page.subject))) fail(`page ${pages + 1} has another checkpoint or subject`);
+    if (r.page.page.after !== after) fail(`page ${pages + 1} starts after ${r.page.page.after}, not after ${after}`);
+    first = first || r;
+    count += r.count; pages += 1; after = r.last;
+    if (r.page.page.next === null) return { count, pages, checkpoint: first.checkpoint, complete: true };
+  }
 }
 
 async function verifyConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
@@ -225,14 +333,16 @@ function say(kind, text) {
   out.replaceChildren(p);
 }
 
-async function checkInBrowser(bytes, verifierKey, what) {
+async function checkInBrowser(verify, verifierKey, what) {
   try {
-    const r = await verifyReceipt(bytes, verifierKey);
+    const r = await verify();
     const now = await checkAgainstCurrentLog(r.checkpoint, verifierKey);
     const later = now.size > r.checkpoint.size
       ? `today's log (size ${now.size}) extends it, so nothing it proves was rewritten since`
       : "it is today's log";
-    say("ok", `Verified in this browser: all ${r.count} uses of ${what} are in the public log, checked against the log's signed state when it held ${r.checkpoint.size} entries (signed by ${r.checkpoint.origin}); ${later}.`);
+    const which = r.complete ? `all ${r.count} uses` : `${r.count} uses (one page of a longer receipt)`;
+    const paged = r.pages > 1 ? ` in ${r.pages} pages` : "";
+    say("ok", `Verified in this browser: ${which} of ${what} are in the public log${paged}, checked against the log's signed state when it held ${r.checkpoint.size} entries (signed by ${r.checkpoint.origin}); ${later}.`);
   } catch (e) {
     say("fail", "Verification failed in this browser: " + (e instanceof Rejected ? e.message : "the receipt could not be read"));
   }
@@ -251,14 +361,18 @@ async function setUpVerify() {
     return;
   }
   button.hidden = false;
-  button.addEventListener("click", async () => {
-    const response = await fetch(form.dataset.receipt, { credentials: "same-origin" });
-    if (!response.ok) { say("fail", "Could not fetch the receipt (" + response.status + ")."); return; }
-    await checkInBrowser(await response.arrayBuffer(), key, "the receipt");
-  });
+  const nextPage = async (after, size) => {
+    const url = `${form.dataset.receiptPages}&after=${after}` + (size ? `&size=${size}` : "");
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (!response.ok) fail(`could not fetch a receipt page (${response.status})`);
+    return response.arrayBuffer();
+  };
+  button.addEventListener("click", () => checkInBrowser(() => verifyPages(nextPage, key), key, "the track"));
   if (file) {
     file.addEventListener("change", async () => {
-      if (file.files.length) await checkInBrowser(await file.files[0].arrayBuffer(), key, file.files[0].name);
+      if (!file.files.length) return;
+      const bytes = await file.files[0].arrayBuffer();
+      await checkInBrowser(() => verifyReceiptFile(bytes, key), key, file.files[0].name);
     });
   }
 }
