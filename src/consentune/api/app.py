@@ -25,6 +25,7 @@ from consentune.api import (
     routes_plays,
     routes_recommend,
     routes_signals,
+    routes_verify,
 )
 from consentune.api.docs_pages import install_docs
 from consentune.api.errors import install_error_handlers
@@ -147,6 +148,7 @@ def create_app(
         routes_fraud,
         routes_recommend,
         routes_signals,
+        routes_verify,
     ):
         app.include_router(module.router)
 
