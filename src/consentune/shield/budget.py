@@ -168,6 +168,12 @@ class NewcomerBudget:
         """An established listener played here: its address and prefix may give newcomers more."""
         self._counter.vouch(scope_keys(address)[:2], member=account, now=now)
 
+    def vouchers_at(self, address: str, *, now: float) -> tuple[int, int]:
+        """Established listeners seen in the last day at ``address`` and at its prefix (for operators)."""
+        address_key, prefix_key = scope_keys(address)[:2]
+        at_address, at_prefix = self._counter.vouchers([address_key, prefix_key], now=now)
+        return at_address, at_prefix
+
     def _charges(self, identity: str, address: str, now: float) -> list[Charge]:
         caps = self.caps
         address_key, prefix_key = scope_keys(address)[:2]
