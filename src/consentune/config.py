@@ -73,9 +73,9 @@ class Settings:
     account must pass before it can ever be established; ``signup_hook`` / ``signup_outbox``
     (``CONSENTUNE_SIGNUP_HOOK`` / ``_OUTBOX``, ``module:factory``) plug in the platform's identity
     check and mail sender; ``signup_pow_bits`` (``CONSENTUNE_SIGNUP_POW_BITS``) overrides the
-    puzzle's size.  ``newcomer_budget`` (``CONSENTUNE_NEWCOMER_BUDGET``: ``identity=1.5,address=3,
-    prefix=6,voucher=1`` hours of distinct audio per hour, ``global=H`` to cap the platform, or
-    ``off``) caps what unestablished identities are served together.
+    puzzle's size.  ``newcomer_budget`` (``CONSENTUNE_NEWCOMER_BUDGET``, e.g. ``address=5,address_day=30,global=100``:
+    hours of distinct audio per hour or per day; unset: ``shield.budget.BudgetCaps``' defaults; ``off``)
+    caps what unestablished identities are served together.
     """
 
     home: Path
@@ -110,7 +110,7 @@ class Settings:
     signup_outbox: str | None = None  # "module:factory" -> an Outbox (mail sender)
     signup_link_base: str = "/v1/listen/accounts/verify/email"
     signup_pow_bits: int | None = None
-    newcomer_budget: str = "identity=1.5,address=3,prefix=6,voucher=1"
+    newcomer_budget: str = ""  # "": BudgetCaps' defaults
     # -- end identity cost --
 
     def __post_init__(self) -> None:

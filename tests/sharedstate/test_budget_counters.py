@@ -69,20 +69,20 @@ def test_distinct_audio_is_shared_a_track_charged_on_one_worker_is_free_on_the_o
     workers: tuple[BudgetCounter, BudgetCounter],
 ) -> None:
     one, two = workers
-    charge = [Charge("addr:x", 500.0)]
-    assert one.charge(charge, hour=HOUR, track="t1", upto_s=300.0)
-    assert two.charge(charge, hour=HOUR, track="t1", upto_s=300.0)  # already charged: free
-    assert two.charge(charge, hour=HOUR, track="t1", upto_s=450.0)  # 150 more
-    assert not one.charge(charge, hour=HOUR, track="t2", upto_s=60.0)  # 450 + 60 > 500
-    assert one.charge(charge, hour=HOUR, track="t2", upto_s=50.0)  # exactly 500
-    assert one.charge(charge, hour=HOUR + 1, track="t3", upto_s=500.0)  # a new hour
+    charge = [Charge("addr:x", 500.0, HOUR)]
+    assert one.charge(charge, track="t1", upto_s=300.0)
+    assert two.charge(charge, track="t1", upto_s=300.0)  # already charged: free
+    assert two.charge(charge, track="t1", upto_s=450.0)  # 150 more
+    assert not one.charge(charge, track="t2", upto_s=60.0)  # 450 + 60 > 500
+    assert one.charge(charge, track="t2", upto_s=50.0)  # exactly 500
+    assert one.charge([Charge("addr:x", 500.0, HOUR + 1)], track="t3", upto_s=500.0)  # a new hour
 
 
 def test_a_refusal_in_one_scope_charges_no_other(workers: tuple[BudgetCounter, BudgetCounter]) -> None:
     one, two = workers
-    assert one.charge([Charge("addr:y", 100.0)], hour=HOUR, track="t1", upto_s=100.0)
-    assert not two.charge([Charge("id:z", 1000.0), Charge("addr:y", 100.0)], hour=HOUR, track="t2", upto_s=50.0)
-    assert one.charge([Charge("id:z", 1000.0)], hour=HOUR, track="t3", upto_s=1000.0)
+    assert one.charge([Charge("addr:y", 100.0, HOUR)], track="t1", upto_s=100.0)
+    assert not two.charge([Charge("id:z", 1000.0, HOUR), Charge("addr:y", 100.0, HOUR)], track="t2", upto_s=50.0)
+    assert one.charge([Charge("id:z", 1000.0, HOUR)], track="t3", upto_s=1000.0)
 
 
 def test_vouchers_are_seen_by_both_workers_and_expire_after_a_day(workers: tuple[BudgetCounter, BudgetCounter]) -> None:
@@ -96,13 +96,13 @@ def test_vouchers_are_seen_by_both_workers_and_expire_after_a_day(workers: tuple
 
 def test_concurrent_workers_never_overspend(workers: tuple[BudgetCounter, BudgetCounter]) -> None:
     one, two = workers
-    charge = [Charge("addr:race", 1000.0)]
+    charge = [Charge("addr:race", 1000.0, HOUR)]
     granted: list[int] = []
     lock = threading.Lock()
 
     def run(counter: BudgetCounter, offset: int) -> None:
         for i in range(15):
-            if counter.charge(charge, hour=HOUR, track=f"t{offset + i}", upto_s=100.0):
+            if counter.charge(charge, track=f"t{offset + i}", upto_s=100.0):
                 with lock:
                     granted.append(offset + i)
 
@@ -112,3 +112,16 @@ def test_concurrent_workers_never_overspend(workers: tuple[BudgetCounter, Budget
     for t in threads:
         t.join()
     assert len(granted) == 10  # 60 attempts of 100 s against 1000 s: exactly ten win
+
+
+def test_hour_and_day_windows_of_one_scope_are_counted_apart(workers: tuple[BudgetCounter, BudgetCounter]) -> None:
+    one, two = workers
+    day = HOUR - HOUR % 24
+
+    def both(hour: int) -> list[Charge]:
+        return [Charge("addr:w", 300.0, hour), Charge("addr:w|day", 500.0, day, ttl_s=25 * HOUR_S)]
+
+    assert one.charge(both(HOUR), track="t1", upto_s=300.0)
+    assert not two.charge(both(HOUR), track="t2", upto_s=1.0)  # the hour is full
+    assert two.charge(both(HOUR + 1), track="t2", upto_s=200.0)  # next hour; the day holds 500 in all
+    assert not one.charge(both(HOUR + 2), track="t3", upto_s=1.0)  # the day is full

@@ -149,7 +149,15 @@ def test_established_listeners_are_never_charged() -> None:
     ("text", "expected"),
     [
         ("off", None),
-        ("identity=1,address=2,prefix=4,global=50,voucher=0.5", BudgetCaps(3600, 7200, 14400, 180000, 1800)),
+        (
+            "identity=1,address=2,prefix=4,global=50,voucher=0.5",
+            BudgetCaps(identity_s=3600, address_s=7200, prefix_s=14400, global_s=180000, per_voucher_s=1800),
+        ),
+        (
+            "address_day=10,global_day=100,voucher_day=2",
+            BudgetCaps(address_day_s=36000, global_day_s=360000, per_voucher_day_s=7200),
+        ),
+        ("", BudgetCaps()),
         ("address=5", BudgetCaps(address_s=18000)),
     ],
 )
@@ -161,3 +169,14 @@ def test_caps_parse_from_settings(text: str, expected: BudgetCaps | None) -> Non
 def test_bad_caps_are_refused_with_a_hint(bad: str) -> None:
     with pytest.raises(InvalidInput):
         parse_caps(bad)
+
+
+def test_the_day_cap_binds_across_hours_and_a_new_day_starts_over() -> None:
+    big = 100 * HOUR_S
+    b = budget(BudgetCaps(identity_s=1000, identity_day_s=2500, address_s=big, prefix_s=big, address_day_s=big,
+                          prefix_day_s=big))  # fmt: skip
+    day0 = T0 - T0 % 86400
+    got = [sum(served(b, "a", "198.51.100.1", f"h{h}t{i}", 100, at=day0 + h * HOUR_S) * 100 for i in range(20))
+           for h in range(4)]  # fmt: skip
+    assert got == [1000, 1000, 500, 0]
+    assert sum(served(b, "a", "198.51.100.1", f"d{i}", 100, at=day0 + 86400) * 100 for i in range(20)) == 1000

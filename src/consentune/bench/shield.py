@@ -34,6 +34,7 @@ from consentune.bench.shieldsim.listeners import (
     make_visitors,
     visitor_summary,
 )
+from consentune.bench.shieldsim.newcomers import newcomer_need
 from consentune.bench.shieldsim.scrapers import STRATEGIES, scraper_agents
 from consentune.bench.shieldsim.server import decision_names, running_server
 
@@ -57,6 +58,7 @@ class ShieldBenchConfig:
     max_minutes: float = 19.0
     max_requests_per_seed: int = 400_000
     max_requests_per_client: int = 60_000
+    newcomer_budget: str | None = None  # the server's CONSENTUNE_NEWCOMER_BUDGET (None: its default)
 
 
 QUICK = ShieldBenchConfig(tracks=600, sessions=40, visitor_sessions=12, days=0.5, seeds=2, max_minutes=5.0)
@@ -104,7 +106,9 @@ def run_seed(
     users = make_users(rng, sessions=config.sessions, start=START, days=config.days, popularity=popularity)
     visitors = make_visitors(random.Random(seed * 31), sessions=config.visitor_sessions, start=START, days=config.days)
     visits: list[SessionRecord] = []
-    with running_server(home, anonymous_audio=config.anonymous_audio) as base_url:
+    with running_server(
+        home, anonymous_audio=config.anonymous_audio, newcomer_budget=config.newcomer_budget
+    ) as base_url:
         loop = Loop(end)
         for user in users:
             agent = ListenerAgent(user, base_url=base_url, group=legit, budget=budget, catalogue=catalogue,
@@ -139,6 +143,7 @@ def run_seed(
         / 3600,
         "agents_capped": len(loop.stopped_by_cap),
         "strategies": {g.name: strategy_summary(g, catalogue, START) for g in groups.values()},
+        "newcomer_need": newcomer_need(users, start=START),
         "legit": {
             **legit_summary(records),
             "requests": legit.requests,
@@ -183,6 +188,16 @@ def strategy_summary(g: GroupStats, catalogue: Catalogue, start: float) -> dict[
         "requests": g.requests,
         "throttled_other": g.throttled_other,
         "stopped_by": dict(g.reasons.most_common(4)),
+        # identity cost: distinct audio per identity that got audio on a day, and per /24 on a day
+        "identity_days": len(g.identity_days),
+        "prefix_days": len(g.prefix_days),
+        "audio_h_per_identity_day": sum(n / sizes[t] * durations[t] for t, n in obtained.items())
+        / 3600
+        / max(1, len(g.identity_days)),
+        "audio_h_per_prefix_day": sum(n / sizes[t] * durations[t] for t, n in obtained.items())
+        / 3600
+        / max(1, len(g.prefix_days)),
+        "newcomer_limited": g.newcomer_limited,
         "goal_met": 100.0 * total / catalogue.total_bytes < GOALS["scraper_share_pct_below"],
     }
 

@@ -224,6 +224,9 @@ def shield(
         str | None, typer.Option(help="server policy for listeners without an account: none|preview|full")
     ] = None,
     visitor_sessions: Annotated[int | None, typer.Option(help="anonymous visitor sessions per seed")] = None,
+    newcomer_budget: Annotated[
+        str | None, typer.Option(help="the server's newcomer budget, e.g. 'address=3,prefix=6' or 'off'")
+    ] = None,
 ) -> None:
     """Real server on 127.0.0.1 vs simulated scrapers and listeners: bytes scraped, listeners hindered, latency."""
     from rich.console import Console
@@ -242,6 +245,7 @@ def shield(
         max_minutes=max_minutes,
         anonymous_audio=anonymous_audio,
         visitor_sessions=visitor_sessions,
+        newcomer_budget=newcomer_budget,
     )
     results = run_shield(config, progress=console.print)
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}

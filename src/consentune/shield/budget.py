@@ -4,7 +4,7 @@ Behaviour rules cannot tell a scraper that listens in real time from a new
 listener, so the audio that *all* new or unverified identities together can
 take is capped instead: per identity, per address, per network prefix (IPv4
 /24, IPv6 /48) and platform-wide, in seconds of **distinct** catalogue audio
-per clock hour.  Distinct: each (scope, hour, track) is charged the furthest
+per clock hour and per UTC day.  Distinct: each (scope, window, track) is charged the furthest
 position served, so hearing a passage again, a second device or a re-fetch
 costs nothing, and a skip costs only what was fetched.  The 30-s lead a play
 may fetch at once is charged when the play starts, so skimming leads uses the
@@ -28,58 +28,69 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from consentune.errors import InvalidInput, NewcomerLimit
 from consentune.ports import ListenerSession
 from consentune.shield.detect import network_prefix
 
 HOUR_S = 3600.0
+DAY_HOURS = 24
 VOUCHER_MEMORY_S = 86400.0
 LEAD_S = 30.0
 
 
 @dataclass(frozen=True)
 class BudgetCaps:
-    """Seconds of distinct audio per clock hour for all unestablished identities of one scope together.
+    """Seconds of distinct audio all unestablished identities of one scope may get together, per clock hour
+    and per UTC day (``*_day_s``).
 
-    ``global_s`` of None leaves the platform-wide cap off (a platform sets it from its own sign-up rate);
-    ``per_voucher_s`` is added to an address's (prefix's) cap per established listener seen there in a
-    day, up to ``max_vouched_s``.
+    Defaults follow the rule in ``docs/shield-detection.md``: 1.5 × the worst hour (day) the simulator's
+    newcomers needed, rounded up to a half hour (``consentune bench shield`` prints those needs).
+    ``global_s``/``global_day_s`` of None leave the platform-wide caps off (a platform sets them from its
+    own sign-up rate).  Each established listener seen at an address (prefix) in the last day adds
+    ``per_voucher_s`` an hour and ``per_voucher_day_s`` a day there, up to ``max_vouched_s`` (``_day_s``).
     """
 
-    identity_s: float = 1.5 * HOUR_S
-    address_s: float = 3.0 * HOUR_S
-    prefix_s: float = 6.0 * HOUR_S
+    identity_s: float = 2.0 * HOUR_S
+    address_s: float = 5.0 * HOUR_S
+    prefix_s: float = 5.0 * HOUR_S
     global_s: float | None = None
+    identity_day_s: float = 12.5 * HOUR_S
+    address_day_s: float = 30.0 * HOUR_S
+    prefix_day_s: float = 30.0 * HOUR_S
+    global_day_s: float | None = None
     per_voucher_s: float = 1.0 * HOUR_S
+    per_voucher_day_s: float = 6.0 * HOUR_S
     max_vouched_s: float = 200.0 * HOUR_S
+    max_vouched_day_s: float = 2000.0 * HOUR_S
 
     def __post_init__(self) -> None:
-        for name in ("identity_s", "address_s", "prefix_s", "per_voucher_s", "max_vouched_s", "global_s"):
-            value = getattr(self, name)
+        for name, value in vars(self).items():
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise InvalidInput(f"newcomer budget {name}={value!r}", hint="give a positive number of seconds")
 
 
 @dataclass(frozen=True)
 class Charge:
-    """One scope's counter and its cap for this hour."""
+    """One scope's counter in one window (``window``: the hour it starts, in hours since the epoch)."""
 
     key: str
     cap_s: float
+    window: int
+    ttl_s: float = 2 * HOUR_S
 
 
 class BudgetCounter:
     """Port: shared counters of distinct audio per (scope, hour, track) and voucher sets per scope.
 
-    ``charge`` is all or nothing across ``charges``: for each scope the track's
+    ``charge`` is all or nothing across ``charges``: for each (scope, window) the track's
     new charge is ``max(0, upto_s - already charged for this track)``; if any
     scope's total would pass its cap nothing changes and it returns False.
     Implementations must make that atomic across workers.
     """
 
-    def charge(self, charges: Sequence[Charge], *, hour: int, track: str, upto_s: float) -> bool:
+    def charge(self, charges: Sequence[Charge], *, track: str, upto_s: float) -> bool:
         raise NotImplementedError
 
     def vouch(self, keys: Sequence[str], *, member: str, now: float) -> None:
@@ -100,17 +111,17 @@ class MemoryBudgetCounter(BudgetCounter):
         self._totals: dict[tuple[str, int], float] = {}
         self._vouchers: dict[str, dict[str, float]] = {}
 
-    def charge(self, charges: Sequence[Charge], *, hour: int, track: str, upto_s: float) -> bool:
+    def charge(self, charges: Sequence[Charge], *, track: str, upto_s: float) -> bool:
         with self._lock:
-            self._forget_before(hour - 1)
-            deltas = [max(0.0, upto_s - self._seen.get((c.key, hour), {}).get(track, 0.0)) for c in charges]
+            self._forget_before(max(c.window for c in charges) - DAY_HOURS - 1)
+            deltas = [max(0.0, upto_s - self._seen.get((c.key, c.window), {}).get(track, 0.0)) for c in charges]
             pairs = list(zip(charges, deltas, strict=True))
-            if any(d > 0 and self._totals.get((c.key, hour), 0.0) + d > c.cap_s for c, d in pairs):
+            if any(d > 0 and self._totals.get((c.key, c.window), 0.0) + d > c.cap_s for c, d in pairs):
                 return False
             for c, d in pairs:
                 if d > 0:
-                    self._seen.setdefault((c.key, hour), {})[track] = upto_s
-                    self._totals[(c.key, hour)] = self._totals.get((c.key, hour), 0.0) + d
+                    self._seen.setdefault((c.key, c.window), {})[track] = upto_s
+                    self._totals[(c.key, c.window)] = self._totals.get((c.key, c.window), 0.0) + d
             return True
 
     def vouch(self, keys: Sequence[str], *, member: str, now: float) -> None:
@@ -157,8 +168,7 @@ class NewcomerBudget:
         """Charge audio served up to ``upto_s`` seconds into ``track``; raises :class:`NewcomerLimit` if over."""
         if upto_s <= 0:
             return
-        if not self._counter.charge(self._charges(identity, address, now), hour=hour_of(now), track=track,
-                                    upto_s=float(upto_s)):  # fmt: skip
+        if not self._counter.charge(self._charges(identity, address, now), track=track, upto_s=float(upto_s)):
             raise NewcomerLimit(
                 "audio for new listeners is busy on this network right now",
                 hint="try again later; accounts that are verified and have listened for a few days are not limited",
@@ -177,14 +187,22 @@ class NewcomerBudget:
     def _charges(self, identity: str, address: str, now: float) -> list[Charge]:
         caps = self.caps
         address_key, prefix_key = scope_keys(address)[:2]
-        vouched_address, vouched_prefix = self._counter.vouchers([address_key, prefix_key], now=now)
-        charges = [
-            Charge(f"id:{identity}", caps.identity_s),
-            Charge(address_key, min(caps.max_vouched_s, caps.address_s + vouched_address * caps.per_voucher_s)),
-            Charge(prefix_key, min(caps.max_vouched_s, caps.prefix_s + vouched_prefix * caps.per_voucher_s)),
-        ]
-        if caps.global_s is not None:
-            charges.append(Charge("global", caps.global_s))
+        at_address, at_prefix = self._counter.vouchers([address_key, prefix_key], now=now)
+        hour = hour_of(now)
+        day = hour - hour % DAY_HOURS
+        charges: list[Charge] = []
+        for key, hourly, daily, vouchers in (
+            (f"id:{identity}", caps.identity_s, caps.identity_day_s, 0),
+            (address_key, caps.address_s, caps.address_day_s, at_address),
+            (prefix_key, caps.prefix_s, caps.prefix_day_s, at_prefix),
+            ("global", caps.global_s, caps.global_day_s, 0),
+        ):
+            if hourly is not None:
+                cap = min(caps.max_vouched_s, hourly + vouchers * caps.per_voucher_s) if vouchers else hourly
+                charges.append(Charge(key, cap, hour))
+            if daily is not None:
+                cap = min(caps.max_vouched_day_s, daily + vouchers * caps.per_voucher_day_s) if vouchers else daily
+                charges.append(Charge(f"{key}|day", cap, day, ttl_s=(DAY_HOURS + 1) * HOUR_S))
         return charges
 
 
@@ -198,11 +216,12 @@ def identity_of(session: ListenerSession) -> str:
 
 
 def parse_caps(text: str) -> BudgetCaps | None:
-    """``identity=1.5,address=3,prefix=6,global=100,voucher=1`` (hours of audio per hour) or ``off``."""
+    """``identity=2,address=5,prefix=5,global=100,voucher=1`` (hours of audio per hour; ``address_day=30``
+    and so on per UTC day) or ``off``."""
     if text.strip().lower() in ("off", "0", "none"):
         return None
-    names = {"identity": "identity_s", "address": "address_s", "prefix": "prefix_s", "global": "global_s",
-             "voucher": "per_voucher_s", "max": "max_vouched_s"}  # fmt: skip
+    names = {f.name.removesuffix("_s").replace("per_voucher", "voucher").replace("max_vouched", "max"): f.name
+             for f in fields(BudgetCaps)}  # fmt: skip
     values: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, raw = part.partition("=")
@@ -211,7 +230,7 @@ def parse_caps(text: str) -> BudgetCaps | None:
         try:
             values[names[name.strip()]] = float(raw) * HOUR_S
         except ValueError:
-            raise InvalidInput(f"newcomer budget {part!r} is not a number of hours", hint="e.g. address=3") from None
+            raise InvalidInput(f"newcomer budget {part!r} is not a number of hours", hint="e.g. address=5") from None
     return BudgetCaps(**values)
 
 
