@@ -31,7 +31,7 @@ from consentune.api.docs_pages import install_docs
 from consentune.api.errors import install_error_handlers
 from consentune.api.limits import RequestLimits
 from consentune.api.openapi import declare_errors
-from consentune.errors import Blocked, ChallengeRequired, ConsentuneError, StreamSuperseded, Throttled
+from consentune.errors import Blocked, ChallengeRequired, ConsentuneError, NewcomerLimit, StreamSuperseded, Throttled
 from consentune.ops.http import RequestContext
 from consentune.scheduler import Job, Scheduler
 from consentune.service import Consentune
@@ -43,6 +43,7 @@ _SHIELD_ACTIONS: tuple[tuple[type[ConsentuneError], str], ...] = (
     (ChallengeRequired, "challenge"),
     (Throttled, "throttle"),
     (StreamSuperseded, "supersede"),
+    (NewcomerLimit, "newcomer_limit"),
 )
 
 
