@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields
 from consentune.errors import InvalidInput, NewcomerLimit
 from consentune.ports import ListenerSession
 from consentune.shield.detect import network_prefix
+from consentune.shield.lru import LruCache
 
 HOUR_S = 3600.0
 DAY_HOURS = 24
@@ -140,7 +141,13 @@ class MemoryBudgetCounter(BudgetCounter):
 
 
 class NewcomerBudget:
-    """Charges audio served to unestablished identities against every scope's shared hourly cap."""
+    """Charges audio served to unestablished identities against every scope's shared hourly and daily caps."""
+
+    def __init__(self, counter: BudgetCounter, caps: BudgetCaps | None = None, *, lead_s: float = LEAD_S) -> None:
+        self._counter = counter
+        self.caps = caps or BudgetCaps()
+        self.lead_s = lead_s
+        self._vouched: LruCache[tuple[str, str], float] = LruCache(100_000)  # written at most hourly per pair
 
     def on_play(self, session: ListenerSession, *, address: str, track: str, duration_s: float, now: float) -> None:
         """A play starts: a newcomer is charged its lead; an established listener vouches for its network."""
@@ -154,11 +161,6 @@ class NewcomerBudget:
         """Audio up to ``upto_s`` is about to be served: a newcomer is charged for it."""
         if is_newcomer(session):
             self.serve(identity=identity_of(session), address=address, track=track, upto_s=upto_s, now=now)
-
-    def __init__(self, counter: BudgetCounter, caps: BudgetCaps | None = None, *, lead_s: float = LEAD_S) -> None:
-        self._counter = counter
-        self.caps = caps or BudgetCaps()
-        self.lead_s = lead_s
 
     def start_play(self, *, identity: str, address: str, track: str, duration_s: float, now: float) -> None:
         """Charge the lead a new play may fetch at once; raises :class:`NewcomerLimit` when a cap is used up."""
@@ -175,8 +177,13 @@ class NewcomerBudget:
             )
 
     def vouch(self, *, account: str, address: str, now: float) -> None:
-        """An established listener played here: its address and prefix may give newcomers more."""
+        """An established listener played here: its address and prefix may give newcomers more (for a day;
+        refreshed at most hourly per listener and address, so established plays rarely write)."""
+        last = self._vouched.get((account, address))
+        if last is not None and 0 <= now - last < HOUR_S:
+            return
         self._counter.vouch(scope_keys(address)[:2], member=account, now=now)
+        self._vouched.put((account, address), now)
 
     def vouchers_at(self, address: str, *, now: float) -> tuple[int, int]:
         """Established listeners seen in the last day at ``address`` and at its prefix (for operators)."""

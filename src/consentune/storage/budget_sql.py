@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from consentune.shield.budget import DAY_HOURS, VOUCHER_MEMORY_S, BudgetCounter, Charge
+from consentune.shield.budget import DAY_HOURS, HOUR_S, VOUCHER_MEMORY_S, BudgetCounter, Charge
 from consentune.storage import tables as t
 from consentune.storage.engine import is_sqlite, write_transaction
 
@@ -51,7 +51,6 @@ class SqlBudgetCounter(BudgetCounter):
                 statement = self._insert(v).values(scope=key, member=member[:48], seen_us=seen_us)
                 conn.execute(statement.on_conflict_do_update(index_elements=["scope", "member"],
                                                              set_={"seen_us": seen_us}))  # fmt: skip
-            conn.execute(delete(v).where(v.c.seen_us < round((now - VOUCHER_MEMORY_S) * 1e6)))
 
     def vouchers(self, keys: Sequence[str], *, now: float) -> list[int]:
         v = t.shield_vouchers
@@ -99,6 +98,8 @@ class SqlBudgetCounter(BudgetCounter):
         oldest = hour - DAY_HOURS - 1
         conn.execute(delete(t.shield_budget_seen).where(t.shield_budget_seen.c.hour < oldest))
         conn.execute(delete(t.shield_budget_totals).where(t.shield_budget_totals.c.hour < oldest))
+        cutoff = round((oldest * HOUR_S - VOUCHER_MEMORY_S) * 1e6)  # vouchers older than a day (the hour is UTC)
+        conn.execute(delete(t.shield_vouchers).where(t.shield_vouchers.c.seen_us < cutoff))
 
 
 def _any_of(table: Table, charges: Sequence[Charge]) -> ColumnElement[bool]:
