@@ -59,6 +59,7 @@ class ShieldBenchConfig:
     max_requests_per_seed: int = 400_000
     max_requests_per_client: int = 60_000
     newcomer_budget: str | None = None  # the server's CONSENTUNE_NEWCOMER_BUDGET (None: its default)
+    peer_budget_off: bool = False  # also run every seed with the newcomer budgets off (a peer, same catalogue)
 
 
 QUICK = ShieldBenchConfig(tracks=600, sessions=40, visitor_sessions=12, days=0.5, seeds=2, max_minutes=5.0)
@@ -78,16 +79,26 @@ def run_shield(config: ShieldBenchConfig, *, progress: Callable[[str], object] =
         catalogue = build_catalogue(template, tracks=config.tracks, base_pieces=config.base_pieces, progress=progress)
         progress(f"catalogue: {len(catalogue.tracks):,} tracks, {catalogue.total_bytes / 2**20:,.0f} MiB, "
                  f"{catalogue.total_audio_s / 3600:,.0f} h of audio in {catalogue.build_s:.0f} s")  # fmt: skip
-        seeds = []
+        seeds: list[dict[str, Any]] = []
+        peer_seeds: list[dict[str, Any]] = []
+        peers = int(config.peer_budget_off)
         for i in range(config.seeds):
             seed = config.first_seed + i
             remaining = max(30.0, (deadline - time.monotonic()) / (config.seeds - i))
             home = Path(tmp) / f"seed-{seed}"
             shutil.copytree(template, home)
             progress(f"seed {seed}: simulating {config.days:g} days (wall cap {remaining / 60:.1f} min)")
-            seeds.append(run_seed(config, catalogue, home=home, seed=seed, wall_s=remaining))
+            if config.peer_budget_off:  # the same seed without newcomer budgets, on a fresh copy
+                shutil.copytree(template, home.with_name(f"{home.name}-off"))
+            seeds.append(run_seed(config, catalogue, home=home, seed=seed, wall_s=remaining / (1 + peers)))
             shutil.rmtree(home, ignore_errors=True)
-    return summarize(config, catalogue, seeds)
+            if config.peer_budget_off:
+                off = replace(config, newcomer_budget="off")
+                peer = run_seed(off, catalogue, home=home.with_name(f"{home.name}-off"), seed=seed,
+                                wall_s=remaining / 2)  # fmt: skip
+                peer_seeds.append({**peer, "newcomer_budget": "off"})
+                shutil.rmtree(home.with_name(f"{home.name}-off"), ignore_errors=True)
+    return {**summarize(config, catalogue, seeds), "peer_seeds_budget_off": peer_seeds}
 
 
 def run_seed(

@@ -95,10 +95,12 @@ def identity_cost_table(results: dict[str, Any]) -> Table:
     title = f"identity cost: audio h per identity-day and per /24-day (real newcomers' median: {median:.2f} h a day)"
     table = Table("strategy", "seed", "audio h", "share %", "identity-days", "h / identity-day", "/24-days",
                   "h / /24-day", "newcomer refusals", title=title)  # fmt: skip
+    runs = [(str(s["seed"]), s) for s in results["seeds"]]
+    runs += [(f"{s['seed']} budgets off", s) for s in results.get("peer_seeds_budget_off", [])]
     for name in results["strategies"]:
-        for s in results["seeds"]:
+        for label, s in runs:
             r = s["strategies"][name]
-            table.add_row(name, str(s["seed"]), f"{r['audio_h']:.1f}", _pct(r["share_pct"]), f"{r['identity_days']:,}",
+            table.add_row(name, label, f"{r['audio_h']:.1f}", _pct(r["share_pct"]), f"{r['identity_days']:,}",
                           f"{r['audio_h_per_identity_day']:.2f}", f"{r['prefix_days']:,}",
                           f"{r['audio_h_per_prefix_day']:.2f}", f"{r['newcomer_limited']:,}")  # fmt: skip
     return table
@@ -118,6 +120,10 @@ def newcomer_table(results: dict[str, Any]) -> Table:
         table.add_row(str(s["seed"]), str(n["newcomers"]), cell["identity"], cell["address"], cell["prefix"],
                       cell["global"], f"{day['p50']:.2f} / {day['max']:.2f}",
                       f"{s['legit'].get('hindered_plays_pct', 0.0):.3f}")  # fmt: skip
+    for s in results.get("peer_seeds_budget_off", []):
+        table.add_row(
+            f"{s['seed']} budgets off", "", "", "", "", "", "", f"{s['legit'].get('hindered_plays_pct', 0.0):.3f}"
+        )
     return table
 
 
