@@ -77,6 +77,15 @@ class Settings:
     streams and rate limits live: ``memory`` (one worker), ``file`` (one SQLite file in
     ``home``: workers of one host), ``redis`` (workers anywhere), or ``auto`` (the default:
     ``redis`` when ``redis_url`` is set, else ``memory``; ``serve --workers N`` picks ``file``).
+
+    Identity cost (``docs/shield-detection.md``): ``signup_verify`` (``CONSENTUNE_SIGNUP_VERIFY``,
+    comma list of ``pow`` (the default), ``email``, ``hook``, or ``none``) is what a listener
+    account must pass before it can ever be established; ``signup_hook`` / ``signup_outbox``
+    (``CONSENTUNE_SIGNUP_HOOK`` / ``_OUTBOX``, ``module:factory``) plug in the platform's identity
+    check and mail sender; ``signup_pow_bits`` (``CONSENTUNE_SIGNUP_POW_BITS``) overrides the
+    puzzle's size.  ``newcomer_budget`` (``CONSENTUNE_NEWCOMER_BUDGET``, e.g. ``address=5,address_day=30,global=100``:
+    hours of distinct audio per hour or per day; unset: ``shield.budget.BudgetCaps``' defaults; ``off``)
+    caps what unestablished identities are served together.
     """
 
     home: Path
@@ -107,6 +116,14 @@ class Settings:
     models_url: str | None = None
     ray_address: str | None = None
     shield_state: str = "auto"
+    # -- identity cost and newcomer budgets (shield.verify, shield.budget; docs/shield-detection.md) --
+    signup_verify: tuple[str, ...] = ("pow",)
+    signup_hook: str | None = None  # "module:factory" -> an IdentityCheck
+    signup_outbox: str | None = None  # "module:factory" -> an Outbox (mail sender)
+    signup_link_base: str = "/v1/listen/accounts/verify/email"
+    signup_pow_bits: int | None = None
+    newcomer_budget: str = ""  # "": BudgetCaps' defaults
+    # -- end identity cost --
 
     def __post_init__(self) -> None:
         if self.shield_sim_clock and not self.bench_mode:
@@ -225,7 +242,17 @@ class Settings:
             models_url=env.get("CONSENTUNE_MODELS_URL") or None,
             ray_address=env.get("CONSENTUNE_RAY_ADDRESS") or None,
             shield_state=env.get("CONSENTUNE_SHIELD_STATE", "").strip().lower() or cls.shield_state,
+            signup_verify=_words(env.get("CONSENTUNE_SIGNUP_VERIFY", "")) or cls.signup_verify,
+            signup_hook=env.get("CONSENTUNE_SIGNUP_HOOK") or None,
+            signup_outbox=env.get("CONSENTUNE_SIGNUP_OUTBOX") or None,
+            signup_link_base=env.get("CONSENTUNE_SIGNUP_LINK_BASE") or cls.signup_link_base,
+            signup_pow_bits=_int(env, "CONSENTUNE_SIGNUP_POW_BITS", 0) or None,
+            newcomer_budget=env.get("CONSENTUNE_NEWCOMER_BUDGET", "").strip().lower() or cls.newcomer_budget,
         )
+
+
+def _words(raw: str) -> tuple[str, ...]:
+    return tuple(w.strip().lower() for w in raw.split(",") if w.strip())
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:

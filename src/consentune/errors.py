@@ -16,7 +16,8 @@
     │   ├── Blocked             the shield blocked this client
     │   ├── SignInRequired      this audio is for signed-in listeners only
     │   ├── PreviewOnly         the preview an anonymous listener may hear is over
-    │   └── StreamSuperseded    a newer play of the same listener ended this stream
+    │   ├── StreamSuperseded    a newer play of the same listener ended this stream
+    │   └── NewcomerLimit       audio for new identities is used up here for now
     ├── Throttled               a rate limit was hit; retry later
     ├── AuthenticationFailed    missing or unknown credentials
     ├── LedgerError             ledger cannot serve the request
@@ -113,6 +114,12 @@ class PreviewOnly(AccessDenied):
 
 class StreamSuperseded(AccessDenied):
     code = "stream_superseded"
+
+
+class NewcomerLimit(AccessDenied):
+    """New or unverified listeners' shared audio allowance is used up for now; says no scope and no figure."""
+
+    code = "newcomer_limit"
 
 
 class Throttled(ConsentuneError):

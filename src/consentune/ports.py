@@ -81,6 +81,7 @@ class ListenerSession:
     challenge_passed_at: float | None
     account_created_at: float | None = None  # filled on read: the shield weighs account age
     account_established_at: float | None = None  # filled on read: the account's listening history
+    account_verified_at: float | None = None  # filled on read: sign-up verification passed (shield.verify)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import importlib
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -39,10 +40,12 @@ from consentune.recommend.service import RecommendService, serving_model
 from consentune.scheduler import SqlLeases
 from consentune.secretfile import create_private_file, read_private_file
 from consentune.sharedstate import RedisLiveEventLog, RedisRevocationNotices, RedisUseDedup, connect, ping
+from consentune.sharedstate.budget import RedisBudgetCounter
 from consentune.sharedstate.cells import RedisCells
 from consentune.sharedstate.ratelimit import RedisRateLimiter
 from consentune.sharedstate.sqlitecells import SqliteCells
 from consentune.shield.active import SharedActivePlays
+from consentune.shield.budget import NewcomerBudget, parse_caps
 from consentune.shield.cells import PrefetchCells, SharedCells
 from consentune.shield.challenge import ChallengeIssuer
 from consentune.shield.clientaddr import parse_trusted_proxies
@@ -56,7 +59,9 @@ from consentune.shield.serial import watermark_keys
 from consentune.shield.shareddetect import SharedScraperDetector
 from consentune.shield.streammark import StreamMarker
 from consentune.shield.streams import StreamSigner
+from consentune.shield.verify import EmailLinkVerifier, SignupVerification, SignupWork, WorkParams
 from consentune.storage import SqlJobStore, SqlStore, make_engine, migrate
+from consentune.storage.budget_sql import SqlBudgetCounter
 from consentune.storage.claims_sql import SqlClaims
 from consentune.storage.tiles import FileTileStore
 from consentune.types import PlayEvent, Purpose, Track, TrackId
@@ -91,6 +96,8 @@ class Consentune:
     leases: SqlLeases | None = None
     redis: redis.Redis | None = None  # shared state across workers, when CONSENTUNE_REDIS_URL is set
     notices: RedisRevocationNotices | None = None
+    verification: SignupVerification | None = None  # identity cost (shield.verify)
+    newcomer_budget: NewcomerBudget | None = None  # shared audio caps for unestablished listeners (shield.budget)
 
     def readiness(self) -> Readiness:
         """Database, Redis (if configured) and blob store, each probed once (``GET /v1/ready``)."""
@@ -242,6 +249,8 @@ def open_service(settings: Settings | None = None) -> Consentune:
         leases=SqlLeases(engine),
         redis=shared,
         notices=notices,
+        verification=signup_verification(settings, secret, store),
+        newcomer_budget=newcomer_budget(settings, store, shared),
     )
     if fingerprints.recovery.repaired:
         reconcile_fingerprints(svc, actor="system:index-recovery", reindex=True, queue_rest=True)
@@ -416,6 +425,48 @@ def _shield_cells(settings: Settings, shared: redis.Redis | None) -> SharedCells
     if mode == "file":
         return PrefetchCells(SqliteCells(settings.home / "shield-state.sqlite3"))
     return None
+
+
+# -- identity cost and newcomer budgets -------------------------------------------
+def signup_verification(settings: Settings, secret: bytes, store: SqlStore) -> SignupVerification:
+    """The methods the platform accepts, each with its part: puzzle, mail sender, identity check."""
+    methods = settings.signup_verify
+    work = SignupWork(hmac_key(secret, "signup-work"), _work_params(settings)) if "pow" in methods else None
+    email = None
+    if "email" in methods:
+        outbox = _plugin(settings.signup_outbox, "CONSENTUNE_SIGNUP_OUTBOX", "a mail sender (Outbox)")
+        email = EmailLinkVerifier(secret=hmac_key(secret, "signup-email"), outbox=outbox,
+                                  link_base=settings.signup_link_base)  # fmt: skip
+    hook = _plugin(settings.signup_hook, "CONSENTUNE_SIGNUP_HOOK", "an IdentityCheck") if "hook" in methods else None
+    return SignupVerification(methods=methods, accounts=store, work=work, email=email, hook=hook,
+                              hook_key=hmac_key(secret, "signup-hook"))  # fmt: skip
+
+
+def _work_params(settings: Settings) -> WorkParams:
+    return WorkParams(bits=settings.signup_pow_bits) if settings.signup_pow_bits is not None else WorkParams()
+
+
+def _plugin(spec: str | None, name: str, what: str) -> Any:
+    """``module:factory`` -> ``factory()``; the platform's own code, loaded once at start."""
+    if not spec or ":" not in spec:
+        raise ConfigError(f"{name} is not set", hint=f"set {name}=package.module:factory returning {what}")
+    module_name, _, attr = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)()
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{name}={spec!r} cannot be loaded: {exc}", hint="check the module path and name") from None
+
+
+def newcomer_budget(settings: Settings, store: SqlStore, shared: redis.Redis | None) -> NewcomerBudget | None:
+    """Counters shared by every worker: Redis when configured, the database otherwise."""
+    caps = parse_caps(settings.newcomer_budget)
+    if caps is None:
+        return None
+    counter = RedisBudgetCounter(shared, prefix=settings.redis_prefix) if shared is not None else None
+    return NewcomerBudget(counter or SqlBudgetCounter(store.engine), caps)
+
+
+# -- end identity cost --
 
 
 def _duration_of(store: SqlStore) -> Callable[[TrackId], float | None]:

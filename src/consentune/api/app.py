@@ -25,12 +25,13 @@ from consentune.api import (
     routes_plays,
     routes_recommend,
     routes_signals,
+    routes_verify,
 )
 from consentune.api.docs_pages import install_docs
 from consentune.api.errors import install_error_handlers
 from consentune.api.limits import RequestLimits
 from consentune.api.openapi import declare_errors
-from consentune.errors import Blocked, ChallengeRequired, ConsentuneError, StreamSuperseded, Throttled
+from consentune.errors import Blocked, ChallengeRequired, ConsentuneError, NewcomerLimit, StreamSuperseded, Throttled
 from consentune.ops.http import RequestContext
 from consentune.scheduler import Job, Scheduler
 from consentune.service import Consentune, reconcile_fingerprints
@@ -42,6 +43,7 @@ _SHIELD_ACTIONS: tuple[tuple[type[ConsentuneError], str], ...] = (
     (ChallengeRequired, "challenge"),
     (Throttled, "throttle"),
     (StreamSuperseded, "supersede"),
+    (NewcomerLimit, "newcomer_limit"),
 )
 
 
@@ -149,6 +151,7 @@ def create_app(
         routes_fraud,
         routes_recommend,
         routes_signals,
+        routes_verify,
     ):
         app.include_router(module.router)
 

@@ -183,7 +183,11 @@ def create_account(request: Request, service: Service) -> Response:
     client = client_of(request, service)
     _guard(request, service, _event(client, "signup"))
     account_id, token = service.listen.create_account(address=client.address, now=client.now)
-    return _json(request, {"account_id": account_id, "token": token}, 201)
+    body: dict[str, Any] = {"account_id": account_id, "token": token}
+    if service.verification is not None:  # identity cost: what the account must pass to ever be established
+        service.verification.mark_at_signup(account_id=account_id, now=client.now)
+        body["verify_by"] = [m for m in service.verification.methods if m != "none"]
+    return _json(request, body, 201)
 
 
 @router.post("/v1/listen/sessions", status_code=201)
@@ -248,9 +252,13 @@ def play(track_id: str, request: Request, service: Service) -> Response:
     limit_s = service.listen.audio_limit(account_id=session.account_id)  # before the shield: not a play
     event = _event(client, "play", account_id=session.account_id, account_created_at=session.account_created_at,
                    account_established_at=session.account_established_at,
+                   account_verified=_verified(session),
                    track_id=track.id, catalog_index=index, duration_s=track.duration_s,
                    artist_id=track.artist_id)  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
+    if service.newcomer_budget is not None:  # the lead a play may fetch at once counts for newcomers
+        service.newcomer_budget.on_play(session, address=client.address, track=track.id,
+                                        duration_s=track.duration_s, now=client.now)  # fmt: skip
     token, expires_at = service.listen.start_play(
         session_id=session.id, account_id=session.account_id, track=track, now=client.now, limit_s=limit_s
     )
@@ -287,8 +295,11 @@ def stream(
     event = _event(client, "stream", account_id=session.account_id, account_created_at=session.account_created_at,
                    account_established_at=session.account_established_at,
                    track_id=track.id, nbytes=end - start + 1, duration_s=track.duration_s,
-                   track_bytes=size)  # fmt: skip
+                   track_bytes=size, account_verified=_verified(session))  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
+    if service.newcomer_budget is not None:  # distinct audio served to newcomers, up to this range's end
+        service.newcomer_budget.on_stream(session, address=client.address, track=track.id,
+                                          upto_s=(end + 1) / size * track.duration_s, now=client.now)  # fmt: skip
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Range": f"bytes {start}-{end}/{size}",
@@ -305,7 +316,8 @@ def progress(body: ProgressIn, request: Request, service: Service) -> Response:
         session = _session(service, client)
     event = _event(client, "progress", account_id=session.account_id, account_created_at=session.account_created_at,
                    account_established_at=session.account_established_at,
-                   track_id=body.track_id, position_s=body.position_s, player_event=body.event)  # fmt: skip
+                   track_id=body.track_id, position_s=body.position_s, player_event=body.event,
+                   account_verified=_verified(session))  # fmt: skip
     _guard(request, service, event, passed_at=session.challenge_passed_at)
     return _timed(request, Response(status_code=204))
 
@@ -322,6 +334,11 @@ def solve_challenge(body: ChallengeIn, request: Request, service: Service) -> Re
         raise InvalidInput("challenge answer is wrong or expired", hint="ask again by retrying the request")
     service.store.mark_challenge_passed(session.id, at=client.now)
     return _timed(request, Response(status_code=204))
+
+
+def _verified(session: ListenerSession) -> bool:
+    """Anonymous sessions have nothing to verify; an account counts once it passed sign-up verification."""
+    return session.account_id is None or session.account_verified_at is not None
 
 
 def _public(track: Track, index: int, service: Consentune) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from consentune.bench.shieldsim.listeners import (
     make_visitors,
     visitor_summary,
 )
+from consentune.bench.shieldsim.newcomers import newcomer_need
 from consentune.bench.shieldsim.scrapers import STRATEGIES, scraper_agents
 from consentune.bench.shieldsim.server import decision_names, running_server
 
@@ -57,6 +58,8 @@ class ShieldBenchConfig:
     max_minutes: float = 19.0
     max_requests_per_seed: int = 400_000
     max_requests_per_client: int = 60_000
+    newcomer_budget: str | None = None  # the server's CONSENTUNE_NEWCOMER_BUDGET (None: its default)
+    peer_budget_off: bool = False  # also run every seed with the newcomer budgets off (a peer, same catalogue)
 
 
 QUICK = ShieldBenchConfig(tracks=600, sessions=40, visitor_sessions=12, days=0.5, seeds=2, max_minutes=5.0)
@@ -76,16 +79,26 @@ def run_shield(config: ShieldBenchConfig, *, progress: Callable[[str], object] =
         catalogue = build_catalogue(template, tracks=config.tracks, base_pieces=config.base_pieces, progress=progress)
         progress(f"catalogue: {len(catalogue.tracks):,} tracks, {catalogue.total_bytes / 2**20:,.0f} MiB, "
                  f"{catalogue.total_audio_s / 3600:,.0f} h of audio in {catalogue.build_s:.0f} s")  # fmt: skip
-        seeds = []
+        seeds: list[dict[str, Any]] = []
+        peer_seeds: list[dict[str, Any]] = []
+        peers = int(config.peer_budget_off)
         for i in range(config.seeds):
             seed = config.first_seed + i
             remaining = max(30.0, (deadline - time.monotonic()) / (config.seeds - i))
             home = Path(tmp) / f"seed-{seed}"
             shutil.copytree(template, home)
             progress(f"seed {seed}: simulating {config.days:g} days (wall cap {remaining / 60:.1f} min)")
-            seeds.append(run_seed(config, catalogue, home=home, seed=seed, wall_s=remaining))
+            if config.peer_budget_off:  # the same seed without newcomer budgets, on a fresh copy
+                shutil.copytree(template, home.with_name(f"{home.name}-off"))
+            seeds.append(run_seed(config, catalogue, home=home, seed=seed, wall_s=remaining / (1 + peers)))
             shutil.rmtree(home, ignore_errors=True)
-    return summarize(config, catalogue, seeds)
+            if config.peer_budget_off:
+                off = replace(config, newcomer_budget="off")
+                peer = run_seed(off, catalogue, home=home.with_name(f"{home.name}-off"), seed=seed,
+                                wall_s=remaining / 2)  # fmt: skip
+                peer_seeds.append({**peer, "newcomer_budget": "off"})
+                shutil.rmtree(home.with_name(f"{home.name}-off"), ignore_errors=True)
+    return {**summarize(config, catalogue, seeds), "peer_seeds_budget_off": peer_seeds}
 
 
 def run_seed(
@@ -104,7 +117,9 @@ def run_seed(
     users = make_users(rng, sessions=config.sessions, start=START, days=config.days, popularity=popularity)
     visitors = make_visitors(random.Random(seed * 31), sessions=config.visitor_sessions, start=START, days=config.days)
     visits: list[SessionRecord] = []
-    with running_server(home, anonymous_audio=config.anonymous_audio) as base_url:
+    with running_server(
+        home, anonymous_audio=config.anonymous_audio, newcomer_budget=config.newcomer_budget
+    ) as base_url:
         loop = Loop(end)
         for user in users:
             agent = ListenerAgent(user, base_url=base_url, group=legit, budget=budget, catalogue=catalogue,
@@ -139,6 +154,7 @@ def run_seed(
         / 3600,
         "agents_capped": len(loop.stopped_by_cap),
         "strategies": {g.name: strategy_summary(g, catalogue, START) for g in groups.values()},
+        "newcomer_need": newcomer_need(users, start=START),
         "legit": {
             **legit_summary(records),
             "requests": legit.requests,
@@ -183,6 +199,16 @@ def strategy_summary(g: GroupStats, catalogue: Catalogue, start: float) -> dict[
         "requests": g.requests,
         "throttled_other": g.throttled_other,
         "stopped_by": dict(g.reasons.most_common(4)),
+        # identity cost: distinct audio per identity that got audio on a day, and per /24 on a day
+        "identity_days": len(g.identity_days),
+        "prefix_days": len(g.prefix_days),
+        "audio_h_per_identity_day": sum(n / sizes[t] * durations[t] for t, n in obtained.items())
+        / 3600
+        / max(1, len(g.identity_days)),
+        "audio_h_per_prefix_day": sum(n / sizes[t] * durations[t] for t, n in obtained.items())
+        / 3600
+        / max(1, len(g.prefix_days)),
+        "newcomer_limited": g.newcomer_limited,
         "goal_met": 100.0 * total / catalogue.total_bytes < GOALS["scraper_share_pct_below"],
     }
 

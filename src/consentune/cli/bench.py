@@ -215,6 +215,7 @@ def shield(
     out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench-results/shield.json"),
     quick: Annotated[bool, typer.Option("--quick", help="a small, fast configuration (~5 min)")] = False,
     tracks: Annotated[int | None, typer.Option(help="catalogue size (default 2000: 1% = 20 tracks)")] = None,
+    base_pieces: Annotated[int | None, typer.Option(help="synthesized pieces the tracks vary (default 12)")] = None,
     sessions: Annotated[int | None, typer.Option(help="legitimate listener sessions per seed (default 100)")] = None,
     days: Annotated[float | None, typer.Option(help="simulated days (default 2)")] = None,
     seeds: Annotated[int | None, typer.Option(help="seeds to run; the worst case is reported (default 3)")] = None,
@@ -225,6 +226,12 @@ def shield(
         str | None, typer.Option(help="server policy for listeners without an account: none|preview|full")
     ] = None,
     visitor_sessions: Annotated[int | None, typer.Option(help="anonymous visitor sessions per seed")] = None,
+    newcomer_budget: Annotated[
+        str | None, typer.Option(help="the server's newcomer budget, e.g. 'address=3,prefix=6' or 'off'")
+    ] = None,
+    peer_budget_off: Annotated[
+        bool, typer.Option("--peer-budget-off", help="also run every seed with the newcomer budgets off")
+    ] = False,
 ) -> None:
     """Real server on 127.0.0.1 vs simulated scrapers and listeners: bytes scraped, listeners hindered, latency."""
     from rich.console import Console
@@ -235,6 +242,7 @@ def shield(
     config = with_overrides(
         QUICK if quick else ShieldBenchConfig(),
         tracks=tracks,
+        base_pieces=base_pieces,
         sessions=sessions,
         days=days,
         seeds=seeds,
@@ -243,6 +251,8 @@ def shield(
         max_minutes=max_minutes,
         anonymous_audio=anonymous_audio,
         visitor_sessions=visitor_sessions,
+        newcomer_budget=newcomer_budget,
+        peer_budget_off=peer_budget_off or None,
     )
     results = run_shield(config, progress=console.print)
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}

@@ -153,6 +153,7 @@ class AccessEvent:
     player_event: str = "tick"
     artist_id: str | None = None
     account_established_at: float | None = None
+    account_verified: bool = True  # False: sign-up verification not passed (shield.verify); never established
 
 
 @dataclass(frozen=True)
@@ -412,6 +413,8 @@ class ScraperDetector:
         if account is not None and event.account_established_at is not None:
             stored, known = event.account_established_at, account.established_at
             account.established_at = stored if known is None else min(known, stored)
+        if account is not None and not event.account_verified:  # an unverified account stays a newcomer
+            account.first_seen, account.established_at = now, None
         self._update(event, session, account, address, prefix)
         verdict = self._decide(event, session, account, address, prefix)
         self._counts[verdict.action] += 1

@@ -1193,7 +1193,12 @@ class SqlStore:
     def listener_session(self, session_id: str) -> ListenerSession | None:
         s, a = t.listener_sessions, t.listener_accounts
         query = (
-            select(s, a.c.created_us.label("account_created_us"), a.c.established_us.label("account_established_us"))
+            select(
+                s,
+                a.c.created_us.label("account_created_us"),
+                a.c.established_us.label("account_established_us"),
+                a.c.verified_us.label("account_verified_us"),
+            )
             .select_from(s.outerjoin(a, a.c.id == s.c.account_id))
             .where(s.c.id == session_id)
         )
@@ -1204,6 +1209,7 @@ class SqlStore:
         passed = None if row.challenge_passed_us is None else int(row.challenge_passed_us) / 1e6
         account_at = None if row.account_created_us is None else int(row.account_created_us) / 1e6
         established = None if row.account_established_us is None else int(row.account_established_us) / 1e6
+        verified = None if row.account_verified_us is None else int(row.account_verified_us) / 1e6
         return ListenerSession(
             row.id,
             row.account_id,
@@ -1213,6 +1219,7 @@ class SqlStore:
             passed,
             account_at,
             established,
+            verified,
         )
 
     def mark_challenge_passed(self, session_id: str, *, at: float) -> None:
@@ -1247,6 +1254,20 @@ class SqlStore:
         with self._read() as conn:
             rows = conn.execute(query).all()
         return [StreamMark(r.serial, r.session_id, r.account_id, r.track_id, int(r.issued_us) / 1e6) for r in rows]
+
+    def mark_account_verified(self, account_id: str, *, at: float, kind: str, subject: str | None) -> bool:
+        """Sign-up verification passed; False (nothing changed) when ``subject`` verified another account."""
+        a = t.listener_accounts
+        try:
+            with self._attempt() as conn:
+                conn.execute(
+                    update(a)
+                    .where(a.c.id == account_id)
+                    .values(verified_us=_sec_us(at), verified_kind=kind, verified_subject=subject)
+                )
+        except IntegrityError:
+            return False
+        return True
 
     def record_shield_decision(self, record: ShieldRecord) -> int:
         with self._write() as conn:

@@ -233,6 +233,9 @@ listener_accounts = Table(
     Column("created_us", BigInteger, nullable=False),
     Column("created_address", String(45), nullable=False),
     Column("established_us", BigInteger, nullable=True),  # listening history: when it became established
+    Column("verified_us", BigInteger, nullable=True),  # sign-up verification passed (shield.verify)
+    Column("verified_kind", String(16), nullable=True),  # pow, email, hook
+    Column("verified_subject", String(64), nullable=True, unique=True),  # keyed digest: one account per inbox/phone
 )
 
 listener_sessions = Table(
@@ -468,4 +471,31 @@ job_tasks = Table(
     Column("node", String(200), nullable=True),
     Column("finished_us", BigInteger, nullable=True),
     Index("ix_job_tasks_status", "job_id", "status"),
+)
+
+# newcomer budgets (shield.budget): distinct audio per (scope, clock hour, track), totals, vouchers
+shield_budget_seen = Table(
+    "shield_budget_seen",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("hour", Integer, primary_key=True, autoincrement=False),
+    Column("track", String(32), primary_key=True),
+    Column("upto_ms", BigInteger, nullable=False),
+)
+
+shield_budget_totals = Table(
+    "shield_budget_totals",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("hour", Integer, primary_key=True, autoincrement=False),
+    Column("total_ms", BigInteger, nullable=False),
+    Index("ix_shield_budget_totals_hour", "hour"),
+)
+
+shield_vouchers = Table(
+    "shield_vouchers",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("member", String(48), primary_key=True),
+    Column("seen_us", BigInteger, nullable=False),
 )

@@ -103,6 +103,15 @@ class GroupStats:
     rtt_ms: list[float] = field(default_factory=list)
     ranges: ByteRanges = field(default_factory=ByteRanges)
     reasons: Counter[str] = field(default_factory=Counter)
+    # identity cost: which identities and /24s received audio on which simulated day, newcomer-budget refusals
+    identity_days: set[tuple[str, int]] = field(default_factory=set)
+    prefix_days: set[tuple[str, int]] = field(default_factory=set)
+    newcomer_limited: int = 0
+
+    def note_audio(self, identity: str, address: str, now: float) -> None:
+        day = int(now // 86400)
+        self.identity_days.add((identity, day))
+        self.prefix_days.add((address.rsplit(".", 1)[0], day))
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,7 @@ class SimClient:
         reply = self.call("GET", url, now=now, headers={"Range": wanted})
         if reply.status != 206:
             return reply, start
+        self.group.note_audio(self.account_token or self.session_id or "-", self.address, now)
         return reply, self._received(url, reply)
 
     def progress(self, track_id: str, position_s: float, now: float, *, event: str = "tick") -> Reply:
@@ -226,6 +236,9 @@ class SimClient:
             if retried.status == 403 and retried.code == "challenge_required":
                 self._challenged(retried, now)
             reply = Reply(retried.status, retried.code, retried.data, retried.body, retried.retry_after_s, True)
+        if reply.code == "newcomer_limit":
+            self.group.newcomer_limited += 1
+            self.group.reasons["newcomer_limit"] += 1
         if reply.blocked:
             self.group.blocks += 1
             if self.group.first_block_at is None:

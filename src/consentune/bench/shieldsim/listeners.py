@@ -68,10 +68,11 @@ class SessionRecord:
     sign_in_asked: int = 0  # plays refused because the policy wants an account
     previews: int = 0  # plays limited to a preview
     reasons: list[str] = field(default_factory=list)
+    limited: int = 0  # plays or fetches refused by the newcomer budget
 
     @property
     def hindered(self) -> bool:
-        return self.challenged or self.blocked or self.throttled_other
+        return self.challenged or self.blocked or self.throttled_other or self.limited > 0
 
 
 @dataclass
@@ -219,6 +220,9 @@ class ListenerAgent:
             record.blocked = True
             record.reasons.append(_why(reply))
             raise SessionOver
+        if reply.code == "newcomer_limit":
+            record.limited += 1
+            record.reasons.append("newcomer_limit")
         if reply.code == "sign_in_required":
             record.sign_in_asked += 1
             raise SessionOver  # a visitor asked to sign up leaves (visitors never sign up here)
@@ -350,6 +354,12 @@ def legit_summary(records: Sequence[SessionRecord]) -> dict[str, object]:
         "challenged": sum(r.challenged for r in records),
         "blocked": sum(r.blocked for r in records),
         "rate_limited_other": sum(r.throttled_other for r in records),
+        "newcomer_limited": sum(r.limited for r in records),
+        "newcomer_limited_sessions": sum(r.limited > 0 for r in records),
+        # hindered plays: each newcomer-budget refusal, plus one per session that met a challenge, block or limit
+        "hindered_plays_pct": 100.0
+        * sum(r.limited + (r.challenged or r.blocked or r.throttled_other) for r in records)
+        / max(1, sum(r.plays for r in records)),
         "stream_ahead_429s": sum(r.throttled_ahead for r in records),
         "hindered_examples": [
             {"user": r.user, "kind": r.kind, "nat": r.nat, "start": r.start, "reasons": r.reasons[:3]}

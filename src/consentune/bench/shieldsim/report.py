@@ -88,9 +88,48 @@ def goals_table(results: dict[str, Any]) -> Table:
     return table
 
 
+def identity_cost_table(results: dict[str, Any]) -> Table:
+    """Distinct audio per identity-day and per /24-day, beside what a real newcomer listens to in a day."""
+    need = [s["newcomer_need"]["identity_day_h"] for s in results["seeds"] if "newcomer_need" in s]
+    median = max((n["p50"] for n in need), default=0.0)
+    title = f"identity cost: audio h per identity-day and per /24-day (real newcomers' median: {median:.2f} h a day)"
+    table = Table("strategy", "seed", "audio h", "share %", "identity-days", "h / identity-day", "/24-days",
+                  "h / /24-day", "newcomer refusals", title=title)  # fmt: skip
+    runs = [(str(s["seed"]), s) for s in results["seeds"]]
+    runs += [(f"{s['seed']} budgets off", s) for s in results.get("peer_seeds_budget_off", [])]
+    for name in results["strategies"]:
+        for label, s in runs:
+            r = s["strategies"][name]
+            table.add_row(name, label, f"{r['audio_h']:.1f}", _pct(r["share_pct"]), f"{r['identity_days']:,}",
+                          f"{r['audio_h_per_identity_day']:.2f}", f"{r['prefix_days']:,}",
+                          f"{r['audio_h_per_prefix_day']:.2f}", f"{r['newcomer_limited']:,}")  # fmt: skip
+    return table
+
+
+def newcomer_table(results: dict[str, Any]) -> Table:
+    """What the listener model's newcomers need per clock hour (seconds), from which the caps are set."""
+    table = Table("seed", "newcomers", "identity p99 / max s", "address p99 / max s", "/24 p99 / max s",
+                  "global p99 / max s", "h per identity-day p50 / max", "legit hindered plays %",
+                  title="real newcomers' audio per clock hour (listener model)")  # fmt: skip
+    for s in results["seeds"]:
+        n = s.get("newcomer_need")
+        if n is None:
+            continue
+        cell = {k: f"{n[k]['p99']:.0f} / {n[k]['max']:.0f}" for k in ("identity", "address", "prefix", "global")}
+        day = n["identity_day_h"]
+        table.add_row(str(s["seed"]), str(n["newcomers"]), cell["identity"], cell["address"], cell["prefix"],
+                      cell["global"], f"{day['p50']:.2f} / {day['max']:.2f}",
+                      f"{s['legit'].get('hindered_plays_pct', 0.0):.3f}")  # fmt: skip
+    for s in results.get("peer_seeds_budget_off", []):
+        table.add_row(
+            f"{s['seed']} budgets off", "", "", "", "", "", "", f"{s['legit'].get('hindered_plays_pct', 0.0):.3f}"
+        )
+    return table
+
+
 def tables(results: dict[str, Any]) -> list[Table]:
-    return [scraper_table(results), legit_table(results), visitor_table(results), latency_table(results),
-            goals_table(results)]  # fmt: skip
+    return [scraper_table(results), identity_cost_table(results), newcomer_table(results), legit_table(results),
+            visitor_table(results), latency_table(results), goals_table(results)]  # fmt: skip
 
 
 __all__ = ["tables"]

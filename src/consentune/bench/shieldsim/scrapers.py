@@ -47,6 +47,9 @@ class Strategy:
     hours_per_day: float = 24.0  # active hours each simulated day (in two windows when < 24)
     new_identity_per_day: bool = False
     block_backoff_s: float = 300.0
+    lead_only: bool = False  # fetches only what a play gives at once (the lead), never reports progress
+    warmup_tracks: int = 0  # sleeper: plays this many tracks honestly, then sleeps until ``sleep_s`` has passed
+    sleep_s: float = 0.0
 
 
 STRATEGIES: tuple[Strategy, ...] = (
@@ -79,6 +82,15 @@ STRATEGIES: tuple[Strategy, ...] = (
     Strategy("slow_low_account", "slow_low signed in: one play at a time in real time, plausible progress, "
              "3 h a day, a new account every day", account=True, fake_progress=True, hours_per_day=3.0,
              new_identity_per_day=True),
+    # identity cost: many identities, each a plausible listener (issue 20)
+    Strategy("account_farm", "16 accounts behind one address, each one real-time play at a time with "
+             "plausible progress, 24/7", workers=16, account=True, fake_progress=True),
+    Strategy("prefix_hopping", "8 workers, a fresh account on a fresh /24 every 5 tracks, real time, plausible "
+             "progress", workers=8, address_pool=5000, account=True, tracks_per_identity=5, fake_progress=True),
+    Strategy("sleeper", "10 accounts behind one address play 3 honest tracks, sleep 3 days, then harvest in real "
+             "time", workers=10, account=True, fake_progress=True, warmup_tracks=3, sleep_s=3 * DAY_S),
+    Strategy("lead_skimming", "4 accounts behind one address start play after play and fetch only the lead, "
+             "never reporting progress", workers=4, account=True, lead_only=True),
 )  # fmt: skip
 
 
@@ -165,6 +177,8 @@ class ScraperWorker:
                     c.call("GET", "/robots.txt", now=now)
                 now = yield from ident.renew(now, generation=ident.generation)
             day = -1
+            if self.s.warmup_tracks and lane == 0:
+                now = yield from self._warm_up(now)
             while True:
                 now = yield from self._wait_active(now)
                 if self.s.new_identity_per_day and lane == 0 and int((now - self.start) // DAY_S) != day:
@@ -188,6 +202,15 @@ class ScraperWorker:
             ident.lanes -= 1
             if ident.lanes == 0:
                 ident.close()
+
+    def _warm_up(self, now: float) -> Generator[float, float, float]:
+        """A sleeper: a few honest plays (what counts as listening history), then nothing until it wakes."""
+        for _ in range(self.s.warmup_tracks):
+            track = self.queue.take()
+            if track is None:
+                break
+            now = yield from self._download(track, now)
+        return (yield max(now, self.start + self.s.sleep_s))
 
     def _wait_active(self, now: float) -> Generator[float, float, float]:
         for a, b in self.windows:
@@ -220,6 +243,8 @@ class ScraperWorker:
                     c.progress(track.id, min(track.duration_s, now - started), now)
                     last_report = now
                 fetched, next_offset = c.fetch(url, now, start=offset)
+                if fetched.status == 206 and s.lead_only:  # the lead is all it wants: next track
+                    return now + self.rng.uniform(0.5, 2.0)
                 if fetched.status == 206:
                     size, offset, streamed = content_total(fetched), next_offset, True
                     continue

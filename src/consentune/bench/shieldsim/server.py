@@ -21,8 +21,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(home: Path, *, startup_s: float = 60.0, anonymous_audio: str = "none") -> Iterator[str]:
-    """Serve ``home`` with the simulated clock on and 127.0.0.1 trusted as the proxy; yield the base URL."""
+def running_server(
+    home: Path, *, startup_s: float = 60.0, anonymous_audio: str = "none", newcomer_budget: str | None = None
+) -> Iterator[str]:
+    """Serve ``home`` with the simulated clock on and 127.0.0.1 trusted as the proxy; yield the base URL.
+
+    Accounts count as verified at sign-up (``CONSENTUNE_SIGNUP_VERIFY=none``): the simulated farms pay no
+    identity cost (that cost is modelled in docs/shield-detection.md), so the budgets are measured alone."""
     port = _free_port()
     env = {
         **os.environ,
@@ -32,6 +37,8 @@ def running_server(home: Path, *, startup_s: float = 60.0, anonymous_audio: str 
         "CONSENTUNE_BENCH_MODE": "1",
         "CONSENTUNE_TRUSTED_PROXIES": "127.0.0.1",
         "CONSENTUNE_ANONYMOUS_AUDIO": anonymous_audio,
+        "CONSENTUNE_SIGNUP_VERIFY": "none",
+        **({"CONSENTUNE_NEWCOMER_BUDGET": newcomer_budget} if newcomer_budget else {}),
     }
     env.pop("CONSENTUNE_REDIS_URL", None)
     log = (home / "server.log").open("wb")
