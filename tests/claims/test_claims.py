@@ -204,3 +204,44 @@ def test_a_copy_of_a_copy_is_claimed_by_the_original_artist_not_the_first_copier
     [claim] = theirs
     assert abs(claim.time_scale - 1.04) < 0.02 and claim.original_artist_id == ada.id
     assert not allowed(svc, "stream", again.id) and not allowed(svc, "stream", first.id)
+
+
+def test_every_public_answer_about_a_copy_follows_its_claim_at_once(svc: Consentune) -> None:
+    """Through the public API, per purpose: streaming, AI-use signals, organize reads, the consent view."""
+    browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36"}
+    ada = svc.catalog.add_artist("Ada", actor=ACTOR)
+    pirate = svc.catalog.add_artist("Pirate", actor=ACTOR)
+    original = song(91, duration_s=30.0)
+    svc.catalog.ingest(wav(original), filename="a.wav", artist=ada, title="Ember", actor=ACTOR)
+    copy = svc.catalog.ingest(
+        wav(speed_up(original, 25, 26)), filename="b.wav", artist=pirate, title="Ember nc", actor=ACTOR
+    ).track
+    for purpose in ("train-ai", "train-generative", "ai-input"):  # the uploader says yes to every AI use
+        svc.consent.set(pirate, purpose=Purpose(purpose), allow=True, actor=ACTOR)
+    svc.consent.set(ada, purpose=Purpose("organize"), allow=False, actor=ACTOR)
+    [claim] = svc.claims.claims(as_artist=ArtistId(ada.id))
+    service_key = {"Authorization": f"Bearer {svc.keys.create(role=Role.SERVICE)[1]}"}
+    pirate_key = {"Authorization": f"Bearer {svc.keys.create(role=Role.ARTIST, artist_id=ArtistId(pirate.id))[1]}"}
+    client = TestClient(create_app(svc), raise_server_exceptions=False)
+    account = client.post("/v1/listen/accounts", headers=browser).json()["token"]
+    session = client.post("/v1/listen/sessions", headers={**browser, "Authorization": f"Bearer {account}"}).json()
+    listener = {**browser, "X-Session-Token": session["session_token"]}
+
+    def answers() -> dict[str, object]:
+        page = client.get(f"/v1/listen/tracks/{copy.id}", headers=browser)
+        return {
+            "stream": client.post(f"/v1/listen/tracks/{copy.id}/play", headers=listener).status_code,
+            "tdm-reservation": page.headers.get("tdm-reservation"),
+            "content-usage": page.headers.get("content-usage"),
+            "organize": client.get(f"/v1/tracks/{copy.id}/descriptors", headers=service_key).status_code,
+            "pirate's view": client.get(f"/v1/tracks/{copy.id}", headers=pirate_key).status_code,
+        }
+
+    held = answers()
+    assert held["stream"] == 403 and held["tdm-reservation"] == "1" and held["organize"] == 403
+    assert held["pirate's view"] == 200  # the uploader still sees their upload (and the claim on it)
+    svc.claims.resolve(claim.id, outcome="release", actor=ACTOR, as_artist=None)
+    released = answers()
+    assert released["stream"] == 200 and released["tdm-reservation"] == "0"
+    assert released["organize"] in (200, 404)  # allowed now (404: not analysed yet, never a refusal)
+    assert released["content-usage"] != held["content-usage"]
