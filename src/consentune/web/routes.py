@@ -110,6 +110,14 @@ def _signed_in(request: Request) -> tuple[Principal, Session]:
         raise _SignInFirst from None
 
 
+def _admin_post(request: Request, csrf_token: str) -> Principal:
+    """The signed-in operator behind a console form (session, CSRF token and role checked)."""
+    principal, session = _signed_in(request)
+    _check_post(request, session, csrf_token)
+    principal.require(Role.ADMIN)
+    return principal
+
+
 def _render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
     session = _session(request)
     principal: Principal | None = context.pop("principal", None)
@@ -585,9 +593,7 @@ def operator_page(request: Request, after: str = "", claim_done: str = "") -> Re
 @router.post("/operator/audit")
 @page
 def run_audit(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
-    principal, session = _signed_in(request)
-    _check_post(request, session, csrf_token)
-    principal.require(Role.ADMIN)
+    _admin_post(request, csrf_token)
     report = _service(request).ledger.audit()
     request.app.state.dashboard_audit = (datetime.now(UTC), report)
     return _redirect(f"{PREFIX}/operator#ledger")
@@ -596,9 +602,7 @@ def run_audit(request: Request, csrf_token: Annotated[str, Form()] = "") -> Resp
 @router.post("/operator/shield/{record_id}/lift")
 @page
 def lift_block(request: Request, record_id: int, csrf_token: Annotated[str, Form()] = "") -> Response:
-    principal, session = _signed_in(request)
-    _check_post(request, session, csrf_token)
-    principal.require(Role.ADMIN)
+    principal = _admin_post(request, csrf_token)
     _service(request).listen.guard.lift(record_id, by=principal.actor, now=time.time())
     return _redirect(f"{PREFIX}/operator#shield")
 
@@ -626,9 +630,7 @@ def job_page(request: Request, job_id: int, notice: str = "") -> Response:
 @router.post("/operator/jobs/{job_id}/cancel")
 @page
 def cancel_job(request: Request, job_id: int, csrf_token: Annotated[str, Form()] = "") -> Response:
-    principal, session = _signed_in(request)
-    _check_post(request, session, csrf_token)
-    principal.require(Role.ADMIN)
+    _admin_post(request, csrf_token)
     _service(request).jobs.cancel(job_id)
     return _redirect(f"{PREFIX}/operator/jobs/{job_id}?notice=cancelled")
 
@@ -637,9 +639,7 @@ def cancel_job(request: Request, job_id: int, csrf_token: Annotated[str, Form()]
 @page
 def resume_job(request: Request, job_id: int, csrf_token: Annotated[str, Form()] = "") -> Response:
     """Start a driver for the job in the background: the same `consentune jobs resume` an operator would run."""
-    principal, session = _signed_in(request)
-    _check_post(request, session, csrf_token)
-    principal.require(Role.ADMIN)
+    _admin_post(request, csrf_token)
     service = _service(request)
     if not service.jobs.resumable(job_id):
         raise Conflict(f"job {job_id} cannot be resumed now", hint="it is finished, cancelled or still running")
