@@ -1,4 +1,6 @@
-"""The error half of the published contract: every operation lists each 4xx/5xx it can answer.
+"""What FastAPI does not publish by itself: each operation's errors, its security, and links between operations.
+
+Errors: every operation lists each 4xx/5xx it can answer.
 
 All errors share one schema, :class:`ErrorOut`. Which statuses an operation
 can return follows from what it takes and who may call it, so the list is
@@ -13,6 +15,9 @@ repeated (and forgotten) on every decorator:
 - listener routes behind the shield: 403 (challenge, block), 429 (throttle);
   streams also 416 (byte range outside the file)
 - everything: 503 (the database is unavailable)
+
+Security: an operation that takes a caller key requires one, in either of two schemes (bearer or
+``X-API-Key``).  Links: see :func:`_links`.
 """
 
 from __future__ import annotations
@@ -26,6 +31,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 _SHIELDED = ("/v1/listen/", "/stream/")
 _CALLER_HEADER = "x-api-key"  # every route that takes a caller key declares it (see api.deps)
+
+
+# A caller key goes in either header (api.deps.get_principal); every operation that takes one requires one.
+_SECURITY_SCHEMES: dict[str, Any] = {
+    "bearerKey": {"type": "http", "scheme": "bearer", "description": "an API key: `Authorization: Bearer <key>`"},
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "an API key"},
+}
+
+
+def _takes_caller_key(operation: Mapping[str, Any]) -> bool:
+    return any(
+        p.get("in") == "header" and str(p.get("name", "")).lower() == _CALLER_HEADER
+        for p in operation.get("parameters", [])
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -77,11 +96,88 @@ def declare_errors(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            add_errors(generate())
+            spec = generate()
+            add_errors(spec)
+            add_links(spec)
         assert app.openapi_schema is not None
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# -- links: how one response names the resource another operation takes (OpenAPI 3 "links") ------------------
+# (source method, source path, status, target method, target path, {target parameter: runtime expression}).
+# Clients and stateful fuzzers (schemathesis) follow them: create an artist, then read and set its consent;
+# upload or list a track, then read it, its receipt, its audio; create a key, then revoke it; list claims,
+# then read, dispute and resolve one.  Listing keys links nowhere: revoking a listed key may revoke the caller's.
+_ARTIST = {"artist_id": "$response.body#/id"}
+_FIRST_ARTIST = {"artist_id": "$response.body#/0/id"}
+_TRACK_PAGES = ("GET /v1/tracks/{track_id}", "GET /v1/tracks/{track_id}/receipt", "GET /v1/tracks/{track_id}/audio")
+_TRACK_CHANGES = ("PUT /v1/tracks/{track_id}/tags",)
+_CLAIM = ("GET /v1/claims/{claim_id}", "POST /v1/claims/{claim_id}/dispute", "POST /v1/claims/{claim_id}/resolve")
+_ARTIST_CONSENT = ("GET /v1/artists/{artist_id}/consent", "PUT /v1/artists/{artist_id}/consent")
+_RULE_DELETE = "DELETE /v1/artists/{artist_id}/consent/tracks/{track_id}/{purpose}"
+_MY_RULE_DELETE = "DELETE /v1/me/consent/tracks/{track_id}/{purpose}"
+
+
+def _track_links(pointer: str) -> list[tuple[str, dict[str, str]]]:
+    """A track named at ``pointer`` in a response: its own pages and its artist's consent."""
+    track = {"track_id": f"$response.body#{pointer}/id"}
+    artist = {"artist_id": f"$response.body#{pointer}/artist_id"}
+    return [(target, track) for target in (*_TRACK_PAGES, *_TRACK_CHANGES)] + [
+        (target, artist) for target in _ARTIST_CONSENT
+    ]
+
+
+def _links() -> list[tuple[str, str, str, dict[str, str]]]:
+    """(source "METHOD /path", status, target "METHOD /path", parameters) for every published link."""
+    table: list[tuple[str, str, str, dict[str, str]]] = []
+
+    def add(source: str, status: str, targets: list[tuple[str, dict[str, str]]]) -> None:
+        table.extend((source, status, target, params) for target, params in targets)
+
+    add("POST /v1/artists", "201", [(t, _ARTIST) for t in _ARTIST_CONSENT])
+    add("GET /v1/artists", "200", [(t, _FIRST_ARTIST) for t in _ARTIST_CONSENT])
+    add("POST /v1/tracks", "201", _track_links("/track"))
+    add("GET /v1/tracks", "200", _track_links("/0"))
+    add("GET /v1/tracks/{track_id}", "200", _track_links(""))
+    rule = {"track_id": "$response.body#/track_id", "purpose": "$response.body#/purpose"}
+    add(
+        "PUT /v1/artists/{artist_id}/consent",
+        "200",
+        [
+            (_RULE_DELETE, {**rule, "artist_id": "$request.path.artist_id"}),
+            ("GET /v1/artists/{artist_id}/consent", {"artist_id": "$request.path.artist_id"}),
+        ],
+    )
+    add("PUT /v1/me/consent", "200", [(_MY_RULE_DELETE, rule), ("GET /v1/me/consent", {})])
+    add("POST /v1/admin/keys", "201", [("DELETE /v1/admin/keys/{key_id}", {"key_id": "$response.body#/id"})])
+    add("GET /v1/claims", "200", [(t, {"claim_id": "$response.body#/0/id"}) for t in _CLAIM])
+    add("GET /v1/claims/{claim_id}", "200", [(t, {"claim_id": "$response.body#/id"}) for t in _CLAIM[1:]])
+    add("POST /v1/claims/{claim_id}/dispute", "200", [(_CLAIM[2], {"claim_id": "$response.body#/id"})])
+    return table
+
+
+def _operation_ref(path: str, method: str) -> str:
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method.lower()
+
+
+def add_links(spec: dict[str, Any]) -> None:
+    """Publish :func:`_links` on their source responses; a link whose either end is not served is left out."""
+    paths = spec.get("paths", {})
+
+    def operation(endpoint: str) -> tuple[str, str, dict[str, Any]] | None:
+        method, path = endpoint.split(" ", 1)
+        found = paths.get(path, {}).get(method.lower())
+        return (method, path, found) if found is not None else None
+
+    for source, status, target, params in _links():
+        src, dst = operation(source), operation(target)
+        if src is None or dst is None or status not in src[2].get("responses", {}):
+            continue
+        name = (dst[0].lower() + dst[1]).replace("/", "_").replace("{", "").replace("}", "")
+        links = src[2]["responses"][status].setdefault("links", {})
+        links[name] = {"operationRef": _operation_ref(dst[1], dst[0]), "parameters": params}
 
 
 def add_errors(spec: dict[str, Any]) -> None:
@@ -92,8 +188,11 @@ def add_errors(spec: dict[str, Any]) -> None:
     schemas["ErrorOut"] = error
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
+    spec["components"]["securitySchemes"] = _SECURITY_SCHEMES
     for path, operations in spec.get("paths", {}).items():
         for method, operation in operations.items():
+            if _takes_caller_key(operation):
+                operation["security"] = [{name: []} for name in _SECURITY_SCHEMES]
             responses = operation.setdefault("responses", {})
             for status in sorted(error_statuses(path, method, operation)):
                 responses[str(status)] = {
@@ -102,4 +201,4 @@ def add_errors(spec: dict[str, Any]) -> None:
                 }
 
 
-__all__ = ["ErrorDetail", "ErrorOut", "add_errors", "declare_errors", "error_statuses"]
+__all__ = ["ErrorDetail", "ErrorOut", "add_errors", "add_links", "declare_errors", "error_statuses"]

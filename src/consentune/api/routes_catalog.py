@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from consentune import auth
 from consentune.api.deps import Caller, Service
-from consentune.api.schemas import MAX_INT, ArtistIn, ArtistOut, IngestOut, MeOut, TagsIn, TrackOut
+from consentune.api.schemas import MAX_INT, PURPOSE_PATTERN, ArtistIn, ArtistOut, IngestOut, MeOut, TagsIn, TrackOut
 from consentune.errors import AccessDenied, AudioRejected, InvalidInput
 from consentune.types import Artist, Purpose, Role, Track, TrackId
 
@@ -124,7 +124,10 @@ def upload_track(
 
 @router.get("/tracks/{track_id}/audio", responses={200: {"content": {"application/octet-stream": {}}}})
 def read_audio(
-    track_id: str, purpose: Annotated[str, Query(max_length=64)], service: Service, caller: Caller
+    track_id: str,
+    purpose: Annotated[str, Query(max_length=64, json_schema_extra={"pattern": PURPOSE_PATTERN})],
+    service: Service,
+    caller: Caller,
 ) -> Response:
     """Original audio for a named purpose; the gate decides and the ledger records it."""
     caller.require(Role.SERVICE, Role.ADMIN)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 
 from consentune.api.deps import Caller, Service
 from consentune.api.routes_catalog import visible_track
-from consentune.api.schemas import AuditOut, CheckpointOut, GateIn, GateOut, ProofOut
+from consentune.api.schemas import PURPOSE_PATTERN, AuditOut, CheckpointOut, GateIn, GateOut, ProofOut
 from consentune.errors import NotFound
 from consentune.ledger.tiles import CHECKPOINT_PATH, TileStore, parse_tile_path
 from consentune.types import Purpose, Role, TrackId
@@ -41,6 +41,10 @@ def checkpoint(service: Service) -> CheckpointOut:
     )
 
 
+# what parse_tile_path accepts after "tile/": level 0..63 or "entries", the index, an optional width 1..255
+_TILE_PATH_PATTERN = (
+    r"^([0-9]|[1-5][0-9]|6[0-3]|entries)/(x[0-9]{3}/)*[0-9]{3}(\.p/([1-9][0-9]?|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$"
+)
 _IMMUTABLE = "public, max-age=31536000, immutable"  # a tile path (with its width) never changes content
 _FRESH = "public, max-age=5"  # the checkpoint moves on; tlog-tiles asks for a few seconds at most
 
@@ -61,7 +65,12 @@ def tiles_checkpoint(service: Service) -> Response:
 
 
 @router.get("/ledger/tiles/tile/{path:path}", responses={200: {"content": {"application/octet-stream": {}}}})
-def tile(path: str, service: Service) -> Response:
+def tile(
+    path: Annotated[
+        str, Path(examples=["0/000", "entries/x001/234.p/7"], json_schema_extra={"pattern": _TILE_PATH_PATTERN})
+    ],
+    service: Service,
+) -> Response:
     """Public: a hash tile ``tile/<L>/<N>[.p/<W>]`` or an entry bundle ``tile/entries/<N>[.p/<W>]``."""
     full_path = f"tile/{path}"
     parse_tile_path(full_path)
@@ -92,7 +101,7 @@ def receipt(
     track_id: str,
     service: Service,
     caller: Caller,
-    purpose: Annotated[str | None, Query(max_length=64)] = None,
+    purpose: Annotated[str | None, Query(max_length=64, json_schema_extra={"pattern": PURPOSE_PATTERN})] = None,
     after: Annotated[int, Query(ge=-1, le=2**53 - 1)] = -1,
     size: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_RECEIPT_ENTRIES)] = MAX_RECEIPT_ENTRIES,

@@ -22,7 +22,10 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.get("/robots.txt", response_class=PlainTextResponse)
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "the client's copy (If-None-Match) is current"}}
+
+
+@router.get("/robots.txt", response_class=PlainTextResponse, responses=_NOT_MODIFIED)
 def robots(request: Request, service: Service) -> Response:
     """AI crawlers: track pages only when some artist may allow AI training (each page's headers give its
     track's answer); streams: nobody.  Conditional requests (``If-None-Match``) get 304."""
@@ -31,7 +34,7 @@ def robots(request: Request, service: Service) -> Response:
     return _cached(request, service, rendered, lambda: PlainTextResponse(rendered.value))
 
 
-@router.get("/.well-known/tdmrep.json")
+@router.get("/.well-known/tdmrep.json", responses=_NOT_MODIFIED)
 def tdmrep(request: Request, service: Service) -> Response:
     shield_page(request, service)
     rendered = service.listen.policy.tdmrep_rendered(base_url=_base(request))
@@ -49,7 +52,11 @@ def _cached(request: Request, service: Service, rendered: Rendered[Any], body: C
     return response
 
 
-@router.get("/v1/listen/tracks/{track_id}/policy.xmp")
+@router.get(
+    "/v1/listen/tracks/{track_id}/policy.xmp",
+    response_class=Response,
+    responses={200: {"content": {"application/rdf+xml": {"schema": {"type": "string"}}}}},
+)
 def xmp_sidecar(track_id: str, request: Request, service: Service) -> Response:
     """XMP sidecar carrying plus:DataMining for formats that cannot embed XMP (FLAC, Ogg)."""
     shield_page(request, service)

@@ -11,8 +11,9 @@ from consentune.consent.aipref import aipref_label
 from consentune.consent.registry import ConsentView
 from consentune.consent.rules import ConsentRule
 from consentune.consent.terms import Terms
+from consentune.gate.handles import ACTIONS
 from consentune.ports import ApiKeyRecord, PurgeJob, ShieldRecord
-from consentune.types import Artist, Track
+from consentune.types import KNOWN_PURPOSES, TRAIN_GENERATIVE, Artist, PurposeKind, Role, Track
 
 MAX_INT = 2**31 - 1  # the storage's INTEGER columns; offsets and versions beyond it are refused, not wrapped
 MAX_GATE_BATCH = 10_000  # tracks per gate request: one ledger entry each
@@ -61,14 +62,22 @@ def _distinct(items: list[str]) -> list[str]:
     return items
 
 
+# The published schema states what the validators enforce, so a client (or schemathesis) can tell a valid request
+# from the contract alone; the validators stay the enforcement, with their own messages.
+NO_NUL = "^[^\\u0000]*$"  # storable(): no backend stores NUL
+PURPOSE_PATTERN = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$"  # consentune.types.is_wellformed_purpose
+_NO_NUL = {"pattern": NO_NUL}
+
 # length limits come before the check, so pydantic reports them as characters
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable)]
-Label = Annotated[str, Field(max_length=200), AfterValidator(storable)]
+Name = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra=_NO_NUL), AfterValidator(storable)]
+Label = Annotated[str, Field(max_length=200, json_schema_extra=_NO_NUL), AfterValidator(storable)]
 PurposeName = Annotated[
-    str, Field(min_length=1, max_length=64, examples=["train-generative"]), AfterValidator(storable)
+    str,
+    Field(min_length=1, max_length=64, examples=["train-generative"], json_schema_extra={"pattern": PURPOSE_PATTERN}),
+    AfterValidator(storable),
 ]
-TrackRef = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(storable)]
-Summary = Annotated[str, Field(max_length=10_000), AfterValidator(storable)]
+TrackRef = Annotated[str, Field(min_length=1, max_length=32, json_schema_extra=_NO_NUL), AfterValidator(storable)]
+Summary = Annotated[str, Field(max_length=10_000, json_schema_extra=_NO_NUL), AfterValidator(storable)]
 StorageInt = Annotated[int, Field(ge=0, le=MAX_INT)]
 UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
 PlayRows = Annotated[list[dict[str, Any]], AfterValidator(_unicode_rows), Field(max_length=10_000)]
@@ -217,9 +226,18 @@ class TermsOut(BaseModel):
         )
 
 
+# terms.validate_kinds: every known purpose gets a kind, and train-generative is only ever opt-in
+_TERMS_KINDS: dict[str, Any] = {
+    "required": sorted(str(p) for p in KNOWN_PURPOSES),
+    "properties": {TRAIN_GENERATIVE: {"type": "string", "enum": [PurposeKind.OPT_IN.value]}},
+}
+
+
 class TermsIn(BaseModel):
-    kinds: dict[PurposeName, Annotated[str, Field(max_length=32), AfterValidator(storable)]] = Field(
-        max_length=256, examples=[{"identify": "required", "train-generative": "opt-in"}]
+    kinds: dict[PurposeName, Annotated[str, Field(json_schema_extra={"enum": [k.value for k in PurposeKind]})]] = Field(
+        max_length=256,
+        examples=[{"identify": "required", "train-generative": "opt-in"}],
+        json_schema_extra=_TERMS_KINDS,
     )
     summary: Summary = ""
 
@@ -235,7 +253,7 @@ class GateIn(BaseModel):
         AfterValidator(_distinct),
         Field(max_length=MAX_GATE_BATCH, json_schema_extra={"uniqueItems": True}),
     ]
-    action: Annotated[str, Field(max_length=32), AfterValidator(storable)] = "read-audio"
+    action: Annotated[str, Field(json_schema_extra={"enum": sorted(ACTIONS)})] = "read-audio"
 
 
 class DenialOut(BaseModel):
@@ -272,7 +290,7 @@ class AuditOut(BaseModel):
 
 
 class KeyIn(BaseModel):
-    role: Annotated[str, Field(max_length=16), AfterValidator(storable)]
+    role: Annotated[str, Field(json_schema_extra={"enum": [r.value for r in Role]})]
     artist_id: Name | None = None
     label: Label = ""
 
