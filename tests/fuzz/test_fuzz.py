@@ -70,6 +70,18 @@ def _ledger_seeds(folder: Path, tmp: Path) -> None:
         svc.close()
 
 
+def _rss_limit_mb(allowed_mb: int = 2048) -> int:
+    """libFuzzer's memory limit: ``allowed_mb`` over what the child already counts at its start.
+
+    Linux keeps a process's peak RSS across fork and exec, so a harness started by a large test process
+    begins "using" that process's peak; the margin above it is what a single input may cost.
+    """
+    import resource
+
+    inherited_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+    return inherited_mb + allowed_mb
+
+
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_fuzz_target_raises_only_typed_errors(target: str, tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
@@ -84,7 +96,7 @@ def test_fuzz_target_raises_only_typed_errors(target: str, tmp_path: Path) -> No
     max_len = 65536 if target == "audio" else 16384
     limits = [f"-runs={RUNS}", f"-max_len={max_len}", f"-artifact_prefix={tmp_path}/", "-timeout=20"]
     done = subprocess.run(
-        [sys.executable, str(HARNESS), target, str(seeds), *limits, "-rss_limit_mb=2048"],
+        [sys.executable, str(HARNESS), target, str(seeds), *limits, f"-rss_limit_mb={_rss_limit_mb()}"],
         capture_output=True,
         text=True,
         timeout=300,

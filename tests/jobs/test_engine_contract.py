@@ -165,4 +165,5 @@ def test_train_recommend_reads_the_same_counts_whichever_engine_is_named(
     assert {(users[r], items[c]): v for r, c, v in zip(coo.row, coo.col, coo.data, strict=True)} == expected
     batches = [catalogue["order"][:4], catalogue["order"][4:]]
     logged = [(a, t, d) for _actor, a, _p, t, d, _r in _job_entries(svc, job.id) if a == "read-plays"]
-    assert logged == [("read-plays", t, "allow") for b in batches for t in b]
+    # partitions may run on parallel driver threads: each track once, allowed, whatever the order
+    assert sorted(logged) == sorted(("read-plays", t, "allow") for b in batches for t in b)
