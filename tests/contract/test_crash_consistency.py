@@ -111,16 +111,21 @@ def _die_inside_index_writes(rng: random.Random) -> None:
 
 
 def _play_records(user: str, tracks: list[str], rng: random.Random) -> list[dict[str, object]]:
-    """One import's plays, all by one user named after the import (so its rows can be counted)."""
+    """One import's plays, all by one user named after the import (so its rows can be counted).
+
+    Every play has its own time: the store keeps one play per (user, time, track), so two equal rows would
+    be stored once and the count would no longer tell a half import from a whole one.
+    """
     now = datetime.now(UTC)
+    ago = rng.sample(range(1, 30 * 86_400), rng.randint(*_PLAYS_PER_IMPORT))
     return [
         {
             "user_id": user,
             "track_id": rng.choice(tracks),
-            "played_at": (now - timedelta(seconds=rng.randrange(1, 30 * 86_400))).isoformat(),
+            "played_at": (now - timedelta(seconds=seconds)).isoformat(),
             "ms_played": rng.randrange(1_000, 300_000),
         }
-        for _ in range(rng.randint(*_PLAYS_PER_IMPORT))
+        for seconds in ago
     ]
 
 
