@@ -32,6 +32,7 @@ LONG_RUNNING = {
     "bench ledger",
     "bench scale",
     "bench jobs",
+    "bench jobs-train",
     "bench watermark",
     "ledger integrate",
 }
