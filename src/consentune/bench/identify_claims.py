@@ -3,9 +3,12 @@
 For each sampled original (uploaded by the "Label" artist) the bench makes
 seeded variants with ffmpeg — re-encodes, gain, mono, a trim, ±3 % speed, and
 excerpts of 30 s, 60 s and 3 min (where the original is long enough) — and
-uploads them from other accounts.  A "hoarder" account first uploads eight
-copies of one original, then more: the crowding attack.  Unrelated corpus
-tracks are uploaded by a third account and must never be claimed.
+uploads them from other accounts.  A "hoarder" account first uploads 14
+copies of one original (every variant, then four more): the crowding attack.  Unrelated corpus
+tracks are uploaded by a third account and must never be claimed.  The corpus has no truth about
+audio shared between its files, so every claim touching an "unrelated" track is re-examined by an
+independent spectrogram comparison (:mod:`consentune.bench.claims_truth`): it is counted false unless
+the two claimed ranges really hold the same audio, and reported either way.
 
 Scored: share of copies with a claim on their true original; claims on
 unrelated uploads or on the wrong original; near-duplicate pairs (copy ↔
@@ -25,6 +28,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from consentune.bench.claims_truth import SharedAudioCheck
 from consentune.config import Settings
 from consentune.errors import InvalidInput
 from consentune.organize import group_pairs
@@ -106,6 +110,7 @@ def run_claims(
     copies: dict[TrackId, tuple[int, str, str]] = {}  # copy -> (original number, kind, uploader)
     originals_by_number: dict[int, TrackId] = {}
     unrelated_ids: list[TrackId] = []
+    path_of: dict[TrackId, Path] = {}
     with tempfile.TemporaryDirectory(prefix="consentune-claims-") as tmp:
         svc = open_service(Settings(home=Path(tmp) / "home", database_url=f"sqlite:///{Path(tmp) / 'b.db'}"))
         try:
@@ -123,8 +128,10 @@ def run_claims(
                 track = upload(source, label, f"{number} original")
                 originals_by_number[number] = track
                 origin_of[track] = number
+                path_of[track] = source
             for path, _duration in others:
                 unrelated_ids.append(upload(path, bystander, f"unrelated {path.stem}"))
+                path_of[unrelated_ids[-1]] = path
             progress(f"  {len(sources)} originals and {len(others)} unrelated tracks uploaded")
             jobs: list[tuple[int, str, Any]] = []
             for number in range(len(sources)):
@@ -148,14 +155,23 @@ def run_claims(
                 for c in claims
                 if c.copy_track_id in copies and c.original_track_id == originals_by_number[copies[c.copy_track_id][0]]
             }
-            wrong = [
+            bystanders = set(unrelated_ids)
+            on_unrelated = [c for c in claims if {c.copy_track_id, c.original_track_id} & bystanders]
+            wrong_original = [
                 c
                 for c in claims
-                if c.copy_track_id in unrelated_ids
-                or c.original_track_id in unrelated_ids
-                or (c.copy_track_id in copies and c.original_track_id in originals_by_number.values()
-                    and c.original_track_id != originals_by_number[copies[c.copy_track_id][0]])
+                if c.copy_track_id in copies and c.original_track_id in originals_by_number.values()
+                and c.original_track_id != originals_by_number[copies[c.copy_track_id][0]]
             ]  # fmt: skip
+            audio_check = SharedAudioCheck([path for path, _ in others], seed=seed)
+            checks = {
+                c.id: audio_check.check(path_of[c.copy_track_id], (c.copy_start_s, c.copy_end_s),
+                                  path_of[c.original_track_id], (c.original_start_s, c.original_end_s))
+                for c in on_unrelated
+                if c.copy_track_id in path_of and c.original_track_id in path_of
+            }  # fmt: skip
+            shared = [c for c in on_unrelated if c.id in checks and checks[c.id].shared]
+            wrong = [c for c in on_unrelated if c not in shared] + wrong_original
             direct = [
                 (t, m.track) for t in [*origin_of, *unrelated_ids] for m in svc.organize.duplicates(t, actor=ACTOR)
             ]
@@ -166,9 +182,17 @@ def run_claims(
                 per_kind.setdefault(kind, []).append(int(track in claimed_right))
             hoarder_copies = [t for t, (_n, _k, who) in copies.items() if who == "Hoarder"]
             hoarder_claimed = sum(t in claimed_right for t in hoarder_copies)
+
             # the bench's "unrelated" label can be wrong (two versions of one piece share audio): show each
-            wrong_detail = [_detail(c, svc.catalog.track(c.copy_track_id).title,
-                                    svc.catalog.track(c.original_track_id).title) for c in wrong]  # fmt: skip
+            def detail(c: Any) -> dict[str, Any]:
+                row = _detail(c, svc.catalog.track(c.copy_track_id).title, svc.catalog.track(c.original_track_id).title)
+                if c.id in checks:
+                    row["audio_check"] = {"score": round(checks[c.id].score, 3),
+                                          "null_max": round(checks[c.id].null_max, 3)}  # fmt: skip
+                return row
+
+            wrong_detail = [detail(c) for c in wrong]
+            shared_detail = [detail(c) for c in shared]
             copy_of_label = [
                 c for c in claims if c.original_artist_id == ArtistId(label.id) and c.copy_track_id in copies
             ]
@@ -184,6 +208,9 @@ def run_claims(
         "claims_copy_recall": len(claimed_right) / len(copies) if copies else float("nan"),
         "claims_false": len(wrong),
         "claims_false_detail": wrong_detail,
+        "claims_on_unrelated_label": len(on_unrelated),
+        "claims_shared_audio": len(shared),
+        "claims_shared_audio_detail": shared_detail,
         "claims_partial": sum(c.partial for c in copy_of_label),
         "claims_per_variant": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(per_kind.items())},
         "hoarder_copies_claimed": f"{hoarder_claimed}/{len(hoarder_copies)}",

@@ -205,6 +205,8 @@ def recommend(
         verdict = f"{'met' if goal['met'] else 'MISSED'} ({goal['ratio']:.2f}x)"
         goals.add_row(name, f"{goal['value']:.4f}", f"{goal['target']}", verdict)
     console.print(goals)
+    if "claims" in results:
+        _print_claims(results["claims"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
     console.print(f"wrote {out}")
@@ -366,11 +368,20 @@ def identify(
     seed: Annotated[int, typer.Option(help="protocol seed (the threshold was fixed on seed 7)")] = 2026,
     group: Annotated[str | None, typer.Option(help="only manifest rows of this group")] = None,
     peer: Annotated[bool, typer.Option(help="run audfprint when installed (pip install 'consentune[bench]')")] = True,
+    claims: Annotated[
+        bool, typer.Option("--claims/--no-claims", help="also the claims section (copies uploaded by other accounts)")
+    ] = True,
 ) -> None:
-    """Top-1 accuracy per condition and length, false matches, CPU, index size, 10x index; audfprint beside."""
+    """Top-1 accuracy per condition and length, false matches, CPU, index size, 10x index, claims; audfprint beside."""
     from consentune.bench.identify import GOALS, QUOTED_AUDFPRINT, run_identify
 
     results = run_identify(manifest=manifest, quick=quick, seed=seed, group=group, peer=peer, progress=console.print)
+    if claims:
+        from consentune.bench.identify_claims import run_claims
+
+        console.print("claims: copies of sampled originals uploaded by other accounts")
+        size = 4 if quick else 12
+        results["claims"] = run_claims(manifest, originals=size, unrelated=size, seed=seed, progress=console.print)
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     measured = results["peer"].startswith("audfprint2")
     runs = results["runs"]
@@ -474,14 +485,23 @@ def claims(
     seed: Annotated[int, typer.Option(help="sampling and variant seed")] = 2026,
 ) -> None:
     """Re-upload claims: copies claimed (incl. a hoarding account), false claims, near-duplicate precision/recall."""
-    from consentune.bench.identify_claims import TARGETS, run_claims
+    from consentune.bench.identify_claims import run_claims
 
     results = run_claims(manifest, originals=originals, unrelated=unrelated, seed=seed, progress=console.print)
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    _print_claims(results)
+
+
+def _print_claims(results: dict[str, Any]) -> None:
+    from consentune.bench.identify_claims import TARGETS
+
     table = new_table(
-        "measure", "value", "goal", title=f"consentune bench claims (seed {seed}, {results['copies']} copies)"
+        "measure",
+        "value",
+        "goal",
+        title=f"consentune bench claims (seed {results['seed']}, {results['copies']} copies)",
     )
     for key, goal in TARGETS.items():
         value = results[key]
@@ -490,12 +510,18 @@ def claims(
     table.add_row("partial claims among copies", str(results["claims_partial"]), "")
     for kind, share in results["claims_per_variant"].items():
         table.add_row(f"claimed: {kind}", share, "")
-    for wrong in results["claims_false_detail"]:
-        table.add_row(
-            "claim on an 'unrelated' track",
-            f"{wrong['copy']} ← {wrong['original']}",
-            f"score {wrong['score']}, copy {wrong['copy_range_s']} s, original {wrong['original_range_s']} s",
-        )
+    for label, rows in (
+        ("false claim", results["claims_false_detail"]),
+        ("'unrelated' pair sharing audio", results["claims_shared_audio_detail"]),
+    ):
+        for row in rows:
+            check = row.get("audio_check")
+            checked = f", audio check {check['score']} (null max {check['null_max']})" if check else ""
+            table.add_row(
+                label,
+                f"{row['copy']} ← {row['original']}",
+                f"score {row['score']}, copy {row['copy_range_s']} s, original {row['original_range_s']} s{checked}",
+            )
     console.print(table)
 
 
