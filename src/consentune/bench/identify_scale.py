@@ -247,17 +247,20 @@ def _queries(
             from_corpus = n % 2 == 0 and bool(corpus_out)
             item = corpus_out[int(rng.integers(len(corpus_out)))] if from_corpus else _NEGATIVE_SEEDS + n
             plan.append((length, "negative", None, "corpus" if from_corpus else "synth", item, n_queries + n))
-    sources: dict[tuple[str, int], npt.NDArray[np.float32]] = {}
     out: list[_Query] = []
     decode_cpu: list[float] = []
     excerpts: dict[tuple[float, str, int, int], Excerpt] = {}
-    for k, (length, condition, truth, kind, item, number) in enumerate(plan):
-        if (kind, item) not in sources:
-            sources[(kind, item)] = (
+    loaded: tuple[str, int] | None = None
+    audio = np.zeros(0, dtype=np.float32)
+    by_source = sorted(range(len(plan)), key=lambda i: (plan[i][3], plan[i][4], i))  # one source in memory at a time
+    for k in by_source:
+        length, condition, expected, kind, item, number = plan[k]
+        if loaded != (kind, item):
+            loaded = (kind, item)
+            audio = (
                 decode_file(corpus[item].path) if kind == "corpus"
                 else render_piece(item, sample_rate=SOURCE_SR, duration_s=_length(item, synth_s))
             )  # fmt: skip
-        audio = sources[(kind, item)]
         slot = (length, kind, item, number)
         if slot not in excerpts:
             pick = np.random.default_rng([seed, int(length * 1000), number])
@@ -270,7 +273,9 @@ def _queries(
         decode_cpu.append(time.process_time() - began)
         peer_samples = decode(data, mono=True, target_sr=PEER_SR)[0] if with_peer else None
         out.append(
-            _Query(condition, length, truth, kind, _pcm(samples), None if peer_samples is None else _pcm(peer_samples))
+            _Query(
+                condition, length, expected, kind, _pcm(samples), None if peer_samples is None else _pcm(peer_samples)
+            )
         )
     return out, statistics.fmean(decode_cpu)
 

@@ -372,13 +372,21 @@ def identify(
     ] = None,
     queries: Annotated[int, typer.Option(help="--scale: excerpts per condition and length")] = 100,
     peer_max: Annotated[int, typer.Option(help="--scale: largest size audfprint is measured at")] = 1000,
+    conditions: Annotated[
+        str | None, typer.Option(help="--scale: comma-separated query conditions (default: seven)")
+    ] = None,
+    synth_seconds: Annotated[str, typer.Option(help="--scale: length range of generated pieces, MIN:MAX s")] = "30:60",
+    corpus_share: Annotated[
+        float, typer.Option(help="--scale: share of the smallest size taken from the corpus")
+    ] = 0.5,
 ) -> None:
     """Top-1 accuracy per condition and length, false matches, CPU, index size, 10x index; audfprint beside.
 
     With ``--scale SIZES`` it instead grows one index through the sizes and prints sizes x conditions.
     """
     if scale is not None:
-        _identify_scale(manifest, out, scale, seed=seed, queries=queries, peer=peer, peer_max=peer_max)
+        _identify_scale(manifest, out, scale, seed=seed, queries=queries, peer=peer, peer_max=peer_max,
+                        conditions=conditions, synth_seconds=synth_seconds, corpus_share=corpus_share)  # fmt: skip
         return
     from consentune.bench.identify import GOALS, QUOTED_AUDFPRINT, run_identify
 
@@ -438,9 +446,31 @@ def identify(
 
 
 def _identify_scale(
-    manifest: Path, out: Path, sizes: str, *, seed: int, queries: int, peer: bool, peer_max: int
+    manifest: Path,
+    out: Path,
+    sizes: str,
+    *,
+    seed: int,
+    queries: int,
+    peer: bool,
+    peer_max: int,
+    conditions: str | None,
+    synth_seconds: str,
+    corpus_share: float,
 ) -> None:
-    from consentune.bench.identify_scale import run_identify_scale
+    from consentune.bench.identify_render import CONDITIONS
+    from consentune.bench.identify_scale import SCALE_CONDITIONS, run_identify_scale
+
+    chosen = tuple(c.strip() for c in conditions.split(",")) if conditions else SCALE_CONDITIONS
+    unknown = [c for c in chosen if c not in CONDITIONS]
+    if unknown:
+        raise typer.BadParameter(f"unknown condition(s) {unknown}; use some of {', '.join(CONDITIONS)}")
+    try:
+        low, high = (float(x) for x in synth_seconds.split(":"))
+    except ValueError:
+        raise typer.BadParameter(f"--synth-seconds {synth_seconds!r} is not MIN:MAX (e.g. 30:60)") from None
+    if not 12.0 <= low <= high:
+        raise typer.BadParameter(f"--synth-seconds {synth_seconds!r}: pieces must be 12 s or longer, MIN <= MAX")
 
     try:
         wanted = [int(x) for x in sizes.split(",") if x.strip()]
@@ -450,8 +480,9 @@ def _identify_scale(
         raise typer.BadParameter(f"--scale {sizes!r}: give at least one size of 2 tracks or more")
     if out == Path("bench-results/identify.json"):
         out = Path("bench-results/identify-scale.json")
-    results = run_identify_scale(manifest=manifest, sizes=wanted, seed=seed, n_queries=queries,
-                                 n_negatives=queries, peer=peer, peer_max=peer_max, progress=console.print)  # fmt: skip
+    results = run_identify_scale(manifest=manifest, sizes=wanted, seed=seed, n_queries=queries, n_negatives=queries,
+                                 conditions=chosen, synth_s=(low, high), corpus_share=corpus_share, peer=peer,
+                                 peer_max=peer_max, progress=console.print)  # fmt: skip
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     rows = results["rows"]
     table = new_table("condition", *(f"{r['tracks']} tracks" for r in rows),

@@ -209,6 +209,7 @@ class MmapIndex:
         self._stop_min = stop_min
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
         self._lock = threading.Lock()
         self._view: _View | None = None
         folder.mkdir(parents=True, exist_ok=True)
@@ -294,7 +295,7 @@ class MmapIndex:
     def close(self) -> None:
         """Stop the lookup threads (the index stays usable: they start again when needed)."""
         pool, self._pool = self._pool, None
-        if pool is not None:
+        if pool is not None and self._pool_pid == os.getpid():
             pool.shutdown(wait=True)
 
     def _map(self, fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
@@ -302,8 +303,9 @@ class MmapIndex:
         if len(items) < 2 or self._workers < 2:
             return [fn(item) for item in items]
         with self._lock:
-            if self._pool is None:
+            if self._pool is None or self._pool_pid != os.getpid():  # a forked worker inherits no threads
                 self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="fingerprint-lookup")
+                self._pool_pid = os.getpid()
             pool = self._pool
         return list(pool.map(fn, items))
 
