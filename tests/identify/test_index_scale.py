@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -118,3 +120,25 @@ def test_shards_hold_at_most_shard_tracks_through_merges_and_threads_agree(tmp_p
 def test_bad_options_are_refused(tmp_path: Path, option: dict[str, int]) -> None:
     with pytest.raises(InvalidInput):
         MmapIndex(tmp_path / "ix", **option)  # type: ignore[arg-type]
+
+
+def _lookup_count(index: MmapIndex, query: np.ndarray, out: Any) -> None:
+    out.put(int(index.lookup(query).query_row.size))
+
+
+def test_a_forked_worker_gets_its_own_lookup_threads(tmp_path: Path, query: np.ndarray) -> None:
+    """A server that forks workers after a lookup must not wait forever on the parent's (absent) threads."""
+    index = MmapIndex(tmp_path / "ix", shard_tracks=2, workers=2)
+    index.add([postings(f"t{i}", i) for i in range(5)])
+    expected = int(index.lookup(query).query_row.size)  # starts the pool in the parent
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_lookup_count, args=(index, query, out))
+    child.start()
+    child.join(timeout=60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
+    assert out.get(timeout=5) == expected
+    index.close()
