@@ -368,11 +368,31 @@ def identify(
     seed: Annotated[int, typer.Option(help="protocol seed (the threshold was fixed on seed 7)")] = 2026,
     group: Annotated[str | None, typer.Option(help="only manifest rows of this group")] = None,
     peer: Annotated[bool, typer.Option(help="run audfprint when installed (pip install 'consentune[bench]')")] = True,
+    scale: Annotated[
+        str | None,
+        typer.Option(help="index sizes to grow through, e.g. 100,1000,10000 (corpus + generated music)"),
+    ] = None,
+    queries: Annotated[int, typer.Option(help="--scale: excerpts per condition and length")] = 100,
+    peer_max: Annotated[int, typer.Option(help="--scale: largest size audfprint is measured at")] = 1000,
+    conditions: Annotated[
+        str | None, typer.Option(help="--scale: comma-separated query conditions (default: seven)")
+    ] = None,
+    synth_seconds: Annotated[str, typer.Option(help="--scale: length range of generated pieces, MIN:MAX s")] = "30:60",
+    corpus_share: Annotated[
+        float, typer.Option(help="--scale: share of the smallest size taken from the corpus")
+    ] = 0.5,
     claims: Annotated[
         bool, typer.Option("--claims/--no-claims", help="also the claims section (copies uploaded by other accounts)")
     ] = True,
 ) -> None:
-    """Top-1 accuracy per condition and length, false matches, CPU, index size, 10x index, claims; audfprint beside."""
+    """Top-1 accuracy per condition and length, false matches, CPU, index size, 10x index, claims; audfprint beside.
+
+    With ``--scale SIZES`` it instead grows one index through the sizes and prints sizes x conditions.
+    """
+    if scale is not None:
+        _identify_scale(manifest, out, scale, seed=seed, queries=queries, peer=peer, peer_max=peer_max,
+                        conditions=conditions, synth_seconds=synth_seconds, corpus_share=corpus_share)  # fmt: skip
+        return
     from consentune.bench.identify import GOALS, QUOTED_AUDFPRINT, run_identify
 
     results = run_identify(manifest=manifest, quick=quick, seed=seed, group=group, peer=peer, progress=console.print)
@@ -427,6 +447,95 @@ def identify(
     )
     cost.add_row("10x index: match CPU ratio", f"{tenx['cpu_ratio']:.2f}x", "-")
     console.print(cost)
+    goals = new_table("goal", "value", "target", "result", title="goals")
+    for name, goal in results["summary"].items():
+        goals.add_row(name, _fmt(goal["value"]), goal["target"], "met" if goal["met"] else "MISSED")
+    console.print(goals)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True))
+    console.print(f"wrote {out}")
+
+
+def _identify_scale(
+    manifest: Path,
+    out: Path,
+    sizes: str,
+    *,
+    seed: int,
+    queries: int,
+    peer: bool,
+    peer_max: int,
+    conditions: str | None,
+    synth_seconds: str,
+    corpus_share: float,
+) -> None:
+    from consentune.bench.identify_render import CONDITIONS
+    from consentune.bench.identify_scale import SCALE_CONDITIONS, run_identify_scale
+
+    chosen = tuple(c.strip() for c in conditions.split(",")) if conditions else SCALE_CONDITIONS
+    unknown = [c for c in chosen if c not in CONDITIONS]
+    if unknown:
+        raise typer.BadParameter(f"unknown condition(s) {unknown}; use some of {', '.join(CONDITIONS)}")
+    try:
+        low, high = (float(x) for x in synth_seconds.split(":"))
+    except ValueError:
+        raise typer.BadParameter(f"--synth-seconds {synth_seconds!r} is not MIN:MAX (e.g. 30:60)") from None
+    if not 12.0 <= low <= high:
+        raise typer.BadParameter(f"--synth-seconds {synth_seconds!r}: pieces must be 12 s or longer, MIN <= MAX")
+
+    try:
+        wanted = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--scale {sizes!r} is not a comma-separated list of track counts") from None
+    if not wanted or min(wanted) < 2:
+        raise typer.BadParameter(f"--scale {sizes!r}: give at least one size of 2 tracks or more")
+    if out == Path("bench-results/identify.json"):
+        out = Path("bench-results/identify-scale.json")
+    results = run_identify_scale(manifest=manifest, sizes=wanted, seed=seed, n_queries=queries, n_negatives=queries,
+                                 conditions=chosen, synth_s=(low, high), corpus_share=corpus_share, peer=peer,
+                                 peer_max=peer_max, progress=console.print)  # fmt: skip
+    results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
+    rows = results["rows"]
+    table = new_table("condition", *(f"{r['tracks']} tracks" for r in rows),
+                      title=f"bench identify --scale: top-1 % ours [audfprint] (seed {seed}, {queries} excerpts/cell, "
+                      f"corpus {results['corpus_indexed']} + generated pieces)")  # fmt: skip
+    for name in rows[0]["conditions"]:
+        cells = []
+        for r in rows:
+            c = r["conditions"][name]
+            cells.append(f"{c['ours_pct']:.1f}" + (f" [{c['peer_pct']:.1f}]" if "peer_pct" in c else ""))
+        table.add_row(name.replace("negative", "false matches"), *cells)
+    console.print(table)
+    cost = new_table("measure", *(f"{r['tracks']} tracks" for r in rows), title="cost (ours [audfprint])")
+
+    def peer_cell(r: dict[str, Any], key: str, sub: str | None = None) -> str:
+        value = r.get(key)
+        if value is None:
+            return ""
+        return f" [{_fmt(value[sub] if sub else value)}]"
+
+    for label, length in (("query CPU s, 10 s excerpt (fingerprint+lookup+match)", "10s"), ("query CPU s, 5 s", "5s")):
+        cost.add_row(
+            label, *(f"{r['query_cpu_s'][length]:.4f}" + peer_cell(r, "peer_query_cpu_s", length) for r in rows)
+        )
+    cost.add_row("postings handed to the matcher per clean 10 s query",
+                 *(_fmt(r["candidates_per_clean_query"]) for r in rows))  # fmt: skip
+    cost.add_row("stop-listed query hashes (cap)",
+                 *(f"{_fmt(r['stopped_hashes_per_clean_query'])} ({r['stop_cap']})" for r in rows))  # fmt: skip
+    build = [f"{r['build_cpu_s_per_audio_h']:.1f}" + peer_cell(r, "peer_build_cpu_s_per_audio_h") for r in rows]
+    cost.add_row("build CPU-s per audio h (fingerprint + write; corpus decode incl.)", *build)
+    cost.add_row(
+        "  corpus tracks only (gate decode incl.)", *(f"{r['corpus_build_cpu_s_per_audio_h']:.1f}" for r in rows)
+    )
+    cost.add_row("  generating the pieces (not in build)", *(f"{r['render_cpu_s_per_audio_h']:.1f}" for r in rows))
+    cost.add_row("index MB per audio h", *(f"{r['index_mb_per_audio_h']:.3f}" for r in rows))
+    cost.add_row(
+        "audio h / postings / segments", *(f"{r['audio_h']} / {r['postings']:,} / {r['segments']}" for r in rows)
+    )
+    console.print(cost)
+    console.print(
+        f"query decode through the gate (not above): {results['query_decode_cpu_s_mean']:.4f} CPU-s per query"
+    )
     goals = new_table("goal", "value", "target", "result", title="goals")
     for name, goal in results["summary"].items():
         goals.add_row(name, _fmt(goal["value"]), goal["target"], "met" if goal["met"] else "MISSED")

@@ -21,6 +21,25 @@ small segment; removing one tombstones its slot; when more than
 ``max_segments`` exist the smallest are merged (dropping tombstoned
 postings), so lookups touch few files.  Readers memory-map the arrays, so
 opening costs nothing proportional to the index size.
+
+Scale (the index bounds its own work, whatever the catalogue holds):
+
+* **postings cap per key**: one track keeps at most ``per_track_cap``
+  postings of one hash (the first in time); a loop repeated forty times
+  adds nothing the first few copies do not, and would make every query
+  touching it pay forty times;
+* **stop-list from the index itself**: at lookup, a hash whose postings
+  across all segments exceed ``stop_factor`` times the mean per hash value
+  of this index (``postings / HASH_SPACE``, never below ``stop_min``) is
+  skipped: it occurs "everywhere" and cannot tell tracks apart, but costs
+  a query as much as all its other hashes;
+* **shards queried in parallel**: segments hold at most ``shard_tracks``
+  tracks (merges respect it) and a lookup runs one task per segment on a
+  small thread pool (numpy's searches and gathers release the GIL).
+
+The on-disk format is unchanged by these: an index written before them
+opens and answers as before (its segments are simply not capped until
+they are merged or compacted).
 """
 
 from __future__ import annotations
@@ -28,19 +47,22 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from consentune.errors import InvalidInput, StorageError
+from consentune.identify.triplets import HASH_SPACE
 
 SLOT_BITS = 14
 TIME_BITS = 18
@@ -48,6 +70,11 @@ MAX_SLOTS = 1 << SLOT_BITS  # tracks per segment
 MAX_FRAMES = 1 << TIME_BITS  # anchor frames per track (2.3 h at 32 ms)
 _SLOT_SHIFT = TIME_BITS
 _TIME_MASK = MAX_FRAMES - 1
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+PER_TRACK_CAP = 8  # postings of one hash kept per track
+STOP_FACTOR = 24.0  # a hash is stop-listed above this many times the index's mean postings per hash value ...
+STOP_MIN = 256  # ... and never below this many postings (small indexes stop-list nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +101,7 @@ class Postings:
     freq: npt.NDArray[np.int64]
     tracks: tuple[str, ...]
     lengths: npt.NDArray[np.int64]
+    stopped: int = 0  # distinct query hashes skipped by the stop-list
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +173,7 @@ class _View:
     segments: list[_Segment]
     dead: list[npt.NDArray[np.bool_]]  # per segment, per slot
     bases: npt.NDArray[np.int64]  # first global track number of each segment
+    postings: int  # stored postings (tombstoned included: they are still searched)
     track_ids: tuple[str, ...]
     lengths: npt.NDArray[np.int64]
     where: dict[str, tuple[int, int]]  # live track id -> (segment, slot)
@@ -153,9 +182,34 @@ class _View:
 class MmapIndex:
     """Append-only segments of sorted keys, memory-mapped; see the module docstring."""
 
-    def __init__(self, folder: Path, *, max_segments: int = 8, recover: bool = True) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        max_segments: int = 8,
+        recover: bool = True,
+        shard_tracks: int = MAX_SLOTS,
+        per_track_cap: int = PER_TRACK_CAP,
+        stop_factor: float = STOP_FACTOR,
+        stop_min: int = STOP_MIN,
+        workers: int = 4,
+    ) -> None:
+        if not 1 <= shard_tracks <= MAX_SLOTS:
+            raise InvalidInput(f"shard_tracks={shard_tracks} is outside 1..{MAX_SLOTS}", hint="use a smaller shard")
+        if per_track_cap < 1 or stop_min < 1 or stop_factor <= 0 or workers < 1:
+            raise InvalidInput(
+                f"per_track_cap={per_track_cap}, stop_min={stop_min}, stop_factor={stop_factor}, workers={workers}",
+                hint="caps, factors and workers must be positive",
+            )
         self._folder = folder
         self._max_segments = max_segments
+        self._shard = shard_tracks
+        self._per_track_cap = per_track_cap
+        self._stop_factor = stop_factor
+        self._stop_min = stop_min
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
         self._lock = threading.Lock()
         self._view: _View | None = None
         folder.mkdir(parents=True, exist_ok=True)
@@ -167,19 +221,23 @@ class MmapIndex:
 
     # -- writes -------------------------------------------------------------
     def add(self, items: Sequence[TrackPostings]) -> None:
-        """Add (or replace) tracks; written as new segments of at most ``MAX_SLOTS`` tracks."""
+        """Add (or replace) tracks; written as new segments of at most ``shard_tracks`` tracks.
+
+        Each track keeps at most ``per_track_cap`` postings per hash (the earliest).
+        """
         for item in items:
             _check_postings(item)
         if not items:
             return
+        items = [cap_postings(item, self._per_track_cap) for item in items]
         with self._writing() as manifest:
             view = self._load(manifest)
             for item in items:  # replacing: tombstone the old copy first
                 if item.track_id in view.where:
                     seg, slot = view.where[item.track_id]
                     manifest.tombstone(view.segments[seg].name, slot)
-            for start in range(0, len(items), MAX_SLOTS):
-                name = self._write_segment(items[start : start + MAX_SLOTS], manifest)
+            for start in range(0, len(items), self._shard):
+                name = self._write_segment(items[start : start + self._shard], manifest)
                 manifest.segments.append(name)
             self._merge_small(manifest)
 
@@ -202,40 +260,54 @@ class MmapIndex:
 
     # -- reads --------------------------------------------------------------
     def lookup(self, keys: npt.NDArray[np.uint32]) -> Postings:
-        """Every live posting whose hash (key >> 8) equals a query key's hash."""
+        """Every live posting whose hash (key >> 8) equals a query key's hash, stop-listed hashes skipped."""
         view = self._current()
         hashes = (np.asarray(keys, dtype=np.uint32) >> np.uint32(8)).astype(np.uint64)
         unique, inverse = np.unique(hashes, return_inverse=True)
-        parts: list[tuple[npt.NDArray[np.int64], ...]] = []
-        for s, segment in enumerate(view.segments):
-            found = _ranges(segment, unique)
-            if found is None:
-                continue
-            unique_row, position = found
-            vals = segment.vals[position]
-            slot = (vals >> np.uint32(_SLOT_SHIFT)).astype(np.int64)
-            live = ~view.dead[s][slot]
-            parts.append(
-                (
-                    unique_row[live],
-                    slot[live] + view.bases[s],
-                    (vals[live] & np.uint32(_TIME_MASK)).astype(np.int64),
-                    (segment.keys[position[live]] & np.uint32(0xFF)).astype(np.int64),
-                )
-            )
+        bounds = self._map(lambda seg: _bounds(seg, unique), view.segments)
+        count = np.zeros(unique.size, dtype=np.int64)
+        for lo, hi in bounds:
+            count += hi - lo
+        common = count > self.stop_cap(view)
+        stopped = int(np.count_nonzero(common))
+        if stopped:
+            bounds = [(lo, np.where(common, lo, hi)) for lo, hi in bounds]
+        parts = [p for p in self._map(lambda a: _gather(view, *a), list(enumerate(bounds))) if p is not None]
         if not parts:
             empty = np.zeros(0, np.int64)
-            return Postings(empty, empty, empty, empty, view.track_ids, view.lengths)
+            return Postings(empty, empty, empty, empty, view.track_ids, view.lengths, stopped)
         unique_row, track, frame, freq = (np.concatenate(p) for p in zip(*parts, strict=True))
         # expand unique hashes back to every query row that carried them
         order = np.argsort(inverse, kind="stable")
         first = np.searchsorted(inverse[order], np.arange(unique.size))
-        count = np.bincount(inverse, minlength=unique.size)
-        reps = count[unique_row]
+        per_hash = np.bincount(inverse, minlength=unique.size)
+        reps = per_hash[unique_row]
         pair = np.repeat(np.arange(unique_row.size), reps)
         offsets = np.arange(pair.size) - np.repeat(np.cumsum(reps) - reps, reps)
         query_row = order[first[unique_row[pair]] + offsets].astype(np.int64)
-        return Postings(query_row, track[pair], frame[pair], freq[pair], view.track_ids, view.lengths)
+        return Postings(query_row, track[pair], frame[pair], freq[pair], view.track_ids, view.lengths, stopped)
+
+    def stop_cap(self, view: _View | None = None) -> int:
+        """Most postings a hash may have and still be looked up (the stop-list's bound for this index now)."""
+        postings = (view or self._current()).postings
+        return max(self._stop_min, math.ceil(self._stop_factor * postings / HASH_SPACE))
+
+    def close(self) -> None:
+        """Stop the lookup threads (the index stays usable: they start again when needed)."""
+        pool, self._pool = self._pool, None
+        if pool is not None and self._pool_pid == os.getpid():
+            pool.shutdown(wait=True)
+
+    def _map(self, fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        """``fn`` over ``items``, on the thread pool when there are several segments to search."""
+        if len(items) < 2 or self._workers < 2:
+            return [fn(item) for item in items]
+        with self._lock:
+            if self._pool is None or self._pool_pid != os.getpid():  # a forked worker inherits no threads
+                self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="fingerprint-lookup")
+                self._pool_pid = os.getpid()
+            pool = self._pool
+        return list(pool.map(fn, items))
 
     def contains(self, track_id: str) -> bool:
         return track_id in self._current().where
@@ -369,7 +441,8 @@ class MmapIndex:
             for slot, track_id in enumerate(seg.track_ids):
                 if not mask[slot]:
                     where[track_id] = (s, slot)
-        return _View(stamp or self._stamp(), segments, dead, bases, track_ids, lengths, where)
+        postings = int(sum(int(seg.hashes.sum()) for seg in segments))
+        return _View(stamp or self._stamp(), segments, dead, bases, postings, track_ids, lengths, where)
 
     def _write_segment(self, items: Sequence[TrackPostings], manifest: _Manifest) -> str:
         number = max(manifest.next, _next_free_number(self._folder))  # never reuse a leftover's name
@@ -410,8 +483,8 @@ class MmapIndex:
                     )
                 )
         kept = [n for n in manifest.segments if n not in names]
-        for start in range(0, len(items), MAX_SLOTS):
-            kept.append(self._write_segment(items[start : start + MAX_SLOTS], manifest))
+        for start in range(0, len(items), self._shard):
+            kept.append(self._write_segment(items[start : start + self._shard], manifest))
         manifest.segments = kept
 
     def _drop_unused(self, manifest: _Manifest) -> None:
@@ -523,22 +596,61 @@ def _open_segment(path: Path) -> _Segment:
     return _Segment(path.name, keys, vals, [m["id"] for m in meta], lengths, hashes)
 
 
-def _ranges(
-    segment: _Segment, hashes: npt.NDArray[np.uint64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
-    """For each stored posting whose hash is in ``hashes`` (sorted, unique): (hash row, position)."""
+def _bounds(segment: _Segment, hashes: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per hash in ``hashes`` (sorted, unique): the range ``[lo, hi)`` of its postings in the segment."""
     if segment.keys.size == 0:
-        return None
+        empty = np.zeros(hashes.size, dtype=np.int64)
+        return empty, empty
     # bounds in the keys' own dtype: a wider dtype would make numpy copy the whole mapped array per call
     lo = np.searchsorted(segment.keys, (hashes << np.uint64(8)).astype(np.uint32), side="left")
     hi = np.searchsorted(segment.keys, ((hashes + np.uint64(1)) << np.uint64(8)).astype(np.uint32), side="left")
+    return lo.astype(np.int64), hi.astype(np.int64)
+
+
+def _gather(
+    view: _View, s: int, bounds: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
+) -> tuple[npt.NDArray[np.int64], ...] | None:
+    """Live postings of segment ``s`` in the given ranges: (hash row, global track, frame, f1 bin)."""
+    lo, hi = bounds
     count = hi - lo
     total = int(count.sum())
     if total == 0:
         return None
-    rows = np.repeat(np.arange(hashes.size), count)
+    segment = view.segments[s]
+    unique_row = np.repeat(np.arange(lo.size), count)
     position = np.arange(total) - np.repeat(np.cumsum(count) - count, count) + np.repeat(lo, count)
-    return rows.astype(np.int64), position.astype(np.int64)
+    vals = segment.vals[position]
+    slot = (vals >> np.uint32(_SLOT_SHIFT)).astype(np.int64)
+    live = ~view.dead[s][slot]
+    return (
+        unique_row[live],
+        slot[live] + view.bases[s],
+        (vals[live] & np.uint32(_TIME_MASK)).astype(np.int64),
+        (segment.keys[position[live]] & np.uint32(0xFF)).astype(np.int64),
+    )
 
 
-__all__ = ["FingerprintIndex", "IndexStats", "MmapIndex", "Postings", "Recovery", "TrackPostings"]
+def cap_postings(item: TrackPostings, cap: int) -> TrackPostings:
+    """``item`` with at most ``cap`` postings per hash (``key >> 8``), keeping the earliest of each."""
+    hashes = item.keys >> np.uint32(8)
+    order = np.lexsort((item.frames, hashes))
+    ordered = hashes[order]
+    rank = np.arange(ordered.size) - np.searchsorted(ordered, ordered, side="left")
+    if ordered.size == 0 or int(rank.max()) < cap:
+        return item
+    keep = np.sort(order[rank < cap])
+    return TrackPostings(item.track_id, item.keys[keep], item.frames[keep], item.length_frames)
+
+
+__all__ = [
+    "PER_TRACK_CAP",
+    "STOP_FACTOR",
+    "STOP_MIN",
+    "FingerprintIndex",
+    "IndexStats",
+    "MmapIndex",
+    "Postings",
+    "Recovery",
+    "TrackPostings",
+    "cap_postings",
+]
