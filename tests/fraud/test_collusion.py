@@ -1,5 +1,6 @@
 """The multi-day collusion search: pair history bookkeeping, a low-rate human-like farm found on the graph
-alone, organic listening and look-alikes left alone, and the newcomer rule's blind spot made explicit."""
+alone, a farm as large as the world found as well, organic listening and look-alikes left alone, the
+newcomer rule's blind spot made explicit, and the search run on its schedule rather than in push."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 
 from consentune.fraud import StreamDetector
-from consentune.fraud.detector import DetectorConfig
 from consentune.fraud.collusion import DAY, CollusionConfig, PairHistory, find_collusion
+from consentune.fraud.detector import DetectorConfig
 from consentune.fraud.encode import F64, EventBatch
 from consentune.fraud.family import CollusionSpec, Injected, collusion, lookalikes
 from consentune.fraud.simulate import START, Stream, organic
