@@ -146,6 +146,15 @@ class StreamDetector:
         A batch spanning check times is folded in slices, so every check sees exactly the events
         up to its own time (a large batch never lends a check its future).
         """
+        return self._ingest(batch, searches=False)
+
+    def feed(self, batch: EventBatch) -> list[Alert]:
+        """:meth:`push` that also runs the collusion search each time event time passes its schedule
+        (``collusion.every_s``): replays and batch scans.  A live service pushes with :meth:`push` and
+        runs :meth:`search_collusion` from its scheduler instead, off the intake path."""
+        return self._ingest(batch, searches=True)
+
+    def _ingest(self, batch: EventBatch, *, searches: bool) -> list[Alert]:
         batch = self._admit(batch)
         if len(batch) == 0:
             return []
@@ -157,34 +166,19 @@ class StreamDetector:
         touched: list[int] = []
         start = 0
         while start < len(batch):
-            stop = int(np.searchsorted(batch.t, self._next_check, side="left"))
+            search_first = searches and self._next_collusion <= self._next_check
+            due = self._next_collusion if search_first else self._next_check
+            stop = int(np.searchsorted(batch.t, due, side="left"))
             if stop > start:
                 self._fold(batch.take(np.arange(start, stop)))
                 start = stop
-            if start < len(batch):  # events at or past the check time remain: run the check first
-                touched += self._check(self._next_check)
-                self._next_check += self.config.check_every_s
+            if start < len(batch):  # events at or past the due time remain: run the search or check first
+                if search_first:
+                    touched += self._collusion(due)
+                else:
+                    touched += self._check(due)
+                    self._next_check += self.config.check_every_s
         return [self._public(a) for a in self._open if a.number in set(touched)]
-
-    def feed(self, batch: EventBatch) -> list[Alert]:
-        """Push ``batch`` and run the collusion search each time event time passes its schedule
-        (``collusion.every_s``): replays and batch scans.  A live service pushes with :meth:`push` and
-        runs :meth:`search_collusion` from its scheduler instead, off the intake path."""
-        ordered = batch.take(np.argsort(batch.t, kind="stable")) if len(batch) else batch
-        touched: dict[str, Alert] = {}
-        start = 0
-        while start < len(ordered):
-            due = self._next_collusion
-            if due == -math.inf:  # the first push sets the schedule
-                due = float(ordered.t[start]) + self.config.collusion.every_s
-            stop = int(np.searchsorted(ordered.t, due, side="left"))
-            if stop > start:
-                touched.update((a.id, a) for a in self.push(ordered.take(np.arange(start, stop))))
-                start = stop
-            elif self._next_collusion != -math.inf:  # events at or past the due time remain: search first
-                now = max(self._next_collusion, self.watermark)
-                touched.update((a.id, a) for a in self.search_collusion(now))
-        return list(touched.values())
 
     def collusion_due(self, now: float | None = None) -> bool:
         """Whether the scheduled collusion search is due at ``now`` (default: the stream's watermark)."""
