@@ -81,11 +81,13 @@ async def _integrate_forever(service: Consentune, interval_s: float) -> None:
 
 
 def _scheduler(service: Consentune, *, sweep_interval_s: float, wal_interval_s: float) -> Scheduler:
-    """The consent sweep and the SQLite WAL checkpoint, once per deployment (only the leader runs them)."""
+    """The consent sweep, the SQLite WAL checkpoint and the fraud collusion search, once per deployment (only the
+    leader runs them)."""
     assert service.leases is not None
     jobs = [
         Job("sweep", sweep_interval_s, lambda: _sweep(service)),
         Job("wal-checkpoint", wal_interval_s, service.store.checkpoint_wal),
+        Job("fraud-collusion", service.fraud.collusion_every_s, service.fraud.search_collusion),
     ]
     gauge = service.metrics.leader
     return Scheduler(

@@ -83,7 +83,8 @@ def watch(
     detector = StreamDetector()
     ordered = sorted(parsed.events, key=lambda e: e.played_at)
     for start in range(0, len(ordered), batch):
-        for alert in detector.push_events(ordered[start : start + batch]):
+        # a replay runs the scheduled collusion search as event time passes it (a live service's scheduler does)
+        for alert in detector.feed(detector.encoder.encode(ordered[start : start + batch])):
             if as_json:
                 print(json.dumps(alert.to_dict(), sort_keys=True))
             else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +126,7 @@ class StreamDetector:
         self.track_state = TrackState()
         self.pairs = PairHistory(self.config.collusion.horizon_days)
         self._next_collusion = -math.inf
+        self.search_cpu_s = 0.0  # CPU seconds spent in collusion searches (the scheduled job's cost)
         self.stats = IntakeStats()
         self.watermark = -math.inf
         self._started = math.inf
@@ -144,6 +146,15 @@ class StreamDetector:
         A batch spanning check times is folded in slices, so every check sees exactly the events
         up to its own time (a large batch never lends a check its future).
         """
+        return self._ingest(batch, searches=False)
+
+    def feed(self, batch: EventBatch) -> list[Alert]:
+        """:meth:`push` that also runs the collusion search each time event time passes its schedule
+        (``collusion.every_s``): replays and batch scans.  A live service pushes with :meth:`push` and
+        runs :meth:`search_collusion` from its scheduler instead, off the intake path."""
+        return self._ingest(batch, searches=True)
+
+    def _ingest(self, batch: EventBatch, *, searches: bool) -> list[Alert]:
         batch = self._admit(batch)
         if len(batch) == 0:
             return []
@@ -155,14 +166,34 @@ class StreamDetector:
         touched: list[int] = []
         start = 0
         while start < len(batch):
-            stop = int(np.searchsorted(batch.t, self._next_check, side="left"))
+            search_first = searches and self._next_collusion <= self._next_check
+            due = self._next_collusion if search_first else self._next_check
+            stop = int(np.searchsorted(batch.t, due, side="left"))
             if stop > start:
                 self._fold(batch.take(np.arange(start, stop)))
                 start = stop
-            if start < len(batch):  # events at or past the check time remain: run the check first
-                touched += self._check(self._next_check)
-                self._next_check += self.config.check_every_s
+            if start < len(batch):  # events at or past the due time remain: run the search or check first
+                if search_first:
+                    touched += self._collusion(due)
+                else:
+                    touched += self._check(due)
+                    self._next_check += self.config.check_every_s
         return [self._public(a) for a in self._open if a.number in set(touched)]
+
+    def collusion_due(self, now: float | None = None) -> bool:
+        """Whether the scheduled collusion search is due at ``now`` (default: the stream's watermark)."""
+        now = self.watermark if now is None else now
+        return self._next_collusion != -math.inf and now >= self._next_collusion
+
+    def search_collusion(self, now: float | None = None) -> list[Alert]:
+        """Run the multi-day collusion search on the pair history as of ``now`` (event time; default the
+        watermark) and return the alerts it raised or updated.  Not part of :meth:`push`: the search reads a
+        week of pairs, so it runs on a schedule (a periodic job, or :meth:`feed` in replays)."""
+        now = self.watermark if now is None else now
+        if now == -math.inf:
+            return []
+        touched = set(self._collusion(now))
+        return [self._public(a) for a in self._open if a.number in touched]
 
     def _fold(self, part: EventBatch) -> None:
         self.state.update(part)
@@ -172,10 +203,10 @@ class StreamDetector:
         self.watermark = max(self.watermark, float(part.t.max()))
 
     def flush(self) -> list[Alert]:
-        """Run a final check at the watermark (end of a batch scan)."""
+        """Run a final check and collusion search at the watermark (end of a batch scan)."""
         if self.watermark == -math.inf:
             return []
-        touched = set(self._check(self.watermark, forced=True))
+        touched = set(self._collusion(self.watermark)) | set(self._check(self.watermark, forced=True))
         return [self._public(a) for a in self._open if a.number in touched]
 
     def _admit(self, batch: EventBatch) -> EventBatch:
@@ -224,7 +255,7 @@ class StreamDetector:
         return window.take(np.flatnonzero((window.t >= start) & (window.t <= now)))
 
     def _check(self, now: float, *, forced: bool = False) -> list[int]:
-        touched = self._collusion(now) if now >= self._next_collusion or forced else []
+        touched: list[int] = []
         events = self._window_events(now)
         if len(events) == 0:
             return touched
@@ -242,18 +273,22 @@ class StreamDetector:
 
     def _collusion(self, now: float) -> list[int]:
         """The multi-day account x track search (see :mod:`consentune.fraud.collusion`)."""
-        while self._next_collusion <= now:
+        started = time.process_time()
+        while self._next_collusion <= now:  # the next scheduled search, in event time
             self._next_collusion += self.config.collusion.every_s
         touched = []
         empty = np.zeros(0, dtype=np.int32)
         table = self.pairs.table(now)
-        for block in find_collusion(table, self.config.collusion, now=now, first_seen=self.state.first_t):
+        for block in find_collusion(
+            table, self.config.collusion, now=now, first_seen=self.state.first_t, created=self.state.created
+        ):
             behaviour = combine(self.state.evidence(block.members)) if len(block.members) else np.zeros(1)
             signals = {**block.signals, "mean_behaviour": float(behaviour.mean())}
             cand = _Candidate(block.members, block.tracks, empty, empty, block.score, signals)
             start = now - self.config.collusion.horizon_days * 86400.0
             reach = self.config.collusion.every_s + self.config.window_s
             touched.append(self._merge(cand, now, max(start, self._started), open_for=reach))
+        self.search_cpu_s += time.process_time() - started
         return touched
 
     def _stirring(self, events: EventBatch, now: float) -> bool:

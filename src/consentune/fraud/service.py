@@ -110,7 +110,7 @@ def scan_chunks(
     """
     detector = StreamDetector(config)
     for chunk in chunks:
-        detector.push_events(sorted(chunk, key=lambda e: e.played_at))
+        detector.feed(detector.encoder.encode(sorted(chunk, key=lambda e: e.played_at)))
     detector.flush()
     return detector.alerts(), detector.stats
 
@@ -170,6 +170,22 @@ class FraudService:
             self._repo.save_alerts(stored)
             self._observer.fraud_alerts(len(stored))
         return stored, stats
+
+    def search_collusion(self) -> list[Alert]:
+        """The scheduled multi-day collusion search on the live detector (the ``fraud-collusion`` job, run
+        by the scheduler leader; off the intake path).  With a shared log the leader's detector is as
+        fresh as its last push; alert ids are derived as for pushes, so replicas agree."""
+        with self._lock:
+            raised = self._live.search_collusion()
+            stored = [self._with_id(a, self._stored_id(a.id)) for a in raised]
+        if stored:
+            self._repo.save_alerts(stored)
+            self._observer.fraud_alerts(len(stored))
+        return stored
+
+    @property
+    def collusion_every_s(self) -> float:
+        return self._live.config.collusion.every_s
 
     def _push_live(self, usable: list[PlayEvent]) -> list[Alert]:
         """Feed the detector; with a shared log, first catch up on every batch other workers logged."""
