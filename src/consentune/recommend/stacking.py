@@ -37,6 +37,8 @@ from consentune.recommend.models import FloatArray, Recommender, top_n
 
 _log = logging.getLogger(__name__)
 CALIBRATION_USERS = 20_000  # the stage is learned, and the long-tail bonus calibrated, on at most this many users
+SAMPLE_CELLS = 200_000_000  # ... and on fewer when users × items would pass this (every member scores every item)
+MIN_SAMPLE_USERS = 2_000  # but never fewer than this: ~300k candidates to learn 12 weights, bonus within ~±0.003
 SCORE_CELLS = 16_000_000  # users × items one member scores at once while candidates are built (~64 MB float32)
 MIN_HITS = 20  # fewer held-out hits than this and the stage would learn noise: average the members instead
 NOT_A_CANDIDATE = -1.0  # below every probability + bonus, so non-candidates rank last but stay finite
@@ -152,7 +154,7 @@ class TwoStage(Recommender):
     def _fit(self, weighted: Any) -> None:
         with _phase("holdout split"):
             inner_train, inner_test = holdout_split(weighted, fraction=self.holdout, seed=self.seed)
-        users = _sample(np.flatnonzero(np.diff(inner_test.indptr) > 0), self.seed)
+        users = _sample(np.flatnonzero(np.diff(inner_test.indptr) > 0), self.seed, items=weighted.shape[1])
         inner_members = [copy.deepcopy(m) for m in self.members]
         for member in inner_members:
             with _phase(f"inner {type(member).__name__}.fit"):
@@ -208,7 +210,7 @@ class TwoStage(Recommender):
 
     def _calibration_lists(self, x: Any) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Candidates and probabilities for (a sample of) the training users, as padded users × slots arrays."""
-        users = _sample(np.flatnonzero(np.diff(x.indptr) > 0), self.seed)
+        users = _sample(np.flatnonzero(np.diff(x.indptr) > 0), self.seed, items=x.shape[1])
         cand, features = self._features(self.members, x[users], self.listeners, self.long_tail)
         probability = self.stage.predict(features)
         counts = np.bincount(cand.users, minlength=users.size)
@@ -367,11 +369,17 @@ def _phase(name: str) -> Iterator[None]:
     _log.info("%s: %.1f s wall, %.1f CPU-s", name, time.perf_counter() - wall, time.process_time() - cpu)
 
 
-def _sample(users: NDArray[np.int64], seed: int) -> NDArray[np.int64]:
-    """At most ``CALIBRATION_USERS`` of ``users`` (seeded, in row order); all of them when fewer."""
-    if users.size <= CALIBRATION_USERS:
+def _sample(users: NDArray[np.int64], seed: int, *, items: int) -> NDArray[np.int64]:
+    """A seeded sample of ``users`` (in row order) small enough to score every one of ``items`` for each.
+
+    At most ``CALIBRATION_USERS``, and at most ``SAMPLE_CELLS / items`` but
+    not below ``MIN_SAMPLE_USERS``: the cost of learning the stage and
+    calibrating the bonus then stays bounded as the catalogue grows.
+    """
+    size = min(CALIBRATION_USERS, max(MIN_SAMPLE_USERS, SAMPLE_CELLS // max(1, items)))
+    if users.size <= size:
         return users
-    return np.sort(np.random.default_rng(seed).choice(users, size=CALIBRATION_USERS, replace=False))
+    return np.sort(np.random.default_rng(seed).choice(users, size=size, replace=False))
 
 
 def _item_listeners(x: Any) -> NDArray[np.float64]:
