@@ -306,7 +306,11 @@ class PlayRepo(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
         batch: int = 50_000,
+        users: Sequence[str] | None = None,
     ) -> Iterator[list[PlayEvent]]: ...
+    def play_pair_counts(
+        self, tracks: Sequence[TrackId], *, min_ms: int
+    ) -> tuple[list[str], list[TrackId], list[int]]: ...
     def user_plays(self, user_id: str, *, limit: int = 1000) -> list[PlayEvent]: ...
 
 

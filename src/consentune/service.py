@@ -328,6 +328,7 @@ def _play_sinks(
         known_tracks=lambda tracks: list(store.track_owners(tracks)),
         count_plays=count_plays,
         work_dir=settings.home / "jobs",
+        flagged_users=lambda users: set(store.flagged_windows(users)),
     )
 
 

@@ -23,3 +23,5 @@ def test_the_job_and_the_single_process_peer_train_on_the_same_plays() -> None:
     assert 2_800 < single["plays_counted"] < 3_200  # about three quarters of the plays pass 30 s
     assert job["read_peak_rss_mb"] <= job["peak_rss_mb"] and job["plays_read_per_s"] > 0
     assert results["job_vs_single_wall"] > 0
+    phases = [line.split(":")[0] for line in job["fit_phases"]]  # the model's phases, each with its time and RSS
+    assert phases[0].startswith("merge") and "calibration lists" in phases and phases[-1].startswith("save")

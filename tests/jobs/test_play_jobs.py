@@ -169,6 +169,26 @@ def test_fraud_rescan_stores_the_alerts_a_scan_of_each_partition_finds(
     assert count == len(expected) + sum(1 for i in expected if "t0_" in i)
 
 
+def test_train_recommend_leaves_out_exactly_the_plays_the_fraud_filter_drops(
+    svc: Consentune, catalogue: dict[str, list[TrackId]], local_engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ada = catalogue["Ada"]
+    everything = _organic(catalogue["order"], users=50, seed=5) + _farm(ada[:2])
+    svc.store.add_plays(everything)
+    svc.jobs.run(svc.jobs.create("fraud-rescan", ada, actor=ACTOR, batch=4).id, engine=local_engine)
+    kept = svc.fraud.without_flagged(everything)
+    assert len(kept) < len(everything), "the farm must be flagged, or this test proves nothing"
+    published = _spy(svc.recommend, "publish", monkeypatch, lambda *a, **k: None)
+    job = svc.jobs.create("train-recommend", catalogue["order"], actor=ACTOR, batch=3)
+    assert svc.jobs.run(job.id, engine=local_engine).status == "done"
+    (matrix, items), _ = published[0]
+    # the right answer: the single-process rule (the fraud filter over every play, then >= 30 s)
+    expected = Counter((p.user_id, p.track_id) for p in kept if p.ms_played >= 30_000 and p.track_id in items)
+    users = sorted({u for u, _ in expected})
+    coo = matrix.tocoo()
+    assert {(users[r], items[c]): v for r, c, v in zip(coo.row, coo.col, coo.data, strict=True)} == expected
+
+
 def _plays_csv(path: Path, tracks: list[TrackId], *, rows: int, seed: int) -> list[tuple[str, str, str]]:
     """A plays file with a few bad rows (unknown track, bad duration); returns the good rows' keys."""
     rng = random.Random(seed)

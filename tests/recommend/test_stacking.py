@@ -144,3 +144,31 @@ def test_a_saved_model_serves_the_same_scores_without_its_calibration_lists() ->
     loaded.refit(PLAYS)
     loaded.set_exposure(long_tail_target=0.3)
     assert abs(_tail_share(loaded) - 0.3) <= 0.02
+
+
+def test_bounded_memory_gives_the_same_model_as_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item-item members built block by block and candidates scored in user batches change no score."""
+    from consentune.recommend import models, stacking
+
+    whole = _two_stage(long_tail_target=0.1)
+    monkeypatch.setattr(models, "ITEM_BLOCK_PRODUCTS", 500)  # dozens of item blocks
+    monkeypatch.setattr(stacking, "SCORE_CELLS", 7_000)  # batches of ~35 users
+    blocked = _two_stage(long_tail_target=0.1)
+    for one, other in zip(whole.members, blocked.members, strict=True):
+        assert isinstance(one, ItemKNN | RP3Beta) and isinstance(other, ItemKNN | RP3Beta)
+        difference = one.similarity - other.similarity
+        assert one.similarity.nnz == other.similarity.nnz and abs(difference).max() < 1e-6
+    assert blocked.bonus == pytest.approx(whole.bonus, abs=1e-6)
+    np.testing.assert_allclose(blocked.scores(PLAYS), whole.scores(PLAYS), atol=1e-5)
+
+
+def test_the_stage_sample_shrinks_as_the_catalogue_grows_but_keeps_a_floor() -> None:
+    from consentune.recommend.stacking import CALIBRATION_USERS, MIN_SAMPLE_USERS, SAMPLE_CELLS, _sample
+
+    users = np.arange(50_000)
+    assert _sample(users, 1, items=100).size == CALIBRATION_USERS
+    assert _sample(users, 1, items=SAMPLE_CELLS // 5_000).size == 5_000
+    assert _sample(users, 1, items=10**9).size == MIN_SAMPLE_USERS
+    picked = _sample(users, 1, items=10**9)
+    assert np.all(np.diff(picked) > 0) and np.array_equal(picked, _sample(users, 1, items=10**9))  # sorted, seeded
+    assert np.array_equal(_sample(users[:100], 1, items=10**9), users[:100])  # few users: all of them

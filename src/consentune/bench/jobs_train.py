@@ -11,6 +11,7 @@ Counter.  Each phase's peak resident memory is sampled every 50 ms.
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 import threading
 import time
@@ -159,7 +160,8 @@ def _job_run(
     progress(f"train-recommend job {job.id}: {job.tasks} partitions of {partition} tracks")
     stage: dict[str, float] = {}
     engine = LocalEngine(workers=1)  # no worker starts: partitions run on the driver
-    with PeakMemory() as memory:
+    phases = _PhaseLog(progress)
+    with PeakMemory() as memory, phases:
 
         def step(p: JobProgress) -> None:
             if p.tasks_finished == p.tasks_total:
@@ -184,7 +186,35 @@ def _job_run(
         "rss_growth_mb": memory.peak - memory.base,
         "partitions": ended.tasks,
         "ledger_entries": svc.ledger.size - entries_before,
+        "fit_phases": phases.lines,
     }
+
+
+class _PhaseLog(logging.Handler):
+    """Passes the model's fitting phases (logged by ``consentune.recommend``) to ``progress``, with RSS."""
+
+    def __init__(self, progress: Callable[[str], object]) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self._progress = progress
+        self._loggers = [logging.getLogger(name) for name in ("consentune.recommend", "consentune.jobs.playwork")]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = f"{record.getMessage()} (RSS {_rss_mb():.0f} MB)"
+        self.lines.append(line)
+        self._progress(f"  fit: {line}")
+
+    def __enter__(self) -> _PhaseLog:
+        self._levels = [logger.level for logger in self._loggers]
+        for logger in self._loggers:
+            logger.setLevel(logging.INFO)
+            logger.addHandler(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for logger, level in zip(self._loggers, self._levels, strict=True):
+            logger.removeHandler(self)
+            logger.setLevel(level)
 
 
 __all__ = ["PeakMemory", "run_train_bench"]

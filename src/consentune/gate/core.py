@@ -320,16 +320,32 @@ class PurposeGate:
             self._features.put_features(items, self._clock())
         return kept
 
-    def read_work_plays(self, grant: WorkGrant, *, purpose: Purpose, batch: int = 50_000) -> Iterator[list[PlayEvent]]:
+    def read_work_plays(
+        self, grant: WorkGrant, *, purpose: Purpose, batch: int = 50_000, users: Sequence[str] | None = None
+    ) -> Iterator[list[PlayEvent]]:
         """Play events of the tracks a genuine, unexpired ``purpose`` grant names, in pages of ``batch``.
 
         The batch-job counterpart of :meth:`read_plays`: the grant was logged
         when :meth:`grant_work` issued it, so reading logs nothing more.
+        ``users`` narrows the read to those listeners' plays.
+        """
+        self._verifier.check(grant, purpose=purpose)
+        if not grant.items or (users is not None and not users):
+            return iter(())
+        return self._plays.iter_plays(list(grant.tracks), batch=batch, users=users)
+
+    def count_work_plays(
+        self, grant: WorkGrant, *, purpose: Purpose, min_ms: int
+    ) -> tuple[list[str], list[TrackId], list[int]]:
+        """Columns (listener, track, plays of at least ``min_ms``) of the tracks a genuine ``purpose`` grant names.
+
+        Like :meth:`read_work_plays`, but counted by the database: one row per
+        (listener, track) pair instead of one object per play.
         """
         self._verifier.check(grant, purpose=purpose)
         if not grant.items:
-            return iter(())
-        return self._plays.iter_plays(list(grant.tracks), batch=batch)
+            return [], [], []
+        return self._plays.play_pair_counts(list(grant.tracks), min_ms=min_ms)
 
     # -- content ----------------------------------------------------------
     def read_audio(self, handle: TrackHandle) -> bytes:

@@ -18,9 +18,11 @@ callables the composition root wires, so this module imports none of them.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +37,7 @@ from consentune.gate import PurposeGate, WorkGrant
 from consentune.jobs.model import Job, Task, TaskResult
 from consentune.types import DETECT_FRAUD, RECOMMEND, PlayEvent, Purpose, TrackId
 
+_log = logging.getLogger(__name__)
 MIN_PLAY_MS = 30_000  # the recommender's rule: a play counts once it passed 30 s
 DEFAULT_PARTITION_TRACKS = 2_000
 DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
@@ -71,7 +74,8 @@ class PlaySinks:
     ``key`` (replacing them on a retry), returning how many;
     ``import_file(path)`` imports a plays file in one transaction;
     ``known_tracks`` filters track ids to those in the catalogue;
-    ``count_plays(user, track, played_at)`` counts identical stored plays.
+    ``count_plays(user, track, played_at)`` counts identical stored plays;
+    ``flagged_users(users)`` are those of ``users`` with plays flagged as fraud.
     """
 
     publish_model: Callable[..., str]
@@ -81,6 +85,7 @@ class PlaySinks:
     known_tracks: Callable[[Sequence[TrackId]], Sequence[TrackId]]
     count_plays: Callable[[str, TrackId, datetime], int]
     work_dir: Path
+    flagged_users: Callable[[Sequence[str]], set[str]]
 
 
 def play_kind(name: str) -> PlayKind | None:
@@ -134,25 +139,44 @@ class PlayWork:
         return self._gate.read_work_plays(grant, purpose=purpose)
 
     def _count_partition(self, job: Job, task: Task, grant: WorkGrant) -> None:
-        """Count (listener, track) plays past 30 s in the partition; save them as one file, replaced whole."""
-        tracks = list(grant.tracks)
-        column = {t: i for i, t in enumerate(tracks)}
-        users: dict[str, int] = {}
-        codes: list[npt.NDArray[np.int64]] = []
-        for page in self._pages(grant, RECOMMEND):
-            kept = [p for p in self._sinks.play_filter(page) if p.ms_played >= MIN_PLAY_MS]  # no flagged plays
-            rows = np.fromiter((users.setdefault(p.user_id, len(users)) for p in kept), np.int64, len(kept))
-            cols = np.fromiter((column[p.track_id] for p in kept), np.int64, len(kept))
-            codes.append(rows * max(1, len(tracks)) + cols)
-        pairs, counts = np.unique(np.concatenate(codes) if codes else np.zeros(0, np.int64), return_counts=True)
+        """Count (listener, track) plays past 30 s in the partition; save them as one file, replaced whole.
+
+        The database counts the pairs (one row per pair, columns into numpy);
+        only listeners with fraud flags have their plays read one by one,
+        through the fraud filter, and their counts replace the database's.
+        """
+        tracks = np.asarray(grant.tracks, dtype=str)
+        users, found, counts = self._gate.count_work_plays(grant, purpose=RECOMMEND, min_ms=MIN_PLAY_MS)
+        names, heard = np.asarray(users, dtype=str), np.asarray(found, dtype=str)
+        flagged = sorted(self._sinks.flagged_users(sorted(set(users)))) if users else []
+        plays = np.asarray(counts, dtype=np.float32)
+        if flagged:
+            clean = ~np.isin(names, flagged)
+            extra = self._filtered_counts(grant, flagged)
+            names = np.concatenate([names[clean], np.asarray([u for u, _ in extra], dtype=str)]).astype(str)
+            heard = np.concatenate([heard[clean], np.asarray([t for _, t in extra], dtype=str)]).astype(str)
+            plays = np.concatenate([plays[clean], np.asarray(list(extra.values()), dtype=np.float32)])
+        order = np.argsort(tracks)
+        cols = order[np.searchsorted(tracks, heard, sorter=order)]
+        listeners, rows = np.unique(names, return_inverse=True)
         _save_npz(
             self.job_dir(job.id) / f"part-{task.seq:06d}.npz",
-            tracks=np.asarray(tracks, dtype=str),
-            users=np.asarray(list(users), dtype=str),
-            rows=(pairs // max(1, len(tracks))).astype(np.int32),
-            cols=(pairs % max(1, len(tracks))).astype(np.int32),
-            counts=counts.astype(np.float32),
+            tracks=tracks,
+            users=listeners,
+            rows=rows.astype(np.int32),
+            cols=cols.astype(np.int32),
+            counts=plays,
         )
+
+    def _filtered_counts(self, grant: WorkGrant, users: list[str]) -> Counter[tuple[str, str]]:
+        """Plays past 30 s of flagged ``users``, minus those the fraud filter drops, per (listener, track)."""
+        kept: Counter[tuple[str, str]] = Counter()
+        for start in range(0, len(users), 500):  # bounded IN-lists, as the store's own reads
+            for page in self._gate.read_work_plays(grant, purpose=RECOMMEND, users=users[start : start + 500]):
+                kept.update(
+                    (p.user_id, p.track_id) for p in self._sinks.play_filter(page) if p.ms_played >= MIN_PLAY_MS
+                )
+        return kept
 
     def _rescan_partition(self, job: Job, task: Task, grant: WorkGrant) -> None:
         events = [p for page in self._pages(grant, DETECT_FRAUD) for p in page]
@@ -206,6 +230,7 @@ class PlayWork:
         """After every task: train-recommend merges the partitions and publishes the model (its id)."""
         if job.kind != "train-recommend":
             return None
+        began, cpu = time.perf_counter(), time.process_time()
         matrix, items, plays = self._merged(job.id)
         if not items or plays == 0:
             raise InvalidInput(
@@ -217,6 +242,10 @@ class PlayWork:
         keep = np.flatnonzero(still)
         matrix = matrix[:, keep].tocsr()
         kept = [items[i] for i in keep.tolist()]
+        _log.info(
+            "merge %d x %d, %d non-zeros, consent re-decided: %.1f s wall, %.1f CPU-s",
+            *matrix.shape, matrix.nnz, time.perf_counter() - began, time.process_time() - cpu,
+        )  # fmt: skip
         model_id: str = self._sinks.publish_model(
             matrix,
             kept,

@@ -158,15 +158,18 @@ class ItemKNN(Recommender):
         self.shrink = shrink
 
     def _fit(self, weighted: Any) -> None:
-        xt = sp.csr_matrix(weighted.T)
+        x = sp.csr_matrix(weighted)
+        xt = sp.csr_matrix(x.T)
         norms = np.sqrt(np.asarray(xt.multiply(xt).sum(axis=1)).ravel())
-        sim = sp.csr_matrix(xt @ xt.T)
-        sim.setdiag(0)
-        sim.eliminate_zeros()
-        rows = np.repeat(np.arange(sim.shape[0]), np.diff(sim.indptr))
-        sim.data = sim.data / (norms[rows] * norms[sim.indices] + self.shrink + 1e-9)
+
+        def block(start: int, stop: int) -> Any:
+            sim = _without_diagonal(sp.csr_matrix(xt[start:stop] @ x), start)
+            rows = np.repeat(np.arange(start, stop), np.diff(sim.indptr))
+            sim.data = sim.data / (norms[rows] * norms[sim.indices] + self.shrink + 1e-9)
+            return sim
+
         # neighbours of item i are the row; scoring needs column j = "i is a neighbour of j"
-        self.similarity = sp.csr_matrix(_prune_rows(sim, self.k).T, dtype=np.float32)
+        self.similarity = sp.csr_matrix(_pruned_item_item(xt, x, block, self.k).T, dtype=np.float32)
 
     def _scores(self, weighted_rows: Any) -> FloatArray:
         return np.asarray((weighted_rows @ self.similarity).toarray(), dtype=np.float32)
@@ -188,16 +191,60 @@ class RP3Beta(Recommender):
         x = sp.csr_matrix(weighted)
         user_to_item = _row_normalise(x).power(self.alpha)
         item_to_user = _row_normalise(sp.csr_matrix(x.T)).power(self.alpha)
-        walk = sp.csr_matrix(item_to_user @ user_to_item)
         popularity = np.diff(sp.csc_matrix(x).indptr).astype(np.float32)
-        penalty = np.power(np.maximum(popularity, 1.0), -self.beta)
-        walk = sp.csr_matrix(walk @ sp.diags(penalty))
-        walk.setdiag(0)
-        walk.eliminate_zeros()
-        self.similarity = sp.csr_matrix(_prune_rows(walk, self.k), dtype=np.float32)
+        penalty = sp.diags(np.power(np.maximum(popularity, 1.0), -self.beta))
+
+        def block(start: int, stop: int) -> Any:
+            walk = sp.csr_matrix(sp.csr_matrix(item_to_user[start:stop] @ user_to_item) @ penalty)
+            return _without_diagonal(walk, start)
+
+        self.similarity = sp.csr_matrix(_pruned_item_item(item_to_user, user_to_item, block, self.k), dtype=np.float32)
 
     def _scores(self, weighted_rows: Any) -> FloatArray:
         return np.asarray((weighted_rows @ self.similarity).toarray(), dtype=np.float32)
+
+
+ITEM_BLOCK_PRODUCTS = 30_000_000  # bound on one block's item-item entries (~12 B each before pruning)
+
+
+def _pruned_item_item(left: Any, right: Any, block: Any, k: int) -> Any:
+    """An items × items product ``left @ right`` built ``block(start, stop)`` by block of rows, each pruned to ``k``.
+
+    The full product holds every pair of items some user shares (up to
+    items², tens of GB at 100k tracks); a block of rows is pruned to its
+    ``k`` best entries per row before the next is built, so memory is bounded
+    by ``ITEM_BLOCK_PRODUCTS`` plus the pruned result.  Row boundaries follow
+    an upper bound on each row's entries (the multiplications it needs,
+    capped at the number of items).
+    """
+    n_items = left.shape[0]
+    bound = np.minimum(left.astype(bool).astype(np.float64) @ np.diff(sp.csr_matrix(right).indptr), right.shape[1])
+    pruned, start = [], 0
+    for stop in _block_stops(bound, ITEM_BLOCK_PRODUCTS):
+        pruned.append(_prune_rows(block(start, stop), k))
+        start = stop
+    if not pruned:
+        return sp.csr_matrix((n_items, right.shape[1]), dtype=np.float32)
+    return sp.vstack(pruned, format="csr")
+
+
+def _block_stops(bound: NDArray[np.float64], budget: float) -> list[int]:
+    """Ends of consecutive row blocks whose summed ``bound`` stays within ``budget`` (a block has >= 1 row)."""
+    stops, total = [], 0.0
+    for row, size in enumerate(bound.tolist()):
+        if total and total + size > budget:
+            stops.append(row)
+            total = 0.0
+        total += size
+    return [*stops, bound.size] if bound.size else []
+
+
+def _without_diagonal(block: Any, start: int) -> Any:
+    """Rows ``start…`` of an items × items matrix with each item's entry for itself removed."""
+    rows = np.repeat(np.arange(start, start + block.shape[0]), np.diff(block.indptr))
+    block.data[block.indices == rows] = 0
+    block.eliminate_zeros()
+    return block
 
 
 def _row_normalise(m: Any) -> Any:

@@ -11,6 +11,7 @@ match the listener's tags, and logs every impression.
 
 from __future__ import annotations
 
+import logging
 import math
 import pickle
 import secrets
@@ -36,6 +37,7 @@ from consentune.recommend.stacking import TwoStage
 from consentune.recommend.store import MODEL_PREFIX, ModelStore
 from consentune.types import RECOMMEND, PlayEvent, Purpose, TrackId
 
+_log = logging.getLogger(__name__)
 LONG_TAIL_TARGET = 0.13  # share of served slots for emerging artists; see serving_model
 POPULARITY_DAMPING = 0.0
 MIN_PLAY_MS = 30_000  # a play counts once it passed 30 s, as royalty rules do
@@ -159,7 +161,9 @@ class RecommendService:
         model = self._factory()
         model.fit(matrix)
         model_id = model_id or f"{MODEL_PREFIX}{self._clock().strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
+        began, cpu = time.perf_counter(), time.process_time()
         self._save(model_id, model, items, _content_model(matrix, items, self._catalog.tags(items)))
+        _log.info("save %s: %.1f s wall, %.1f CPU-s", model_id, time.perf_counter() - began, time.process_time() - cpu)
         reason = (
             f"model {model_id}: {len(items)} tracks allowed, {refused} refused, {matrix.shape[0]} users, {plays} plays"
         )

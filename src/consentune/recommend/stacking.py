@@ -19,7 +19,10 @@ it, whatever the data.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -32,7 +35,11 @@ from consentune.recommend.interactions import holdout_split
 from consentune.recommend.metrics import long_tail_mask
 from consentune.recommend.models import FloatArray, Recommender, top_n
 
-CALIBRATION_USERS = 20_000  # the long-tail bonus is calibrated on at most this many training users
+_log = logging.getLogger(__name__)
+CALIBRATION_USERS = 20_000  # the stage is learned, and the long-tail bonus calibrated, on at most this many users
+SAMPLE_CELLS = 200_000_000  # ... and on fewer when users × items would pass this (every member scores every item)
+MIN_SAMPLE_USERS = 2_000  # but never fewer than this: ~300k candidates to learn 12 weights, bonus within ~±0.003
+SCORE_CELLS = 16_000_000  # users × items one member scores at once while candidates are built (~64 MB float32)
 MIN_HITS = 20  # fewer held-out hits than this and the stage would learn noise: average the members instead
 NOT_A_CANDIDATE = -1.0  # below every probability + bonus, so non-candidates rank last but stay finite
 
@@ -145,16 +152,22 @@ class TwoStage(Recommender):
 
     # -- training -------------------------------------------------------------
     def _fit(self, weighted: Any) -> None:
-        inner_train, inner_test = holdout_split(weighted, fraction=self.holdout, seed=self.seed)
-        users = np.flatnonzero(np.diff(inner_test.indptr) > 0)
+        with _phase("holdout split"):
+            inner_train, inner_test = holdout_split(weighted, fraction=self.holdout, seed=self.seed)
+        users = _sample(np.flatnonzero(np.diff(inner_test.indptr) > 0), self.seed, items=weighted.shape[1])
         inner_members = [copy.deepcopy(m) for m in self.members]
         for member in inner_members:
-            member.fit(inner_train)
+            with _phase(f"inner {type(member).__name__}.fit"):
+                member.fit(inner_train)
         rows = inner_train[users]
-        cand, features = self._features(inner_members, rows, _item_listeners(inner_train), long_tail_mask(inner_train))
+        with _phase(f"stage features, {users.size} users"):
+            listeners, tail = _item_listeners(inner_train), long_tail_mask(inner_train)
+            cand, features = self._features(inner_members, rows, listeners, tail)
+        del inner_members
         labels = _held_out(inner_test[users], cand)
         if MIN_HITS <= labels.sum() < labels.size:
-            self.stage.fit(features, labels)
+            with _phase(f"stage fit, {labels.size} candidates"):
+                self.stage.fit(features, labels)
             self.learned = True
         else:  # a new platform with a handful of plays: average the members' scores instead
             per_member = np.zeros(features.shape[1])
@@ -168,11 +181,13 @@ class TwoStage(Recommender):
         x = sp.csr_matrix(matrix, dtype=np.float32)
         self.n_items = x.shape[1]
         for member in self.members:
-            member.fit(x)
+            with _phase(f"{type(member).__name__}.fit"):
+                member.fit(x)
         self.listeners = _item_listeners(x)
         self.long_tail = long_tail_mask(x)
         self._damping = np.power(1.0 + self.listeners, -self.popularity_damping)
-        self._calibration = self._calibration_lists(x)
+        with _phase("calibration lists"):
+            self._calibration = self._calibration_lists(x)
         self.bonus = self._calibrate_bonus()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -195,9 +210,7 @@ class TwoStage(Recommender):
 
     def _calibration_lists(self, x: Any) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Candidates and probabilities for (a sample of) the training users, as padded users × slots arrays."""
-        users = np.flatnonzero(np.diff(x.indptr) > 0)
-        if users.size > CALIBRATION_USERS:
-            users = np.sort(np.random.default_rng(self.seed).choice(users, size=CALIBRATION_USERS, replace=False))
+        users = _sample(np.flatnonzero(np.diff(x.indptr) > 0), self.seed, items=x.shape[1])
         cand, features = self._features(self.members, x[users], self.listeners, self.long_tail)
         probability = self.stage.predict(features)
         counts = np.bincount(cand.users, minlength=users.size)
@@ -263,7 +276,28 @@ class TwoStage(Recommender):
     def _features(
         self, members: Sequence[Recommender], rows: Any, listeners: NDArray[Any], long_tail: NDArray[np.bool_]
     ) -> tuple[_Candidates, NDArray[np.float64]]:
-        """Candidates (unseen, from any member's top list) and their features, one row per (user, item)."""
+        """Candidates (unseen, from any member's top list) and their features, one row per (user, item).
+
+        Users are taken in batches of about ``SCORE_CELLS / items`` so no
+        member's scores for more than that many (user, item) cells exist at
+        once: memory stays bounded however many users and items there are.
+        Every feature is per user, so batching changes no value.
+        """
+        rows = sp.csr_matrix(rows)
+        n_users, n_items = rows.shape
+        batches = max(1, -(-n_users * max(1, n_items) // SCORE_CELLS))
+        users, items, blocks = [], [], []
+        for part in np.array_split(np.arange(n_users), min(batches, max(1, n_users))):
+            start = int(part[0]) if part.size else 0
+            cand, features = self._batch_features(members, rows[start : start + part.size], listeners, long_tail)
+            users.append(cand.users + start)
+            items.append(cand.items)
+            blocks.append(features)
+        return _Candidates(np.concatenate(users), np.concatenate(items)), np.concatenate(blocks)
+
+    def _batch_features(
+        self, members: Sequence[Recommender], rows: Any, listeners: NDArray[Any], long_tail: NDArray[np.bool_]
+    ) -> tuple[_Candidates, NDArray[np.float64]]:
         raw = [m.scores(rows) for m in members]
         # top lists and per-user z-scores need only each row's order, mean and spread: no standardised copy
         tops = np.concatenate([top_n(r, n=self.candidates, exclude=rows) for r in raw], axis=1)
@@ -278,6 +312,7 @@ class TwoStage(Recommender):
             best = np.full(rows.shape[0], -np.inf)
             np.maximum.at(best, cand.users, value)
             per_member += [value, value - best[cand.users]]
+        del raw
         member_block = np.column_stack(per_member)
         features = np.column_stack(
             [member_block, np.log1p(listeners[cand.items]), history[cand.users], tail, member_block * tail[:, None]]
@@ -324,6 +359,27 @@ def _held_out(test_rows: Any, cand: _Candidates) -> NDArray[np.bool_]:
         return np.zeros(0, dtype=bool)
     picked = sp.csr_matrix(test_rows)[cand.users, cand.items]
     return np.asarray(picked, dtype=np.float64).ravel() > 0
+
+
+@contextmanager
+def _phase(name: str) -> Iterator[None]:
+    """Log a fitting phase's wall and CPU seconds (``consentune.recommend.stacking``, level INFO)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    _log.info("%s: %.1f s wall, %.1f CPU-s", name, time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def _sample(users: NDArray[np.int64], seed: int, *, items: int) -> NDArray[np.int64]:
+    """A seeded sample of ``users`` (in row order) small enough to score every one of ``items`` for each.
+
+    At most ``CALIBRATION_USERS``, and at most ``SAMPLE_CELLS / items`` but
+    not below ``MIN_SAMPLE_USERS``: the cost of learning the stage and
+    calibrating the bonus then stays bounded as the catalogue grows.
+    """
+    size = min(CALIBRATION_USERS, max(MIN_SAMPLE_USERS, SAMPLE_CELLS // max(1, items)))
+    if users.size <= size:
+        return users
+    return np.sort(np.random.default_rng(seed).choice(users, size=size, replace=False))
 
 
 def _item_listeners(x: Any) -> NDArray[np.float64]:

@@ -1087,13 +1087,16 @@ class SqlStore:
         since: datetime | None = None,
         until: datetime | None = None,
         batch: int = 50_000,
+        users: Sequence[str] | None = None,
     ) -> Iterator[list[PlayEvent]]:
-        """Plays of ``tracks`` in [since, until), in pages of ``batch`` ordered by row id."""
+        """Plays of ``tracks`` in [since, until) (by ``users`` only, when given), in pages of ``batch`` by row id."""
         p = t.plays
         for chunk in _chunks(list(dict.fromkeys(tracks))):
             after = -1
             while True:
                 query = select(p).where(p.c.track_id.in_(chunk), p.c.id > after)
+                if users is not None:
+                    query = query.where(p.c.user_id.in_(list(users)))
                 if since is not None:
                     query = query.where(p.c.played_us >= to_us(since))
                 if until is not None:
@@ -1104,6 +1107,31 @@ class SqlStore:
                     break
                 yield [_play(r) for r in rows]
                 after = int(rows[-1].id)
+
+    def play_pair_counts(self, tracks: Sequence[TrackId], *, min_ms: int) -> tuple[list[str], list[TrackId], list[int]]:
+        """Columns (listener, track, plays) of every pair with plays of at least ``min_ms`` among ``tracks``.
+
+        The database groups and counts, so only one row per pair crosses to
+        Python, never one per play.
+        """
+        p = t.plays
+        users: list[str] = []
+        found: list[TrackId] = []
+        counts: list[int] = []
+        for chunk in _chunks(list(dict.fromkeys(tracks)), 2_000):
+            query = (
+                select(p.c.user_id, p.c.track_id, func.count())
+                .where(p.c.track_id.in_(chunk), p.c.ms_played >= min_ms)
+                .group_by(p.c.track_id, p.c.user_id)  # track first: SQLite keeps to the track index after ANALYZE
+            )
+            with self._read() as conn:
+                rows = conn.execute(query).all()
+            if rows:
+                u, f, c = zip(*rows, strict=True)
+                users.extend(u)
+                found.extend(f)
+                counts.extend(c)
+        return users, found, counts
 
     def user_plays(self, user_id: str, *, limit: int = 1000) -> list[PlayEvent]:
         """The user's newest ``limit`` plays, newest first."""
