@@ -7,6 +7,11 @@ Measured per backend, in one run:
   appends/s with the same workers (one play = one append);
 * integration rate: queued entries integrated per second (indices, tree, head,
   checkpoint and tlog-tiles included);
+* sustained: 1, 2 and 4 worker processes appending the way a gate request does
+  (one transaction holding consent still, one queue row per request; a play is one
+  record) for a fixed time while one integrator process runs every second beside
+  them, with the queue depth sampled over time: appends/s, entries/s appended and
+  integrated, and whether the queue stays bounded;
 * incremental audit of ``entries`` new entries: time and the audit process's peak RSS
   (a fresh process that imports only the ledger and the storage adapter);
 
@@ -104,6 +109,129 @@ def _parallel_appends(url: str, home: Path, workers: int, entries: int, batch: i
     }
 
 
+def _gate_append_worker(
+    url: str, home: str, worker: int, batch: int, ready: Any, start: Any, stop_at: Any, out: Any
+) -> None:
+    """Append until ``stop_at`` the way a gate request does: one transaction that holds consent still
+    (``consent_snapshot`` inside the unit of work: a shared lock on the consent version) and queues one
+    ledger row of ``batch`` records (a play is ``batch = 1``)."""
+    from consentune.types import TrackId
+
+    store, ledger = _ledger(url, Path(home))
+    records = _records(batch, worker)
+    tracks = [TrackId(r.track) for r in records]
+    ready.put(worker)
+    start.wait()
+    began, cpu, appends = time.perf_counter(), time.process_time(), 0
+    while time.time() < stop_at.value:
+        with store.transaction():
+            store.consent_snapshot(tracks)
+            ledger.append(records)
+        appends += 1
+    out.put(("append", began, time.perf_counter(), time.process_time() - cpu, appends, appends * batch))
+
+
+def _integrator_worker(url: str, home: str, interval_s: float, ready: Any, start: Any, done: Any, out: Any) -> None:
+    """Integrate every ``interval_s`` as the API's background integrator does, until appends stop and the
+    queue is empty; report entries integrated, rounds and CPU."""
+    store, ledger = _ledger(url, Path(home))
+    size0 = ledger.integrated_size
+    ready.put(-1)
+    start.wait()
+    began, cpu, rounds = time.perf_counter(), time.process_time(), 0
+    while True:
+        finished = done.is_set()  # read before the round: a round after the last append drains the queue
+        round_began = time.perf_counter()
+        ledger.integrate()
+        rounds += 1
+        if finished and store.last_queued() < 0:
+            break
+        time.sleep(max(0.0, interval_s - (time.perf_counter() - round_began)))
+    size = ledger.integrated_size
+    out.put(("integrate", began, time.perf_counter(), time.process_time() - cpu, rounds, size - size0))
+
+
+def _queue_depth(engine: Any) -> tuple[int, int]:
+    """(queued entries, integrated entries) now."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        queued = conn.execute(text("SELECT coalesce(sum(count), 0) FROM ledger_queue")).scalar_one()
+        size = conn.execute(text("SELECT size FROM ledger_head")).scalar_one()
+    return int(queued), int(size)
+
+
+def _sustained(
+    url: str, home: Path, *, workers: int, batch: int, seconds: float, interval_s: float, sample_s: float = 0.5
+) -> dict[str, Any]:
+    """``workers`` processes append gate-style for ``seconds`` while one integrator process runs beside them.
+
+    Sustained means the integrator keeps up: the queue depth (entries acknowledged, not yet integrated)
+    is sampled every ``sample_s``; its growth over the second half of the window is reported as entries/s
+    (near 0 when sustained; the append rate minus the integration rate when not).
+    """
+    from consentune.storage import make_engine
+
+    context = mp.get_context("spawn")
+    ready, start, done, out = context.Queue(), context.Event(), context.Event(), context.Queue()
+    stop_at = context.Value("d", 0.0)
+    appenders = [
+        context.Process(target=_gate_append_worker, args=(url, str(home), w, batch, ready, start, stop_at, out))
+        for w in range(workers)
+    ]
+    integrator = context.Process(target=_integrator_worker, args=(url, str(home), interval_s, ready, start, done, out))
+    for process in [*appenders, integrator]:
+        process.start()
+    for _ in range(workers + 1):
+        ready.get(timeout=600)
+    engine = make_engine(url)
+    depth0, size0 = _queue_depth(engine)
+    began = time.perf_counter()
+    stop_at.value = time.time() + seconds
+    start.set()
+    samples: list[tuple[float, int, int]] = []
+    while time.perf_counter() - began < seconds:
+        time.sleep(sample_s)
+        depth, size = _queue_depth(engine)
+        samples.append((round(time.perf_counter() - began, 2), depth, size - size0))
+    results = [out.get(timeout=3600) for _ in appenders]
+    appended_at = time.perf_counter()
+    done.set()
+    results.append(out.get(timeout=3600))
+    drained_after = time.perf_counter() - appended_at
+    for process in [*appenders, integrator]:
+        process.join()
+    engine.dispose()
+    appends = [r for r in results if r[0] == "append"]
+    integration = next(r for r in results if r[0] == "integrate")
+    window = max(r[2] for r in appends) - min(r[1] for r in appends)
+    entries = sum(r[5] for r in appends)
+    half = [s for s in samples if s[0] >= seconds / 2]
+    growth = (half[-1][1] - half[0][1]) / max(half[-1][0] - half[0][0], 1e-9) if len(half) > 1 else 0.0
+    integrated_in_window = samples[-1][2] if samples else 0
+    return {
+        "workers": workers,
+        "batch": batch,
+        "seconds": window,
+        "appends": sum(r[4] for r in appends),
+        "appends_per_s": sum(r[4] for r in appends) / window,
+        "entries": entries,
+        "per_s": entries / window,
+        "append_cpu_s": sum(r[3] for r in appends),
+        "integrated_per_s_in_window": integrated_in_window / max(samples[-1][0], 1e-9) if samples else 0.0,
+        "integrator_cpu_s": integration[3],
+        "integrator_rounds": integration[4],
+        "integrated_entries": integration[5],
+        "queue_depth_start": depth0,
+        "queue_depth_max": max((s[1] for s in samples), default=0),
+        "queue_depth_end": samples[-1][1] if samples else 0,
+        "queue_growth_per_s_second_half": growth,
+        "drain_s_after_appends": drained_after,
+        "samples": samples,
+        "cpu_s": sum(r[3] for r in appends) + integration[3],
+    }
+
+
 def _memory_mb(field: str) -> float:
     """``VmRSS`` (now) or ``VmHWM`` (peak) of this process in MB; unlike ru_maxrss, not inherited across exec."""
     try:
@@ -146,7 +274,16 @@ def _audit_in_child(url: str, home: Path) -> dict[str, Any]:
 
 
 def _bench_backend(
-    url: str, home: Path, *, entries: int, batch: int, workers: list[int], progress: Callable[[str], object]
+    url: str,
+    home: Path,
+    *,
+    entries: int,
+    batch: int,
+    workers: list[int],
+    sustained_s: float,
+    sustained_batches: tuple[int, ...],
+    interval_s: float,
+    progress: Callable[[str], object],
 ) -> dict[str, Any]:
     from consentune.storage import make_engine, migrate
 
@@ -174,6 +311,19 @@ def _bench_backend(
         "per_s": (size - before) / elapsed,
         "cpu_s": time.process_time() - cpu,
     }
+    for records in sustained_batches if sustained_s > 0 else ():
+        for count in workers:
+            progress(
+                f"  sustained: {count} worker(s), gate-style appends of {records:,} record(s), {sustained_s:.0f} s"
+            )
+            got = _sustained(url, home, workers=count, batch=records, seconds=sustained_s, interval_s=interval_s)
+            result[f"sustained_b{records}_{count}w"] = got
+            progress(
+                f"    {got['appends_per_s']:,.0f} appends/s, {got['per_s']:,.0f} entries/s appended, "
+                f"{got['integrated_per_s_in_window']:,.0f}/s integrated, queue {got['queue_depth_start']:,} -> "
+                f"max {got['queue_depth_max']:,} -> {got['queue_depth_end']:,}, "
+                f"drained {got['drain_s_after_appends']:.1f} s"
+            )
     progress("  first audit (sets the mark)")
     first = _audit_in_child(url, home)
     result["audit_all"] = first
@@ -267,6 +417,9 @@ def run_ledger(
     postgres_url: str | None = None,
     receipt_entries: int = 1_000_000,
     receipt_page: int = 100_000,
+    sustained_s: float = 20.0,
+    sustained_batches: tuple[int, ...] = (1, 100),
+    integrate_interval_s: float = 1.0,
     progress: Callable[[str], object] = lambda _m: None,
 ) -> dict[str, Any]:
     """Run the ledger benchmark on SQLite (and PostgreSQL if ``postgres_url``); return JSON-ready figures."""
@@ -282,6 +435,9 @@ def run_ledger(
             entries=entries,
             batch=batch,
             workers=list(workers),
+            sustained_s=sustained_s,
+            sustained_batches=sustained_batches,
+            interval_s=integrate_interval_s,
             progress=progress,
         )
         if postgres_url:
@@ -290,7 +446,15 @@ def run_ledger(
             home.mkdir()
             with _postgres_schema(postgres_url) as url:
                 results["postgresql"] = _bench_backend(
-                    url, home, entries=entries, batch=batch, workers=list(workers), progress=progress
+                    url,
+                    home,
+                    entries=entries,
+                    batch=batch,
+                    workers=list(workers),
+                    sustained_s=sustained_s,
+                    sustained_batches=sustained_batches,
+                    interval_s=integrate_interval_s,
+                    progress=progress,
                 )
     if receipt_entries:
         progress(f"receipt: {receipt_entries:,} entries about one track, pages of {receipt_page:,}")

@@ -69,6 +69,12 @@ def ledger(
         str | None, typer.Option(envvar="CONSENTUNE_BENCH_POSTGRES_URL", help="also run on this PostgreSQL server")
     ] = None,
     receipt_entries: Annotated[int, typer.Option(help="entries in the offline receipt check (0: skip)")] = 1_000_000,
+    sustained_seconds: Annotated[
+        float, typer.Option(help="seconds of gate-style appends beside a running integrator, per run (0: skip)")
+    ] = 20.0,
+    sustained_batches: Annotated[
+        str, typer.Option(help="records per gate-style append in the sustained runs (1 = a play)")
+    ] = "1,100",
 ) -> None:
     """Ledger appends/s with 1, 2, 4 workers, integration rate, incremental audit, 1M-entry receipt check."""
     from consentune.bench.ledger import run_ledger
@@ -79,6 +85,8 @@ def ledger(
         workers=tuple(int(w) for w in workers.split(",") if w.strip()),
         postgres_url=postgres_url,
         receipt_entries=receipt_entries,
+        sustained_s=sustained_seconds,
+        sustained_batches=tuple(int(b) for b in sustained_batches.split(",") if b.strip()),
         progress=console.print,
     )
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
@@ -111,10 +119,29 @@ def ledger(
             _fmt(r["verify_cpu_s"]),
         )
     console.print(table)
+    _print_sustained(results)
     console.print(f"load average before/after: {results['load_average_before']} / {results['load_average_after']}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
     console.print(f"wrote {out}")
+
+
+def _print_sustained(results: dict[str, Any]) -> None:
+    table = new_table(
+        "db", "W", "rec", "appends/s", "in/s", "integr/s", "q max", "q end", "q grow/s", "drain s", "CPU a/i",
+        title="sustained: W workers, gate-style appends of rec records beside a running integrator "
+        "(in/s appended, integr/s integrated, q = entries queued, q grow/s over the 2nd half)",
+    )  # fmt: skip
+    for backend in ("sqlite", "postgresql"):
+        for key, row in results.get(backend, {}).items():
+            if key.startswith("sustained_"):
+                table.add_row(
+                    backend, str(row["workers"]), str(row["batch"]), _fmt(row["appends_per_s"]), _fmt(row["per_s"]),
+                    _fmt(row["integrated_per_s_in_window"]), _fmt(row["queue_depth_max"]),
+                    _fmt(row["queue_depth_end"]), _fmt(row["queue_growth_per_s_second_half"]),
+                    _fmt(row["drain_s_after_appends"]), f"{row['append_cpu_s']:.1f} / {row['integrator_cpu_s']:.1f}",
+                )  # fmt: skip
+    console.print(table)
 
 
 @bench_app.command("recommend")

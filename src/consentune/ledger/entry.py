@@ -199,6 +199,7 @@ __all__ = [
 
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_quote = json.encoder.encode_basestring  # the string encoder json.dumps(ensure_ascii=False) itself uses
 
 
 def fast_entry_bytes(
@@ -212,36 +213,29 @@ def fast_entry_bytes(
     reason: str,
     terms_version: int | None,
 ) -> bytes:
-    """The same bytes as ``LedgerEntry(...).to_bytes()``, about ten times faster.
+    """The same bytes as ``LedgerEntry(...).to_bytes()``, many times faster.
 
-    The append path writes tens of thousands of entries per second, so it
-    skips the generic canonical-JSON walk: the key order below *is* the
-    sorted order, and the checks are the ones ``LedgerEntry`` makes, except
-    the calendar check of ``time``, which the caller makes once per batch.
+    The integrator writes tens of thousands of entries per second, so it skips
+    the generic canonical-JSON walk: the key order below *is* the sorted order,
+    strings are escaped by the same function ``json.dumps(ensure_ascii=False)``
+    uses, and the checks are the ones ``LedgerEntry`` makes, except the
+    calendar check of ``time``, which the caller makes once per batch.
     """
-    for value in (actor, action, decision, reason):
-        if type(value) is not str:
-            raise _invalid(f"field value {value!r} must be a string")
-    for optional in (purpose, track):
-        if optional is not None and type(optional) is not str:
-            raise _invalid(f"field value {optional!r} must be a string or null")
-    for number in (sequence, terms_version):
-        if number is not None and (type(number) is not int or not 0 <= number <= MAX_SAFE_INT):
-            raise _invalid(f"number {number!r} must be an integer in [0, 2**53 - 1]")
+    if type(actor) is not str or type(action) is not str or type(decision) is not str or type(reason) is not str:
+        raise _invalid(f"field values {actor!r}, {action!r}, {decision!r}, {reason!r} must be strings")
+    if (purpose is not None and type(purpose) is not str) or (track is not None and type(track) is not str):
+        raise _invalid(f"field values {purpose!r}, {track!r} must be strings or null")
+    if type(sequence) is not int or not 0 <= sequence <= MAX_SAFE_INT:
+        raise _invalid(f"number {sequence!r} must be an integer in [0, 2**53 - 1]")
+    if terms_version is not None and (type(terms_version) is not int or not 0 <= terms_version <= MAX_SAFE_INT):
+        raise _invalid(f"number {terms_version!r} must be an integer in [0, 2**53 - 1]")
     if decision not in DECISIONS or not actor or not action:
         raise _invalid(f"decision {decision!r} / actor / action are not valid")
-    text = _dumps(
-        {
-            "action": action,
-            "actor": actor,
-            "decision": decision,
-            "purpose": purpose,
-            "reason": reason,
-            "sequence": sequence,
-            "terms_version": terms_version,
-            "time": time,
-            "track": track,
-        }
+    text = (
+        f'{{"action":{_quote(action)},"actor":{_quote(actor)},"decision":{_quote(decision)},'
+        f'"purpose":{"null" if purpose is None else _quote(purpose)},"reason":{_quote(reason)},'
+        f'"sequence":{sequence},"terms_version":{"null" if terms_version is None else terms_version},'
+        f'"time":{_quote(time)},"track":{"null" if track is None else _quote(track)}}}'
     )
     try:
         return text.encode("utf-8")

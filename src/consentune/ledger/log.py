@@ -29,7 +29,7 @@ from consentune.ledger.merkle import (
 )
 from consentune.ledger.receipt import build_receipt, build_receipt_page
 from consentune.ledger.sequencer import LedgerTicket, encode_batch, plan_integration
-from consentune.ledger.tiles import CHECKPOINT_PATH, TileStore, publish
+from consentune.ledger.tiles import CHECKPOINT_PATH, TILE_WIDTH, CachedSource, RecentEntries, TileStore, publish
 from consentune.observe import NULL_OBSERVER, Observer
 from consentune.ports import LedgerRepo, StoredCheckpoint
 
@@ -82,6 +82,7 @@ class UsageLedger:
         self._clock = clock
         self._tiles = tiles
         self._integrate_batch = integrate_batch
+        self._recent = RecentEntries()  # what this process integrated last: publishing need not read it back
 
     @property
     def verifier_key(self) -> str:
@@ -180,6 +181,8 @@ class UsageLedger:
             if plan is None:
                 return self._repo.ledger_head()[0]
             grew = grew or bool(plan.rows)
+            if plan.rows and self._tiles is not None:
+                self._recent.add(plan.old_size, plan.rows)
             if plan.new_size == plan.old_size:
                 break
         size = self._repo.ledger_head()[0]
@@ -217,7 +220,9 @@ class UsageLedger:
         published = self._published_size()
         if published >= cp.size:
             return  # another integrator already published this size or a later one
-        publish(self._tiles, self._repo, old_size=published, new_size=cp.size, checkpoint_note=cp.note)
+        source = CachedSource(self._repo, self._recent)
+        publish(self._tiles, source, old_size=published, new_size=cp.size, checkpoint_note=cp.note)
+        self._recent.keep_from(cp.size - cp.size % TILE_WIDTH)  # the partial tile's entries are published again
 
     def checkpoint(self, *, max_age_s: float = 0.0) -> StoredCheckpoint:
         """A checkpoint covering everything acknowledged so far (integrating first).

@@ -146,10 +146,83 @@ def publish(store: TileStore, source: TileSource, *, old_size: int, new_size: in
     return written + 1
 
 
+class _Entry:
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class RecentEntries:
+    """The entries and leaf hashes this process integrated last, so publishing need not read them back.
+
+    Holds a contiguous run ``[start, start + len)`` of the log: what the last
+    integrations committed plus the tail of the partial level-0 tile before
+    them, at most ``limit`` entries (beyond that it forgets everything and
+    publishing reads the database, as it would without it).  A run that does
+    not continue the held one (another process integrated in between) replaces it.
+    """
+
+    def __init__(self, *, limit: int = 262_144) -> None:
+        self._limit = limit
+        self.start = 0
+        self._data: list[bytes] = []
+        self._leaves: list[bytes] = []
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self._data)
+
+    def add(self, first: int, rows: Sequence[tuple[int, bytes, bytes, str | None, str | None]]) -> None:
+        """Remember committed entry rows ``(seq, data, leaf hash, ...)`` that start at sequence ``first``."""
+        if first != self.stop or len(self._data) + len(rows) > self._limit:
+            self.start, self._data, self._leaves = first, [], []
+        if len(rows) > self._limit:
+            self.start = first + len(rows)
+            return
+        self._data.extend(row[1] for row in rows)
+        self._leaves.extend(row[2] for row in rows)
+
+    def keep_from(self, seq: int) -> None:
+        """Forget entries before ``seq`` (those of full tiles already published)."""
+        drop = min(max(0, seq - self.start), len(self._data))
+        del self._data[:drop], self._leaves[:drop]
+        self.start += drop
+
+    def covers(self, start: int, stop: int) -> bool:
+        return self.start <= start and stop <= self.stop
+
+    def data(self, start: int, stop: int) -> list[bytes]:
+        return self._data[start - self.start : stop - self.start]
+
+    def leaves(self, start: int, stop: int) -> list[bytes]:
+        return self._leaves[start - self.start : stop - self.start]
+
+
+class CachedSource:
+    """A :class:`TileSource` that serves level-0 hashes and entries from :class:`RecentEntries` when it holds them."""
+
+    def __init__(self, source: TileSource, recent: RecentEntries) -> None:
+        self._source, self._recent = source, recent
+
+    def node_range(self, level: int, start: int, stop: int) -> list[bytes]:
+        if level == 0 and self._recent.covers(start, stop):
+            return self._recent.leaves(start, stop)
+        return self._source.node_range(level, start, stop)
+
+    def iter_ledger(self, *, start: int = 0, stop: int | None = None, batch: int = 10_000) -> Iterator[Sequence[_Row]]:
+        if stop is not None and self._recent.covers(start, stop):
+            yield [_Entry(data) for data in self._recent.data(start, stop)]
+            return
+        yield from self._source.iter_ledger(start=start, stop=stop, batch=batch)
+
+
 __all__ = [
     "CHECKPOINT_PATH",
     "TILE_HEIGHT",
     "TILE_WIDTH",
+    "CachedSource",
+    "RecentEntries",
     "TileAddress",
     "TileSource",
     "TileStore",
