@@ -416,6 +416,9 @@ def _listener_desk(
     )
 
 
+SHIELD_STATE_FILE = "shield-state.sqlite3"  # in the home folder: the `file` shield state
+
+
 def _shield_cells(settings: Settings, shared: redis.Redis | None) -> SharedCells | None:
     """Where the shield's state lives (``CONSENTUNE_SHIELD_STATE``); None: in this process only."""
     mode = settings.shield_state
@@ -423,8 +426,8 @@ def _shield_cells(settings: Settings, shared: redis.Redis | None) -> SharedCells
         mode = "redis" if shared is not None else "memory"
     if mode == "redis" and shared is not None:
         return PrefetchCells(RedisCells(shared, prefix=settings.redis_prefix))
-    if mode == "file":
-        return PrefetchCells(SqliteCells(settings.home / "shield-state.sqlite3"))
+    if mode == "file":  # with a Redis URL the rate limiter is Redis's, not the file's buckets
+        return PrefetchCells(SqliteCells(settings.home / SHIELD_STATE_FILE), takes=not settings.redis_url)
     return None
 
 

@@ -7,6 +7,7 @@ own guards and listener desks, as the HTTP layer does.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -20,8 +21,11 @@ from consentune.errors import StreamSuperseded
 from consentune.service import Consentune, open_service
 from consentune.shield.detect import AccessEvent
 from consentune.shield.shareddetect import SharedScraperDetector
+from tests.cli import run
 from tests.sharedstate.conftest import SharedRedis
 from tests.shield.test_detect import T0, Who, concurrent_plays, ev, same, sequential, shuffled
+
+COUNTS = ("events", "allow", "challenge", "block", "forgotten")
 
 
 @dataclass
@@ -60,6 +64,7 @@ def test_a_scraper_split_across_two_workers_is_stopped_as_on_one(workers: Worker
                                   identify_at_ingest=False, shield_state="memory"))  # fmt: skip
     try:
         one = [alone.listen.guard.check(e).action for e in events]
+        one_counts = alone.listen.guard._detector.stats()
     finally:
         alone.close()
     guards = [workers.a.listen.guard, workers.b.listen.guard]
@@ -69,6 +74,9 @@ def test_a_scraper_split_across_two_workers_is_stopped_as_on_one(workers: Worker
     assert split == one
     blocks = workers.a.listen.guard.decisions(action="block", active_only=True, now=T0)
     assert len(blocks) == 1  # decided once, whichever worker saw the scraper next
+    counted = [g.status() for g in guards]
+    assert counted[0] == counted[1] and counted[0]["detector_scope"] == "deployment"
+    assert {k: counted[0]["detector"][k] for k in COUNTS} == {k: one_counts[k] for k in COUNTS}  # type: ignore[index]
 
 
 def test_one_active_stream_per_listener_across_workers(workers: Workers, audio_files: dict[str, bytes]) -> None:
@@ -107,6 +115,10 @@ def test_a_lockdown_decided_on_one_worker_holds_on_the_other(workers: Workers) -
     refused = workers.b.listen.guard.check(ev(newcomer, T0 + 60, "play", track_id="trk_2", duration_s=200.0))
     assert refused.action == "block" and refused.verdict is not None
     assert refused.verdict.signals[0].name == "ban_evasion"
+    again = workers.a.listen.guard.check(ev(newcomer, T0 + 65, "play", track_id="trk_3", duration_s=200.0))
+    assert again.action == "block" and again.reference == refused.reference is not None
+    recorded = [r for r in workers.a.listen.guard.decisions(action="lockdown") if r.subject == "session:fresh"]
+    assert len(recorded) == 1  # one record of the refusal in the deployment, not one per worker
     elsewhere = workers.b.listen.guard.check(
         replace(ev(newcomer, T0 + 70, "play", track_id="trk_3", duration_s=200.0), address="203.0.113.200")
     )
@@ -116,3 +128,25 @@ def test_a_lockdown_decided_on_one_worker_holds_on_the_other(workers: Workers) -
     later = Who("later", address, account="later-account")
     after = workers.a.listen.guard.check(ev(later, T0 + 90, "play", track_id="trk_4", duration_s=200.0))
     assert after.action == "allow"
+
+
+def test_the_operator_cli_shows_every_workers_detector_counts(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`serve --workers N` without Redis shares the state file; `shield status` (setting `auto`) reads it."""
+    monkeypatch.delenv("CONSENTUNE_SHIELD_STATE", raising=False)
+    monkeypatch.delenv("CONSENTUNE_REDIS_URL", raising=False)
+    settings = replace(Settings.from_env(), shield_state="file")
+    a, b = open_service(settings), open_service(settings)
+    try:
+        for n, guard in enumerate([a.listen.guard, b.listen.guard, b.listen.guard]):
+            guard.check(ev(Who(f"s{n}", f"203.0.113.{n + 1}"), T0 + n, "page"))
+    finally:
+        a.close()
+        b.close()
+    code, out, _ = run(capsys, "shield", "status", "--json")
+    assert code == 0
+    detector = json.loads(out)["detector"]
+    assert detector["events"] == 3 and detector["allow"] == 3
+    code, out, _ = run(capsys, "shield", "status")
+    assert code == 0 and "detector, every worker: 3 events, 3 allow" in out

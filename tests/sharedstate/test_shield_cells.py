@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,9 +20,18 @@ from consentune.errors import StreamSuperseded
 from consentune.sharedstate.cells import RedisCells
 from consentune.sharedstate.sqlitecells import SqliteCells
 from consentune.shield.active import SharedActivePlays
-from consentune.shield.cells import Cell, CellWrite, MemoryCells, PrefetchCells, SharedCells, update_cell
+from consentune.shield.cells import (
+    Cell,
+    CellWrite,
+    MemoryCells,
+    PrefetchCells,
+    ReadsAndTakes,
+    SharedCells,
+    Take,
+    update_cell,
+)
 from consentune.shield.detect import AccessEvent, ScraperDetector
-from consentune.shield.ratelimit import CellRateLimiter, MemoryRateLimiter, Rate
+from consentune.shield.ratelimit import CellRateLimiter, MemoryRateLimiter, Rate, RateLimiter
 from consentune.shield.shareddetect import SharedScraperDetector
 from consentune.shield.subjectcodec import decode_subject, encode_subject
 from tests.sharedstate.conftest import SharedRedis
@@ -75,6 +84,54 @@ def test_compare_and_set_applies_all_writes_or_none(cells: SharedCells) -> None:
     assert cells.commit([CellWrite("a", a.version, b"2"), CellWrite("b", None, None)], ttl_s=60)
     a2, b2 = cells.load(["a", "b"])
     assert (a2.data, b2.data) == (b"2", None) and a2.version > a.version
+
+
+def test_counters_move_with_a_commit_and_not_with_a_lost_race(cells: SharedCells) -> None:
+    assert cells.counters() == {}
+    assert cells.commit([CellWrite("a", 0, b"1")], ttl_s=60, counts={"x": 2, "y": 0})
+    assert not cells.commit([CellWrite("a", 0, b"2")], ttl_s=60, counts={"x": 5})
+    assert cells.commit([CellWrite("a", None, b"3")], ttl_s=60, counts={"x": 1, "z": 4})
+    assert cells.counters() == {"x": 3, "z": 4}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_reads_and_takes_admit_what_the_rate_limiter_admits(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    """Tokens taken with the reads, up to the first refusal, are the rate limiter's own buckets; a live block
+    record among the first cells takes none."""
+    store = next(_cells(request, tmp_path, backend))
+    assert isinstance(store, ReadsAndTakes)
+    limiter = _limiter_over(store, request)
+    rate, other = Rate(per_second=2.0, burst=5.0), Rate(per_second=0.5, burst=3.0)
+    rng = random.Random(11)
+    reference = MemoryRateLimiter()
+    store.commit([CellWrite("block:s:late", None, f"7 {T0 + 5.0!r}".encode())], ttl_s=60)
+    for n, t in enumerate(sorted(T0 + rng.uniform(0, 10) for _ in range(80))):
+        takes = [Take("k1", rate.per_second, rate.burst), Take("k2", other.per_second, other.burst)]
+        blocks = ["block:s:late"] if n % 3 == 0 else []
+        cells, taken = store.load_and_take([*blocks, "det:x"], blocks=len(blocks), takes=takes, now=t)
+        assert len(cells) == len(blocks) + 1
+        if blocks and t < T0 + 5.0:
+            assert taken is None
+            continue
+        expected = []
+        for key, r in (("k1", rate), ("k2", other)):
+            expected.append(reference.hit(key, r, now=t))
+            if not expected[-1][0]:
+                break
+        assert taken is not None
+        assert [(ok, round(retry, 9)) for ok, retry in taken] == [(ok, round(retry, 9)) for ok, retry in expected]
+    assert limiter.hit("k1", rate, now=T0 + 10.0) == reference.hit("k1", rate, now=T0 + 10.0)  # the same bucket
+
+
+def _limiter_over(store: SharedCells, request: pytest.FixtureRequest) -> RateLimiter:
+    if isinstance(store, SqliteCells):
+        return CellRateLimiter(store)
+    from consentune.sharedstate.ratelimit import RedisRateLimiter
+
+    shared: SharedRedis = request.getfixturevalue("shared_redis")
+    return RedisRateLimiter(shared.url, prefix=f"{shared.prefix}rl:")
 
 
 def test_two_stores_over_one_backend_race_and_exactly_one_wins(request: pytest.FixtureRequest, tmp_path: Path) -> None:
@@ -193,7 +250,8 @@ def test_racing_workers_lose_no_update(cells: SharedCells) -> None:
     account = decode_subject(cell.data)
     assert account.plays.get(T0, 600.0) == pytest.approx(100.0)
     assert len(account.recent) == 100
-    assert sum(d.stats()["last_write_wins"] for d in detectors) == 0
+    assert detectors[0].stats()["last_write_wins"] == 0
+    assert detectors[0].stats()["events"] == detectors[1].stats()["events"] == 100  # every worker's, counted once
 
 
 def test_a_lift_on_one_worker_ends_the_lockdown_on_another(cells: SharedCells) -> None:
@@ -293,5 +351,52 @@ def test_a_guarded_request_reads_its_shared_state_in_one_round_trip(tmp_path: Pa
         who = Who("one-trip", "203.0.113.77", account="acct-one-trip")
         guard.check(ev(who, T0, "play", track_id="trk_1", catalog_index=1, duration_s=200.0))
         assert store.loads == 1
+    finally:
+        svc.close()
+
+
+class CountingFile(SqliteCells):
+    """The state file, counting round trips (each call is one transaction or read)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.trips: list[str] = []
+
+    def load(self, keys: Sequence[str]) -> list[Cell]:
+        self.trips.append("load")
+        return super().load(keys)
+
+    def load_and_take(
+        self, keys: Sequence[str], *, blocks: int, takes: Sequence[Take], now: float
+    ) -> tuple[list[Cell], list[tuple[bool, float]] | None]:
+        self.trips.append("load_and_take")
+        return super().load_and_take(keys, blocks=blocks, takes=takes, now=now)
+
+    def commit(self, writes: Sequence[CellWrite], *, ttl_s: float, counts: Mapping[str, int] | None = None) -> bool:
+        self.trips.append("commit")
+        return super().commit(writes, ttl_s=ttl_s, counts=counts)
+
+
+def test_a_guarded_request_costs_two_round_trips_rate_limits_included(tmp_path: Path) -> None:
+    from consentune.config import Settings
+    from consentune.service import open_service
+
+    svc = open_service(Settings(home=tmp_path / "h", database_url=f"sqlite:///{tmp_path / 'c.db'}",
+                                identify_at_ingest=False, shield_state="file"))  # fmt: skip
+    try:
+        guard = svc.listen.guard
+        store = CountingFile(tmp_path / "h" / "shield-state.sqlite3")
+        ahead = PrefetchCells(store)
+        guard._board._cells = ahead  # type: ignore[union-attr]
+        guard._detector._cells = ahead  # type: ignore[attr-defined]
+        guard._limiter = CellRateLimiter(store)
+        who = Who("two-trips", "203.0.113.78", account="acct-two-trips")
+        for n in range(3):  # the first and later events alike (the later ones reuse this worker's decoded subjects)
+            store.trips.clear()
+            outcome = guard.check(ev(who, T0 + n, "play", track_id=f"trk_{n}", catalog_index=n, duration_s=200.0))
+            assert outcome.action == "allow"
+            assert store.trips == ["load_and_take", "commit"]
+        buckets = store.load(["rl:plays_per_session:session:two-trips", "rl:plays_per_account:account:acct-two-trips"])
+        assert all(b.data is not None for b in buckets)  # both plays' tokens were taken, in the read
     finally:
         svc.close()

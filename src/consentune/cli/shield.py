@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from consentune.cli.common import ADMIN_ACTOR, console, print_json, print_table,
 
 if TYPE_CHECKING:
     from consentune.ports import ShieldRecord
+    from consentune.service import Consentune
 
 DAY_S = 86_400.0
 shield_app = typer.Typer(help="The scraping shield: status, challenge/block log, lifting blocks.")
@@ -20,9 +22,11 @@ shield_app = typer.Typer(help="The scraping shield: status, challenge/block log,
 
 @shield_app.command("status")
 def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Blocks and challenges as the deployment recorded them in its database (all server processes)."""
-    records = service().listen.guard.decisions(limit=1_000_000)
-    info = _recorded_status(records, now=time.time())
+    """Blocks and challenges as the deployment recorded them in its database (all server processes), and
+    the detector's counters of every worker when the shield's state is shared (Redis or the state file)."""
+    guard = _shared_state_service().listen.guard
+    info = _recorded_status(guard.decisions(limit=1_000_000), now=time.time())
+    info["detector"] = guard.detector_counts()
     if as_json:
         print_json(info)
         return
@@ -35,7 +39,24 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     latest = info["latest_decision"]
     if isinstance(latest, dict):
         console.print(f"latest decision: {latest['at']} {latest['action']} {latest['subject']}", markup=False)
-    console.print("live detector counters are per server process: GET /v1/admin/shield/status with an admin key")
+    counts = info["detector"]
+    if isinstance(counts, dict):
+        shown = ", ".join(f"{n} {name}" for name, n in counts.items())
+        console.print(f"detector, every worker: {shown}", markup=False)
+    else:
+        console.print("live detector counters are per server process: GET /v1/admin/shield/status with an admin key")
+
+
+def _shared_state_service() -> Consentune:
+    """The service as the server sees the shield's state: `serve --workers N` without Redis shares a state
+    file in the home folder, which an `auto` setting here reads too when it is there."""
+    from consentune.config import Settings
+    from consentune.service import SHIELD_STATE_FILE, open_service
+
+    settings = Settings.from_env()
+    if settings.shield_state == "auto" and not settings.redis_url and (settings.home / SHIELD_STATE_FILE).is_file():
+        settings = dataclasses.replace(settings, shield_state="file")
+    return open_service(settings)
 
 
 def _recorded_status(records: Sequence[ShieldRecord], *, now: float) -> dict[str, object]:

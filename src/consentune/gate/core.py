@@ -190,6 +190,10 @@ class PurposeGate:
             self._terms_cache = (version, fresh)
         return fresh
 
+    def now(self) -> datetime:
+        """The gate's clock (rules start and end on it)."""
+        return self._clock()
+
     def decide_purposes(
         self, *, purposes: Sequence[Purpose], tracks: Sequence[TrackId]
     ) -> tuple[dict[Purpose, BatchDecision], datetime | None]:

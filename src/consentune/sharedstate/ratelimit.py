@@ -10,36 +10,42 @@ from __future__ import annotations
 from consentune.errors import InvalidInput, StorageError
 from consentune.shield.ratelimit import Rate, check_cost
 
-# KEYS[1] bucket; ARGV: per_second, burst, now, cost.  Returns {admitted, retry_after as string}
-# (Redis truncates Lua numbers to integers, hence the string).
-_LUA_TAKE = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
-local state = redis.call('HMGET', KEYS[1], 't', 'ts')
-local tokens = tonumber(state[1])
-local last = tonumber(state[2])
-if tokens == nil or last == nil then
-  tokens = burst
-  last = now
+# One bucket: refill then take, as take_tokens; the key expires once the bucket would be full again.  Returns
+# {admitted, retry_after as a string} (Redis truncates Lua numbers to integers, hence the string).
+LUA_TAKE_FUNCTION = """
+local function take(key, rate, burst, now, cost)
+  local state = redis.call('HMGET', key, 't', 'ts')
+  local tokens = tonumber(state[1])
+  local last = tonumber(state[2])
+  if tokens == nil or last == nil then
+    tokens = burst
+    last = now
+  end
+  if now > last then
+    tokens = math.min(burst, tokens + (now - last) * rate)
+    last = now
+  end
+  local admitted = 0
+  local retry = 0
+  if tokens >= cost then
+    tokens = tokens - cost
+    admitted = 1
+  else
+    retry = (cost - tokens) / rate
+  end
+  redis.call('HSET', key, 't', string.format('%.17g', tokens), 'ts', string.format('%.17g', last))
+  redis.call('EXPIRE', key, math.ceil((burst - tokens) / rate) + 1)
+  return {admitted, string.format('%.17g', retry)}
 end
-if now > last then
-  tokens = math.min(burst, tokens + (now - last) * rate)
-  last = now
-end
-local admitted = 0
-local retry = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  admitted = 1
-else
-  retry = (cost - tokens) / rate
-end
-redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'ts', string.format('%.17g', last))
-redis.call('EXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1)
-return {admitted, string.format('%.17g', retry)}
 """
+
+# KEYS[1] bucket; ARGV: per_second, burst, now, cost.
+_LUA_TAKE = (
+    LUA_TAKE_FUNCTION
+    + """
+return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+"""
+)
 
 
 class RedisRateLimiter:
@@ -78,4 +84,4 @@ class RedisRateLimiter:
         self._client.close()
 
 
-__all__ = ["RedisRateLimiter"]
+__all__ = ["LUA_TAKE_FUNCTION", "RedisRateLimiter"]

@@ -6,14 +6,20 @@ the board makes a block decided on one worker stop the subject on all of
 them at its next request (no second decision recorded for it), and a lift
 on one worker end the block on all of them at once: ``lifted:<record id>``
 overrides a worker's cached copy of the database until that copy reloads.
+A lockdown's refusal of a newcomer is recorded once per deployment through
+``refused:<subject>`` (the first worker to claim it records it).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 
-from consentune.shield.cells import CellWrite, PrefetchCells, SharedCells
+from consentune.shield.cells import CellWrite, PrefetchCells, SharedCells, Take
+
+CLAIM_S = 10.0
+_CLAIMED = b"claimed"
 
 
 class SharedBlocks:
@@ -25,14 +31,18 @@ class SharedBlocks:
         self._ttl_s = block_s
 
     @contextlib.contextmanager
-    def prefetched(self, subjects: Iterable[str], more: Sequence[str]) -> Iterator[None]:
+    def prefetched(
+        self, subjects: Sequence[str], more: Sequence[str], *, takes: Sequence[Take] = (), now: float = 0.0
+    ) -> Iterator[list[tuple[bool, float]] | None]:
         """Read the subjects' block cells and ``more`` (the detector's) in one round trip, when the cells
-        can read ahead."""
+        can read ahead; with ``takes``, the rate limits too when the backend holds the buckets (yields
+        their results; None when not taken: a live block, or no such backend)."""
         if not isinstance(self._cells, PrefetchCells):
-            yield
+            yield None
             return
-        with self._cells.prefetched([f"block:{s}" for s in subjects] + list(more)):
-            yield
+        keys = [f"block:{s}" for s in subjects] + list(more)
+        with self._cells.prefetched(keys, blocks=len(subjects), takes=takes, now=now) as taken:
+            yield taken
 
     def block(self, subject: str, record_id: int, *, until: float) -> None:
         self._cells.commit([CellWrite(f"block:{subject}", None, f"{record_id} {until!r}".encode())], ttl_s=self._ttl_s)
@@ -44,6 +54,30 @@ class SharedBlocks:
             if cell.data is not None and int(cell.data.split()[0]) == record_id:  # a newer block stays
                 writes.append(CellWrite(f"block:{subject}", cell.version, None))
         self._cells.commit(writes, ttl_s=self._ttl_s)
+
+    def record_once(self, subject: str, record: Callable[[], int], *, ttl_s: float, wait_s: float = 2.0) -> int | None:
+        """The one record of ``subject``'s refusal in the deployment: the first worker to claim
+        ``refused:<subject>`` calls ``record`` and publishes its id; the others use that id (waiting up to
+        ``wait_s`` for it; None if it is not there by then).  A claim whose worker died frees itself after
+        ``CLAIM_S``."""
+        key = f"refused:{subject}"
+        deadline = time.monotonic() + wait_s
+        while True:
+            (cell,) = self._cells.load([key])
+            if cell.data is not None and cell.data != _CLAIMED:
+                return int(cell.data)
+            if cell.data is None and self._cells.commit([CellWrite(key, cell.version, _CLAIMED)], ttl_s=CLAIM_S):
+                try:
+                    record_id = record()
+                except BaseException:
+                    self._cells.commit([CellWrite(key, None, None)], ttl_s=CLAIM_S)
+                    raise
+                self._cells.commit([CellWrite(key, None, str(record_id).encode())], ttl_s=ttl_s)
+                return record_id
+            if time.monotonic() > deadline:
+                return None
+            if cell.data is not None:
+                time.sleep(0.005)
 
     def first_blocked(
         self, subjects: Sequence[str], cached: Sequence[tuple[str, tuple[int, float]]], *, now: float

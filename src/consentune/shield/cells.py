@@ -10,6 +10,12 @@ last write, so memory is bounded by what was active within that time.
 Backends: :class:`MemoryCells` (one process: tests and single-worker
 tools), ``sharedstate.RedisCells`` (workers on many hosts) and
 ``sharedstate.SqliteCells`` (workers on one host, one file).
+
+Two optional parts of the port keep a listener request at two round trips:
+a commit may carry counter increments (:meth:`SharedCells.commit` with
+``counts``: applied only with the writes, so a lost race counts nothing),
+and a backend that also holds the rate-limit buckets may read cells and
+take tokens in one step (:class:`ReadsAndTakes`).
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -39,13 +46,43 @@ class CellWrite:
     data: bytes | None
 
 
+@dataclass(frozen=True)
+class Take:
+    """Take ``cost`` tokens from rate-limit bucket ``key`` (refilling ``per_second`` up to ``burst``)."""
+
+    key: str
+    per_second: float
+    burst: float
+    cost: float = 1.0
+
+
 class SharedCells(Protocol):
     def load(self, keys: Sequence[str]) -> list[Cell]:
         """The current cells of ``keys``, in order, in one round trip."""
         ...
 
-    def commit(self, writes: Sequence[CellWrite], *, ttl_s: float) -> bool:
-        """Apply all ``writes`` or none: False when any expected version no longer holds."""
+    def commit(self, writes: Sequence[CellWrite], *, ttl_s: float, counts: Mapping[str, int] | None = None) -> bool:
+        """Apply all ``writes`` or none: False when any expected version no longer holds.  ``counts``: add
+        these to the store's counters, together with the writes (nothing when the commit fails)."""
+        ...
+
+    def counters(self) -> dict[str, int]:
+        """Every counter commits have added to, deployment-wide (counters never expire)."""
+        ...
+
+
+@runtime_checkable
+class ReadsAndTakes(Protocol):
+    """A backend holding both the cells and the rate limiter's buckets: a listener request's reads and its
+    rate limits in one round trip."""
+
+    def load_and_take(
+        self, keys: Sequence[str], *, blocks: int, takes: Sequence[Take], now: float
+    ) -> tuple[list[Cell], list[tuple[bool, float]] | None]:
+        """The cells of ``keys``; then, unless one of the first ``blocks`` cells holds a live block record
+        (``"<record id> <until>"`` with ``now < until``: :mod:`~consentune.shield.blockboard`'s format),
+        take ``takes`` in order up to the first one refused, as the rate limiter would, and return their
+        (admitted, retry after seconds).  None: blocked, nothing taken."""
         ...
 
 
@@ -54,6 +91,7 @@ class MemoryCells:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._cells: dict[str, tuple[int, bytes | None, float]] = {}
+        self._counts: Counter[str] = Counter()
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -66,7 +104,7 @@ class MemoryCells:
         version, data, expires = self._cells.get(key, (0, None, 0.0))
         return Cell(version, data if expires > now else None)
 
-    def commit(self, writes: Sequence[CellWrite], *, ttl_s: float) -> bool:
+    def commit(self, writes: Sequence[CellWrite], *, ttl_s: float, counts: Mapping[str, int] | None = None) -> bool:
         now = self._clock()
         with self._lock:
             for w in writes:
@@ -75,7 +113,12 @@ class MemoryCells:
             for w in writes:
                 version = self._cells.get(w.key, (0, None, 0.0))[0] + 1
                 self._cells[w.key] = (version, w.data, now + ttl_s)
+            self._counts.update({name: n for name, n in (counts or {}).items() if n})
         return True
+
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
 
 
 class PrefetchCells:
@@ -89,15 +132,26 @@ class PrefetchCells:
     Per thread, as each request runs on one.
     """
 
-    def __init__(self, inner: SharedCells) -> None:
+    def __init__(self, inner: SharedCells, *, takes: bool = True) -> None:
+        """``takes``: ``inner`` holds the buckets of the deployment's rate limiter (take tokens with reads)."""
         self._inner = inner
+        self._fused = inner if takes and isinstance(inner, ReadsAndTakes) else None
         self._local = threading.local()
 
     @contextlib.contextmanager
-    def prefetched(self, keys: Sequence[str]) -> Iterator[None]:
-        self._local.ahead = dict(zip(keys, self._inner.load(keys), strict=True))
+    def prefetched(
+        self, keys: Sequence[str], *, blocks: int = 0, takes: Sequence[Take] = (), now: float = 0.0
+    ) -> Iterator[list[tuple[bool, float]] | None]:
+        """Read ``keys`` ahead; with ``takes`` and a backend that :class:`ReadsAndTakes`, take the tokens in
+        the same round trip and yield the results (None: not taken, the caller asks its rate limiter)."""
+        taken = None
+        if takes and self._fused is not None:
+            cells, taken = self._fused.load_and_take(keys, blocks=blocks, takes=takes, now=now)
+        else:
+            cells = self._inner.load(keys)
+        self._local.ahead = dict(zip(keys, cells, strict=True))
         try:
-            yield
+            yield taken
         finally:
             self._local.ahead = {}
 
@@ -107,11 +161,14 @@ class PrefetchCells:
             return [ahead.pop(key) for key in keys]
         return self._inner.load(keys)
 
-    def commit(self, writes: Sequence[CellWrite], *, ttl_s: float) -> bool:
+    def commit(self, writes: Sequence[CellWrite], *, ttl_s: float, counts: Mapping[str, int] | None = None) -> bool:
         ahead: dict[str, Cell] = getattr(self._local, "ahead", {})
         for w in writes:
             ahead.pop(w.key, None)
-        return self._inner.commit(writes, ttl_s=ttl_s)
+        return self._inner.commit(writes, ttl_s=ttl_s, counts=counts)
+
+    def counters(self) -> dict[str, int]:
+        return self._inner.counters()
 
 
 def update_cell(
@@ -127,4 +184,4 @@ def update_cell(
     raise AssertionError("unreachable: the last attempt commits unconditionally")
 
 
-__all__ = ["Cell", "CellWrite", "MemoryCells", "PrefetchCells", "SharedCells", "update_cell"]
+__all__ = ["Cell", "CellWrite", "MemoryCells", "PrefetchCells", "ReadsAndTakes", "SharedCells", "Take", "update_cell"]

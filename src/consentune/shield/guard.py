@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from consentune.errors import NotFound
 from consentune.ports import ShieldRecord, ShieldRepo
 from consentune.shield.blockboard import SharedBlocks
-from consentune.shield.cells import SharedCells
+from consentune.shield.cells import SharedCells, Take
 from consentune.shield.challenge import Challenge, ChallengeIssuer
 from consentune.shield.detect import AccessEvent, ScraperDetector, Verdict
 from consentune.shield.ratelimit import Rate, RateLimiter
@@ -117,20 +117,36 @@ class ShieldGuard:
 
     # -- decisions ----------------------------------------------------------
     def check(self, event: AccessEvent, *, challenge_passed_at: float | None = None) -> Outcome:
-        """Decide one listener request.  Order: blocks, rate limits, behaviour."""
-        if self._board is None:
-            return self._check(event, challenge_passed_at)
-        with self._board.prefetched(_subjects(event).values(), cell_keys(event)):  # one round trip, not two
-            return self._check(event, challenge_passed_at)
+        """Decide one listener request.  Order: blocks, rate limits, behaviour.
 
-    def _check(self, event: AccessEvent, challenge_passed_at: float | None) -> Outcome:
+        With shared state this costs two round trips: one reads the block cells and the detector's
+        subjects and takes the rate limits' tokens (unless a block holds), one commits the detector's
+        update.  When this worker's copy of the database holds a block for the request, no tokens are
+        taken ahead (the block may have been lifted elsewhere, which only the board can tell)."""
         subjects = _subjects(event)
-        blocked = self._blocked_subject(subjects, now=event.at)
+        cached = self._cached_blocks(subjects, now=event.at)
+        hits = self._hits(event, subjects)
+        if self._board is None:
+            return self._check(event, subjects, cached, hits, None, challenge_passed_at)
+        takes = () if cached else [Take(key, rate.per_second, rate.burst) for key, rate in hits]
+        with self._board.prefetched(list(subjects.values()), cell_keys(event), takes=takes, now=event.at) as taken:
+            return self._check(event, subjects, cached, hits, taken, challenge_passed_at)
+
+    def _check(
+        self,
+        event: AccessEvent,
+        subjects: dict[str, str],
+        cached: list[tuple[str, tuple[int, float]]],
+        hits: list[tuple[str, Rate]],
+        taken: list[tuple[bool, float]] | None,
+        challenge_passed_at: float | None,
+    ) -> Outcome:
+        blocked = self._blocked_subject(subjects, cached, now=event.at)
         if blocked is not None:
             subject, record_id = blocked
             reason = f"{subject} is blocked (decision {record_id}); an operator can lift it"
             return Outcome("block", reason=reason, message=AUTOMATED, reference=record_id)
-        throttled = self._rate_limit(event, subjects)
+        throttled = self._rate_limit(event, hits, taken)
         if throttled is not None:
             return throttled
         if event.kind == "challenge":  # answering a challenge is no behaviour to judge (nor to challenge again)
@@ -139,12 +155,10 @@ class ShieldGuard:
         for account_id, established_at in self._detector.drain_trust_changes():
             self._repo.set_account_established(account_id, at=established_at)
         if verdict.action == "block":
-            if any(s.name == "ban_evasion" for s in verdict.signals):  # refused while it lasts, not blocked
-                record_id = self._note_refusal(verdict, event.at)
-            else:
-                record_id = self._record(verdict, event.at, block=True)
+            refused = any(s.name == "ban_evasion" for s in verdict.signals)  # refused while it lasts, not blocked
+            decision = self._note_refusal(verdict, event.at) if refused else self._record(verdict, event.at, block=True)
             return Outcome("block", reason=_explain(verdict), verdict=verdict, message=_public(verdict),
-                           reference=record_id)  # fmt: skip
+                           reference=decision)  # fmt: skip
         if verdict.action == "challenge":
             passed = challenge_passed_at is not None and event.at - challenge_passed_at < self._challenge_valid_s
             if not passed:
@@ -198,23 +212,40 @@ class ShieldGuard:
         blocks = self._repo.shield_decisions(action="block", active_only=True, since=time.time() - self._block_s,
                                              limit=100_000)  # fmt: skip
         challenges = self._repo.shield_decisions(action="challenge", limit=100_000)
-        return {"active_blocks": len(blocks), "challenges_logged": len(challenges), "detector": self._detector.stats()}
+        scope = "this process" if self._board is None else "deployment"  # shared cells count every worker's
+        return {"active_blocks": len(blocks), "challenges_logged": len(challenges), "detector": self._detector.stats(),
+                "detector_scope": scope}  # fmt: skip
+
+    def detector_counts(self) -> dict[str, int] | None:
+        """Every worker's detector counts when the shield's state is shared; None when each process keeps its own."""
+        return None if self._board is None else self._detector.stats()
 
     # -- internals ----------------------------------------------------------
-    def _rate_limit(self, event: AccessEvent, subjects: dict[str, str]) -> Outcome | None:
-        for subject_kind, rate_name in _RATE_FOR_KIND.get(event.kind, ()):
-            subject = subjects.get(subject_kind)
-            if subject is None:
-                continue
-            ok, retry = self._limiter.hit(f"{rate_name}:{subject}", getattr(self._rates, rate_name), now=event.at)
+    def _hits(self, event: AccessEvent, subjects: dict[str, str]) -> list[tuple[str, Rate]]:
+        """The rate-limit buckets ``event`` takes a token from, in the order they are checked."""
+        return [
+            (f"{rate_name}:{subject}", getattr(self._rates, rate_name))
+            for subject_kind, rate_name in _RATE_FOR_KIND.get(event.kind, ())
+            if (subject := subjects.get(subject_kind)) is not None
+        ]
+
+    def _rate_limit(
+        self, event: AccessEvent, hits: list[tuple[str, Rate]], taken: list[tuple[bool, float]] | None
+    ) -> Outcome | None:
+        """The first bucket out of tokens, as a throttle.  ``taken``: the tokens already taken with the
+        shared reads (up to the first refused), else this asks the rate limiter."""
+        for n, (key, rate) in enumerate(hits):
+            ok, retry = taken[n] if taken is not None else self._limiter.hit(key, rate, now=event.at)
             if not ok:
+                rate_name, subject = key.split(":", 1)
                 reason = f"rate limit {rate_name} for {subject}"
                 return Outcome("throttle", reason=reason, retry_after_s=retry, message=THROTTLED)
         return None
 
-    def _blocked_subject(self, subjects: dict[str, str], *, now: float) -> tuple[str, int] | None:
-        """The first of ``subjects`` under a live block, with its record id.  Blocks older than ``block_s``
-        (on the shield's clock) have ended and are neither reloaded nor honoured."""
+    def _cached_blocks(self, subjects: dict[str, str], *, now: float) -> list[tuple[str, tuple[int, float]]]:
+        """This worker's copy of the database's live blocks on ``subjects``, reloaded every
+        ``block_cache_s``.  Blocks older than ``block_s`` (on the shield's clock) have ended and are
+        neither reloaded nor honoured."""
         wall = self._wall()
         if wall - self._blocked_loaded_at > self._block_cache_s:
             live = self._repo.shield_decisions(
@@ -225,18 +256,31 @@ class ShieldGuard:
                 for r in sorted(live, key=lambda r: r.at):
                     self._blocked[r.subject] = (r.id, r.at + self._block_s)
                 self._blocked_loaded_at = wall
-        cached = [(s, b) for s in subjects.values() if (b := self._blocked.get(s)) is not None and now < b[1]]
+        return [(s, b) for s in subjects.values() if (b := self._blocked.get(s)) is not None and now < b[1]]
+
+    def _blocked_subject(
+        self, subjects: dict[str, str], cached: list[tuple[str, tuple[int, float]]], *, now: float
+    ) -> tuple[str, int] | None:
+        """The first of ``subjects`` under a live block, with its record id."""
         if self._board is not None:  # other workers' blocks at once, and no block another worker lifted
             return self._board.first_blocked(list(subjects.values()), cached, now=now)
         return (cached[0][0], cached[0][1][0]) if cached else None
 
-    def _note_refusal(self, verdict: Verdict, at: float) -> int:
-        """Record a lockdown refusal once per identity (not one row per refused request)."""
+    def _note_refusal(self, verdict: Verdict, at: float) -> int | None:
+        """Record a lockdown refusal once per identity (not one row per refused request), and with shared
+        state once per deployment; this worker remembers the record id."""
         with self._lock:
             known = self._refused.get(verdict.subject)
         if known is not None:
             return known
-        record_id = self._record(verdict, at, block=False)
+        if self._board is None:
+            record_id: int | None = self._record(verdict, at, block=False)
+        else:
+            c = self._detector.config
+            record_id = self._board.record_once(verdict.subject, lambda: self._record(verdict, at, block=False),
+                                                ttl_s=max(c.idle_forget_s, c.block_s, c.lockdown_s))  # fmt: skip
+        if record_id is None:
+            return None
         with self._lock:
             self._refused[verdict.subject] = record_id
             if len(self._refused) > 100_000:

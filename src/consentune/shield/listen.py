@@ -22,6 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import datetime
 from ipaddress import IPv4Network, IPv6Address, IPv6Network
 
 from consentune.catalog import Catalog
@@ -90,6 +91,7 @@ class ListenerDesk:
         self._lock = threading.Lock()
         self._listing = listing
         self._artists: LruCache[ArtistId, str] = LruCache(artist_cache)
+        self._listable: LruCache[TrackId, tuple[int, float, datetime | None, bool]] = LruCache(artist_cache)
         self._latest: dict[TrackId, TrackHandle] = {}
         self._served: OrderedDict[TrackId, tuple[float, bytes]] = OrderedDict()
         self._served_bytes = 0
@@ -163,11 +165,29 @@ class ListenerDesk:
         return self._streamable(self._listed(self._listing.search_catalog(search_words(query), limit=limit)))
 
     def _streamable(self, rows: list[tuple[int, Track]]) -> list[tuple[int, Track]]:
-        """``rows`` the gate would stream now (read-only ``decide``: consent metadata, nothing logged)."""
+        """``rows`` the gate would stream now (read-only ``decide``: consent metadata, nothing logged).
+
+        Answers are kept per track while the site-wide consent counter (moved by every consent, terms and
+        claim change, in the same transaction) is unchanged and no time-bounded rule of the track's artist
+        has started or ended since (and for at most ``catalog_ttl_s``, which also covers a rule of a
+        claimed copy's original): a page costs one counter read instead of the gate's consent queries, and
+        a consent change still reaches the listing on the next request.  The counter is read before
+        deciding, so an answer is never filed under a newer counter than the consent it saw."""
         if not rows:
             return rows
-        allowed = self._gate.decide(purpose=STREAM, tracks=[track.id for _, track in rows]).allowed.tolist()
-        return [row for row, ok in zip(rows, allowed, strict=True) if ok]
+        version, now, wall = self._listing.consent_version(), self._gate.now(), time.monotonic()
+        allowed: dict[TrackId, bool] = {}
+        for _, track in rows:
+            kept = self._listable.get(track.id)
+            if kept is not None and kept[0] == version and wall < kept[1] and (kept[2] is None or now < kept[2]):
+                allowed[track.id] = kept[3]
+        missing = [track.id for _, track in rows if track.id not in allowed]
+        if missing:
+            decisions, stable_until = self._gate.decide_purposes(purposes=[STREAM], tracks=missing)
+            for track_id, ok in zip(missing, decisions[STREAM].allowed.tolist(), strict=True):
+                allowed[track_id] = ok
+                self._listable.put(track_id, (version, wall + self._catalog_ttl_s, stable_until, ok))
+        return [row for row in rows if allowed[row[1].id]]
 
     def indexed(self, track_id: str) -> tuple[int, Track]:
         entry = self._listing.catalog_entry(TrackId(track_id))

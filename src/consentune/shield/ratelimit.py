@@ -98,21 +98,35 @@ class CellRateLimiter:
     def hit(self, key: str, rate: Rate, *, now: float, cost: float = 1.0) -> tuple[bool, float]:
         check_cost(rate, cost)
         for attempt in range(self._attempts):
-            (cell,) = self._cells.load(["rl:" + key])
-            tokens, last = _bucket(cell.data, rate, now)
-            tokens, last, admitted, retry = take_tokens(tokens, last, rate, now, cost)
-            ttl = math.ceil((rate.burst - tokens) / rate.per_second) + 1
+            (cell,) = self._cells.load([BUCKET + key])
+            data, ttl, admitted, retry = take_from_cell(cell.data, rate, now, cost)
             expected = None if attempt == self._attempts - 1 else cell.version
-            if self._cells.commit([CellWrite("rl:" + key, expected, f"{tokens!r} {last!r}".encode())], ttl_s=ttl):
+            if self._cells.commit([CellWrite(BUCKET + key, expected, data)], ttl_s=ttl):
                 return admitted, retry
         raise AssertionError("unreachable: the last attempt commits unconditionally")
 
 
-def _bucket(data: bytes | None, rate: Rate, now: float) -> tuple[float, float]:
-    if data is None:
-        return rate.burst, now
-    tokens, last = data.split()
-    return float(tokens), float(last)
+BUCKET = "rl:"  # the cell of a bucket: "<tokens> <last update>"
 
 
-__all__ = ["CellRateLimiter", "MemoryRateLimiter", "Rate", "RateLimiter", "check_cost", "take_tokens"]
+def take_from_cell(data: bytes | None, rate: Rate, now: float, cost: float) -> tuple[bytes, float, bool, float]:
+    """One take on a bucket cell: (the cell's new data, its ttl in seconds, admitted, retry after seconds)."""
+    tokens, last = rate.burst, now
+    if data is not None:
+        stored_tokens, stored_last = data.split()
+        tokens, last = float(stored_tokens), float(stored_last)
+    tokens, last, admitted, retry = take_tokens(tokens, last, rate, now, cost)
+    ttl = math.ceil((rate.burst - tokens) / rate.per_second) + 1
+    return f"{tokens!r} {last!r}".encode(), ttl, admitted, retry
+
+
+__all__ = [
+    "BUCKET",
+    "CellRateLimiter",
+    "MemoryRateLimiter",
+    "Rate",
+    "RateLimiter",
+    "check_cost",
+    "take_from_cell",
+    "take_tokens",
+]

@@ -12,11 +12,19 @@ overwrite a concurrent one (an approximation; counted in ``stats()``).
 Lockdowns live in address and prefix subjects, so they are shared too; a
 lift finds the pools a blocked identity locked down through a small link
 cell (``lockdown-by:<subject>``) instead of scanning every subject.
+
+The event and verdict counts ride on the same commit (``detector.<name>``
+counters of the cell store), so ``stats()`` on any worker tells the whole
+deployment's.  A worker keeps the subjects it committed last with the bytes
+it wrote; a cell still holding those bytes is not decoded again (with
+sticky load balancing most are not; the bytes are compared, not versions,
+so a cell deleted or expired and written again is never mistaken for it).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -34,6 +42,7 @@ from consentune.shield.subjectcodec import decode_subject, encode_subject
 
 SUBJECT = "det:"
 LINK = "lockdown-by:"
+COUNTER = "detector."  # counters shared through the cells' commits
 
 
 class SharedScraperDetector(ScraperDetector):
@@ -46,26 +55,28 @@ class SharedScraperDetector(ScraperDetector):
         *,
         crawler_tokens: Sequence[str] = (),
         attempts: int = 8,
+        decoded_subjects: int = 4096,
     ) -> None:
         super().__init__(config, crawler_tokens=crawler_tokens)
         self._cells = cells
         self._attempts = attempts
         c = self.config
         self._ttl_s = max(c.idle_forget_s, c.block_s, c.lockdown_s)  # a blocked subject outlives its block
-        self._counts.update(conflicts=0, last_write_wins=0)
+        self._decoded = _DecodedSubjects(decoded_subjects)
 
     def observe(self, event: AccessEvent) -> Verdict:
         keys = subject_keys(event)
         for attempt in range(self._attempts):
             last = attempt == self._attempts - 1
-            verdict = self._try(event, keys, unconditional=last)
+            verdict = self._try(event, keys, unconditional=last, conflicts=attempt)
             if verdict is not None:
                 return verdict
         raise AssertionError("unreachable: the last attempt commits unconditionally")
 
-    def _try(self, event: AccessEvent, keys: list[str], *, unconditional: bool) -> Verdict | None:
+    def _try(self, event: AccessEvent, keys: list[str], *, unconditional: bool, conflicts: int) -> Verdict | None:
         cells = self._cells.load([SUBJECT + k for k in keys])  # the guard may have read these ahead
-        loaded = [(k, decode_subject(c.data)) for k, c in zip(keys, cells, strict=True) if c.data is not None]
+        loaded = [(k, self._decoded.take(k, c.data) or decode_subject(c.data))
+                  for k, c in zip(keys, cells, strict=True) if c.data is not None]  # fmt: skip
         table = OrderedDict(sorted(loaded, key=lambda pair: pair[1].last_seen))  # oldest first, as in memory
         sources_before = {k: set(s.lockdown_sources) for k, s in table.items()}
         with self._lock:
@@ -74,19 +85,20 @@ class SharedScraperDetector(ScraperDetector):
             verdict = self._observe(event, table)
             trust, self._trust_changes = self._trust_changes, trust_before
             counted = {name: self._counts[name] - n for name, n in before.items()}
+            self._counts.update(before)  # counted deployment-wide, with the commit below
         writes = [
             CellWrite(SUBJECT + k, None if unconditional else c.version, _encoded(table.get(k)))
             for k, c in zip(keys, cells, strict=True)
         ]
-        if not self._cells.commit(writes, ttl_s=self._ttl_s):
-            with self._lock:  # undo this attempt's counts; the event is judged again on fresh state
-                for name, n in counted.items():
-                    self._counts[name] -= n
-                self._counts["conflicts"] += 1
-            return None
+        counted.update(conflicts=conflicts, last_write_wins=int(unconditional))
+        if not self._cells.commit(writes, ttl_s=self._ttl_s, counts={COUNTER + n: v for n, v in counted.items()}):
+            return None  # judged again on fresh state; this attempt counts nothing
         with self._lock:
             self._trust_changes.extend(trust)
-            self._counts["last_write_wins"] += unconditional
+        for key, write in zip(keys, writes, strict=True):
+            subject = table.get(key)
+            if subject is not None and write.data is not None:
+                self._decoded.keep(key, write.data, subject)
         for key, subject in table.items():
             for source in subject.lockdown_sources - sources_before.get(key, set()):
                 self._link(source, key)
@@ -112,9 +124,36 @@ class SharedScraperDetector(ScraperDetector):
         return 0
 
     def stats(self) -> dict[str, int]:
-        """This worker's event and verdict counts and lost races; subjects are counted by the shared store."""
+        """Event and verdict counts, lost races and last-write-wins commits of every worker sharing the
+        cells (subjects are counted by the shared store, not here)."""
+        names = (*self._counts, "conflicts", "last_write_wins")
+        counted = self._cells.counters()
+        return {name: counted.get(COUNTER + name, 0) for name in names}
+
+
+class _DecodedSubjects:
+    """Subjects this worker committed last, with the bytes it wrote: a cell still holding those bytes
+    needs no decoding.  A subject is handed out once (the detector changes it in place) and kept again
+    only after its commit succeeded, so a lost race never leaves a changed copy behind."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[str, tuple[bytes, _Subject]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: str, data: bytes | None) -> _Subject | None:
         with self._lock:
-            return dict(self._counts)
+            kept = self._items.pop(key, None)
+        return kept[1] if kept is not None and kept[0] == data else None
+
+    def keep(self, key: str, data: bytes, subject: _Subject) -> None:
+        if self._capacity < 1:
+            return
+        with self._lock:
+            self._items[key] = (data, subject)
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
 
 
 def cell_keys(event: AccessEvent) -> list[str]:
