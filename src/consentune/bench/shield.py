@@ -318,7 +318,11 @@ def summarize(config: ShieldBenchConfig, catalogue: Catalogue, seeds: list[dict[
                               "ratio": worst_p99 / GOALS["shield_p99_ms_below"]},
     }  # fmt: skip
     return {
-        "config": {**asdict(config), "start": datetime.fromtimestamp(START, UTC).isoformat()},
+        "config": {
+            **asdict(config),
+            "catalogue_cache": str(config.catalogue_cache or ""),
+            "start": datetime.fromtimestamp(START, UTC).isoformat(),
+        },
         "catalogue": {
             "tracks": len(catalogue.tracks),
             "bytes": catalogue.total_bytes,
