@@ -644,3 +644,23 @@ def test_sleeper_accounts_stay_pooled_newcomers_on_probation() -> None:
     unnoticed = sleepers(probation_s=0.0)  # only the accounts' own breadth ever challenges them, later
     assert unnoticed.tracks_before_block is None
     assert unnoticed.tracks_before_first_flag is None or unnoticed.tracks_before_first_flag > 30 + 60
+
+
+def farm_back_after_lockdown(factor: float) -> tuple[Outcome, Outcome]:
+    """Fresh accounts at one address (5 plausible tracks each): stopped on the first day, back the next."""
+    det = ScraperDetector(DetectorConfig(reoffender_factor=factor), crawler_tokens=CRAWLERS)
+    first = run_scraper(concurrent_plays(fresh_accounts("192.0.2.160", "farm-a"), shuffled(41), start=T0,
+                                         concurrency=4, gap_s=1, progress="fake", tracks=300), det)  # fmt: skip
+    again = run_scraper(concurrent_plays(fresh_accounts("192.0.2.160", "farm-b"), shuffled(42), start=T0 + 1.5 * DAY,
+                                         concurrency=4, gap_s=1, progress="fake", tracks=300), det)  # fmt: skip
+    return first, again
+
+
+def test_a_farm_back_after_its_lockdown_is_stopped_sooner() -> None:
+    """After a lockdown ends, the address's pooled-novelty threshold is halved for a week: the farm's next
+    day yields half a burst.  With the factor at 1 the second day's burst is as large as the first's."""
+    first, again = farm_back_after_lockdown(0.5)
+    assert first.tracks_before_block is not None and first.tracks_before_block >= 35
+    assert again.tracks_before_block is not None and again.tracks_before_block <= 15
+    _first, unchanged = farm_back_after_lockdown(1.0)
+    assert unchanged.tracks_before_block is not None and unchanged.tracks_before_block >= 25

@@ -236,6 +236,8 @@ class DetectorConfig:
     newcomer_vouch_accounts: float = 5.0
     prefix_newcomer_factor: float = 2.0
     lockdown_s: float = DAY_S
+    reoffender_memory_s: float = 7 * DAY_S  # after a lockdown ends, its scope is a repeat offender this long
+    reoffender_factor: float = 0.5  # ... and its pooled-novelty threshold is this fraction of the usual
     block_addresses: bool = False
     idle_forget_s: float = 2 * DAY_S
     max_subjects: int = 200_000  # ~2.5 KB each at most: ~500 MB worst case
@@ -946,7 +948,8 @@ class ScraperDetector:
 
         A crowd of honest new listeners behind one address overlaps on popular tracks and returns to
         favourites; identities rotated by one scraper never do.  Each established account seen at the
-        address (a shared NAT is vouched for by its regulars) raises the threshold.
+        address (a shared NAT is vouched for by its regulars) raises the threshold; a lockdown there in the
+        last ``reoffender_memory_s`` (a farm that comes back each day) lowers it.
         """
         c = self.config
         new = s.new_tracks.get(now, c.newcomer_tau_s)
@@ -955,6 +958,8 @@ class ScraperDetector:
         threshold = c.newcomer_min_tracks * (1.0 + s.vouchers / c.newcomer_vouch_accounts)
         if s.key.startswith("prefix:"):
             threshold *= c.prefix_newcomer_factor
+        if now - s.lockdown_until < c.reoffender_memory_s:  # a farm back after its lockdown: half the burst
+            threshold *= c.reoffender_factor
         if new < threshold or fraction >= c.newcomer_max_repeat_fraction:
             return None
         where = "this address" if s.key.startswith("address:") else f"{s.key.split(':', 1)[1]}"
