@@ -142,7 +142,7 @@ def run_seed(
         base_url = server.url
         loop = Loop(end)
         if config.restart_after_h is not None:  # a deploy: every listener comes back to a fresh process
-            loop.add(_restart(server, at=START + config.restart_after_h * 3600))
+            loop.add(_restart(server, at=START + config.restart_after_h * 3600, budget=budget))
         for user in users:
             agent = ListenerAgent(user, base_url=base_url, group=legit, budget=budget, catalogue=catalogue,
                                   popularity=popularity, records=records, seed=rng.randrange(2**32),
@@ -197,9 +197,10 @@ def run_seed(
     }
 
 
-def _restart(server: Server | InProcessServer, *, at: float) -> Generator[float, float, None]:
+def _restart(server: Server | InProcessServer, *, at: float, budget: Budget) -> Generator[float, float, None]:
     yield at
-    server.restart()
+    if not budget.exhausted:  # after a cap the loop only drains sleeping agents: a restart would be wasted
+        server.restart()
 
 
 def newcomer_served(audio: ScopeAudio, *, sizes: dict[str, int], durations: dict[str, float]) -> dict[str, Any]:

@@ -347,6 +347,8 @@ class ListenerAgent:
                         if renewed.status != 200:
                             return now
                         url, record.renewed_urls = str(renewed.data["stream_url"]), record.renewed_urls + 1
+                        # the new play starts at 0 for the server: say where playback resumes in it
+                        self._note(c.progress(track.id, position, now, event="resume"))
                         continue
                     elif fetched.status == 403:  # the preview is over, or refused: next track
                         return now
