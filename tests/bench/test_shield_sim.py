@@ -122,3 +122,30 @@ def test_the_loop_reports_when_a_cap_stopped_the_simulation() -> None:
     assert loop.capped_at == 30.0 and budget.exhausted.startswith("total request cap")
     assert loop.reached == 100.0  # the sleeper went on: `reached` alone overstates the run
     assert loop.stopped_by_cap == ["total request cap 3"]
+
+
+def test_the_in_process_app_serves_like_the_server_and_survives_a_restart(
+    catalogue: tuple[Path, Catalogue], tmp_path: Path
+) -> None:
+    from consentune.bench.shieldsim.inprocess import InProcessServer
+    from consentune.bench.shieldsim.server import free_port, server_env
+
+    template, cat = catalogue
+    home = tmp_path / "home"
+    shutil.copytree(template, home)
+    track = cat.tracks[1]
+    group = GroupStats("probe")
+    budget = Budget(10_000, 10_000, deadline=float("inf"))
+    env = server_env(home, anonymous_audio="none", newcomer_budget=None, watermark=True)
+    with InProcessServer(env, home=home, port=free_port()) as server:
+        client = SimClient(base_url=server.url, group=group, budget=budget, address="198.51.100.8", user_agent="probe")
+        assert client.sign_up(START).status == 201 and client.start_session(START).status == 201
+        play = client.play(track.id, START)
+        assert play.status == 200
+        first, _next = client.fetch(str(play.data["stream_url"]), START + 1.0, start=0)
+        assert first.status == 206
+        server.restart()  # a deploy: the same cookie and URL keep working against the new process
+        rest, _next = client.fetch(str(play.data["stream_url"]), START + track.duration_s, start=0)
+        assert rest.status == 206 and server.restarts == 1
+        client.close()
+    assert group.ranges.of(track.id) == track.size_bytes  # the size the catalogue measured is what it served
