@@ -18,6 +18,7 @@ from consentune.shield.budget import (
     parse_caps,
     scope_keys,
 )
+from consentune.shield.detect import PROBATION_S
 
 T0 = 1_800_000_000.0 - 1_800_000_000.0 % HOUR_S  # the start of a clock hour
 CAPS = BudgetCaps(identity_s=600, address_s=900, prefix_s=1500, global_s=2400, per_voucher_s=300)
@@ -122,20 +123,42 @@ def test_the_refusal_names_no_scope_and_no_figure() -> None:
     assert not re.search(r"\d", text) and "198.51" not in text and "/24" not in text
 
 
-def _session(account: str | None, verified: float | None, established: float | None) -> ListenerSession:
-    return ListenerSession("sid_1", account, T0, "198.51.100.1", "ua", None, T0 - 10 * 86400, established, verified)
+def _session(
+    account: str | None, verified: float | None, established: float | None, *, created: float = T0 - 10 * 86400
+) -> ListenerSession:
+    return ListenerSession("sid_1", account, T0, "198.51.100.1", "ua", None, created, established, verified)
 
 
 def test_who_is_a_newcomer() -> None:
-    assert is_newcomer(_session(None, None, None))  # anonymous
-    assert is_newcomer(_session("acc", None, T0 - 86400))  # established but never verified
-    assert is_newcomer(_session("acc", T0 - 5 * 86400, None))  # verified, no listening history yet
-    assert not is_newcomer(_session("acc", T0 - 5 * 86400, T0 - 86400))
+    assert is_newcomer(_session(None, None, None), now=T0)  # anonymous
+    assert is_newcomer(_session("acc", None, T0 - 9 * 86400), now=T0)  # established but never verified
+    assert is_newcomer(_session("acc", T0 - 5 * 86400, None), now=T0)  # verified, no listening history yet
+    assert not is_newcomer(_session("acc", T0 - 9 * 86400, T0 - 8 * 86400), now=T0)
+    # established a day ago at 3 days old (a sleeper's few honest plays): on probation, still charged
+    sleeper = _session("acc", T0 - 4 * 86400, T0 - 86400, created=T0 - 4 * 86400)
+    assert is_newcomer(sleeper, now=T0)
+    assert not is_newcomer(sleeper, now=T0 - 86400 + PROBATION_S)
+    # a months-old account whose first honest plays were yesterday (history from before the shield kept it)
+    assert not is_newcomer(_session("acc", T0 - 60 * 86400, T0 - 86400, created=T0 - 60 * 86400), now=T0)
+
+
+def test_a_sleeper_established_yesterday_shares_its_address_cap_with_its_peers() -> None:
+    b = budget(BudgetCaps(identity_s=3600, address_s=600, prefix_s=600))
+    sleepers = [_session(f"acc_s{i}", T0 - 4 * 86400, T0 - 86400, created=T0 - 4 * 86400) for i in range(10)]
+    served_s = 0
+    for i, s in enumerate(sleepers):
+        try:
+            b.on_play(s, address="198.51.100.1", track=f"t{i}", duration_s=240, now=T0)
+            b.on_stream(s, address="198.51.100.1", track=f"t{i}", upto_s=240, now=T0)
+            served_s += 240
+        except NewcomerLimit:
+            pass
+    assert served_s == 480  # two whole tracks fit under the address's 600 s; ten sleepers do not make it more
 
 
 def test_established_listeners_are_never_charged() -> None:
     b = budget(BudgetCaps(identity_s=60, address_s=60, prefix_s=60))
-    old = _session("acc_old", T0 - 5 * 86400, T0 - 86400)
+    old = _session("acc_old", T0 - 9 * 86400, T0 - 8 * 86400)
     for i in range(50):
         b.on_play(old, address="198.51.100.1", track=f"t{i}", duration_s=240, now=T0)
         b.on_stream(old, address="198.51.100.1", track=f"t{i}", upto_s=240, now=T0)

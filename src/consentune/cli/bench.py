@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -261,6 +262,20 @@ def shield(
     peer_budget_off: Annotated[
         bool, typer.Option("--peer-budget-off", help="also run every seed with the newcomer budgets off")
     ] = False,
+    catalogue_cache: Annotated[
+        Path | None, typer.Option(help="folder keeping built catalogues for later runs with the same sizes")
+    ] = None,
+    restart_after_h: Annotated[
+        float | None, typer.Option(help="restart the server once after this many simulated hours (default 33)")
+    ] = None,
+    no_restart: Annotated[bool, typer.Option("--no-restart", help="never restart the server")] = False,
+    watermark: Annotated[
+        bool | None, typer.Option("--watermark/--no-watermark", help="serve marked WAV streams (default on)")
+    ] = None,
+    in_process: Annotated[
+        bool | None,
+        typer.Option("--in-process/--subprocess", help="call the app in this process, not over HTTP (default off)"),
+    ] = None,
 ) -> None:
     """Real server on 127.0.0.1 vs simulated scrapers and listeners: bytes scraped, listeners hindered, latency."""
     from rich.console import Console
@@ -282,7 +297,13 @@ def shield(
         visitor_sessions=visitor_sessions,
         newcomer_budget=newcomer_budget,
         peer_budget_off=peer_budget_off or None,
+        catalogue_cache=catalogue_cache,
+        restart_after_h=restart_after_h,
+        watermark=watermark,
+        in_process=in_process,
     )
+    if no_restart:
+        config = replace(config, restart_after_h=None)
     results = run_shield(config, progress=console.print)
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     wide = Console(width=max(console.width, 200))  # the scraper table has 14 columns

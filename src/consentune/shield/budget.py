@@ -32,7 +32,7 @@ from dataclasses import dataclass, fields
 
 from consentune.errors import InvalidInput, NewcomerLimit
 from consentune.ports import ListenerSession
-from consentune.shield.detect import network_prefix
+from consentune.shield.detect import PROBATION_S, network_prefix, on_probation
 from consentune.shield.lru import LruCache
 
 HOUR_S = 3600.0
@@ -143,15 +143,23 @@ class MemoryBudgetCounter(BudgetCounter):
 class NewcomerBudget:
     """Charges audio served to unestablished identities against every scope's shared hourly and daily caps."""
 
-    def __init__(self, counter: BudgetCounter, caps: BudgetCaps | None = None, *, lead_s: float = LEAD_S) -> None:
+    def __init__(
+        self,
+        counter: BudgetCounter,
+        caps: BudgetCaps | None = None,
+        *,
+        lead_s: float = LEAD_S,
+        probation_s: float = PROBATION_S,
+    ) -> None:
         self._counter = counter
         self.caps = caps or BudgetCaps()
         self.lead_s = lead_s
+        self.probation_s = probation_s  # an account established this recently is still charged (sleepers)
         self._vouched: LruCache[tuple[str, str], float] = LruCache(100_000)  # written at most hourly per pair
 
     def on_play(self, session: ListenerSession, *, address: str, track: str, duration_s: float, now: float) -> None:
         """A play starts: a newcomer is charged its lead; an established listener vouches for its network."""
-        if is_newcomer(session):
+        if is_newcomer(session, now=now, probation_s=self.probation_s):
             self.start_play(identity=identity_of(session), address=address, track=track, duration_s=duration_s,
                             now=now)  # fmt: skip
         elif session.account_id is not None:
@@ -159,7 +167,7 @@ class NewcomerBudget:
 
     def on_stream(self, session: ListenerSession, *, address: str, track: str, upto_s: float, now: float) -> None:
         """Audio up to ``upto_s`` is about to be served: a newcomer is charged for it."""
-        if is_newcomer(session):
+        if is_newcomer(session, now=now, probation_s=self.probation_s):
             self.serve(identity=identity_of(session), address=address, track=track, upto_s=upto_s, now=now)
 
     def start_play(self, *, identity: str, address: str, track: str, duration_s: float, now: float) -> None:
@@ -213,9 +221,19 @@ class NewcomerBudget:
         return charges
 
 
-def is_newcomer(session: ListenerSession) -> bool:
-    """Anonymous, unverified, or not yet established (days old with honest plays; see the detector)."""
-    return session.account_id is None or session.account_verified_at is None or session.account_established_at is None
+def is_newcomer(session: ListenerSession, *, now: float, probation_s: float = PROBATION_S) -> bool:
+    """Anonymous, unverified, not yet established (days old with honest plays; see the detector), or on
+    probation (established less than ``probation_s`` ago while young): a sleeper that earned its standing
+    with a few plays is still charged."""
+    established = session.account_established_at
+    return (
+        session.account_id is None
+        or session.account_verified_at is None
+        or established is None
+        or on_probation(
+            created_at=session.account_created_at, established_at=established, now=now, probation_s=probation_s
+        )
+    )
 
 
 def identity_of(session: ListenerSession) -> str:

@@ -106,6 +106,20 @@ PLAYER_EVENTS = frozenset({"tick", "seek", "pause", "resume"})
 ACTIONS = ("allow", "challenge", "block")
 HOUR_S = 3600.0
 DAY_S = 86400.0
+PROBATION_S = 4 * DAY_S  # an account established this recently is still pooled and budgeted as a newcomer
+PROBATION_AGE_S = 7 * DAY_S  # ... if it was younger than this when it became established
+
+
+def on_probation(*, created_at: float | None, established_at: float | None, now: float,
+                 probation_s: float = PROBATION_S) -> bool:  # fmt: skip
+    """An account that earned its standing less than ``probation_s`` ago while less than a week old: a sleeper
+    that played a few honest tracks and waited out the minimum age.  Accounts that were older when they first
+    played honestly (listeners from before the shield kept history, returning users) are not on probation."""
+    if established_at is None or now - established_at >= probation_s:
+        return False
+    return created_at is None or established_at - created_at < PROBATION_AGE_S
+
+
 NO_SESSION = frozenset({"", "-"})
 
 DEFAULT_WEIGHTS: Mapping[str, float] = {
@@ -215,12 +229,15 @@ class DetectorConfig:
     young_accounts_at_address: float = 5.0
     established_plays: int = 3
     trusted_account_s: float = 3 * DAY_S
+    probation_s: float = PROBATION_S
     newcomer_min_tracks: float = 40.0
     newcomer_tau_s: float = DAY_S
     newcomer_max_repeat_fraction: float = 0.05
     newcomer_vouch_accounts: float = 5.0
     prefix_newcomer_factor: float = 2.0
     lockdown_s: float = DAY_S
+    reoffender_memory_s: float = 7 * DAY_S  # after a lockdown ends, its scope is a repeat offender this long
+    reoffender_factor: float = 0.5  # ... and its pooled-novelty threshold is this fraction of the usual
     block_addresses: bool = False
     idle_forget_s: float = 2 * DAY_S
     max_subjects: int = 200_000  # ~2.5 KB each at most: ~500 MB worst case
@@ -591,10 +608,14 @@ class ScraperDetector:
             s.walk_run, s.walk_dir, s.walk_artists = 1, 0, 1
 
     def _newcomer(self, account: _Subject | None, now: float) -> bool:
-        """Anonymous, or an account without days of history and a few honest plays (cheap; no score)."""
+        """Anonymous, an account without days of history and a few honest plays, or one established less than
+        ``probation_s`` ago while young (:func:`on_probation`): it still feeds its address's pooled novelty,
+        vouches for nobody and is not shielded from its address's evidence (cheap; no score)."""
         if account is None:
             return True
-        return self._established_at(account, now) is None
+        established = self._established_at(account, now)
+        return established is None or on_probation(created_at=account.first_seen, established_at=established,
+                                                   now=now, probation_s=self.config.probation_s)  # fmt: skip
 
     def _established_at(self, account: _Subject, now: float) -> float | None:
         """When the account became established (days old and a few honest plays), remembered once reached."""
@@ -742,11 +763,12 @@ class ScraperDetector:
         return s.progress_plays >= c.established_plays and self._score(s, e)[0] < c.challenge_score
 
     def _trusted(self, session: _Subject | None, account: _Subject | None, e: AccessEvent) -> bool:
-        """Shielded from address evidence: an account with days of history, honest plays and a clean score;
-        without an account, an established session.  A fresh account is never trusted, however it plays."""
+        """Shielded from address evidence: an account with days of history, honest plays, past its probation
+        and a clean score; without an account, an established session.  A fresh account is never trusted,
+        however it plays, and neither is a sleeper that just earned its standing."""
         if account is not None:
             clean = self._score(account, e)[0] < self.config.challenge_score
-            return self._established_at(account, e.at) is not None and clean
+            return not self._newcomer(account, e.at) and clean
         return session is not None and self._established(session, e)
 
     def _lock_down(self, address: _Subject, verdict: Verdict, now: float) -> None:
@@ -926,7 +948,8 @@ class ScraperDetector:
 
         A crowd of honest new listeners behind one address overlaps on popular tracks and returns to
         favourites; identities rotated by one scraper never do.  Each established account seen at the
-        address (a shared NAT is vouched for by its regulars) raises the threshold.
+        address (a shared NAT is vouched for by its regulars) raises the threshold; a lockdown there in the
+        last ``reoffender_memory_s`` (a farm that comes back each day) lowers it.
         """
         c = self.config
         new = s.new_tracks.get(now, c.newcomer_tau_s)
@@ -935,6 +958,8 @@ class ScraperDetector:
         threshold = c.newcomer_min_tracks * (1.0 + s.vouchers / c.newcomer_vouch_accounts)
         if s.key.startswith("prefix:"):
             threshold *= c.prefix_newcomer_factor
+        if now - s.lockdown_until < c.reoffender_memory_s:  # a farm back after its lockdown: half the burst
+            threshold *= c.reoffender_factor
         if new < threshold or fraction >= c.newcomer_max_repeat_fraction:
             return None
         where = "this address" if s.key.startswith("address:") else f"{s.key.split(':', 1)[1]}"
@@ -1022,4 +1047,14 @@ def network_prefix(address: str) -> str:
     return str(network.supernet(new_prefix=bits)) if network.prefixlen > bits else str(network)
 
 
-__all__ = ["AccessEvent", "DetectorConfig", "ScraperDetector", "Signal", "Verdict", "network_prefix", "subject_keys"]
+__all__ = [
+    "PROBATION_S",
+    "AccessEvent",
+    "DetectorConfig",
+    "ScraperDetector",
+    "Signal",
+    "Verdict",
+    "network_prefix",
+    "on_probation",
+    "subject_keys",
+]

@@ -13,8 +13,11 @@ encoding some 8000 Hz pieces, and mpg123 warns on 8000 Hz MP3.)
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import random
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -70,9 +73,13 @@ def build_catalogue(
     base_pieces: int = 12,
     train_ai_share: float = 0.2,
     seed: int = 1,
+    watermark: bool = True,
     progress: Callable[[str], object] = lambda _m: None,
 ) -> Catalogue:
     """Create ``tracks`` tracks in a fresh data folder ``home`` (SQLite); ~``tracks / base_pieces`` artists.
+
+    ``watermark`` must match the server's ``CONSENTUNE_STREAM_WATERMARK``: marked streams are WAV, so the
+    sizes every share is measured against differ.
 
     ``train_ai_share`` of the artists opt in to ``train-ai`` (a third of those also to
     ``train-generative``), so robots.txt and the policy headers are not uniform.
@@ -89,7 +96,8 @@ def build_catalogue(
         mono = synthesize(spec).mean(axis=1)
         pieces.append((_title(rng), encode(mono, SAMPLE_RATE_HZ, format=FORMAT)))
     # the catalogue re-uploads the same pieces under many artists on purpose: no re-upload checks here
-    settings = Settings(home=home, database_url=f"sqlite:///{home / 'consentune.db'}", identify_at_ingest=False)
+    settings = Settings(home=home, database_url=f"sqlite:///{home / 'consentune.db'}", identify_at_ingest=False,
+                        stream_watermark=watermark)  # fmt: skip
     svc = open_service(settings)
     try:
         artists = -(-tracks // base_pieces)
@@ -129,6 +137,53 @@ def _ingest(
             made += 1
 
 
+def cached_catalogue(
+    home: Path,
+    *,
+    cache: Path | None,
+    tracks: int,
+    base_pieces: int,
+    watermark: bool = True,
+    progress: Callable[[str], object] = lambda _m: None,
+) -> Catalogue:
+    """:func:`build_catalogue` into ``home``, or a copy of the one built earlier with the same sizes and code.
+
+    The cache key covers the sizes, the package's migrations and this module and the stream marker's source,
+    so a schema or serving change builds afresh.  ``cache`` None always builds."""
+    if cache is None:
+        return build_catalogue(home, tracks=tracks, base_pieces=base_pieces, watermark=watermark, progress=progress)
+    entry = cache / f"catalogue-{tracks}-{base_pieces}-{'wm' if watermark else 'plain'}-{_code_digest()}"
+    index = entry / "catalogue.json"
+    if index.is_file():
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(entry / "home", home)
+        raw = json.loads(index.read_text())
+        progress(f"catalogue: reused {entry}")
+        return Catalogue(tuple(CatalogueTrack(**t) for t in raw["tracks"]), float(raw["build_s"]))
+    catalogue = build_catalogue(home, tracks=tracks, base_pieces=base_pieces, watermark=watermark, progress=progress)
+    partial = entry.with_name(entry.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(home, partial / "home")
+    tracks_json = [t.__dict__ for t in catalogue.tracks]
+    (partial / "catalogue.json").write_text(json.dumps({"tracks": tracks_json, "build_s": catalogue.build_s}))
+    partial.rename(entry)  # complete or absent, never half-written
+    return catalogue
+
+
+def _code_digest() -> str:
+    import consentune
+
+    root = Path(consentune.__file__).parent
+    digest = hashlib.sha256()
+    sources = [Path(__file__), root / "shield" / "streammark.py", root / "shield" / "policy.py",
+               *sorted((root / "storage").rglob("*.py"))]  # fmt: skip
+    for path in sources:
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 @contextlib.contextmanager
 def _native_stderr_to(path: Path) -> Iterator[None]:
     """Send file descriptor 2 (what C libraries write to) to ``path`` for the duration."""
@@ -148,4 +203,4 @@ def _title(rng: random.Random) -> str:
     return f"{rng.choice(_WORDS).title()} {rng.choice(_WORDS).title()}"
 
 
-__all__ = ["FORMAT", "SAMPLE_RATE_HZ", "Catalogue", "CatalogueTrack", "build_catalogue"]
+__all__ = ["FORMAT", "SAMPLE_RATE_HZ", "Catalogue", "CatalogueTrack", "build_catalogue", "cached_catalogue"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from consentune.bench.shieldsim.inprocess import transport_for
 from consentune.shield.challenge import Challenge, solve
 
 _TIMING_RE = re.compile(r"shield;dur=([0-9.]+)")
@@ -78,6 +79,19 @@ class ByteRanges:
 
     def total(self) -> int:
         return sum(self.of(t) for t in self._spans)
+
+
+class ScopeAudio:
+    """Distinct bytes per (identity, day) and per (/24, day): what real newcomers got, measured in the run."""
+
+    def __init__(self) -> None:
+        self.identity_days: dict[tuple[str, int], ByteRanges] = {}
+        self.prefix_days: dict[tuple[str, int], ByteRanges] = {}
+
+    def add(self, *, identity: str, address: str, now: float, track_id: str, start: int, end: int) -> None:
+        day = int(now // 86400)
+        self.identity_days.setdefault((identity, day), ByteRanges()).add(track_id, start, end)
+        self.prefix_days.setdefault((address.rsplit(".", 1)[0], day), ByteRanges()).add(track_id, start, end)
 
 
 @dataclass
@@ -150,8 +164,11 @@ class SimClient:
         user_agent: str | Callable[[], str],
         keep_cookies: bool = True,
         forged_xff: Callable[[], str] | None = None,
+        scope_audio: ScopeAudio | None = None,
     ) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=60.0)
+        # plain http on loopback: no TLS context (building one loads the CA bundle, ~0.1-0.5 s of CPU per client)
+        self.http = httpx.Client(base_url=base_url, timeout=60.0, verify=False, transport=transport_for(base_url))
+        self.scope_audio = scope_audio  # set for real newcomers: their audio per identity-day and /24-day
         self.group = group
         self.budget = budget
         self.address = address
@@ -161,7 +178,9 @@ class SimClient:
         self.session_id: str | None = None  # the public id
         self.session_token: str | None = None  # the credential
         self.account_token: str | None = None
+        self.account_id: str | None = None
         self.requests = 0
+        self._now = 0.0
         self.streams: dict[str, str] = {}  # stream url -> track id
 
     def close(self) -> None:
@@ -172,6 +191,7 @@ class SimClient:
         reply = self.call("POST", "/v1/listen/accounts", now=now)
         if reply.status == 201:
             self.account_token = str(reply.data["token"])
+            self.account_id = str(reply.data["account_id"])
             self.group.accounts += 1
         return reply
 
@@ -201,6 +221,7 @@ class SimClient:
         """GET a byte range of a stream URL; returns the reply and the next byte offset (or -1 at the end)."""
         wanted = f"bytes={start}-{'' if end is None else end}"
         reply = self.call("GET", url, now=now, headers={"Range": wanted})
+        self._now = now
         if reply.status != 206:
             return reply, start
         self.group.note_audio(self.account_token or self.session_id or "-", self.address, now)
@@ -299,6 +320,9 @@ class SimClient:
         if expected != size:  # the share's denominator must be what the server really serves
             raise AssertionError(f"{track_id} is served as {size} bytes; the catalogue says {expected}")
         self.group.ranges.add(track_id, start, end)
+        if self.scope_audio is not None:
+            self.scope_audio.add(identity=self.account_id or self.session_id or "-", address=self.address,
+                                 now=self._now, track_id=track_id, start=start, end=end)  # fmt: skip
         return -1 if end + 1 >= size else end + 1
 
 
@@ -340,4 +364,14 @@ def random_address(rng: random.Random, first_octets: tuple[int, ...]) -> str:
     return f"{rng.choice(first_octets)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
 
-__all__ = ["Budget", "BudgetExhausted", "ByteRanges", "GroupStats", "Reply", "SimClient", "random_address", "reason_of"]
+__all__ = [
+    "Budget",
+    "BudgetExhausted",
+    "ByteRanges",
+    "GroupStats",
+    "Reply",
+    "ScopeAudio",
+    "SimClient",
+    "random_address",
+    "reason_of",
+]

@@ -10,7 +10,11 @@ a few shared NAT addresses.  The player fetches audio like a browser:
 the range up to 28 s ahead of the play position, and reports the position
 every ~50 s and when it stops (a ``pause`` report when it stops early).  On
 a tenth of its plays the listener jumps back up to 20 s to hear a passage
-again (a ``seek`` report; the audio is already fetched).
+again (a ``seek`` report; the audio is already fetched); on 5 % it jumps 10-25 s
+ahead (a ``seek`` report); on 8 % it pauses for 1-40 minutes (``pause``, then
+``resume``), asking for a new stream URL when the old one expired meanwhile.
+Besides family NATs, a campus NAT address carries a crowd of users, and
+binge listeners play an artist's albums in upload order, on into the next artist.
 """
 
 from __future__ import annotations
@@ -24,13 +28,24 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
 from consentune.bench.shieldsim.catalogue import Catalogue, CatalogueTrack
-from consentune.bench.shieldsim.client import Budget, GroupStats, Reply, SimClient, random_address, reason_of
+from consentune.bench.shieldsim.client import (
+    Budget,
+    GroupStats,
+    Reply,
+    ScopeAudio,
+    SimClient,
+    random_address,
+    reason_of,
+)
 
 DAY_S = 86400.0
 HOUR_S = 3600.0
 TICK_S = 25.0
 LOOKAHEAD_S = 28.0
 REPLAY_SHARE = 0.1  # plays on which the listener seeks back to hear a passage again
+SEEK_AHEAD_SHARE = 0.05  # plays on which the listener jumps 10-25 s ahead
+PAUSE_SHARE = 0.08  # plays paused for 1-40 minutes, then resumed
+MAX_PAUSE_S = 40 * 60.0
 # share of sessions starting in each hour of the day (UTC; one time zone)
 DIURNAL = (3, 2, 1, 1, 1, 1, 2, 4, 6, 6, 5, 5, 6, 6, 5, 5, 6, 7, 8, 9, 10, 10, 8, 5)
 _WEBKIT = "AppleWebKit/537.36 (KHTML, like Gecko)"
@@ -59,7 +74,13 @@ class SessionRecord:
     kind: str
     nat: bool
     start: float
+    nat_kind: str = ""  # "family" or "campus" for users behind a shared address
+    account_id: str | None = None
+    returning: bool = False  # the account existed before the simulation
+    history: bool = False  # the account was established (stored) before this session: filled in after the run
     plays: int = 0
+    resumes: int = 0  # plays resumed after a pause
+    renewed_urls: int = 0  # stream URLs asked for again after a long pause
     challenged: bool = False
     blocked: bool = False
     throttled_other: bool = False
@@ -86,6 +107,7 @@ class User:
     favourites: list[int]
     sessions: list[tuple[float, float]]  # (start, length) in simulated seconds
     anonymous: bool = False  # a visitor who never signs up
+    nat_kind: str = ""
 
 
 class Popularity:
@@ -111,16 +133,22 @@ def make_users(
     popularity: Popularity,
     nat_share: float = 0.1,
     nat_addresses: int = 3,
+    campus_share: float = 0.08,
 ) -> list[User]:
-    """Users until their sessions add up to ``sessions``; ``nat_share`` of them behind ``nat_addresses``."""
+    """Users until their sessions add up to ``sessions``; ``nat_share`` of them behind ``nat_addresses``
+    family NATs, ``campus_share`` behind one campus NAT address."""
     nats = [random_address(rng, (100,)) for _ in range(nat_addresses)]
+    campus = random_address(rng, (130,))
     users: list[User] = []
     planned = 0
     while planned < sessions:
         i = len(users)
-        kind = rng.choices(("heavy", "regular", "casual"), weights=(0.05, 0.35, 0.60))[0]
-        nat = rng.random() < nat_share
-        address = nats[i % len(nats)] if nat else random_address(rng, (77, 81, 86, 90, 94))
+        kind = rng.choices(("heavy", "regular", "binge", "casual"), weights=(0.05, 0.30, 0.05, 0.60))[0]
+        where = rng.random()
+        nat_kind = "family" if where < nat_share else "campus" if where < nat_share + campus_share else ""
+        nat = bool(nat_kind)
+        address = (nats[i % len(nats)] if nat_kind == "family" else campus if nat_kind == "campus"
+                   else random_address(rng, (77, 81, 86, 90, 94)))  # fmt: skip
         plan = _sessions(rng, kind, start, days)[: sessions - planned]
         if not plan:
             continue
@@ -128,7 +156,7 @@ def make_users(
         history = 0 if new else rng.randint(5, 30)
         signs_up_at = None if new else start - rng.uniform(7, 700) * DAY_S
         users.append(User(i, kind, address, nat, rng.choice(BROWSER_AGENTS), signs_up_at,
-                          [popularity.pick(rng) for _ in range(history)], plan))  # fmt: skip
+                          [popularity.pick(rng) for _ in range(history)], plan, nat_kind=nat_kind))  # fmt: skip
         planned += len(plan)
     return users
 
@@ -156,10 +184,11 @@ def _sessions(rng: random.Random, kind: str, start: float, days: float) -> list[
             plan.append((base + rng.uniform(7.5, 10) * HOUR_S, rng.uniform(3, 4) * HOUR_S))
             plan.append((base + rng.uniform(16, 19) * HOUR_S, rng.uniform(3, 4) * HOUR_S))
             continue
-        count = (rng.random() < 0.75) + (rng.random() < 0.3) if kind == "regular" else int(rng.random() < 0.4)
+        regular = kind in ("regular", "binge")
+        count = (rng.random() < 0.75) + (rng.random() < 0.3) if regular else int(rng.random() < 0.4)
         for _ in range(count):
             hour = rng.choices(range(24), weights=DIURNAL)[0]
-            length = rng.uniform(30, 120) if kind == "regular" else rng.uniform(10, 45)
+            length = rng.uniform(30, 120) if kind in ("regular", "binge") else rng.uniform(10, 45)
             plan.append((base + (hour + rng.random()) * HOUR_S, length * 60))
     plan.sort()
     kept: list[tuple[float, float]] = []
@@ -183,10 +212,13 @@ class ListenerAgent:
         popularity: Popularity,
         records: list[SessionRecord],
         seed: int,
+        newcomer_audio: ScopeAudio | None = None,
     ) -> None:
         self.user = user
+        newcomer = user.signs_up_at is None and not user.anonymous
         self.client = SimClient(base_url=base_url, group=group, budget=budget, address=user.address,
-                                user_agent=user.user_agent)  # fmt: skip
+                                user_agent=user.user_agent,
+                                scope_audio=newcomer_audio if newcomer else None)  # fmt: skip
         self.tracks = catalogue.tracks
         self.popularity = popularity
         self.records = records
@@ -202,7 +234,9 @@ class ListenerAgent:
                 self.client.sign_up(now)
             for start, length in u.sessions:
                 now = yield max(now, start)
-                self.record = SessionRecord(u.index, u.kind, u.nat, now, anonymous=u.anonymous)
+                self.record = SessionRecord(u.index, u.kind, u.nat, now, nat_kind=u.nat_kind,
+                                            account_id=self.client.account_id, returning=u.signs_up_at is not None,
+                                            anonymous=u.anonymous)  # fmt: skip
                 self.records.append(self.record)
                 with contextlib.suppress(SessionOver):
                     now = yield from self._session(now, now + length)
@@ -239,6 +273,8 @@ class ListenerAgent:
         if c.account_token is None and not self.user.anonymous:
             self._note(c.sign_up(now))
             now += 2.0
+            assert self.record is not None
+            self.record.account_id = c.account_id
         self._note(c.start_session(now))
         for _ in range(self.rng.randint(1, 2)):
             offset = self.rng.randrange(0, max(1, len(self.tracks) - 50))
@@ -262,6 +298,8 @@ class ListenerAgent:
 
     def _choose(self, now: float, last: int | None) -> Generator[float, float, tuple[int, float]]:
         rng, favourites = self.rng, self.user.favourites
+        if self.user.kind == "binge" and last is not None and last + 1 < len(self.tracks) and rng.random() < 0.95:
+            return last + 1, now  # the discography in upload order, on into the next artist
         album_goes_on = (
             last is not None
             and last + 1 < len(self.tracks)
@@ -281,39 +319,62 @@ class ListenerAgent:
 
     def _listen(self, track: CatalogueTrack, now: float, listen_s: float) -> Generator[float, float, float]:
         """Play ``listen_s`` seconds of ``track`` like a browser player; returns the time it stopped."""
-        c = self.client
+        c, rng, record = self.client, self.rng, self.record
         reply = self._note(c.play(track.id, now))
         if reply.status != 200:
             return now + 1.0
-        assert self.record is not None
-        self.record.plays += 1
-        self.record.previews += "preview_s" in reply.data
-        url, started = str(reply.data["stream_url"]), now
+        assert record is not None
+        record.plays += 1
+        record.previews += "preview_s" in reply.data
+        url = str(reply.data["stream_url"])
         offset, size, ticks = 0, 0, 0
-        behind = 0.0  # how far the play position is behind the time since the play started (seeks back)
-        replay_at = self.rng.uniform(0.3, 0.8) * listen_s if self.rng.random() < REPLAY_SHARE else None
+        played = 0.0  # seconds of listening so far (wall time spent playing, pauses excluded)
+        shift = 0.0  # the play position minus ``played``: negative after seeking back, positive after skipping on
+        replay_at = rng.uniform(0.3, 0.8) * listen_s if rng.random() < REPLAY_SHARE else None
+        ahead_at = rng.uniform(0.1, 0.6) * listen_s if rng.random() < SEEK_AHEAD_SHARE else None
+        pause_at = rng.uniform(0.1, 0.9) * listen_s if rng.random() < PAUSE_SHARE else None
         while True:
-            elapsed = now - started
+            position = min(track.duration_s, played + shift)
             if offset >= 0:
-                end = None if not size else min(size - 1, int(size * (elapsed + LOOKAHEAD_S) / track.duration_s))
+                end = None if not size else min(size - 1, int(size * (position + LOOKAHEAD_S) / track.duration_s))
                 if end is None or end >= offset:
                     fetched, next_offset = c.fetch(url, now, start=offset, end=end)
                     self._note(fetched)
                     if fetched.status == 206:
                         size, offset = content_total(fetched), next_offset
-                    elif fetched.status == 403:  # expired after stalls, or the preview is over: next track
+                    elif fetched.status == 403 and fetched.code == "forbidden" and "expired" in str(fetched.data):
+                        renewed = self._note(c.play(track.id, now))  # the URL expired during a pause
+                        if renewed.status != 200:
+                            return now
+                        url, record.renewed_urls = str(renewed.data["stream_url"]), record.renewed_urls + 1
+                        # the new play starts at 0 for the server: say where playback resumes in it
+                        self._note(c.progress(track.id, position, now, event="resume"))
+                        continue
+                    elif fetched.status == 403:  # the preview is over, or refused: next track
                         return now
-            if elapsed >= listen_s - 1e-6:
+            if played >= listen_s - 1e-6 or position >= track.duration_s:
                 break
-            now = yield now + min(TICK_S, listen_s - elapsed)
+            step = min(TICK_S, listen_s - played)
+            now = yield now + step
+            played += step
             ticks += 1
-            if replay_at is not None and now - started >= replay_at:
-                replay_at, behind = None, behind + min(20.0, now - started - behind)
-                self._note(c.progress(track.id, now - started - behind, now, event="seek"))
-            elif ticks % 2 == 0 and now - started < listen_s - 1e-6:
-                self._note(c.progress(track.id, now - started - behind, now))
+            position = min(track.duration_s, played + shift)
+            if pause_at is not None and played >= pause_at:
+                pause_at = None
+                self._note(c.progress(track.id, position, now, event="pause"))
+                now = yield now + rng.uniform(60.0, MAX_PAUSE_S)
+                self._note(c.progress(track.id, position, now, event="resume"))
+                record.resumes += 1
+            elif replay_at is not None and played >= replay_at:
+                replay_at, shift = None, shift - min(20.0, position)
+                self._note(c.progress(track.id, played + shift, now, event="seek"))
+            elif ahead_at is not None and played >= ahead_at:
+                ahead_at, shift = None, shift + min(rng.uniform(10.0, 25.0), track.duration_s - position - 5.0)
+                self._note(c.progress(track.id, played + shift, now, event="seek"))
+            elif ticks % 2 == 0 and played < listen_s - 1e-6:
+                self._note(c.progress(track.id, position, now))
         stopped_early = listen_s < track.duration_s - 1.0
-        position = min(listen_s, now - started) - behind
+        position = min(track.duration_s, played + shift)
         self._note(c.progress(track.id, position, now, event="pause" if stopped_early else "tick"))
         return now
 
@@ -347,7 +408,13 @@ def legit_summary(records: Sequence[SessionRecord]) -> dict[str, object]:
         "sessions": len(records),
         "users": len({r.user for r in records}),
         "nat_sessions": sum(r.nat for r in records),
+        "campus_sessions": sum(r.nat_kind == "campus" for r in records),
         "heavy_sessions": sum(r.kind == "heavy" for r in records),
+        "binge_sessions": sum(r.kind == "binge" for r in records),
+        "sessions_with_history": sum(r.history for r in records),
+        "resumes": sum(r.resumes for r in records),
+        "renewed_urls": sum(r.renewed_urls for r in records),
+        "hindered_with_history": sum(r.history for r in hindered),
         "plays": sum(r.plays for r in records),
         "hindered": len(hindered),
         "hindered_pct": 100.0 * len(hindered) / max(1, len(records)),
@@ -362,7 +429,15 @@ def legit_summary(records: Sequence[SessionRecord]) -> dict[str, object]:
         / max(1, sum(r.plays for r in records)),
         "stream_ahead_429s": sum(r.throttled_ahead for r in records),
         "hindered_examples": [
-            {"user": r.user, "kind": r.kind, "nat": r.nat, "start": r.start, "reasons": r.reasons[:3]}
+            {
+                "user": r.user,
+                "kind": r.kind,
+                "nat": r.nat_kind,
+                "start": r.start,
+                "history": r.history,
+                "returning": r.returning,
+                "reasons": r.reasons[:3],
+            }
             for r in hindered[:10]
         ],
     }

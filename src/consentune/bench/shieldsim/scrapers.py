@@ -2,11 +2,14 @@
 
 A play asks for a stream URL and then fetches ``bytes=<next>-`` as fast as
 the server allows: the server sends up to real time + 30 s and answers 429
-with ``Retry-After`` beyond that, so the downloader polls every
-``max(Retry-After, 60 s)``.  Polling more often would fetch the same bytes in
-more, smaller requests: bytes obtained depend on time, not on the cadence
-(only the end of each track is noticed up to a poll later, which slightly
-*under*-states what an eager downloader gets).
+with ``Retry-After`` beyond that.  Bytes obtained depend on time, not on the
+cadence, so the downloader comes back when the whole rest of the track is
+due (the play's start + the track's duration - the 30-s lead, as the play
+answer's ``duration_s`` tells it), or after ``REPORT_S`` when it fakes
+progress reports: polling more often would fetch the same bytes in more,
+smaller requests, and polling on a fixed clock would notice each track's end
+late and *under*-state what an eager downloader gets.  A scraper told to
+sign in (anonymous strategies under the default policy) tries again hourly.
 Every scraper solves proof-of-work challenges (cheap for it) and, when
 blocked, starts over with a new identity after a back-off: the measure is the
 audio it gets, not whether it is ever stopped.
@@ -22,7 +25,11 @@ from consentune.bench.shieldsim.catalogue import Catalogue, CatalogueTrack
 from consentune.bench.shieldsim.client import Budget, GroupStats, SimClient, random_address
 from consentune.bench.shieldsim.listeners import BROWSER_AGENTS, DAY_S, HOUR_S, content_total
 
-POLL_S = 60.0
+POLL_S = 5.0  # the shortest wait between fetches
+REPORT_S = 120.0  # how often a scraper faking progress reports a position
+LEAD_S = 30.0  # what the server serves beyond real time
+SIGN_IN_BACKOFF_S = 3600.0
+MAX_BACKOFF_S = 3600.0  # a refused scraper probes at least hourly
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ class Strategy:
     reads_robots: bool = False  # fetches robots.txt (and ignores it)
     hours_per_day: float = 24.0  # active hours each simulated day (in two windows when < 24)
     new_identity_per_day: bool = False
-    block_backoff_s: float = 300.0
+    block_backoff_s: float = 300.0  # doubles with each refusal in a row, up to MAX_BACKOFF_S
     lead_only: bool = False  # fetches only what a play gives at once (the lead), never reports progress
     warmup_tracks: int = 0  # sleeper: plays this many tracks honestly, then sleeps until ``sleep_s`` has passed
     sleep_s: float = 0.0
@@ -122,6 +129,11 @@ class Identity:
         self.generation = 0
         self.tracks_done = 0
         self.lanes = strategy.lanes
+        self.refusals = 0  # refusals in a row: each doubles the back-off (a farm does not hammer a closed door)
+
+    def backoff_s(self) -> float:
+        self.refusals += 1
+        return min(MAX_BACKOFF_S, self.strategy.block_backoff_s * 2.0 ** (self.refusals - 1))
 
     def close(self) -> None:
         if self.client is not None:
@@ -147,12 +159,12 @@ class Identity:
             if s.account:
                 reply = c.sign_up(now)
                 if reply.status != 201:
-                    now = yield now + max(1.0, reply.retry_after_s or s.block_backoff_s)
+                    now = yield now + max(1.0, reply.retry_after_s or self.backoff_s())
                     continue
             reply = c.start_session(now)
             if reply.status == 201:
                 return now + 0.5
-            now = yield now + max(1.0, reply.retry_after_s or s.block_backoff_s)
+            now = yield now + max(1.0, reply.retry_after_s or self.backoff_s())
 
 
 class ScraperWorker:
@@ -232,14 +244,14 @@ class ScraperWorker:
                 now = yield now + max(1.0, reply.retry_after_s)
                 continue
             if reply.status != 200:  # blocked, or the session is unusable
-                now = yield now + s.block_backoff_s
+                now = yield now + (SIGN_IN_BACKOFF_S if reply.code == "sign_in_required" else ident.backoff_s())
                 now = yield from ident.renew(now, generation=generation)
                 continue
             url, started, last_report, streamed = str(reply.data["stream_url"]), now, now, False
             if s.fake_progress:  # a player starts a new play from the top, so its positions stay consistent
                 offset = 0
             while offset >= 0:
-                if s.fake_progress and streamed and now - last_report >= 30.0:
+                if s.fake_progress and streamed and now - last_report >= REPORT_S - 1e-6:
                     c.progress(track.id, min(track.duration_s, now - started), now)
                     last_report = now
                 fetched, next_offset = c.fetch(url, now, start=offset)
@@ -247,12 +259,15 @@ class ScraperWorker:
                     return now + self.rng.uniform(0.5, 2.0)
                 if fetched.status == 206:
                     size, offset, streamed = content_total(fetched), next_offset, True
+                    ident.refusals = 0
                     continue
                 if fetched.ahead or fetched.status == 429:
-                    now = yield now + max(POLL_S, fetched.retry_after_s)
+                    due = started + track.duration_s - LEAD_S + 1.0  # when the whole rest may be fetched
+                    wake = min(due, last_report + REPORT_S) if s.fake_progress else due
+                    now = yield max(now + POLL_S, now + fetched.retry_after_s, wake)
                     continue
                 if fetched.blocked and generation == ident.generation:
-                    now = yield now + s.block_backoff_s
+                    now = yield now + ident.backoff_s()
                     now = yield from ident.renew(now, generation=generation)
                 else:  # the URL belongs to an old session or expired: play again
                     now = yield now + 1.0

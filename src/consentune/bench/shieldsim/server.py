@@ -10,25 +10,19 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-@contextlib.contextmanager
-def running_server(
-    home: Path, *, startup_s: float = 60.0, anonymous_audio: str = "none", newcomer_budget: str | None = None
-) -> Iterator[str]:
-    """Serve ``home`` with the simulated clock on and 127.0.0.1 trusted as the proxy; yield the base URL.
-
-    Accounts count as verified at sign-up (``CONSENTUNE_SIGNUP_VERIFY=none``): the simulated farms pay no
-    identity cost (that cost is modelled in docs/shield-detection.md), so the budgets are measured alone."""
-    port = _free_port()
+def server_env(home: Path, *, anonymous_audio: str, newcomer_budget: str | None, watermark: bool) -> dict[str, str]:
+    """The environment the benchmark's server runs with (subprocess or in-process alike)."""
     env = {
         **os.environ,
         "CONSENTUNE_HOME": str(home),
@@ -38,28 +32,96 @@ def running_server(
         "CONSENTUNE_TRUSTED_PROXIES": "127.0.0.1",
         "CONSENTUNE_ANONYMOUS_AUDIO": anonymous_audio,
         "CONSENTUNE_SIGNUP_VERIFY": "none",
+        "CONSENTUNE_STREAM_WATERMARK": "1" if watermark else "0",
         **({"CONSENTUNE_NEWCOMER_BUDGET": newcomer_budget} if newcomer_budget else {}),
     }
     env.pop("CONSENTUNE_REDIS_URL", None)
-    log = (home / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "consentune", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base_url, process, home, startup_s)
-        yield base_url
-    finally:
-        process.terminate()
+    return env
+
+
+class Server:
+    """The real ``consentune serve`` on one loopback port; :meth:`restart` stops it and starts it again on the
+    same port and database (what a deploy does), so clients reconnect and listeners come back to it."""
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        startup_s: float = 240.0,
+        anonymous_audio: str = "none",
+        newcomer_budget: str | None = None,
+        watermark: bool = True,
+    ) -> None:
+        self.home, self.startup_s = home, startup_s
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.restarts = 0
+        self.cpu_s = 0.0  # CPU seconds the server processes used (Linux /proc), summed over restarts
+        self.env = server_env(home, anonymous_audio=anonymous_audio, newcomer_budget=newcomer_budget,
+                              watermark=watermark)  # fmt: skip
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self._log = (self.home / "server.log").open("ab")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "consentune", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        _wait_ready(self.url, self._process, self.home, self.startup_s)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self.cpu_s += _cpu_seconds(self._process.pid)
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=15)
+            self._process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.restarts += 1
+        self.start()
+
+    def __enter__(self) -> Server:
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        log.close()
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def running_server(
+    home: Path, *, startup_s: float = 240.0, anonymous_audio: str = "none", newcomer_budget: str | None = None
+) -> Iterator[str]:
+    """Serve ``home`` with the simulated clock on and 127.0.0.1 trusted as the proxy; yield the base URL.
+
+    Accounts count as verified at sign-up (``CONSENTUNE_SIGNUP_VERIFY=none``): the simulated farms pay no
+    identity cost (that cost is modelled in docs/shield-detection.md), so the budgets are measured alone."""
+    with Server(home, startup_s=startup_s, anonymous_audio=anonymous_audio, newcomer_budget=newcomer_budget) as s:
+        yield s.url
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (0 where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_ready(base_url: str, process: subprocess.Popen[bytes], home: Path, startup_s: float) -> None:
@@ -77,6 +139,20 @@ def _wait_ready(base_url: str, process: subprocess.Popen[bytes], home: Path, sta
     raise RuntimeError(f"consentune serve did not answer on {base_url} within {startup_s:.0f} s")
 
 
+def established_at(home: Path) -> dict[str, float]:
+    """Account id -> when the account became established (its stored listening history), epoch seconds."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{home / 'consentune.db'}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, established_us FROM listener_accounts "
+                                        "WHERE established_us IS NOT NULL")).all()  # fmt: skip
+    finally:
+        engine.dispose()
+    return {str(account): int(us) / 1e6 for account, us in rows}
+
+
 def decision_names(home: Path) -> dict[str, str]:
     """``#<record id>`` -> the signals behind that shield decision (clients are told the reference only)."""
     from consentune.config import Settings
@@ -90,4 +166,4 @@ def decision_names(home: Path) -> dict[str, str]:
     return {f"#{r.id}": "+".join(str(s.get("name", "?")) for s in r.signals) or r.action for r in records}
 
 
-__all__ = ["decision_names", "running_server"]
+__all__ = ["Server", "decision_names", "established_at", "free_port", "running_server", "server_env"]
