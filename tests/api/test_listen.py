@@ -17,6 +17,7 @@ from consentune.config import Settings
 from consentune.demo.synth import SongSpec, encode, synthesize
 from consentune.errors import InvalidInput
 from consentune.service import Consentune, open_service
+from consentune.shield.listen import RESUME_WINDOW_S
 from consentune.types import Purpose
 
 T0 = 1_800_000_000.0
@@ -540,3 +541,49 @@ def test_a_browser_that_keeps_its_cookie_is_served_again_when_its_block_ends(
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "blocked"
     later = T0 + 86_400 + 3600  # the documented day is over
     assert browser.post(f"/v1/listen/tracks/{tracks['b']}/play", headers=headers(later)).status_code == 200
+
+
+def test_a_play_paused_past_its_url_continues_without_waiting_for_real_time(
+    svc: Consentune, tracks: dict[str, str]
+) -> None:
+    """A listener pausing longer than the URL lives continues the same play; nothing else gets its budget."""
+    c = client_for(svc)
+    sid = session(c)
+    first = play(c, sid, tracks["a"])
+    url = first["stream_url"]
+    opening = c.get(url, headers=headers(T0 + 5, **{TOKEN: sid, "Range": "bytes=0-999"}))
+    total = int(opening.headers["content-range"].split("/")[1])
+    later = T0 + 3600.0  # back from a one-hour pause: the URL expired long ago
+    expired = c.get(url, headers=headers(later, **{TOKEN: sid, "Range": "bytes=1000-1999"}))
+    assert expired.status_code == 403 and "expired" in expired.text
+    at = total * 4 // 5  # 48 s into the 60-s track: beyond what 30 s of buffer allows a fresh play
+    middle = {TOKEN: sid, "Range": f"bytes={at}-{at + 999}"}
+
+    def play_again(resume: str | None, at: float, who: str = sid, track: str = tracks["a"]) -> dict[str, Any]:
+        r = c.post(f"/v1/listen/tracks/{track}/play", params=None if resume is None else {"resume": resume},
+                   headers=headers(at, **{TOKEN: who}))  # fmt: skip
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    other = session(c)  # another session's old URL, a garbled one, or another track's: a fresh play
+    stranger = play(c, other, tracks["a"], now=T0 + 10)["stream_url"]
+    assert play_again(stranger, later)["resumed"] is False
+    assert play_again("/stream/not-a-token", later + 1)["resumed"] is False
+    fresh = play_again(url, later + 2, track=tracks["b"])
+    assert fresh["resumed"] is False  # and this play of b is now the listener's latest
+    assert play_again(url, later + 3)["resumed"] is False  # so a's old play can no longer be continued
+    restarted = play_again(None, later + 4)["stream_url"]
+    ahead = c.get(restarted, headers=headers(later + 5, **middle))
+    assert ahead.status_code == 429  # a fresh play is held to real time from its own start
+
+    sid2 = session(c, now=later + 10)  # the honest case, start to end
+    url2 = play(c, sid2, tracks["a"], now=later + 10)["stream_url"]
+    assert c.get(url2, headers=headers(later + 15, **{TOKEN: sid2, "Range": "bytes=0-999"})).status_code == 206
+    back = later + 10 + 1800.0
+    continued = play_again(url2, back, who=sid2)
+    assert continued["resumed"] is True and continued["stream_url"] != url2
+    mid = c.get(continued["stream_url"], headers=headers(back + 1, **{**middle, TOKEN: sid2}))
+    assert mid.status_code == 206 and len(mid.content) == 1000
+    superseded = c.get(url2, headers=headers(back + 2, **{TOKEN: sid2, "Range": "bytes=0-9"}))
+    assert superseded.status_code == 403
+    assert play_again(url2, back + RESUME_WINDOW_S, who=sid2)["resumed"] is False  # too long ago

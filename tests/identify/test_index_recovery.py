@@ -24,7 +24,6 @@ import pytest
 from consentune.identify import MmapIndex, TrackPostings
 from tests.identify.test_index import brute, found, postings
 
-
 NO_STOP_LIST = 1 << 40
 
 

@@ -87,12 +87,20 @@ def test_one_active_stream_per_listener_across_workers(workers: Workers, audio_f
     account_id, token = svc.listen.create_account(address="203.0.113.9", now=now)
     _c, phone, _a = svc.listen.create_session(account_token=token, address="203.0.113.9", user_agent="p", now=now)
     _c, laptop, _a = svc.listen.create_session(account_token=token, address="203.0.113.9", user_agent="l", now=now)
-    first, _ = workers.a.listen.start_play(session_id=phone, track=track, now=now, account_id=account_id)
+    first, _, _ = workers.a.listen.start_play(session_id=phone, track=track, now=now, account_id=account_id)
     workers.b.listen.verify_stream(first, session_id=phone, now=now + 1, account_id=account_id)
-    second, _ = workers.b.listen.start_play(session_id=laptop, track=track, now=now + 2, account_id=account_id)
+    second, _, _ = workers.b.listen.start_play(session_id=laptop, track=track, now=now + 2, account_id=account_id)
     with pytest.raises(StreamSuperseded):
         workers.a.listen.verify_stream(first, session_id=phone, now=now + 3, account_id=account_id)
     workers.a.listen.verify_stream(second, session_id=laptop, now=now + 3, account_id=account_id)
+    # after a long pause the laptop continues its play on the other worker; the phone's old play cannot be
+    later = now + 3600
+    _t, _e, resumed = workers.a.listen.start_play(session_id=laptop, track=track, now=later, account_id=account_id,
+                                                  resume=second)  # fmt: skip
+    assert resumed
+    _t, _e, resumed = workers.b.listen.start_play(session_id=phone, track=track, now=later + 1, account_id=account_id,
+                                                  resume=first)  # fmt: skip
+    assert not resumed
 
 
 def test_a_block_and_its_lift_reach_every_worker_at_once(workers: Workers) -> None:

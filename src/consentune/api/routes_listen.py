@@ -242,17 +242,18 @@ def track_page(track_id: str, request: Request, service: Service) -> Response:
     return _json(request, _public(track, index, service), headers=service.listen.policy_headers(track.id))
 
 
-class PlayIn(BaseModel):
-    """Optional: ``resume`` is the stream URL (or its token) of this track's play whose URL expired during a
-    pause; when it is still the listener's latest play, the new URL continues it, so the real-time limit
-    does not start again from zero (the answer says ``"resumed": true``)."""
-
-    resume: Annotated[str, Field(max_length=4096), AfterValidator(storable)] | None = None
-
-
 @router.post("/v1/listen/tracks/{track_id}/play")
-def play(track_id: str, request: Request, service: Service, body: PlayIn | None = None) -> Response:
-    """Ask to play a track: the shield decides, the gate logs the stream, a signed URL comes back."""
+def play(
+    track_id: str,
+    request: Request,
+    service: Service,
+    resume: Annotated[str | None, Query(max_length=4096, pattern=r"^[A-Za-z0-9_\-/]+$")] = None,
+) -> Response:
+    """Ask to play a track: the shield decides, the gate logs the stream, a signed URL comes back.
+
+    ``resume`` is the stream URL (or its token) of this track's play whose URL expired during a pause:
+    when it is still the listener's latest play, the new URL continues it, so the real-time limit does
+    not start again from zero (the answer says ``"resumed": true``)."""
     client = client_of(request, service)
     with _probing(request, service, client):
         session = _session(service, client)
@@ -267,10 +268,9 @@ def play(track_id: str, request: Request, service: Service, body: PlayIn | None 
     if service.newcomer_budget is not None:  # the lead a play may fetch at once counts for newcomers
         service.newcomer_budget.on_play(session, address=client.address, track=track.id,
                                         duration_s=track.duration_s, now=client.now)  # fmt: skip
-    resume = None if body is None or body.resume is None else body.resume.rsplit("/", 1)[-1]
     token, expires_at, resumed = service.listen.start_play(
         session_id=session.id, account_id=session.account_id, track=track, now=client.now, limit_s=limit_s,
-        resume=resume,
+        resume=None if resume is None else resume.rsplit("/", 1)[-1],
     )  # fmt: skip
     answer = {"stream_url": f"/stream/{token}", "expires_at": expires_at, "duration_s": track.duration_s,
               "resumed": resumed}  # fmt: skip

@@ -27,6 +27,10 @@ class ActiveStreams(Protocol):
         """Raise :class:`StreamSuperseded` unless ``play`` is ``identity``'s latest (a forgotten one passes)."""
         ...
 
+    def is_latest(self, identity: str, play: str) -> bool:
+        """Whether ``play`` is known to be ``identity``'s latest; unlike :meth:`check`, a forgotten one is not."""
+        ...
+
 
 class ActivePlays:
     """The latest play (its token nonce) of every listener identity."""
@@ -50,6 +54,11 @@ class ActivePlays:
             latest = self._latest.get(identity)
         _ensure_latest(latest, play)
 
+    def is_latest(self, identity: str, play: str) -> bool:
+        """Whether ``play`` is known to be ``identity``'s latest; unlike :meth:`check`, a forgotten one is not."""
+        with self._lock:
+            return self._latest.get(identity) == play
+
 
 class SharedActivePlays:
     """The latest play per identity in shared cells: the newest start wins on every worker at once.
@@ -69,6 +78,11 @@ class SharedActivePlays:
     def check(self, identity: str, play: str) -> None:
         (cell,) = self._cells.load([PREFIX + identity])
         _ensure_latest(None if cell.data is None else cell.data.decode(), play)
+
+    def is_latest(self, identity: str, play: str) -> bool:
+        """Whether ``play`` is known to be ``identity``'s latest; unlike :meth:`check`, a forgotten one is not."""
+        (cell,) = self._cells.load([PREFIX + identity])
+        return cell.data is not None and cell.data.decode() == play
 
 
 PREFIX = "active:"

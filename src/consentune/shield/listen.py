@@ -41,6 +41,7 @@ from consentune.types import STREAM, Artist, ArtistId, Track, TrackId
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg-vorbis": "audio/ogg", "opus": "audio/ogg",
                "mp3": "audio/mpeg"}  # fmt: skip
 ANONYMOUS_AUDIO = ("full", "preview", "none")
+RESUME_WINDOW_S = 4 * 3600.0  # a paused play may be continued this long after it began (shared active plays keep 6 h)
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -226,17 +227,52 @@ class ListenerDesk:
                              "then start a session with its token")  # fmt: skip
 
     def start_play(
-        self, *, session_id: str, track: Track, now: float, account_id: str | None = None, limit_s: float | None = None
-    ) -> tuple[str, float]:
-        """Ask the gate for ``stream`` (logged), start the real-time budget, end the listener's previous stream."""
-        self._handle(session_id, track.id)
+        self,
+        *,
+        session_id: str,
+        track: Track,
+        now: float,
+        account_id: str | None = None,
+        limit_s: float | None = None,
+        resume: str | None = None,
+    ) -> tuple[str, float, bool]:
+        """Ask the gate for ``stream`` (logged), start the real-time budget, end the listener's previous stream.
+
+        ``resume`` is the stream token of a play whose URL expired during a pause: when it is this
+        session's, of this track, began within :data:`RESUME_WINDOW_S` and is still the listener's latest
+        play, the new URL continues that play (its real-time budget goes on from the play's start, so
+        the listener does not wait for real time to catch up with where they paused). Otherwise the play
+        starts afresh. Returns (token, expires at, continued).
+        """
+        self._handle(session_id, track.id)  # consent is asked again: it may have changed during the pause
+        identity = listener_identity(session_id=session_id, account_id=account_id)
+        started = self._resumable(resume, session_id=session_id, identity=identity, track=track, now=now)
         valid_s = max(self._signer.ttl_s, track.duration_s + 120.0)  # long enough to finish the track
         token, grant = self._signer.issue(
-            session_id=session_id, track_id=track.id, now=now, valid_s=valid_s, limit_s=limit_s
+            session_id=session_id, track_id=track.id, now=now, valid_s=valid_s, limit_s=limit_s, started_at=started
         )
-        self._active.start(listener_identity(session_id=session_id, account_id=account_id), grant.nonce)
-        self._record_mark(grant.issued_at, session_id=session_id, account_id=account_id, track_id=track.id)
-        return token, now + valid_s
+        self._active.start(identity, grant.nonce)
+        if started is None:  # a continued play keeps its serial, recorded when it began
+            self._record_mark(grant.issued_at, session_id=session_id, account_id=account_id, track_id=track.id)
+        return token, now + valid_s, started is not None
+
+    def _resumable(
+        self, resume: str | None, *, session_id: str, identity: str, track: Track, now: float
+    ) -> float | None:
+        """When the play ``resume`` names may be continued, its start; else None.
+
+        Only the identity's latest play qualifies (checked positively: a forgotten one does not), so a
+        listener continues one play at a time and never gets more audio than real time since it began.
+        """
+        if not resume:
+            return None
+        try:
+            old = self._signer.verify_ended(resume, session_id=session_id, now=now, max_age_s=RESUME_WINDOW_S)
+        except AccessDenied:
+            return None
+        if old.track_id != track.id or old.limit_s is not None or not self._active.is_latest(identity, old.nonce):
+            return None
+        return old.issued_at
 
     def verify_stream(
         self, token: str, *, session_id: str, now: float, account_id: str | None = None

@@ -91,16 +91,28 @@ class StreamSigner:
         return self.issue(session_id=session_id, track_id=track_id, now=now, valid_s=valid_s, limit_s=limit_s)[0]
 
     def issue(
-        self, *, session_id: str, track_id: str, now: float, valid_s: float | None = None, limit_s: float | None = None
+        self,
+        *,
+        session_id: str,
+        track_id: str,
+        now: float,
+        valid_s: float | None = None,
+        limit_s: float | None = None,
+        started_at: float | None = None,
     ) -> tuple[str, StreamGrant]:
-        """As :meth:`sign`, with the grant the token carries (so the issuer need not verify its own token)."""
+        """As :meth:`sign`, with the grant the token carries (so the issuer need not verify its own token).
+
+        ``started_at`` (default ``now``) is when the play began: a play continued after its URL expired
+        keeps its start, so its real-time budget goes on from there instead of restarting at zero.
+        """
         expires = now + (self.ttl_s if valid_s is None else valid_s)
+        began = now if started_at is None else min(float(started_at), now)
         nonce = secrets.token_urlsafe(9)
-        payload: dict[str, object] = {"s": session_id, "t": track_id, "e": expires, "i": now, "n": nonce}
+        payload: dict[str, object] = {"s": session_id, "t": track_id, "e": expires, "i": began, "n": nonce}
         if limit_s is not None:
             payload["l"] = float(limit_s)
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-        grant = StreamGrant(track_id, float(now), nonce, None if limit_s is None else float(limit_s))
+        grant = StreamGrant(track_id, float(began), nonce, None if limit_s is None else float(limit_s))
         iv = secrets.token_bytes(_IV_BYTES)
         return b64encode(iv + self._aead.encrypt(iv, body, _CONTEXT)), grant
 
@@ -110,18 +122,37 @@ class StreamSigner:
 
     def verify_play(self, token: str, *, session_id: str, now: float) -> StreamGrant:
         """The grant of a valid token; raises :class:`AccessDenied` saying which check failed."""
-        hint = "ask for a new stream URL by playing the track again"
+        grant, expires_at = self._open(token, session_id=session_id)
+        if now >= expires_at:
+            raise AccessDenied(
+                f"stream token expired at {expires_at:.3f} (now {now:.3f})",
+                hint="ask for a new stream URL by playing the track again (send the old URL as `resume`)",
+            )
+        return grant
+
+    def verify_ended(self, token: str, *, session_id: str, now: float, max_age_s: float) -> StreamGrant:
+        """The grant of a token sealed by us for ``session_id`` whose play began at most ``max_age_s`` ago,
+        expired or not: what a player continuing a paused play presents."""
+        grant, _expires_at = self._open(token, session_id=session_id)
+        if not 0.0 <= now - grant.issued_at <= max_age_s:
+            raise AccessDenied(
+                f"the play of that stream URL began more than {max_age_s:.0f} s ago", hint="play the track again"
+            )
+        return grant
+
+    def _open(self, token: str, *, session_id: str) -> tuple[StreamGrant, float]:
         sealed = _decode(token)
         try:
             body = self._aead.decrypt(sealed[:_IV_BYTES], sealed[_IV_BYTES:], _CONTEXT)
         except InvalidTag:
-            raise AccessDenied("stream token was tampered with or sealed by another key", hint=hint) from None
+            raise AccessDenied(
+                "stream token was tampered with or sealed by another key",
+                hint="ask for a new stream URL by playing the track again",
+            ) from None
         session, grant, expires_at = _payload(body)
-        if now >= expires_at:
-            raise AccessDenied(f"stream token expired at {expires_at:.3f} (now {now:.3f})", hint=hint)
         if not hmac.compare_digest(session.encode(), session_id.encode()):
             raise AccessDenied("stream token belongs to another session", hint="stream URLs work only in their session")
-        return grant
+        return grant, expires_at
 
 
 def _decode(token: str) -> bytes:

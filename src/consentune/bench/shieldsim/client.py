@@ -210,8 +210,10 @@ class SimClient:
             self.group.sessions += 1
         return reply
 
-    def play(self, track_id: str, now: float) -> Reply:
-        reply = self.call("POST", f"/v1/listen/tracks/{track_id}/play", now=now)
+    def play(self, track_id: str, now: float, *, resume: str | None = None) -> Reply:
+        """Start a play; ``resume`` (the stream URL that expired during a pause) continues that play."""
+        query = None if resume is None else {"resume": resume}
+        reply = self.call("POST", f"/v1/listen/tracks/{track_id}/play", now=now, params=query)
         if reply.status == 200:
             self.streams[str(reply.data["stream_url"])] = track_id
             self.group.plays += 1

@@ -81,6 +81,7 @@ class SessionRecord:
     plays: int = 0
     resumes: int = 0  # plays resumed after a pause
     renewed_urls: int = 0  # stream URLs asked for again after a long pause
+    continued: int = 0  # of those, plays the server continued (real-time budget kept from the play's start)
     challenged: bool = False
     blocked: bool = False
     throttled_other: bool = False
@@ -343,11 +344,13 @@ class ListenerAgent:
                     if fetched.status == 206:
                         size, offset = content_total(fetched), next_offset
                     elif fetched.status == 403 and fetched.code == "forbidden" and "expired" in str(fetched.data):
-                        renewed = self._note(c.play(track.id, now))  # the URL expired during a pause
+                        # the URL expired during a pause: continue that play with a new URL
+                        renewed = self._note(c.play(track.id, now, resume=url))
                         if renewed.status != 200:
                             return now
                         url, record.renewed_urls = str(renewed.data["stream_url"]), record.renewed_urls + 1
-                        # the new play starts at 0 for the server: say where playback resumes in it
+                        record.continued += bool(renewed.data.get("resumed"))
+                        # the detector sees a new play: say where playback resumes in it
                         self._note(c.progress(track.id, position, now, event="resume"))
                         continue
                     elif fetched.status == 403:  # the preview is over, or refused: next track
@@ -414,6 +417,7 @@ def legit_summary(records: Sequence[SessionRecord]) -> dict[str, object]:
         "sessions_with_history": sum(r.history for r in records),
         "resumes": sum(r.resumes for r in records),
         "renewed_urls": sum(r.renewed_urls for r in records),
+        "continued_plays": sum(r.continued for r in records),
         "hindered_with_history": sum(r.history for r in hindered),
         "plays": sum(r.plays for r in records),
         "hindered": len(hindered),
