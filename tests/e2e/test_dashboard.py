@@ -288,8 +288,11 @@ def test_browser_verifier_agrees_with_the_python_verifier(page: Any, demo_server
 def test_a_sped_up_reupload_shows_on_the_original_track(page: Any, demo_server: DemoServer) -> None:
     """The demo's "nightcore edit" by another account is claimed at ingest; its artist resolves it on the track."""
     sign_in(page, demo_server, demo_server.artist_keys[ARTIST])
-    page.get_by_role("link", name="Pulse Grid").first.click()
+    page.get_by_role("link", name="Pulse Grid", exact=True).first.click()
+    page.wait_for_url(re.compile(r"/dashboard/tracks/"))  # count() does not wait for the navigation
+    page.wait_for_load_state()
     card = page.locator(".claim-card")
+    card.first.wait_for()
     assert card.count() == 1
     text = card.inner_text()
     assert "“Pulse Grid (nightcore edit)”, uploaded by Tape Pirate, copies your “Pulse Grid”" in text
