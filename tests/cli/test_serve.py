@@ -86,3 +86,40 @@ def test_the_server_says_where_it_listens_logs_each_request_and_stops_on_ctrl_c(
     assert "server stopped" in rest
     assert server.returncode == 130
     assert "Traceback" not in errors
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_served_connections_send_small_writes_at_once(host: str) -> None:
+    """Nagle off on every connection: with it on, a keep-alive response written in two parts waited for the
+    client's delayed ACK (~40 ms a request; measured 43 ms per request on one connection, 1.1 ms after)."""
+    import asyncio
+
+    from consentune.cli.serve import bind
+
+    if host == "::1" and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    listener = bind(host, 0)
+    seen: list[int] = []
+
+    async def serve_once() -> None:
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            conn = writer.get_extra_info("socket")
+            seen.append(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=listener)  # as uvicorn serves a bound socket
+        async with server:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as client:
+                client.setblocking(False)
+                await asyncio.get_running_loop().sock_connect(client, listener.getsockname()[:2])
+                for _ in range(100):
+                    if seen:
+                        break
+                    await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(serve_once())
+    finally:
+        listener.close()
+    assert seen and seen[0] != 0

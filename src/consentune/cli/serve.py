@@ -146,9 +146,20 @@ def demo(
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``, or one error line saying why not (with what to do instead)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio switches Nagle off (TCP_NODELAY) only on connections whose socket says TCP,
+    # and with Nagle on, every keep-alive response written in two parts waited ~40 ms for a delayed ACK
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host, port), family=family, backlog=2048)
+        if os.name not in ("nt", "cygwin"):
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted connections
+        listener.bind((host, port))
+        listener.listen(2048)
+        return listener
     except OSError as exc:
+        listener.close()
         if exc.errno == errno.EADDRINUSE:
             raise Conflict(
                 f"port {port} on {host} is already in use",
