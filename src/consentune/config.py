@@ -51,7 +51,10 @@ class Settings:
     (``CONSENTUNE_LEDGER_INTEGRATE_BATCH``) every ``ledger_integrate_interval_s``
     (``CONSENTUNE_LEDGER_INTEGRATE_INTERVAL_S``) and publishes the log as
     C2SP tlog-tiles under ``ledger_tiles_dir`` (``CONSENTUNE_LEDGER_TILES_DIR``,
-    default ``home/tlog``).
+    default ``home/tlog``).  Small gate requests (a play) made at the same
+    time in one process share one transaction and one ledger row, up to
+    ``gate_group_commit`` requests (``CONSENTUNE_GATE_GROUP_COMMIT``; 1: each
+    request commits alone).
     ``ray_address`` (``CONSENTUNE_RAY_ADDRESS``) is the Ray cluster ``consentune jobs run --engine ray``
     joins; unset, that engine starts a local cluster.
 
@@ -108,6 +111,7 @@ class Settings:
     ledger_tiles_dir: Path | None = None
     ledger_integrate_interval_s: float = 1.0
     ledger_integrate_batch: int = 20_000
+    gate_group_commit: int = 256
     env: str = "development"
     secrets_dir: Path | None = None
     blob_url: str | None = None
@@ -234,6 +238,7 @@ class Settings:
             ledger_integrate_interval_s=_float(
                 env, "CONSENTUNE_LEDGER_INTEGRATE_INTERVAL_S", cls.ledger_integrate_interval_s
             ),
+            gate_group_commit=_int(env, "CONSENTUNE_GATE_GROUP_COMMIT", cls.gate_group_commit),
             env=env.get("CONSENTUNE_ENV", cls.env).strip().lower() or cls.env,
             secrets_dir=_path(env, "CONSENTUNE_SECRETS_DIR"),
             blob_url=env.get("CONSENTUNE_BLOB_URL") or None,

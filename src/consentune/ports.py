@@ -142,6 +142,10 @@ class Transactions(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]: ...
 
+    def in_transaction(self) -> bool:
+        """Whether this thread or task is inside ``transaction()`` now."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogEntry:

@@ -157,6 +157,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         observer=metrics,
         claims=claim_store,
         grant_seed=hmac_key(secret, "work-grant"),
+        group_commit=settings.gate_group_commit,
     )
 
     def decide(purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:

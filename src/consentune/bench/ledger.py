@@ -12,6 +12,10 @@ Measured per backend, in one run:
   record) for a fixed time while one integrator process runs every second beside
   them, with the queue depth sampled over time: appends/s, entries/s appended and
   integrated, and whether the queue stays bounded;
+* plays through the gate: W processes, each with T threads calling the real
+  ``PurposeGate.request`` for one track at a time (what a play asks) for a fixed
+  time, beside one integrator, with group commit on and off in the same run
+  (the ratio is the figure; off is one transaction per play);
 * incremental audit of ``entries`` new entries: time and the audit process's peak RSS
   (a fresh process that imports only the ledger and the storage adapter);
 
@@ -232,6 +236,129 @@ def _sustained(
     }
 
 
+PLAY_TRACKS = 2_000
+GROUP_COMMIT = 256  # the service's default (CONSENTUNE_GATE_GROUP_COMMIT)
+
+
+def _play_catalogue(url: str) -> None:
+    """Published terms, 20 artists and ``PLAY_TRACKS`` tracks, so gate decisions read real owners and terms."""
+    from datetime import UTC, datetime
+
+    from consentune.consent.terms import default_terms
+    from consentune.storage import SqlStore, make_engine
+    from consentune.types import Artist, ArtistId, Track, TrackId
+
+    store = SqlStore(make_engine(url))
+    if store.get_track(TrackId(f"trk_play_{PLAY_TRACKS - 1:06d}")) is None:
+        terms = store.all_terms() or {1: store.publish_terms(default_terms())}
+        now = datetime.now(UTC)
+        with store.transaction():
+            for a in range(20):
+                store.add_artist(Artist(ArtistId(f"art_play_{a:02d}"), f"Play artist {a}", now, max(terms)))
+            for i in range(PLAY_TRACKS):
+                track = Track(TrackId(f"trk_play_{i:06d}"), ArtistId(f"art_play_{i % 20:02d}"), f"Song {i}",
+                              f"{i:064x}", "flac", 180.0, 44_100, 2, 4_000_000, now)  # fmt: skip
+                store.add_track(track, filename=f"{i}.flac", actor="bench")
+    store.engine.dispose()
+
+
+def _play_worker(
+    url: str, home: str, worker: int, threads: int, group: int, ready: Any, start: Any, stop_at: Any, out: Any
+) -> None:
+    """``threads`` threads each asking the gate for one play after another until ``stop_at``."""
+    import threading
+
+    from consentune.gate import AudioLimits, PurposeGate
+    from consentune.storage.claims_sql import SqlClaims
+    from consentune.types import STREAM, TrackId
+
+    store, ledger = _ledger(url, Path(home))
+    gate = PurposeGate(catalog=store, consent=store, features=store, plays=store, ledger=ledger,
+                       transactions=store, blobs=Path(home) / "blobs", limits=AudioLimits(),
+                       claims=SqlClaims(store), group_commit=group)  # fmt: skip
+    counts = [0] * threads
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+
+    def play(t: int) -> None:
+        listener = f"listener:{worker:02d}{t:03d}"
+        i = worker * 7919 + t * 104_729
+        while time.time() < stop_at.value:
+            asked = time.perf_counter()
+            gate.request(actor=listener, purpose=STREAM, tracks=[TrackId(f"trk_play_{i % PLAY_TRACKS:06d}")])
+            latencies[t].append(time.perf_counter() - asked)
+            counts[t] += 1
+            i += 1
+
+    ready.put(worker)
+    start.wait()
+    began, cpu = time.perf_counter(), time.process_time()
+    pool = [threading.Thread(target=play, args=(t,)) for t in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    waits = sorted(x for per in latencies for x in per)
+
+    def p(q: float) -> float:
+        return waits[min(len(waits) - 1, int(q * len(waits)))] if waits else 0.0
+
+    out.put(("append", began, time.perf_counter(), time.process_time() - cpu, sum(counts), sum(counts),
+             p(0.5), p(0.99)))  # fmt: skip
+
+
+def _plays_through_gate(
+    url: str, home: Path, *, workers: int, threads: int, group: int, seconds: float, interval_s: float
+) -> dict[str, Any]:
+    """Plays/s through the real gate with ``workers`` processes of ``threads`` threads, beside one integrator."""
+    from consentune.storage import make_engine
+
+    _play_catalogue(url)
+    context = mp.get_context("spawn")
+    ready, start, done, out = context.Queue(), context.Event(), context.Event(), context.Queue()
+    stop_at = context.Value("d", 0.0)
+    players = [
+        context.Process(target=_play_worker, args=(url, str(home), w, threads, group, ready, start, stop_at, out))
+        for w in range(workers)
+    ]
+    integrator = context.Process(target=_integrator_worker, args=(url, str(home), interval_s, ready, start, done, out))
+    for process in [*players, integrator]:
+        process.start()
+    for _ in range(workers + 1):
+        ready.get(timeout=600)
+    engine = make_engine(url)
+    _depth0, size0 = _queue_depth(engine)
+    stop_at.value = time.time() + seconds
+    start.set()
+    results = [out.get(timeout=3600) for _ in players]
+    done.set()
+    integration = out.get(timeout=3600)
+    for process in [*players, integrator]:
+        process.join()
+    _depth, size = _queue_depth(engine)
+    with engine.connect() as conn:
+        from sqlalchemy import text
+
+        rows = conn.execute(text("SELECT count(*) FROM ledger_batches")).scalar_one()
+    engine.dispose()
+    window = max(r[2] for r in results) - min(r[1] for r in results)
+    plays = sum(r[4] for r in results)
+    return {
+        "workers": workers,
+        "threads": threads,
+        "group_commit": group,
+        "seconds": window,
+        "plays": plays,
+        "plays_per_s": plays / window,
+        "latency_p50_ms": 1000 * max(r[6] for r in results),
+        "latency_p99_ms": 1000 * max(r[7] for r in results),
+        "player_cpu_s": sum(r[3] for r in results),
+        "cpu_ms_per_play": 1000 * sum(r[3] for r in results) / max(plays, 1),
+        "integrator_cpu_s": integration[3],
+        "integrated_entries": size - size0,
+        "ledger_rows_total": int(rows),
+    }
+
+
 def _memory_mb(field: str) -> float:
     """``VmRSS`` (now) or ``VmHWM`` (peak) of this process in MB; unlike ru_maxrss, not inherited across exec."""
     try:
@@ -284,6 +411,8 @@ def _bench_backend(
     sustained_batches: tuple[int, ...],
     interval_s: float,
     progress: Callable[[str], object],
+    play_s: float = 0.0,
+    play_threads: int = 16,
 ) -> dict[str, Any]:
     from consentune.storage import make_engine, migrate
 
@@ -323,6 +452,17 @@ def _bench_backend(
                 f"{got['integrated_per_s_in_window']:,.0f}/s integrated, queue {got['queue_depth_start']:,} -> "
                 f"max {got['queue_depth_max']:,} -> {got['queue_depth_end']:,}, "
                 f"drained {got['drain_s_after_appends']:.1f} s"
+            )
+    for count in workers if play_s > 0 else ():
+        for group in (1, GROUP_COMMIT):
+            progress(f"  plays through the gate: {count} worker(s) x {play_threads} threads, group commit {group}")
+            got = _plays_through_gate(
+                url, home, workers=count, threads=play_threads, group=group, seconds=play_s, interval_s=interval_s
+            )
+            result[f"plays_g{group}_{count}w"] = got
+            progress(
+                f"    {got['plays_per_s']:,.0f} plays/s, p50 {got['latency_p50_ms']:.1f} ms, "
+                f"p99 {got['latency_p99_ms']:.1f} ms, {got['cpu_ms_per_play']:.2f} CPU-ms per play"
             )
     progress("  first audit (sets the mark)")
     first = _audit_in_child(url, home)
@@ -420,6 +560,8 @@ def run_ledger(
     sustained_s: float = 20.0,
     sustained_batches: tuple[int, ...] = (1, 100),
     integrate_interval_s: float = 1.0,
+    play_s: float = 10.0,
+    play_threads: int = 16,
     progress: Callable[[str], object] = lambda _m: None,
 ) -> dict[str, Any]:
     """Run the ledger benchmark on SQLite (and PostgreSQL if ``postgres_url``); return JSON-ready figures."""
@@ -439,6 +581,8 @@ def run_ledger(
             sustained_batches=sustained_batches,
             interval_s=integrate_interval_s,
             progress=progress,
+            play_s=play_s,
+            play_threads=play_threads,
         )
         if postgres_url:
             progress("PostgreSQL")
@@ -455,6 +599,8 @@ def run_ledger(
                     sustained_batches=sustained_batches,
                     interval_s=integrate_interval_s,
                     progress=progress,
+                    play_s=play_s,
+                    play_threads=play_threads,
                 )
     if receipt_entries:
         progress(f"receipt: {receipt_entries:,} entries about one track, pages of {receipt_page:,}")

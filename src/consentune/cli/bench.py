@@ -76,8 +76,12 @@ def ledger(
     sustained_batches: Annotated[
         str, typer.Option(help="records per gate-style append in the sustained runs (1 = a play)")
     ] = "1,100",
+    play_seconds: Annotated[
+        float, typer.Option(help="seconds of plays through the real gate per run, group commit off and on (0: skip)")
+    ] = 10.0,
+    play_threads: Annotated[int, typer.Option(min=1, help="threads asking for plays in each worker process")] = 16,
 ) -> None:
-    """Ledger appends/s with 1, 2, 4 workers, integration rate, incremental audit, 1M-entry receipt check."""
+    """Ledger appends/s with 1, 2, 4 workers, integration rate, plays/s through the gate, audit, receipt check."""
     from consentune.bench.ledger import run_ledger
 
     results = run_ledger(
@@ -88,13 +92,15 @@ def ledger(
         receipt_entries=receipt_entries,
         sustained_s=sustained_seconds,
         sustained_batches=tuple(int(b) for b in sustained_batches.split(",") if b.strip()),
+        play_s=play_seconds,
+        play_threads=play_threads,
         progress=console.print,
     )
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     table = new_table("backend", "measure", "entries", "seconds", "per s", "CPU s", title="consentune bench ledger")
     for backend in ("sqlite", "postgresql"):
         for key, row in results.get(backend, {}).items():
-            if isinstance(row, dict):
+            if isinstance(row, dict) and not key.startswith("plays_"):
                 rate = row.get("per_s")
                 extra = (
                     f" (RSS {row['baseline_rss_mb']:.0f} -> peak {row['peak_rss_mb']:.0f} MB, ok={row['ok']})"
@@ -121,6 +127,7 @@ def ledger(
         )
     console.print(table)
     _print_sustained(results)
+    _print_plays(results)
     console.print(f"load average before/after: {results['load_average_before']} / {results['load_average_after']}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
@@ -142,6 +149,25 @@ def _print_sustained(results: dict[str, Any]) -> None:
                     _fmt(row["queue_depth_end"]), _fmt(row["queue_growth_per_s_second_half"]),
                     _fmt(row["drain_s_after_appends"]), f"{row['append_cpu_s']:.1f} / {row['integrator_cpu_s']:.1f}",
                 )  # fmt: skip
+    console.print(table)
+
+
+def _print_plays(results: dict[str, Any]) -> None:
+    table = new_table(
+        "db", "W", "threads", "group", "plays/s", "vs alone", "p50 ms", "p99 ms", "CPU ms/play", "ledger rows",
+        title="plays through the gate: W workers x threads asking for one play at a time beside a running "
+        "integrator; group = most requests per shared transaction (1: each commits alone)",
+    )  # fmt: skip
+    for backend in ("sqlite", "postgresql"):
+        rows = {k: r for k, r in results.get(backend, {}).items() if k.startswith("plays_")}
+        for row in rows.values():
+            alone = rows.get(f"plays_g1_{row['workers']}w")
+            ratio = f"{row['plays_per_s'] / alone['plays_per_s']:.2f}x" if alone and alone["plays_per_s"] else "-"
+            table.add_row(
+                backend, str(row["workers"]), str(row["threads"]), str(row["group_commit"]),
+                _fmt(row["plays_per_s"]), ratio, f"{row['latency_p50_ms']:.1f}", f"{row['latency_p99_ms']:.1f}",
+                f"{row['cpu_ms_per_play']:.2f}", _fmt(row["ledger_rows_total"]),
+            )  # fmt: skip
     console.print(table)
 
 

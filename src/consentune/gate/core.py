@@ -27,6 +27,7 @@ from consentune.consent.terms import Terms
 from consentune.errors import AccessDenied, InvalidInput, NotFound
 from consentune.gate import decode as _decode
 from consentune.gate.blobs import open_blob_store
+from consentune.gate.combine import GroupCommit
 from consentune.gate.dedup import MemoryUseDedup, UseDedup, use_key
 from consentune.gate.grants import GrantItem, GrantSigner, GrantVerifier, WorkGrant
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
@@ -39,6 +40,25 @@ _log = logging.getLogger(__name__)
 
 MAX_BATCH = 1_000_000
 MAX_TRACK_ID = 32
+GROUPED_MAX_TRACKS = 32  # requests about more tracks than this (batch work) commit on their own
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    actor: str
+    purpose: Purpose
+    tracks: tuple[TrackId, ...]
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """One track's answer inside a request: what the ledger records and the caller is told."""
+
+    track: TrackId
+    allowed: bool
+    reason: str
+    terms_version: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +128,11 @@ class PurposeGate:
         claims: ClaimRepo | None = None,
         grant_seed: bytes | None = None,
         grant_ttl_s: float = 3600.0,
+        group_commit: int = 256,
     ) -> None:
         """``blobs`` is a folder or ``s3://bucket/prefix`` (see :func:`~consentune.gate.blobs.open_blob_store`);
-        ``use_dedup`` decides which repeated uses are logged (in-process unless given)."""
+        ``use_dedup`` decides which repeated uses are logged (in-process unless given); up to
+        ``group_commit`` small requests made at the same time share one transaction (1: none do)."""
         self._catalog = catalog
         self._consent = consent
         self._features = features
@@ -129,6 +151,9 @@ class PurposeGate:
         self._terms_cache: tuple[int, Mapping[int, Terms]] = (-1, {})
         self._signer = GrantSigner(grant_seed or secrets.token_bytes(32), ttl_s=grant_ttl_s)
         self._verifier = GrantVerifier(self._signer.verify_key)
+        self._grouped: GroupCommit[_Ask, Grant] | None = (
+            GroupCommit(self._request_group, max_batch=group_commit) if group_commit > 1 else None
+        )
 
     @property
     def grant_verify_key(self) -> bytes:
@@ -206,35 +231,75 @@ class PurposeGate:
         return decisions, next_change(self._consent.consent_snapshot(tracks).rules, at=self._clock())
 
     def request(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId], action: str = "read-audio") -> Grant:
-        """Decide, log every decision in one ledger batch, and hand out handles for allowed tracks."""
+        """Decide, log every decision in one ledger batch, and hand out handles for allowed tracks.
+
+        Small requests made at the same time by other threads of this process
+        are decided and logged in the same transaction (group commit): each
+        still gets its own decisions and its own ledger ticket.
+        """
         _check_request(actor=actor, purpose=purpose, tracks=tracks, action=action)
-        # decide and log in one transaction that holds consent still: no consent change can commit
-        # between the two, so the ledger never shows an allow after the withdrawal that forbids it
-        with self._tx.transaction():
+        ask = _Ask(actor, purpose, tuple(tracks), action)
+        if self._grouped is None or len(ask.tracks) > GROUPED_MAX_TRACKS or self._tx.in_transaction():
+            # inside the caller's own unit of work the entries must commit with it, not with a batch
+            return self._request_alone(ask)
+        return self._grouped.submit(ask)
+
+    def _request_group(self, asks: Sequence[_Ask]) -> list[Grant | Exception]:
+        """Decide and log ``asks`` in one transaction; if that fails, each on its own (one bad ask fails alone)."""
+        try:
+            # decide and log in one transaction that holds consent still: no consent change can commit
+            # between the two, so the ledger never shows an allow after the withdrawal that forbids it
+            with self._tx.transaction():
+                decided = self._decide_asks(asks)
+                ticket = self._ledger.append(
+                    [
+                        UsageRecord(ask.actor, ask.action, ask.purpose, d.track, "allow" if d.allowed else "deny",
+                                    d.reason, d.terms_version)
+                        for ask, rows in zip(asks, decided, strict=True)
+                        for d in rows
+                    ]
+                )  # fmt: skip
+        except Exception as error:
+            if len(asks) == 1:
+                return [error]
+            return [_attempt(self._request_alone, ask) for ask in asks]
+        grants: list[Grant | Exception] = []
+        offset = 0
+        for ask, rows in zip(asks, decided, strict=True):
+            grants.append(self._grant(ask, rows, ticket.part(offset, len(rows)) if ticket.count else ticket))
+            offset += len(rows)
+        return grants
+
+    def _request_alone(self, ask: _Ask) -> Grant:
+        answer = self._request_group([ask])[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def _decide_asks(self, asks: Sequence[_Ask]) -> list[list[_Decided]]:
+        """Every ask's answers, deciding each purpose once for all the tracks asked about under it."""
+        answers: dict[tuple[Purpose, TrackId], _Decided] = {}
+        for purpose in dict.fromkeys(ask.purpose for ask in asks):
+            tracks = list(dict.fromkeys(t for ask in asks if ask.purpose == purpose for t in ask.tracks))
+            if not tracks:
+                continue
             batch = self.decide(purpose=purpose, tracks=tracks)
-            logged = self._ledger.append(
-                [
-                    UsageRecord(
-                        actor=actor,
-                        action=action,
-                        purpose=purpose,
-                        track=track,
-                        decision="allow" if ok else "deny",
-                        reason=batch.reason_text(i),
-                        terms_version=_version(batch.terms_versions[i]),
-                    )
-                    for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True))
-                ]
-            )
-        granted = int(batch.allowed.sum())
-        self._observer.gate_decided(purpose, allowed=granted, denied=len(tracks) - granted)
-        allowed, denied = [], []
-        for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True)):
-            if ok:
-                allowed.append(self._minter.mint(track=track, purpose=purpose, action=action, actor=actor))
-            else:
-                denied.append(Denial(track, batch.reason_text(i)))
-        return Grant(purpose, action, tuple(allowed), tuple(denied), logged)
+            for i, (track, ok) in enumerate(zip(tracks, batch.allowed.tolist(), strict=True)):
+                answers[(purpose, track)] = _Decided(
+                    track, bool(ok), batch.reason_text(i), _version(batch.terms_versions[i])
+                )
+        return [[answers[(ask.purpose, t)] for t in ask.tracks] for ask in asks]
+
+    def _grant(self, ask: _Ask, rows: Sequence[_Decided], logged: LedgerTicket) -> Grant:
+        granted = sum(1 for d in rows if d.allowed)
+        self._observer.gate_decided(ask.purpose, allowed=granted, denied=len(rows) - granted)
+        allowed = tuple(
+            self._minter.mint(track=d.track, purpose=ask.purpose, action=ask.action, actor=ask.actor)
+            for d in rows
+            if d.allowed
+        )
+        denied = tuple(Denial(d.track, d.reason) for d in rows if not d.allowed)
+        return Grant(ask.purpose, ask.action, allowed, denied, logged)
 
     # -- batch work ---------------------------------------------------------
     def grant_work(
@@ -547,6 +612,13 @@ class PurposeGate:
         if track is None:
             raise NotFound(f"track {track_id} not found", hint="list tracks with `consentune tracks`")
         return track
+
+
+def _attempt(call: Callable[[_Ask], Grant], ask: _Ask) -> Grant | Exception:
+    try:
+        return call(ask)
+    except Exception as error:
+        return error
 
 
 def _version(value: np.int64) -> int | None:

@@ -142,7 +142,12 @@ class UsageLedger:
                 hint="the append was rolled back with its transaction, or belongs to another database",
             )
         first, count = found
-        return range(first, first + count)
+        if ticket.offset + ticket.count > count:
+            raise NotFound(
+                f"ledger batch {ticket.batch_id} holds {count} records, not {ticket.offset + ticket.count}",
+                hint="the ticket belongs to another database",
+            )
+        return range(first + ticket.offset, first + ticket.offset + ticket.count)
 
     def append_once(self, records: Sequence[UsageRecord], *, key: str) -> tuple[range, bool]:
         """Append ``records`` unless a batch with ``key`` was appended before.

@@ -37,11 +37,20 @@ class LedgerTicket:
     """What an append returns: the queue batch that holds its ``count`` records.
 
     The batch's records get consecutive sequence numbers when integrated;
-    :meth:`consentune.ledger.log.UsageLedger.sequences` resolves them.
+    :meth:`consentune.ledger.log.UsageLedger.sequences` resolves them.  When
+    several requests share one append (the gate's group commit), each ticket
+    names its own ``count`` records starting ``offset`` records into the batch.
     """
 
     batch_id: int
     count: int
+    offset: int = 0
+
+    def part(self, offset: int, count: int) -> LedgerTicket:
+        """The ticket of ``count`` records starting ``offset`` records into this one."""
+        if offset < 0 or count < 0 or offset + count > self.count:
+            raise ValueError(f"records {offset}..{offset + count} are not inside a ticket of {self.count}")
+        return LedgerTicket(self.batch_id, count, self.offset + offset)
 
 
 @dataclass(frozen=True, slots=True)

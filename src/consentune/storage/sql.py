@@ -109,6 +109,10 @@ class SqlStore:
             finally:
                 _UNITS_OF_WORK.reset(token)
 
+    def in_transaction(self) -> bool:
+        """Whether this thread or task is inside :meth:`transaction` now."""
+        return self._bound() is not None
+
     def _bound(self) -> Connection | None:
         open_units = _UNITS_OF_WORK.get()
         return None if open_units is None else open_units.get(id(self))
