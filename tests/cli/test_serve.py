@@ -123,3 +123,25 @@ def test_served_connections_send_small_writes_at_once(host: str) -> None:
     finally:
         listener.close()
     assert seen and seen[0] != 0
+
+
+def test_a_worker_group_listens_on_one_port_and_the_port_is_still_refused_to_others() -> None:
+    from consentune.cli.serve import bind, bind_group
+    from consentune.errors import Conflict
+
+    if not hasattr(socket, "SO_REUSEPORT"):
+        pytest.skip("no SO_REUSEPORT here: workers share one socket")
+    group = bind_group("127.0.0.1", 0, 3)
+    try:
+        ports = {s.getsockname()[1] for s in group}
+        assert len(group) == 3 and len(ports) == 1
+        assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) for s in group)
+        assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in group)
+        (port,) = ports
+        with pytest.raises(Conflict, match=f"port {port} .* in use"):
+            bind("127.0.0.1", port)
+        with pytest.raises(Conflict, match=f"port {port} .* in use"):
+            bind_group("127.0.0.1", port, 2)  # another deployment's group may not join this one
+    finally:
+        for s in group:
+            s.close()

@@ -108,3 +108,31 @@ def test_two_workers_report_one_picture(two_workers: tuple[str, Path, Path, int]
     logged = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     access = [r for r in logged if r.get("logger") == "consentune.access" and r.get("route") == "/v1/capabilities"]
     assert len(access) == 40 and all(r["request_id"] == "probe-1" for r in access)
+
+
+def _pids_serving(log: Path, route: str) -> list[int]:
+    logged = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [r["pid"] for r in logged if r.get("logger") == "consentune.access" and r.get("route") == route]
+
+
+def test_each_worker_accepts_on_its_own_socket_and_a_killed_one_is_replaced_on_it(
+    two_workers: tuple[str, Path, Path, int],
+) -> None:
+    url, _metrics_dir, log, parent = two_workers
+    for _ in range(60):  # a new connection each time: the kernel spreads them over the workers' sockets
+        assert _get(f"{url}/v1/capabilities")[0] == 200
+    _until(lambda: len(_pids_serving(log, "/v1/capabilities")) == 60)
+    served = set(_pids_serving(log, "/v1/capabilities"))
+    assert len(served) == 2 and parent not in served
+    victim = min(served)
+    os.kill(victim, 9)
+    # connections the kernel hashes to the dead worker's socket wait in its queue for the replacement;
+    # none is refused or reset, and the replacement serves from that same socket
+    for _ in range(30):
+        assert _get(f"{url}/v1/health")[0] == 200
+    for _ in range(60):
+        assert _get(f"{url}/v1/capabilities")[0] == 200
+    _until(lambda: len(_pids_serving(log, "/v1/capabilities")) == 120)
+    now = set(_pids_serving(log, "/v1/capabilities")[60:])
+    assert victim not in now and len(now) == 2
+    assert "starting a new one on its socket" in log.read_text()

@@ -72,7 +72,7 @@ def serve(
         int | None, typer.Option(min=0, max=65535, help="port (default CONSENTUNE_PORT or 8000; 0: any free port)")
     ] = None,
     access_log: Annotated[bool, typer.Option(help="one line per request")] = True,
-    workers: Annotated[int, typer.Option(min=1, help="worker processes on this machine (they share one port)")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes on this machine (one port, a socket each)")] = 1,
     log_format: Annotated[
         str, typer.Option(help="text (readable lines) or json (one object per line, with request ids)")
     ] = "text",
@@ -85,7 +85,7 @@ def serve(
         )
     settings = _settings()
     check_bench_bind(settings, host or settings.host)
-    listener = bind(host or settings.host, settings.port if port is None else port)
+    listeners = bind_group(host or settings.host, settings.port if port is None else port, workers)
     from consentune.ops import MULTIPROC_ENV, configure_logging, reset_multiprocess_dir
 
     if log_format == "json":
@@ -104,9 +104,10 @@ def serve(
     try:
         svc = open_service(settings)  # migrates and checks the configuration once, before any worker starts
     except BaseException:
-        listener.close()
+        for listener in listeners:
+            listener.close()
         raise
-    run_server(svc, listener, access_log=access_log, workers=workers, log_format=log_format, log_level=log_level)
+    run_server(svc, listeners, access_log=access_log, workers=workers, log_format=log_format, log_level=log_level)
 
 
 def demo(
@@ -140,11 +141,41 @@ def demo(
     console.print(f"      curl -H 'Authorization: Bearer {next(iter(keys.artists.values()))}' {url}/v1/me/consent")
     console.print(f"      curl -H 'Authorization: Bearer {keys.admin}' {url}/v1/users/listener-03/recommendations")
     if listener is not None:
-        run_server(svc, listener)
+        run_server(svc, [listener])
 
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``, or one error line saying why not (with what to do instead)."""
+    try:
+        return _listen(host, port, reuse_port=False)
+    except OSError as exc:
+        raise _bind_error(host, port, exc) from None
+
+
+def bind_group(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` listening sockets on one port, one per worker (``SO_REUSEPORT``; see :mod:`.supervisor`).
+
+    The port is first taken alone, so a port anything else listens on (another
+    Consentune with its own reuse-port group included) is refused exactly as
+    by :func:`bind`.  Where ``SO_REUSEPORT`` is missing, one shared socket.
+    """
+    first = bind(host, port)
+    if count == 1 or not hasattr(socket, "SO_REUSEPORT"):
+        return [first]
+    port = first.getsockname()[1]  # port 0 asked for any free port: the group shares the one it got
+    first.close()
+    group: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            group.append(_listen(host, port, reuse_port=True))
+    except OSError as exc:
+        for listener in group:
+            listener.close()
+        raise _bind_error(host, port, exc) from None
+    return group
+
+
+def _listen(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio switches Nagle off (TCP_NODELAY) only on connections whose socket says TCP,
     # and with Nagle on, every keep-alive response written in two parts waited ~40 ms for a delayed ACK
@@ -152,43 +183,50 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         if os.name not in ("nt", "cygwin"):
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted connections
         listener.bind((host, port))
         listener.listen(2048)
         return listener
-    except OSError as exc:
+    except OSError:
         listener.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise Conflict(
-                f"port {port} on {host} is already in use",
-                hint=f"stop what serves it, e.g. an earlier `consentune demo` or `serve`, or pass --port {port + 1}",
-            ) from None
-        raise InvalidInput(
-            f"cannot listen on {host} port {port}: {exc.strerror or exc}",
-            hint="use an address of this machine (CONSENTUNE_HOST, --host) and a free port (--port)",
-        ) from None
+        raise
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> Conflict | InvalidInput:
+    if exc.errno == errno.EADDRINUSE:
+        return Conflict(
+            f"port {port} on {host} is already in use",
+            hint=f"stop what serves it, e.g. an earlier `consentune demo` or `serve`, or pass --port {port + 1}",
+        )
+    return InvalidInput(
+        f"cannot listen on {host} port {port}: {exc.strerror or exc}",
+        hint="use an address of this machine (CONSENTUNE_HOST, --host) and a free port (--port)",
+    )
 
 
 def run_server(
     svc: Consentune,
-    listener: socket.socket,
+    listeners: list[socket.socket],
     *,
     access_log: bool = True,
     workers: int = 1,
     log_format: str = "text",
     log_level: str = "info",
 ) -> None:
-    """Serve ``svc`` on the bound ``listener`` until Ctrl+C (or SIGTERM); say where, and how to stop.
+    """Serve ``svc`` on the bound ``listeners`` until Ctrl+C (or SIGTERM); say where, and how to stop.
 
-    With ``workers`` > 1 each worker process opens its own service on the same socket.
+    With ``workers`` > 1 each worker process opens its own service: on its own
+    socket of the group when there is one per worker, else all on the one socket.
     """
     import uvicorn
 
     from consentune.api import create_app
 
-    host, port = listener.getsockname()[:2]
+    host, port = listeners[0].getsockname()[:2]
     url = _url(host, port)
     console.print(f"Consentune API on {url}/v1  (docs: {url}/docs), {workers} worker(s)", markup=False)
     console.print(f"Dashboard: {url}/dashboard/sign-in  (sign in with an artist or admin key)", markup=False)
@@ -204,12 +242,13 @@ def run_server(
     try:
         if workers == 1:
             config = uvicorn.Config(create_app(svc), proxy_headers=False, **logging_options)  # type: ignore[arg-type]
-            uvicorn.Server(config).run(sockets=[listener])
+            uvicorn.Server(config).run(sockets=listeners)
             return
         svc.close()
         from uvicorn.supervisors import Multiprocess
 
         from consentune.api.asgi import LOG_FORMAT_ENV, LOG_LEVEL_ENV
+        from consentune.cli.supervisor import WorkerGroup
 
         os.environ[LOG_FORMAT_ENV], os.environ[LOG_LEVEL_ENV] = log_format, log_level  # workers are fresh processes
         config = uvicorn.Config(
@@ -219,9 +258,13 @@ def run_server(
             proxy_headers=False,
             **logging_options,  # type: ignore[arg-type]
         )
-        Multiprocess(config, sockets=[listener]).run()
+        if len(listeners) == workers:
+            WorkerGroup(config, listeners).run()
+        else:
+            Multiprocess(config, sockets=listeners).run()
     finally:
-        listener.close()
+        for listener in listeners:
+            listener.close()
         svc.close()
         console.print("server stopped")
 

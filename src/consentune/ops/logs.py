@@ -25,13 +25,17 @@ def accept_request_id(offered: str | None) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "message", "request_id", ...extra fields, "exc"}`` per record."""
+    """``{"ts", "level", "logger", "pid", "message", "request_id", ...extra fields, "exc"}`` per record.
+
+    ``pid`` tells the workers of ``serve --workers N`` apart.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
         request_id = REQUEST_ID.get()
