@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 GOALS = {
     "postgresql_appends_per_s_4_workers": 50_000,
@@ -165,6 +165,37 @@ def _queue_depth(engine: Any) -> tuple[int, int]:
     return int(queued), int(size)
 
 
+class _Beside(NamedTuple):
+    """Worker processes and one integrator process, started and ready, waiting for ``start``."""
+
+    workers: list[Any]
+    integrator: Any
+    start: Any
+    done: Any
+    out: Any
+    stop_at: Any
+
+
+def _beside_integrator(
+    url: str, home: Path, count: int, interval_s: float, target: Callable[..., None], args: tuple[Any, ...]
+) -> _Beside:
+    """Start ``count`` processes of ``target(url, home, worker, *args, ready, start, stop_at, out)`` and one
+    integrator beside them; return once every one of them is ready."""
+    context = mp.get_context("spawn")
+    ready, start, done, out = context.Queue(), context.Event(), context.Event(), context.Queue()
+    stop_at = context.Value("d", 0.0)
+    workers = [
+        context.Process(target=target, args=(url, str(home), w, *args, ready, start, stop_at, out))
+        for w in range(count)
+    ]
+    integrator = context.Process(target=_integrator_worker, args=(url, str(home), interval_s, ready, start, done, out))
+    for process in [*workers, integrator]:
+        process.start()
+    for _ in range(count + 1):
+        ready.get(timeout=600)
+    return _Beside(workers, integrator, start, done, out, stop_at)
+
+
 def _sustained(
     url: str, home: Path, *, workers: int, batch: int, seconds: float, interval_s: float, sample_s: float = 0.5
 ) -> dict[str, Any]:
@@ -176,18 +207,9 @@ def _sustained(
     """
     from consentune.storage import make_engine
 
-    context = mp.get_context("spawn")
-    ready, start, done, out = context.Queue(), context.Event(), context.Event(), context.Queue()
-    stop_at = context.Value("d", 0.0)
-    appenders = [
-        context.Process(target=_gate_append_worker, args=(url, str(home), w, batch, ready, start, stop_at, out))
-        for w in range(workers)
-    ]
-    integrator = context.Process(target=_integrator_worker, args=(url, str(home), interval_s, ready, start, done, out))
-    for process in [*appenders, integrator]:
-        process.start()
-    for _ in range(workers + 1):
-        ready.get(timeout=600)
+    appenders, integrator, start, done, out, stop_at = _beside_integrator(
+        url, home, workers, interval_s, _gate_append_worker, (batch,)
+    )
     engine = make_engine(url)
     depth0, size0 = _queue_depth(engine)
     began = time.perf_counter()
@@ -313,18 +335,9 @@ def _plays_through_gate(
     from consentune.storage import make_engine
 
     _play_catalogue(url)
-    context = mp.get_context("spawn")
-    ready, start, done, out = context.Queue(), context.Event(), context.Event(), context.Queue()
-    stop_at = context.Value("d", 0.0)
-    players = [
-        context.Process(target=_play_worker, args=(url, str(home), w, threads, group, ready, start, stop_at, out))
-        for w in range(workers)
-    ]
-    integrator = context.Process(target=_integrator_worker, args=(url, str(home), interval_s, ready, start, done, out))
-    for process in [*players, integrator]:
-        process.start()
-    for _ in range(workers + 1):
-        ready.get(timeout=600)
+    players, integrator, start, done, out, stop_at = _beside_integrator(
+        url, home, workers, interval_s, _play_worker, (threads, group)
+    )
     engine = make_engine(url)
     _depth0, size0 = _queue_depth(engine)
     stop_at.value = time.time() + seconds
