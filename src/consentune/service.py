@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, text
 
 from consentune.artifacts import open_model_store
+from consentune.artifacts.index_feed import PublishedIndexFeed, open_postings
 from consentune.auth import ApiKeys
 from consentune.catalog import Catalog
 from consentune.claims.service import ClaimService
@@ -28,7 +29,7 @@ from consentune.fraud.live import LiveEventLog
 from consentune.fraud.service import FraudService, scan_events
 from consentune.gate import AudioLimits, PurposeGate
 from consentune.gate.dedup import UseDedup
-from consentune.identify import IdentifyService, MmapIndex
+from consentune.identify import FingerprintIndex, IdentifyService, MmapIndex, ReplicatedIndex
 from consentune.jobs import ImportCounts, JobService, PlaySinks, PlayWork
 from consentune.ledger import load_or_create_signer
 from consentune.ledger.log import UsageLedger
@@ -63,6 +64,7 @@ from consentune.shield.verify import EmailLinkVerifier, SignupVerification, Sign
 from consentune.storage import SqlJobStore, SqlStore, make_engine, migrate
 from consentune.storage.budget_sql import SqlBudgetCounter
 from consentune.storage.claims_sql import SqlClaims
+from consentune.storage.index_feed_sql import SqlIndexFeedRows
 from consentune.storage.tiles import FileTileStore
 from consentune.types import PlayEvent, Purpose, Track, TrackId
 
@@ -195,7 +197,8 @@ def open_service(settings: Settings | None = None) -> Consentune:
         on_impressions=lambda tracks, at: store.add_impressions(tracks, at=at),
     )
     consent.add_purger(recommend.on_revoked)
-    fingerprints = MmapIndex(settings.fingerprint_dir)
+    local_fingerprints = MmapIndex(settings.fingerprint_dir)
+    fingerprints = _fingerprint_index(settings, engine, local_fingerprints, key=hmac_key(secret, "index-seal"))
     identify = IdentifyService(gate=gate, catalog=store, ledger=ledger, matches=store, index=fingerprints)
     consent.add_purger(identify.on_revoked)
     claims = ClaimService(
@@ -253,9 +256,18 @@ def open_service(settings: Settings | None = None) -> Consentune:
         verification=signup_verification(settings, secret, store),
         newcomer_budget=newcomer_budget(settings, store, shared),
     )
-    if fingerprints.recovery.repaired:
+    if local_fingerprints.recovery.repaired:
         reconcile_fingerprints(svc, actor="system:index-recovery", reindex=True, queue_rest=True)
     return svc
+
+
+def _fingerprint_index(settings: Settings, engine: Engine, local: MmapIndex, *, key: bytes) -> FingerprintIndex:
+    """This machine's index folder, or, when machines share their artifacts (``CONSENTUNE_MODELS_URL``),
+    this machine's copy of the index every machine shares (a feed in the database, postings beside the models)."""
+    if settings.models_url is None:
+        return local
+    objects = open_postings(settings.models_url, s3_endpoint_url=settings.s3_endpoint_url)
+    return ReplicatedIndex(local, PublishedIndexFeed(SqlIndexFeedRows(engine), objects, key=key))
 
 
 def reconcile_fingerprints(

@@ -1,8 +1,10 @@
 """Two "hosts" (own data folders) over one database and what every machine mounts or reaches:
-an upload through host A plays and downloads through host B; a model trained on A serves on B."""
+an upload through host A plays and downloads through host B, and is matched there; a model trained on A
+serves on B."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,10 +15,13 @@ from fastapi.testclient import TestClient
 from consentune.api import create_app
 from consentune.config import Settings
 from consentune.errors import VerificationFailed
+from consentune.identify.replica import REFRESH_S
 from consentune.service import Consentune, open_service
-from consentune.types import PlayEvent, Role
+from consentune.types import IDENTIFY, PlayEvent, Role
 from tests.cli import run
-from tests.s3server import s3_bucket, s3_endpoint
+from tests.identify.conftest import SAMPLE_RATE, song
+from tests.identify.test_service import optional_identify_terms, wav
+from tests.s3server import client, s3_bucket, s3_endpoint
 
 __all__ = ["s3_bucket", "s3_endpoint"]  # fixtures used below
 T0 = 1_800_000_000.0
@@ -35,7 +40,7 @@ def hosts(
             Settings(
                 home=tmp_path / name, database_url=postgres_url, env="production", secrets_dir=secrets,
                 blob_url=f"s3://{s3_bucket}/originals", s3_endpoint_url=s3_endpoint,
-                anonymous_audio="full",
+                models_url=f"s3://{s3_bucket}/models", anonymous_audio="full",
             )
         )
         for name in ("host-a", "host-b")
@@ -71,6 +76,30 @@ def test_an_upload_through_host_a_plays_and_downloads_on_host_b(
         from_a = on_a.get(url, headers=_headers(token, Range="bytes=0-999"))
     assert from_b.status_code == 206 and from_b.content == from_a.content and len(from_b.content) == 1000
     assert a.ledger.verifier_key == b.ledger.verifier_key
+
+
+def test_an_upload_through_host_a_is_matched_on_host_b_and_a_revocation_on_a_unindexes_it_on_b(
+    hosts: tuple[Consentune, Consentune], s3_endpoint: str, s3_bucket: str
+) -> None:
+    a, b = hosts
+    original = song(21, duration_s=30.0)
+    ada = a.catalog.add_artist("Ada", actor="admin:test")
+    track = a.catalog.ingest(wav(original), filename="a.wav", artist=ada, title=None, actor="t").track
+    excerpt = wav(original[12 * SAMPLE_RATE : 20 * SAMPLE_RATE])
+    assert {m.track_id for m in b.identify.identify(excerpt, actor="admin:test")} == {track.id}
+    bo = b.catalog.add_artist("Bo", actor="admin:test")  # Bo re-uploads Ada's song through host B
+    copy = b.catalog.ingest(wav(original[5 * SAMPLE_RATE :]), filename="b.wav", artist=bo, title=None, actor="t")
+    assert [m.matched_track_id for m in b.identify.matches_for(copy.track.id)] == [track.id]
+    time.sleep(REFRESH_S)  # a copy reads the feed at most this long after its last read
+    assert a.identify.index.contains(copy.track.id)  # and B's fingerprints reach A
+
+    ada = optional_identify_terms(a, ada)
+    a.consent.revoke(ada, purpose=IDENTIFY, actor="admin:test")
+    assert not a.identify.index.contains(track.id)
+    time.sleep(REFRESH_S)
+    assert not b.identify.index.contains(track.id)
+    listed = client(s3_endpoint).list_objects_v2(Bucket=s3_bucket, Prefix="models/fingerprints/")
+    assert {item["Key"] for item in listed.get("Contents", [])} == {f"models/fingerprints/{copy.track.id}.bin"}
 
 
 @pytest.fixture(params=["folder", "s3"])

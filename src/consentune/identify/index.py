@@ -150,6 +150,7 @@ class _Manifest:
     segments: list[str]
     tombstones: dict[str, list[int]]
     next: int = 1
+    mark: int = 0  # the shared index feed's position this copy holds (0: not a replica, or nothing applied)
 
     def tombstone(self, segment: str, slot: int) -> None:
         self.tombstones.setdefault(segment, []).append(slot)
@@ -177,6 +178,7 @@ class _View:
     track_ids: tuple[str, ...]
     lengths: npt.NDArray[np.int64]
     where: dict[str, tuple[int, int]]  # live track id -> (segment, slot)
+    mark: int = 0  # the manifest's feed position
 
 
 class MmapIndex:
@@ -225,33 +227,60 @@ class MmapIndex:
 
         Each track keeps at most ``per_track_cap`` postings per hash (the earliest).
         """
-        for item in items:
-            _check_postings(item)
+        items = self._checked(items)
         if not items:
             return
-        items = [cap_postings(item, self._per_track_cap) for item in items]
         with self._writing() as manifest:
-            view = self._load(manifest)
-            for item in items:  # replacing: tombstone the old copy first
-                if item.track_id in view.where:
-                    seg, slot = view.where[item.track_id]
-                    manifest.tombstone(view.segments[seg].name, slot)
-            for start in range(0, len(items), self._shard):
-                name = self._write_segment(items[start : start + self._shard], manifest)
-                manifest.segments.append(name)
-            self._merge_small(manifest)
+            self._add_into(manifest, items)
 
     def remove(self, track_ids: Sequence[str]) -> int:
         """Tombstone tracks; returns how many were present."""
         with self._writing() as manifest:
-            view = self._load(manifest)
-            removed = 0
-            for track_id in dict.fromkeys(track_ids):
-                if track_id in view.where:
-                    seg, slot = view.where[track_id]
-                    manifest.tombstone(view.segments[seg].name, slot)
-                    removed += 1
-            return removed
+            return self._remove_from(manifest, track_ids)
+
+    def feed_mark(self) -> int:
+        """The position in a shared index feed up to which this copy has applied changes (see ``catch_up``)."""
+        return self._current().mark
+
+    def catch_up(self, *, start: int, mark: int, removed: Sequence[str], added: Sequence[TrackPostings]) -> bool:
+        """Apply a feed's changes after ``start`` up to ``mark`` in one write: ``removed`` tombstoned, then
+        ``added`` added (replacing), and the mark moved.  False, changing nothing, if the copy is no longer at
+        ``start`` (another process on this folder applied them first): read the feed again from the new mark."""
+        items = self._checked(added)
+        with self._writing() as manifest:
+            if manifest.mark != start:
+                return False
+            self._remove_from(manifest, removed)
+            if items:
+                self._add_into(manifest, items)
+            manifest.mark = mark
+            return True
+
+    def _checked(self, items: Sequence[TrackPostings]) -> list[TrackPostings]:
+        for item in items:
+            _check_postings(item)
+        return [cap_postings(item, self._per_track_cap) for item in items]
+
+    def _add_into(self, manifest: _Manifest, items: Sequence[TrackPostings]) -> None:
+        view = self._load(manifest)
+        for item in items:  # replacing: tombstone the old copy first
+            if item.track_id in view.where:
+                seg, slot = view.where[item.track_id]
+                manifest.tombstone(view.segments[seg].name, slot)
+        for start in range(0, len(items), self._shard):
+            name = self._write_segment(items[start : start + self._shard], manifest)
+            manifest.segments.append(name)
+        self._merge_small(manifest)
+
+    def _remove_from(self, manifest: _Manifest, track_ids: Sequence[str]) -> int:
+        view = self._load(manifest)
+        removed = 0
+        for track_id in dict.fromkeys(track_ids):
+            if track_id in view.where:
+                seg, slot = view.where[track_id]
+                manifest.tombstone(view.segments[seg].name, slot)
+                removed += 1
+        return removed
 
     def compact(self) -> None:
         """Rewrite all segments without tombstoned postings."""
@@ -410,6 +439,7 @@ class MmapIndex:
                 [str(n) for n in data["segments"]],
                 {str(k): [int(i) for i in v] for k, v in data["tombstones"].items()},
                 int(data["next"]),
+                int(data.get("mark", 0)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StorageError(
@@ -420,7 +450,7 @@ class MmapIndex:
     def _write_manifest(self, manifest: _Manifest) -> None:
         live = set(manifest.segments)
         tombstones = {name: sorted(set(slots)) for name, slots in manifest.tombstones.items() if name in live}
-        data = {"segments": manifest.segments, "tombstones": tombstones, "next": manifest.next}
+        data = {"segments": manifest.segments, "tombstones": tombstones, "next": manifest.next, "mark": manifest.mark}
         _write_durably(self._folder / "index.json.tmp", json.dumps(data, sort_keys=True).encode())
         os.replace(self._folder / "index.json.tmp", self._folder / "index.json")
         _fsync_dir(self._folder)
@@ -442,7 +472,7 @@ class MmapIndex:
                 if not mask[slot]:
                     where[track_id] = (s, slot)
         postings = int(sum(int(seg.hashes.sum()) for seg in segments))
-        return _View(stamp or self._stamp(), segments, dead, bases, postings, track_ids, lengths, where)
+        return _View(stamp or self._stamp(), segments, dead, bases, postings, track_ids, lengths, where, manifest.mark)
 
     def _write_segment(self, items: Sequence[TrackPostings], manifest: _Manifest) -> str:
         number = max(manifest.next, _next_free_number(self._folder))  # never reuse a leftover's name

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from consentune.errors import AccessDenied, ConsentuneError, InvalidInput
 from consentune.gate import GrantedReader, WorkGrant
-from consentune.identify.index import TrackPostings
+from consentune.identify.replica import decode_postings, encode_postings
 from consentune.identify.service import track_postings
 from consentune.identify.triplets import SAMPLE_RATE
 from consentune.organize.descriptors import FEATURE_KIND, analyze
@@ -126,23 +125,6 @@ def run_task(payload: TaskPayload) -> TaskOutput:
         audio_s,
         node,
     )
-
-
-def encode_postings(item: TrackPostings) -> bytes:
-    """Length in frames, hash count, then little-endian uint32 keys and anchor frames."""
-    n = int(item.keys.size)
-    return (
-        struct.pack("<II", item.length_frames, n)
-        + item.keys.astype("<u4").tobytes()
-        + item.frames.astype("<u4").tobytes()
-    )
-
-
-def decode_postings(track: TrackId, data: bytes) -> TrackPostings:
-    length, n = struct.unpack("<II", data[:8])
-    keys = np.frombuffer(data, dtype="<u4", count=n, offset=8).astype(np.uint32)
-    frames = np.frombuffer(data, dtype="<u4", count=n, offset=8 + 4 * n).astype(np.uint32)
-    return TrackPostings(track, keys, frames, length)
 
 
 def warm_up(_: int) -> str:

@@ -499,3 +499,15 @@ shield_vouchers = Table(
     Column("member", String(48), primary_key=True),
     Column("seen_us", BigInteger, nullable=False),
 )
+
+# the shared fingerprint index's feed (identify.replica): one row per change, in commit order; the
+# postings of an add live in the artifact store under the track's name, not here
+index_feed = Table(
+    "index_feed",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("track_id", String(32), nullable=False),
+    Column("removed", Boolean, nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    sqlite_autoincrement=True,  # positions are marks held by every copy: never reused
+)
