@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -23,9 +25,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _get(url: str) -> tuple[int, dict[str, str], bytes]:
+def _get(url: str, *, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers={"Connection": "close", "X-Request-Id": "probe-1"})
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.status, dict(response.headers), response.read()
 
 
@@ -49,8 +51,8 @@ def _until(check: object, *, seconds: float = 60.0) -> None:
     pytest.fail("the servers did not get there in time")
 
 
-@pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[tuple[str, Path, Path, int]]:
+@contextlib.contextmanager
+def _worker_group(tmp_path: Path, *options: str) -> Iterator[tuple[str, Path, Path, int]]:
     port = _free_port()
     metrics_dir = tmp_path / "metrics"
     env = {
@@ -61,24 +63,9 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, Path, Path, int]]:
     }
     env.pop("CONSENTUNE_REDIS_URL", None)
     log = tmp_path / "server.log"
+    command = [sys.executable, "-m", "consentune", "serve", "--workers", "2", "--log-format", "json", *options]
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "consentune",
-                "serve",
-                "--workers",
-                "2",
-                "--log-format",
-                "json",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _until(lambda: process.poll() is None and _get(f"{url}/v1/health")[0] == 200)
@@ -89,6 +76,12 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, Path, Path, int]]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[tuple[str, Path, Path, int]]:
+    with _worker_group(tmp_path) as group:
+        yield group
 
 
 def test_two_workers_report_one_picture(two_workers: tuple[str, Path, Path, int]) -> None:
@@ -136,3 +129,23 @@ def test_each_worker_accepts_on_its_own_socket_and_a_killed_one_is_replaced_on_i
     now = set(_pids_serving(log, "/v1/capabilities")[60:])
     assert victim not in now and len(now) == 2
     assert "starting a new one on its socket" in log.read_text()
+
+
+def test_a_hung_worker_is_killed_and_replaced_on_its_socket(tmp_path: Path) -> None:
+    with _worker_group(tmp_path, "--worker-timeout", "3") as (url, _metrics_dir, log, _parent):
+        for _ in range(40):
+            assert _get(f"{url}/v1/capabilities")[0] == 200
+        _until(lambda: len(_pids_serving(log, "/v1/capabilities")) == 40)
+        victim = min(set(_pids_serving(log, "/v1/capabilities")))
+        os.kill(victim, signal.SIGSTOP)  # alive, but its event loop never runs again: hung
+        try:
+            # connections hashed to the frozen worker's socket wait there until its replacement takes them
+            for _ in range(40):
+                assert _get(f"{url}/v1/capabilities", timeout=90)[0] == 200
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGCONT)
+        _until(lambda: len(_pids_serving(log, "/v1/capabilities")) == 80)
+        now = set(_pids_serving(log, "/v1/capabilities")[40:])
+        assert victim not in now and len(now) == 2
+        assert f"(pid {victim}) has not run for" in log.read_text()

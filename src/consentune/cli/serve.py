@@ -66,6 +66,9 @@ def check_bench_bind(settings: Settings, host: str) -> None:
         )
 
 
+WORKER_TIMEOUT_S = 30.0  # serve --worker-timeout: a worker silent this long counts as hung
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default CONSENTUNE_HOST or 127.0.0.1)")] = None,
     port: Annotated[
@@ -77,6 +80,13 @@ def serve(
         str, typer.Option(help="text (readable lines) or json (one object per line, with request ids)")
     ] = "text",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    worker_timeout: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="with --workers: a worker whose event loop has not run for this many seconds is killed and replaced",
+        ),
+    ] = WORKER_TIMEOUT_S,
 ) -> None:
     """Serve the HTTP API and the dashboard (OpenAPI at /docs; /v1/health, /v1/ready, /metrics); Ctrl+C stops it."""
     if log_format not in ("text", "json"):
@@ -107,7 +117,8 @@ def serve(
         for listener in listeners:
             listener.close()
         raise
-    run_server(svc, listeners, access_log=access_log, workers=workers, log_format=log_format, log_level=log_level)
+    run_server(svc, listeners, access_log=access_log, workers=workers, log_format=log_format, log_level=log_level,
+               worker_timeout_s=worker_timeout)  # fmt: skip
 
 
 def demo(
@@ -216,6 +227,7 @@ def run_server(
     workers: int = 1,
     log_format: str = "text",
     log_level: str = "info",
+    worker_timeout_s: float = WORKER_TIMEOUT_S,
 ) -> None:
     """Serve ``svc`` on the bound ``listeners`` until Ctrl+C (or SIGTERM); say where, and how to stop.
 
@@ -259,7 +271,7 @@ def run_server(
             **logging_options,  # type: ignore[arg-type]
         )
         if len(listeners) == workers:
-            WorkerGroup(config, listeners).run()
+            WorkerGroup(config, listeners, hang_s=worker_timeout_s).run()
         else:
             Multiprocess(config, sockets=listeners).run()
     finally:
