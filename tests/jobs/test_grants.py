@@ -98,11 +98,11 @@ def test_a_batch_key_is_logged_once_and_regranted_as_logged(
     tracks = catalogue["order"][:4]
     first = svc.gate.grant_work(actor=ACTOR, purpose=ORGANIZE, tracks=tracks, key="job:5/task:2")
     size = svc.ledger.size
-    assert first.fresh and len(first.ledger_range) == 4
+    assert first.fresh and len(svc.ledger.sequences(first.ledger_ticket)) == 4
     svc.consent.set(svc.catalog.artist("Bo"), purpose=ORGANIZE, allow=False, actor="artist:bo")
     after_revoke = svc.ledger.size
     again = svc.gate.grant_work(actor=ACTOR, purpose=ORGANIZE, tracks=tracks, key="job:5/task:2")
-    assert not again.fresh and again.ledger_range == first.ledger_range and svc.ledger.size == after_revoke
+    assert not again.fresh and again.ledger_ticket == first.ledger_ticket and svc.ledger.size == after_revoke
     assert again.grant.tracks == first.grant.tracks  # what was logged; write-back re-checks consent
     kept = svc.gate.accept_work(again.grant, dict.fromkeys(again.grant.tracks, b"r"), feature_kind="test.v1")
     assert kept == [t for t in tracks if t in catalogue["Ada"]]

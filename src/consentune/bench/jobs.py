@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from consentune.config import Settings
 from consentune.demo.synth import STYLES, SongSpec, encode, synthesize
@@ -155,8 +155,9 @@ def _backfill(svc: Consentune, engine: Engine, ids: list[TrackId], batch: int) -
 
 
 def _appends(svc: Consentune) -> int:
+    """Ledger appends made so far by jobs: each is keyed (``append_once``), so a resumed task appends nothing."""
     with svc.store.engine.connect() as conn:
-        return int(conn.execute(select(tables.ledger_head.c.writes)).scalar() or 0)
+        return int(conn.execute(select(func.count()).select_from(tables.ledger_once)).scalar() or 0)
 
 
 def _ratios(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -89,7 +89,7 @@ class WorkBatch:
 
     grant: WorkGrant
     denied: tuple[Denial, ...]
-    ledger_range: range
+    ledger_ticket: LedgerTicket  # the logged decisions: resolve with UsageLedger.sequences() when needed
     fresh: bool
 
 
@@ -337,8 +337,8 @@ class PurposeGate:
                 for i, r in enumerate(records)
                 if r.decision != "allow"
             ]
-        else:
-            entries = self._ledger.entries(list(logged))
+        else:  # a resumed task: grant what was logged the first time (integrated first if still queued)
+            entries = self._ledger.entries(list(self._ledger.sequences(logged)))
             allowed = [e.track for e in entries if e.decision == "allow"]
             denied = [Denial(TrackId(str(e.track)), e.reason) for e in entries if e.decision != "allow"]
         allowed_ids = [TrackId(str(t)) for t in allowed]

@@ -149,16 +149,18 @@ class UsageLedger:
             )
         return range(first + ticket.offset, first + ticket.offset + ticket.count)
 
-    def append_once(self, records: Sequence[UsageRecord], *, key: str) -> tuple[range, bool]:
+    def append_once(self, records: Sequence[UsageRecord], *, key: str) -> tuple[LedgerTicket, bool]:
         """Append ``records`` unless a batch with ``key`` was appended before.
 
-        Returns the batch's sequence numbers and whether this call queued
-        them; a retried batch job passes the same key and logs nothing twice.
+        Returns the batch's ticket (the first batch's, when ``key`` was seen
+        before) and whether this call queued it; a retried batch job passes the
+        same key and logs nothing twice.  Like :meth:`append`, it does not wait
+        for integration: :meth:`sequences` resolves the ticket when asked.
         """
         if not key or len(key) > 160:
             raise InvalidInput(f"ledger batch key {key[:40]!r} is empty or too long", hint="use at most 160 characters")
         if not records:
-            return range(0), False
+            return LedgerTicket(0, 0), False
         now = self._clock()
         payload = encode_batch(
             utc_timestamp(now),
@@ -167,7 +169,7 @@ class UsageLedger:
         batch_id, fresh = self._repo.enqueue_once(key, _epoch_us(now), len(records), payload)
         if fresh:
             self._observer.ledger_appended(entries=len(records), seconds=0.0)
-        return self.sequences(LedgerTicket(batch_id, len(records))), fresh
+        return LedgerTicket(batch_id, len(records)), fresh
 
     def integrate(self, *, wait: bool = True) -> int:
         """Integrate every batch queued before this call, then sign a checkpoint and publish tiles.
