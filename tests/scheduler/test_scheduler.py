@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,6 +79,28 @@ def test_only_the_leader_runs_jobs(engine: Engine) -> None:
     assert b.tick() == [("j", 1021 * S)] and b.is_leader
     assert runs == ["a", "a", "b"]
     assert SqlLeases(engine).holder(LEADER_LEASE, now_us=1022 * S) == "b"
+
+
+def test_stopping_waits_for_the_running_job_before_the_lease_is_released(engine: Engine) -> None:
+    started, events = threading.Event(), []
+
+    def slow() -> None:
+        started.set()
+        time.sleep(0.5)
+        events.append(("job ended", SqlLeases(engine).holder(LEADER_LEASE, now_us=round(time.time() * S))))
+
+    scheduler = Scheduler(SqlLeases(engine), [Job("slow", 60, slow)], holder="a")
+
+    async def stop_mid_job() -> None:
+        task = asyncio.create_task(scheduler.run_forever(0.05))
+        await asyncio.to_thread(started.wait, 10)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        events.append(("stopped", SqlLeases(engine).holder(LEADER_LEASE, now_us=round(time.time() * S))))
+
+    asyncio.run(stop_mid_job())
+    assert events == [("job ended", "a"), ("stopped", None)]  # the job kept its lease to the end; then released
 
 
 def _spawn(url: str, log: Path, seconds: float, *extra: str) -> subprocess.Popen[bytes]:

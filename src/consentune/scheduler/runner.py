@@ -97,15 +97,26 @@ class Scheduler:
                 self._on_leadership(False)
 
     async def run_forever(self, interval_s: float) -> None:
-        """Tick every ``interval_s`` in a thread (jobs block); step down when cancelled."""
+        """Tick every ``interval_s`` in a thread (jobs block); step down when cancelled.
+
+        A tick already running when the task is cancelled is waited for (a thread cannot be stopped): the
+        lease is released only after its jobs end, so another worker cannot start the same job meanwhile,
+        and the caller does not close the service under a running job."""
+        ticking: asyncio.Task[list[tuple[str, int]]] | None = None
         try:
             while True:
+                ticking = asyncio.ensure_future(asyncio.to_thread(self.tick))
                 try:
-                    await asyncio.to_thread(self.tick)
+                    await asyncio.shield(ticking)
+                except asyncio.CancelledError:
+                    raise
                 except Exception:  # the database may be briefly away; the next tick retries
                     logger.exception("scheduler tick failed; retrying in %.1f s", interval_s)
                 await asyncio.sleep(interval_s)
         finally:
+            if ticking is not None and not ticking.done():
+                with contextlib.suppress(Exception):
+                    await ticking
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.release)
 
