@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +14,10 @@ from scipy.io import wavfile
 
 from consentune.api import create_app
 from consentune.claims import ClaimPolicy, ClaimStatus
+from consentune.config import Settings
 from consentune.errors import AccessDenied, Conflict
-from consentune.service import Consentune
+from consentune.ports import StoredMatch
+from consentune.service import Consentune, open_service
 from consentune.types import ArtistId, Purpose, Role, TrackId
 from tests.identify.conftest import SAMPLE_RATE, song, speed_up
 
@@ -245,3 +250,52 @@ def test_every_public_answer_about_a_copy_follows_its_claim_at_once(svc: Consent
     assert released["stream"] == 200 and released["tdm-reservation"] == "0"
     assert released["organize"] in (200, 404)  # allowed now (404: not analysed yet, never a refusal)
     assert released["content-usage"] != held["content-usage"]
+
+
+def _match(copy: str, original: str, score: float, start: float, end: float) -> StoredMatch:
+    return StoredMatch(TrackId(copy), TrackId(original), score, 50, start, end, start, end, 1.0, 0.0,
+                       datetime.now(UTC))  # fmt: skip
+
+
+@pytest.fixture
+def quiet_svc(tmp_path: Path) -> Iterator[Consentune]:
+    """A service that does not check uploads itself: the test hands the claims service its matches."""
+    service = open_service(
+        Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'c.db'}", identify_at_ingest=False)
+    )
+    yield service
+    service.close()
+
+
+def test_a_weak_match_inside_a_much_stronger_one_opens_no_claim_but_a_mix_and_a_mashup_do(
+    quiet_svc: Consentune,
+) -> None:
+    svc = quiet_svc
+    owners = [svc.catalog.add_artist(name, actor=ACTOR) for name in ("Ada", "Bo", "Cy", "Uploader")]
+    a, b, c, upload = (
+        svc.catalog.ingest(wav(song(60 + i, duration_s=12.0)), filename=f"{i}.wav", artist=artist, title=None,
+                           actor=ACTOR).track.id
+        for i, artist in enumerate(owners)
+    )  # fmt: skip
+
+    # the whole upload is Ada's track (score 120); 12 s inside it also "match" Bo's at 9.3: a coincidence
+    opened = svc.claims.open_from_matches(upload, [_match(upload, a, 120.0, 0, 180), _match(upload, b, 9.3, 40, 52)],
+                                          actor=ACTOR)  # fmt: skip
+    assert [(x.original_track_id, x.score) for x in opened] == [(a, 120.0)]
+
+    # a DJ mix: Ada's track, then Bo's, then Cy's - three claims, however different their strength
+    mix = svc.catalog.ingest(wav(song(70, duration_s=12.0)), filename="mix.wav", artist=owners[3], title=None,
+                             actor=ACTOR).track.id  # fmt: skip
+    opened = svc.claims.open_from_matches(
+        mix,
+        [_match(mix, a, 120.0, 0, 180), _match(mix, b, 9.3, 185, 300), _match(mix, c, 20.0, 300, 420)],
+        actor=ACTOR,
+    )
+    assert {x.original_track_id for x in opened} == {a, b, c}
+
+    # a mashup: Bo's and Cy's tracks over the same minute, comparably strong - both claimed
+    mashup = svc.catalog.ingest(wav(song(71, duration_s=12.0)), filename="mash.wav", artist=owners[3], title=None,
+                                actor=ACTOR).track.id  # fmt: skip
+    opened = svc.claims.open_from_matches(mashup, [_match(mashup, b, 30.0, 0, 60), _match(mashup, c, 12.0, 0, 60)],
+                                          actor=ACTOR)  # fmt: skip
+    assert {x.original_track_id for x in opened} == {b, c}

@@ -19,6 +19,7 @@ from consentune.ports import ClaimRepo, StoredMatch, Transactions
 from consentune.types import IDENTIFY, STREAM, ArtistId, TrackId
 
 MAX_REASON = 500
+DOMINANCE = 4.0  # a match this many times as strong over the same stretch of an upload explains that stretch
 
 Owners = Callable[[Sequence[TrackId]], dict[TrackId, ArtistId]]
 Durations = Callable[[TrackId], float | None]
@@ -52,7 +53,9 @@ class ClaimService:
     # -- opening ----------------------------------------------------------------
     def open_from_matches(self, copy: TrackId, matches: Sequence[StoredMatch], *, actor: str) -> list[Claim]:
         """A claim per match of ``copy`` with another artist's earlier track (pairs already claimed are kept)."""
-        matches = _strongest_per_original(self._through_copies([m for m in matches if m.track_id == copy]))
+        matches = _unexplained(
+            _strongest_per_original(self._through_copies([m for m in matches if m.track_id == copy]))
+        )
         owners = self._owners([copy, *(m.matched_track_id for m in matches)])
         now = self._clock()
         new = [
@@ -247,6 +250,31 @@ def _strongest_per_original(matches: Sequence[StoredMatch]) -> list[StoredMatch]
         if m.matched_track_id not in best or m.score > best[m.matched_track_id].score:
             best[m.matched_track_id] = m
     return list(best.values())
+
+
+def _unexplained(matches: Sequence[StoredMatch]) -> list[StoredMatch]:
+    """The matches no much stronger match with another track explains.
+
+    One stretch of an upload is one recording: when at least half of a match's
+    range of the upload lies inside the range of a match with another track
+    that is :data:`DOMINANCE` times as strong (scores are -log10 of the
+    false-match bound, so that is many orders of magnitude), the audio there is
+    the stronger match's, and the weak one is a coincidence of a few hashes,
+    not a claim.  Matches in different stretches (the tracks of a DJ mix) and
+    matches of comparable strength over one stretch (a mashup's sources) all stay.
+    """
+    kept = []
+    for m in matches:
+        span = m.query_end_s - m.query_start_s
+        explained = span > 0 and any(
+            n.matched_track_id != m.matched_track_id
+            and n.score >= DOMINANCE * m.score
+            and min(m.query_end_s, n.query_end_s) - max(m.query_start_s, n.query_start_s) >= span / 2
+            for n in matches
+        )
+        if not explained:
+            kept.append(m)
+    return kept
 
 
 def _describe(c: Claim) -> str:
