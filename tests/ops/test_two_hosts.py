@@ -92,6 +92,8 @@ def test_an_upload_through_host_a_is_matched_on_host_b_and_a_revocation_on_a_uni
     assert [m.matched_track_id for m in b.identify.matches_for(copy.track.id)] == [track.id]
     time.sleep(REFRESH_S)  # a copy reads the feed at most this long after its last read
     assert a.identify.index.contains(copy.track.id)  # and B's fingerprints reach A
+    a.organize.analyze([track.id, copy.track.id], actor="admin:test")  # descriptors written on A ...
+    assert [n.track for n in b.organize.similar(track.id, n=3, actor="admin:test") or []] == [copy.track.id]  # ... B
 
     ada = optional_identify_terms(a, ada)
     a.consent.revoke(ada, purpose=IDENTIFY, actor="admin:test")

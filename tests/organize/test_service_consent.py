@@ -6,7 +6,8 @@ import pytest
 
 from consentune.demo.synth import SongSpec, encode, synthesize
 from consentune.errors import AccessDenied
-from consentune.organize import FEATURE_KIND
+from consentune.organize import FEATURE_KIND, OrganizeService
+from consentune.organize.service import REFRESH_S
 from consentune.service import Consentune
 from consentune.types import ORGANIZE, TrackId
 
@@ -110,3 +111,18 @@ def test_a_lapsed_consent_is_never_served_and_leaves_the_index(
     svc.store.add_rule(rule, actor="test:lapse")
     assert target not in {n.track for n in svc.organize.similar(world["Bo"][2], actor=ACTOR) or []}
     assert target not in svc.organize.index
+
+
+def test_descriptors_written_by_another_worker_reach_this_workers_similar_tracks(
+    svc: Consentune, world: dict[str, list[TrackId]]
+) -> None:
+    ada = world["Ada"]
+    svc.organize.analyze(ada[:2], actor=ACTOR)
+    now = [0.0]
+    other = OrganizeService(gate=svc.gate, catalog=svc.store, features=svc.store, monotonic=lambda: now[0])
+    assert {n.track for n in other.similar(ada[0], n=5, actor=ACTOR) or []} == {ada[1]}  # loaded now
+    svc.organize.analyze([ada[2], *world["Bo"]], actor=ACTOR)  # a job or another worker writes more
+    now[0] += REFRESH_S / 2
+    assert other.similar(ada[2], n=5, actor=ACTOR) is None  # not read yet: within the refresh interval
+    now[0] += REFRESH_S / 2
+    assert {n.track for n in other.similar(ada[2], n=10, actor=ACTOR) or []} == {*ada[:2], *world["Bo"]} - {ada[2]}

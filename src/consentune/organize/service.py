@@ -5,6 +5,13 @@ Every read of audio or stored descriptors goes through the gate under the
 whose ``organize`` consent does not hold are never decoded.  On revocation
 the gate purges the stored descriptors and :meth:`on_revoked` drops the
 tracks from the in-memory similarity index at once.
+
+Each process holds its own similarity index, loaded from the stored
+descriptors on first use.  Descriptors written since by anyone (a batch job,
+another worker, another host) are picked up at most ``refresh_s`` later:
+the stored ones are stamped with their write time, and each refresh reads
+those written since the last one (looking back a minute, since a write is
+stamped before it commits).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -28,6 +36,12 @@ from consentune.ports import CatalogRepo, FeatureRepo
 from consentune.types import ORGANIZE, Purpose, TrackId
 
 _BATCH = 200
+REFRESH_S = 10.0  # descriptors written elsewhere reach this process's similarity index at most this late
+_LOOK_BACK = timedelta(seconds=60)  # a write is stamped before it commits: each refresh looks back this far
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -46,6 +60,9 @@ class OrganizeService:
         catalog: CatalogRepo,
         features: FeatureRepo,
         near_finder: NearDuplicateFinder | None = None,
+        refresh_s: float = REFRESH_S,
+        clock: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._gate = gate
         self._catalog = catalog
@@ -54,6 +71,11 @@ class OrganizeService:
         self._index = SimilarityIndex(dim=EMBEDDING_DIM)
         self._index_ready = False
         self._index_lock = threading.Lock()
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._monotonic = monotonic
+        self._loaded_at = 0.0  # monotonic time of the last load or refresh
+        self._loaded_since = datetime.min.replace(tzinfo=UTC)  # descriptors written from then on are in
 
     @property
     def index(self) -> SimilarityIndex:
@@ -194,24 +216,37 @@ class OrganizeService:
         return self._index.tracks()
 
     def _ensure_index(self, actor: str) -> None:
-        """Load every stored embedding through the gate once; later analyses add to it incrementally."""
+        """Load every stored embedding through the gate once; then add what was written since, every
+        ``refresh_s`` (this process's own analyses are added at once)."""
         with self._index_lock:
-            if self._index_ready:
+            now = self._monotonic()
+            if self._index_ready and now - self._loaded_at < self._refresh_s:
                 return
-            stored = self._features.feature_tracks().get(ORGANIZE, [])
-            tracks, vectors = [], []
-            for start in range(0, len(stored), _BATCH):
-                grant = self._gate.request(
-                    actor=actor, purpose=ORGANIZE, tracks=stored[start : start + _BATCH], action="read-features"
-                )
-                for handle in grant.allowed:
-                    data = self._gate.read_feature(handle, FEATURE_KIND)
-                    if data is not None:
-                        tracks.append(handle.track)
-                        vectors.append(Descriptors.from_bytes(data).vector())
-            matrix = np.stack(vectors) if vectors else np.zeros((0, EMBEDDING_DIM), np.float32)
-            self._index.build(tracks, matrix)
-            self._index_ready = True
+            stamp = self._clock()
+            if not self._index_ready:
+                tracks, matrix = self._stored_vectors(self._features.feature_tracks().get(ORGANIZE, []), actor)
+                self._index.build(tracks, matrix)
+                self._index_ready = True
+            else:
+                written = self._features.features_since(FEATURE_KIND, self._loaded_since - _LOOK_BACK)
+                tracks, matrix = self._stored_vectors(written, actor)
+                if tracks:
+                    self._index.add(tracks, matrix)
+            self._loaded_at, self._loaded_since = now, stamp
+
+    def _stored_vectors(self, stored: Sequence[TrackId], actor: str) -> tuple[list[TrackId], np.ndarray]:
+        """The stored embeddings of ``stored`` whose ``organize`` consent holds, read through the gate."""
+        tracks, vectors = [], []
+        for start in range(0, len(stored), _BATCH):
+            grant = self._gate.request(
+                actor=actor, purpose=ORGANIZE, tracks=stored[start : start + _BATCH], action="read-features"
+            )
+            for handle in grant.allowed:
+                data = self._gate.read_feature(handle, FEATURE_KIND)
+                if data is not None:
+                    tracks.append(handle.track)
+                    vectors.append(Descriptors.from_bytes(data).vector())
+        return tracks, np.stack(vectors) if vectors else np.zeros((0, EMBEDDING_DIM), np.float32)
 
 
 __all__ = ["AnalyzeReport", "OrganizeService"]

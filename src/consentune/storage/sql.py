@@ -981,6 +981,12 @@ class SqlStore:
                 out.setdefault(Purpose(purpose), []).append(TrackId(track))
         return out
 
+    def features_since(self, kind: str, since: datetime) -> list[TrackId]:
+        f = t.features
+        query = select(f.c.track_id).where(and_(f.c.kind == kind, f.c.created_us >= to_us(since)))
+        with self._read() as conn:
+            return [TrackId(track) for (track,) in conn.execute(query)]
+
     # -- identification matches ---------------------------------------------
     def replace_track_matches(self, track: TrackId, matches: Sequence[StoredMatch]) -> None:
         m = t.track_matches

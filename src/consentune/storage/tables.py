@@ -130,6 +130,7 @@ features = Table(
     Column("data", LargeBinary, nullable=False),
     Column("created_us", BigInteger, nullable=False),
     Index("ix_features_purpose", "purpose", "track_id"),
+    Index("ix_features_kind_created", "kind", "created_us"),  # what each worker's similarity index reloads
 )
 
 api_keys = Table(

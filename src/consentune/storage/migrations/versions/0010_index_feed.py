@@ -1,4 +1,5 @@
 """Identify: the shared fingerprint index's feed of changes (one row per add or removal, in commit order).
+Organize: features by kind and write time (each worker's similarity index picks up what others wrote).
 
 Revision ID: 0010_index_feed
 Revises: 0009_cost
@@ -22,7 +23,9 @@ def upgrade() -> None:
         sa.Column("at_us", sa.BigInteger, nullable=False),
         sqlite_autoincrement=True,
     )
+    op.create_index("ix_features_kind_created", "features", ["kind", "created_us"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_features_kind_created", table_name="features")
     op.drop_table("index_feed")
