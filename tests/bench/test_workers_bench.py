@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consentune.bench.workers import parse_wrk
+from consentune.bench.workers import _median_run, _rates, parse_wrk
 
 WRK = """Running 8s test @ http://127.0.0.1:4000/v1/health
   2 threads and 32 connections
@@ -28,3 +28,9 @@ def test_wrk_report_is_parsed_with_units() -> None:
         "p99_ms": 1020.0,
         "non_2xx": 12,
     }
+
+
+def test_the_median_run_of_the_repeats_is_reported() -> None:
+    runs = [{"requests_per_s": r, "p99_ms": p} for r, p in ((900.0, 5.0), (1500.0, 3.0), (1200.0, 4.0))]
+    assert _median_run(runs) == {"requests_per_s": 1200.0, "p99_ms": 4.0}  # one whole run, not mixed figures
+    assert _rates({"1": runs}) == {"1": [900.0, 1500.0, 1200.0]}

@@ -1,7 +1,8 @@
 """``consentune bench workers``: API throughput and latency with 1, 2, ... worker processes, peers in one run.
 
 Each round starts ``consentune serve --workers W`` on a fresh port over one
-temporary SQLite database, then drives it with ``wrk`` (when on PATH; else a
+temporary SQLite database (worker counts alternating, several rounds, the
+median reported), warms it up, then drives it with ``wrk`` (when on PATH; else a
 threaded keep-alive client, which competes with the server for the same
 cores and so understates scaling).  Routes: ``/v1/health`` (framework,
 middleware and metrics only) and ``/v1/tracks/{id}`` (an authenticated
@@ -44,8 +45,12 @@ def run_workers(
     progress: Progress = lambda _m: None,
     shield_states: tuple[str, ...] = (),
     redis_url: str | None = None,
+    repeats: int = 3,
 ) -> dict[str, Any]:
     """Requests/s and latency percentiles (ms) per (route, worker count); ``scaling`` is each count over 1 worker.
+
+    Each worker count is served ``repeats`` times, counts alternating, each server warmed up before it is
+    measured; the run with the median requests/s is reported, all of them under ``samples``.
 
     ``shield_states`` adds a ``listen:<state>`` route per state (memory, file, redis): the public catalogue
     as listeners get it, every request through the shield's guard from one of 60,000 client addresses
@@ -63,13 +68,19 @@ def run_workers(
         routes = {"health": ("/v1/health", {}), "track": (f"/v1/tracks/{track.id}", {"Authorization": f"Bearer {key}"})}
         tool = "wrk" if shutil.which("wrk") else "python-threads"
         drive = _wrk if tool == "wrk" else _threads
-        rounds: dict[str, dict[str, Any]] = {}
-        for count in workers:
-            progress(f"{count} worker(s): starting")
-            with _Server(settings, count, root / f"server-{count}.log") as url:
-                for name, (path, headers) in routes.items():
-                    rounds.setdefault(name, {})[str(count)] = drive(url + path, headers, seconds, connections)
-                    progress(f"{count} worker(s) {name}: {rounds[name][str(count)]['requests_per_s']:,.0f} req/s")
+        samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for repeat in range(repeats):  # worker counts alternate, so a slow spell of the machine hits each alike
+            for count in workers:
+                progress(f"{count} worker(s): starting ({repeat + 1}/{repeats})")
+                with _Server(settings, count, root / f"server-{count}.log") as url:
+                    drive(url + "/v1/health", {}, min(1.0, seconds), connections)  # warm every worker up first
+                    for name, (path, headers) in routes.items():
+                        got = drive(url + path, headers, seconds, connections)
+                        samples.setdefault(name, {}).setdefault(str(count), []).append(got)
+                        progress(f"{count} worker(s) {name}: {got['requests_per_s']:,.0f} req/s")
+        rounds: dict[str, dict[str, Any]] = {
+            name: {count: _median_run(runs) for count, runs in per.items()} for name, per in samples.items()
+        }
         for state in shield_states:
             for count in workers:
                 name = f"listen:{state}"
@@ -93,11 +104,21 @@ def run_workers(
             "connections": connections,
             "cpus": os.cpu_count(),
             "load_average_1m": os.getloadavg()[0],
+            "repeats": repeats,
             "rounds": rounds,
+            "samples": {name: _rates(per) for name, per in samples.items()},
             "scaling": scaling,
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _rates(per_count: dict[str, list[dict[str, Any]]]) -> dict[str, list[float]]:
+    return {count: [float(r["requests_per_s"]) for r in runs] for count, runs in per_count.items()}
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(runs, key=lambda r: float(r["requests_per_s"]))[len(runs) // 2]
 
 
 def _shield_env(state: str, redis_url: str | None, *, prefix: str) -> dict[str, str]:

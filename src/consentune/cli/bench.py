@@ -716,6 +716,9 @@ def workers(
     ] = "1,2",
     seconds: Annotated[float, typer.Option(help="load per route and worker count")] = 10.0,
     connections: Annotated[int, typer.Option(help="concurrent keep-alive connections")] = 32,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="servers started per worker count, counts alternating; the median is shown")
+    ] = 3,
     shield: Annotated[
         bool, typer.Option("--shield", help="also: the shield's shared state (catch as on one worker, latency)")
     ] = False,
@@ -742,6 +745,7 @@ def workers(
         progress=console.print,
         shield_states=states,
         redis_url=redis_url,
+        repeats=repeats,
     )
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform()}
     title = f"consentune bench workers ({results['tool']}, load average {results['load_average_1m']:.1f})"
