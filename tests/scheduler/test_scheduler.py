@@ -99,7 +99,10 @@ def test_stopping_waits_for_the_running_job_before_the_lease_is_released(engine:
             await task
         events.append(("stopped", SqlLeases(engine).holder(LEADER_LEASE, now_us=round(time.time() * S))))
 
-    asyncio.run(stop_mid_job())
+    # a loop of its own, in a thread: the browser suite's Playwright session keeps this thread's loop running
+    runner = threading.Thread(target=asyncio.run, args=(stop_mid_job(),))
+    runner.start()
+    runner.join(timeout=60)
     assert events == [("job ended", "a"), ("stopped", None)]  # the job kept its lease to the end; then released
 
 
