@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from consentune.artifacts.index_feed import FolderPostings, PublishedIndexFeed
 from consentune.errors import StorageError
-from consentune.identify import MmapIndex, ReplicatedIndex, TrackPostings
+from consentune.identify import FeedChange, MmapIndex, ReplicatedIndex, TrackPostings
 from consentune.identify.replica import decode_postings, encode_postings
 from consentune.storage import make_engine, migrate
 from consentune.storage.index_feed_sql import SqlIndexFeedRows
@@ -136,3 +136,31 @@ def test_postings_round_trip_and_truncated_records_are_refused() -> None:
     for broken in (b"", encode_postings(item)[:-3]):
         with pytest.raises(StorageError):
             decode_postings("t1", broken)
+
+
+def test_a_copy_that_loses_a_race_on_its_folder_reads_on_from_the_winners_mark(engine: Engine, tmp_path: Path) -> None:
+    clock = Clock()
+    writer = copy(engine, tmp_path, "elsewhere", clock)
+    items = [postings(f"t{i}", i) for i in range(5)]
+    writer.add(items)
+    feed = PublishedIndexFeed(SqlIndexFeedRows(engine), FolderPostings(tmp_path / "shared"), key=KEY)
+    other_process = MmapIndex(tmp_path / "here")
+
+    class RacedFeed:
+        """The feed, except that another process on the same folder applies positions 1-2 during the first read."""
+
+        raced = False
+
+        def publish(self, changes: list[tuple[str, bytes | None]]) -> None:
+            feed.publish(changes)
+
+        def read(self, after: int, limit: int) -> list[FeedChange]:
+            if not self.raced:
+                self.raced = True
+                assert other_process.catch_up(start=0, mark=2, removed=[], added=items[:2])
+            return feed.read(after, limit)
+
+    late = ReplicatedIndex(MmapIndex(tmp_path / "here"), RacedFeed(), clock=clock)
+    assert late.refresh() == 3  # its own read lost (the mark moved to 2): it read on from 2
+    assert late.local.track_ids() == [f"t{i}" for i in range(5)] and late.local.feed_mark() == 5
+    assert late.stats().tombstones == 0  # nothing applied twice

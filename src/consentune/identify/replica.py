@@ -150,8 +150,9 @@ class ReplicatedIndex:
                 if not changes:
                     break
                 removed, added = _collapse(changes)
-                if self._local.catch_up(start=start, mark=changes[-1].seq, removed=removed, added=added):
-                    applied += len(changes)
+                if not self._local.catch_up(start=start, mark=changes[-1].seq, removed=removed, added=added):
+                    continue  # another process on this folder moved the mark meanwhile: read on from there
+                applied += len(changes)
                 if len(changes) < _READ_BATCH:
                     break
             self._checked_at = now
