@@ -71,7 +71,11 @@ class PublishedIndexFeed:
             return None
         seal, data = sealed[:_SEAL], sealed[_SEAL:]
         if not hmac.compare_digest(seal, self._seal(track, data)):
-            log.warning("fingerprints of track %s are not sealed by this deployment; left out of the index", track)
+            log.warning(
+                "fingerprints of track %s are not sealed with this machine's secret; left out of the index "
+                "(every machine must use the same CONSENTUNE_SECRETS_DIR)",
+                track,
+            )
             return None
         return data
 
