@@ -81,3 +81,11 @@ def test_a_governed_copy_is_never_allowed_what_its_original_is_denied(
     expected = copy_own and (not governed or (original_own and (p not in POLICY_BOUND or policy is ClaimPolicy.ALLOW)))
     assert decided == expected
     assert (granted == [copy]) == expected
+    # the signals and the listener catalogue decide every purpose from one read of consent and claims:
+    # the same answers as deciding each purpose on its own
+    both = [copy, original]
+    together, _until = svc.gate.decide_purposes(purposes=[Purpose(q) for q in PURPOSES], tracks=both)
+    for q in PURPOSES:
+        alone = svc.gate.decide(purpose=Purpose(q), tracks=both)
+        assert together[Purpose(q)].allowed.tolist() == alone.allowed.tolist(), q
+        assert together[Purpose(q)].reasons.tolist() == alone.reasons.tolist(), q

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from consentune.claims import EXEMPT as CLAIM_EXEMPT
 from consentune.claims import apply_claims
+from consentune.claims.model import Claim
 from consentune.consent.decide import BatchDecision, ConsentContext, decide_isolated, next_change
 from consentune.consent.terms import Terms
 from consentune.errors import AccessDenied, InvalidInput, NotFound
@@ -33,7 +34,15 @@ from consentune.gate.grants import GrantItem, GrantSigner, GrantVerifier, WorkGr
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
 from consentune.ledger.log import LedgerTicket, UsageLedger, UsageRecord
 from consentune.observe import NULL_OBSERVER, Observer
-from consentune.ports import CatalogRepo, ClaimRepo, ConsentRepo, FeatureRepo, PlayRepo, Transactions
+from consentune.ports import (
+    CatalogRepo,
+    ClaimRepo,
+    ConsentRepo,
+    ConsentSnapshot,
+    FeatureRepo,
+    PlayRepo,
+    Transactions,
+)
 from consentune.types import PlayEvent, Purpose, Track, TrackId, is_wellformed_purpose
 
 _log = logging.getLogger(__name__)
@@ -167,14 +176,28 @@ class PurposeGate:
         A copy under a governing claim is also held to its original's answer
         and the original artist's claim policy (consentune.claims.effect).
         """
-        batch = self._decide_own(purpose=purpose, tracks=tracks)
+        return self._decide_at(self._consent.consent_snapshot(tracks), purpose=purpose, tracks=tracks, claims=None)
+
+    def _decide_at(
+        self,
+        snapshot: ConsentSnapshot,
+        *,
+        purpose: Purpose,
+        tracks: Sequence[TrackId],
+        claims: Mapping[TrackId, Sequence[Claim]] | None,
+    ) -> BatchDecision:
+        """``decide`` against one consent snapshot; ``claims`` are the tracks' governing claims if already read."""
+        batch = self._decide_own(snapshot, purpose=purpose, tracks=tracks)
         if self._claims is None or purpose in CLAIM_EXEMPT or not bool(batch.allowed.any()):
             return batch
-        claims = self._claims.governing_claims([t for t, ok in zip(tracks, batch.allowed.tolist(), strict=True) if ok])
+        if claims is None:
+            claims = self._claims.governing_claims(
+                [t for t, ok in zip(tracks, batch.allowed.tolist(), strict=True) if ok]
+            )
         if not claims:
             return batch
         originals = sorted({c.original_track_id for found in claims.values() for c in found})
-        theirs = self._decide_own(purpose=purpose, tracks=originals)
+        theirs = self._decide_own(self._consent.consent_snapshot(originals), purpose=purpose, tracks=originals)
         policies = self._claims.claim_policies(sorted({c.original_artist_id for f in claims.values() for c in f}))
         return apply_claims(
             batch,
@@ -183,15 +206,14 @@ class PurposeGate:
             policies=policies,
         )
 
-    def _decide_own(self, *, purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
-        """The tracks' own answers from terms and their artists' rules.
+    def _decide_own(self, snapshot: ConsentSnapshot, *, purpose: Purpose, tracks: Sequence[TrackId]) -> BatchDecision:
+        """The tracks' own answers from terms and their artists' rules, as of ``snapshot``.
 
-        Consent is read afresh for every call, in one transaction, so a
+        Every caller reads the snapshot afresh, in one transaction, so a
         decision never uses consent older than the last committed change (in
         any process).  If deciding fails for some artist's data, only that
         artist's tracks are denied, each with a reason; the others are decided.
         """
-        snapshot = self._consent.consent_snapshot(tracks)
         context = ConsentContext(
             terms=self._terms_at(snapshot.version),
             track_artist=snapshot.owners,
@@ -227,8 +249,12 @@ class PurposeGate:
         The second value is the next moment a time-bounded rule of these tracks' artists starts or ends
         (None: the answers hold until the consent data changes), so callers may cache the answers until then.
         """
-        decisions = {p: self.decide(purpose=p, tracks=tracks) for p in purposes}
-        return decisions, next_change(self._consent.consent_snapshot(tracks).rules, at=self._clock())
+        snapshot = self._consent.consent_snapshot(tracks)  # one read of consent for every purpose
+        claims = None
+        if self._claims is not None and any(p not in CLAIM_EXEMPT for p in purposes):
+            claims = self._claims.governing_claims(tracks)
+        decisions = {p: self._decide_at(snapshot, purpose=p, tracks=tracks, claims=claims) for p in purposes}
+        return decisions, next_change(snapshot.rules, at=self._clock())
 
     def request(self, *, actor: str, purpose: Purpose, tracks: Sequence[TrackId], action: str = "read-audio") -> Grant:
         """Decide, log every decision in one ledger batch, and hand out handles for allowed tracks.
