@@ -16,6 +16,7 @@ from consentune.api import create_app
 from consentune.config import Settings
 from consentune.errors import VerificationFailed
 from consentune.identify.replica import REFRESH_S
+from consentune.scheduler import LEADER_LEASE
 from consentune.service import Consentune, open_service
 from consentune.types import IDENTIFY, PlayEvent, Role
 from tests.cli import run
@@ -102,6 +103,25 @@ def test_an_upload_through_host_a_is_matched_on_host_b_and_a_revocation_on_a_uni
     assert not b.identify.index.contains(track.id)
     listed = client(s3_endpoint).list_objects_v2(Bucket=s3_bucket, Prefix="models/fingerprints/")
     assert {item["Key"] for item in listed.get("Contents", [])} == {f"models/fingerprints/{copy.track.id}.bin"}
+
+
+def test_a_host_joining_a_shared_index_catches_up_at_start_up_not_in_its_first_request(
+    hosts: tuple[Consentune, Consentune],
+) -> None:
+    a, b = hosts
+    ada = a.catalog.add_artist("Ada", actor="admin:test")
+    tracks = [
+        a.catalog.ingest(wav(song(30 + i, duration_s=8.0)), filename=f"{i}.wav", artist=ada, title=None, actor="t")
+        for i in range(2)
+    ]
+    assert b.identify.index.local.track_count() == 0  # type: ignore[attr-defined]  # B has not looked yet
+    assert b.leases is not None  # another worker leads the scheduler, so B's start runs no sweep
+    assert b.leases.acquire(LEADER_LEASE, holder="another-worker", ttl_s=600, now_us=time.time_ns() // 1000)
+    with TestClient(create_app(b)):
+        deadline = time.monotonic() + 60  # a hang guard, not a speed target
+        while b.identify.index.local.track_count() < 2 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.05)  # no request has been made: only start-up can have caught B's copy up
+        assert set(b.identify.index.local.track_ids()) == {t.track.id for t in tracks}  # type: ignore[attr-defined]
 
 
 @pytest.fixture(params=["folder", "s3"])

@@ -95,6 +95,16 @@ def _scheduler(service: Consentune, *, sweep_interval_s: float, wal_interval_s: 
     )
 
 
+async def _warm_index(service: Consentune) -> None:
+    """Catch this machine's copy of a shared fingerprint index up with the feed in the background."""
+    try:
+        held = await asyncio.to_thread(service.identify.warm_index)
+    except Exception:  # the first lookup retries; a start-up hiccup must not stop the worker
+        logger.warning("could not bring the fingerprint index up to date at start-up", exc_info=True)
+    else:
+        logger.info("fingerprint index ready: %d tracks", held)
+
+
 def create_app(
     service: Consentune,
     *,
@@ -116,6 +126,7 @@ def create_app(
         ]
         with contextlib.suppress(Exception):  # a database hiccup at start must not stop the worker
             service.metrics.ledger_size.set(await asyncio.to_thread(lambda: service.ledger.integrated_size))
+        warming = asyncio.create_task(_warm_index(service))
         if service.notices is not None:
             service.notices.start()
         try:
@@ -126,6 +137,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await warming  # its thread reads the index: let it finish before the service is closed
             service.metrics.worker_exited(os.getpid())
 
     app = FastAPI(

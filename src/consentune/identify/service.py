@@ -98,6 +98,14 @@ class IdentifyService:
     def index(self) -> FingerprintIndex:
         return self._index
 
+    def warm_index(self) -> int:
+        """Bring this machine's copy of a shared index up to date now; returns the tracks it holds.
+
+        A server calls it at start-up, so a machine joining a shared index replays the feed before it
+        serves, not inside the first listener's or uploader's request.
+        """
+        return self._index.track_count()
+
     # -- indexing -------------------------------------------------------------
     def index_tracks(self, tracks: Sequence[TrackId], *, actor: str) -> IndexReport:
         """Fingerprint and index the tracks whose ``identify`` purpose is allowed; the rest are skipped."""
