@@ -48,8 +48,10 @@ _VARIANTS: dict[str, list[str]] = {
     "vorbis-q1": ["-c:a", "libvorbis", "-q:a", "1", "-ar", "44100", "-f", "ogg"],
     "gain-4dB": ["-af", "volume=-4dB", *_FLAC],
     "mono": ["-ac", "1", *_FLAC],
-    "speed+3%": ["-af", "asetrate=44100*1.03,aresample=44100", *_FLAC],
-    "speed-3%": ["-af", "asetrate=44100*0.97,aresample=44100", *_FLAC],
+    # a speed change is a new rate read as the old one: resample to 44.1 kHz first, so a 48 kHz (Opus) source
+    # changes by 3 % too (without it, "+3%" made Opus copies 5.4 % slower and "-3%" 10.9 % slower)
+    "speed+3%": ["-af", "aresample=44100,asetrate=44100*1.03,aresample=44100", *_FLAC],
+    "speed-3%": ["-af", "aresample=44100,asetrate=44100*0.97,aresample=44100", *_FLAC],
 }
 _EXCERPTS = {"excerpt-30s": 30.0, "excerpt-60s": 60.0, "excerpt-3min": 180.0}
 
@@ -192,6 +194,13 @@ def run_claims(
                 return row
 
             wrong_detail = [detail(c) for c in wrong]
+            # copies left unclaimed, each with what it was claimed against instead (if anything)
+            missed_detail = [
+                {"copy": svc.catalog.track(t).title, "kind": kind, "uploader": who,
+                 "claims": [detail(c) for c in claims if c.copy_track_id == t]}
+                for t, (_n, kind, who) in copies.items()
+                if t not in claimed_right
+            ]  # fmt: skip
             shared_detail = [detail(c) for c in shared]
             copy_of_label = [
                 c for c in claims if c.original_artist_id == ArtistId(label.id) and c.copy_track_id in copies
@@ -208,6 +217,7 @@ def run_claims(
         "claims_copy_recall": len(claimed_right) / len(copies) if copies else float("nan"),
         "claims_false": len(wrong),
         "claims_false_detail": wrong_detail,
+        "claims_missed_detail": missed_detail,
         "claims_on_unrelated_label": len(on_unrelated),
         "claims_shared_audio": len(shared),
         "claims_shared_audio_detail": shared_detail,
