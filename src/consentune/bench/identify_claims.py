@@ -85,8 +85,13 @@ def _detail(claim: Any, copy_title: str, original_title: str) -> dict[str, Any]:
 
 
 def _rows(manifest: Path) -> list[tuple[Path, float]]:
-    with manifest.open() as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+    try:
+        with manifest.open() as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read manifest {manifest}: {exc.strerror}", hint="pass --manifest PATH") from None
+    if rows and "path" not in rows[0]:
+        raise InvalidInput(f"manifest {manifest} has no 'path' column", hint="write a TSV with a header row and 'path'")
     out = [(Path(r["path"]), float(r.get("duration_s") or 0.0)) for r in rows if Path(r["path"]).is_file()]
     if not out:
         raise InvalidInput(f"no readable audio listed in {manifest}", hint="run make-music-corpus.sh to make one")

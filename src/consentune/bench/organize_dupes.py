@@ -59,8 +59,12 @@ def run_duplicates(
 ) -> dict[str, Any]:
     if shutil.which("ffmpeg") is None:
         raise InvalidInput("ffmpeg is needed to make the variants", hint="apt-get install ffmpeg")
-    with manifest.open() as handle:
-        paths = [Path(row["path"]) for row in csv.DictReader(handle, delimiter="\t") if Path(row["path"]).is_file()]
+    try:
+        with manifest.open() as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read manifest {manifest}: {exc.strerror}", hint="pass --manifest PATH") from None
+    paths = [Path(row["path"]) for row in rows if row.get("path") and Path(row["path"]).is_file()]
     if not paths:
         raise InvalidInput(f"no readable audio listed in {manifest}", hint="list audio in a manifest.tsv path column")
     rng = random.Random(seed)
