@@ -18,7 +18,6 @@ organize duplicates finder, precision and recall.
 
 from __future__ import annotations
 
-import csv
 import random
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from consentune.bench.claims_truth import SharedAudioCheck
+from consentune.bench.identify_render import manifest_rows
 from consentune.config import Settings
 from consentune.errors import InvalidInput
 from consentune.organize import group_pairs
@@ -85,13 +85,7 @@ def _detail(claim: Any, copy_title: str, original_title: str) -> dict[str, Any]:
 
 
 def _rows(manifest: Path) -> list[tuple[Path, float]]:
-    try:
-        with manifest.open() as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
-    except OSError as exc:
-        raise InvalidInput(f"cannot read manifest {manifest}: {exc.strerror}", hint="pass --manifest PATH") from None
-    if rows and "path" not in rows[0]:
-        raise InvalidInput(f"manifest {manifest} has no 'path' column", hint="write a TSV with a header row and 'path'")
+    rows = manifest_rows(manifest)
     out = [(Path(r["path"]), float(r.get("duration_s") or 0.0)) for r in rows if Path(r["path"]).is_file()]
     if not out:
         raise InvalidInput(f"no readable audio listed in {manifest}", hint="run make-music-corpus.sh to make one")

@@ -60,8 +60,8 @@ class Excerpt:
     source: Path
 
 
-def read_manifest(path: Path, *, group: str | None) -> list[ManifestTrack]:
-    """Rows of a TSV manifest with at least ``path`` (and optionally ``group``, ``package``, ``duration_s``)."""
+def manifest_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a TSV manifest in file order; a typed error if it cannot be read or has no ``path`` column."""
     try:
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle, delimiter="\t"))
@@ -69,6 +69,12 @@ def read_manifest(path: Path, *, group: str | None) -> list[ManifestTrack]:
         raise InvalidInput(f"cannot read manifest {path}: {exc.strerror}", hint="pass --manifest PATH") from None
     if not rows or "path" not in rows[0]:
         raise InvalidInput(f"manifest {path} has no 'path' column", hint="write a TSV with a header row and 'path'")
+    return rows
+
+
+def read_manifest(path: Path, *, group: str | None) -> list[ManifestTrack]:
+    """Rows of a TSV manifest with at least ``path`` (and optionally ``group``, ``package``, ``duration_s``)."""
+    rows = manifest_rows(path)
     if group is not None and "group" in rows[0]:
         rows = [r for r in rows if r["group"] == group]
     tracks = [

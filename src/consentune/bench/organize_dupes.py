@@ -12,7 +12,6 @@ finder (the fingerprint engine), reported here as the recall gap.
 
 from __future__ import annotations
 
-import csv
 import random
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from consentune.bench.identify_render import manifest_rows
 from consentune.config import Settings
 from consentune.errors import InvalidInput
 from consentune.organize import group_pairs
@@ -59,12 +59,7 @@ def run_duplicates(
 ) -> dict[str, Any]:
     if shutil.which("ffmpeg") is None:
         raise InvalidInput("ffmpeg is needed to make the variants", hint="apt-get install ffmpeg")
-    try:
-        with manifest.open() as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
-    except OSError as exc:
-        raise InvalidInput(f"cannot read manifest {manifest}: {exc.strerror}", hint="pass --manifest PATH") from None
-    paths = [Path(row["path"]) for row in rows if row.get("path") and Path(row["path"]).is_file()]
+    paths = [Path(row["path"]) for row in manifest_rows(manifest) if row["path"] and Path(row["path"]).is_file()]
     if not paths:
         raise InvalidInput(f"no readable audio listed in {manifest}", hint="list audio in a manifest.tsv path column")
     rng = random.Random(seed)
