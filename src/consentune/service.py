@@ -210,6 +210,7 @@ def open_service(settings: Settings | None = None) -> Consentune:
         transactions=store,
     )
     if settings.identify_at_ingest:
+        identify.keep_upload_decodes()
 
         def check_upload(track: Track, _actor: str) -> None:
             found = identify.check_upload(track.id, actor="service:identify")

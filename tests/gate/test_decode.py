@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from consentune.demo import SongSpec, encode, synthesize
 from consentune.errors import AudioRejected
-from consentune.gate.decode import ACCEPTED_FORMATS, AudioLimits, decode, probe_and_validate
+from consentune.gate.decode import ACCEPTED_FORMATS, AudioLimits, decode, probe_and_validate, validate_and_decode
 
 SR = 44100
 SECONDS = 3.0
@@ -193,6 +193,27 @@ def test_stream_decoding_matches_whole_file_resampling(encoded: dict[str, bytes]
         whole = resample_poly(stereo.mean(axis=1), target // step, SR // step)
         assert sr == target and mono.shape == whole.shape
         np.testing.assert_allclose(mono, whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ACCEPTED_FORMATS)
+@pytest.mark.parametrize(("mono", "target"), [(True, 8000), (False, None), (True, None), (False, 16000)])
+def test_validating_and_decoding_in_one_pass_gives_what_each_gives_alone(
+    encoded: dict[str, bytes], fmt: str, mono: bool, target: int | None
+) -> None:
+    info, samples, sr = validate_and_decode(encoded[fmt], mono=mono, target_sr=target)
+    alone, alone_sr = decode(encoded[fmt], mono=mono, target_sr=target)
+    assert info == probe_and_validate(encoded[fmt])
+    assert sr == alone_sr and samples.dtype == np.float32
+    np.testing.assert_array_equal(samples, alone)
+
+
+def test_one_pass_decoding_refuses_what_validation_refuses(song: np.ndarray, encoded: dict[str, bytes]) -> None:
+    with pytest.raises(AudioRejected) as caught:
+        validate_and_decode(encoded["wav"], mono=True, target_sr=8000, limits=AudioLimits(max_duration_s=1.0))
+    assert caught.value.reason == "too_long"
+    with pytest.raises(AudioRejected) as caught:
+        validate_and_decode(encoded["flac"][: len(encoded["flac"]) // 2], mono=True, target_sr=8000)
+    assert caught.value.reason == "corrupt"
 
 
 def _constant_flac(seconds: int, sr: int = 48000, channels: int = 2) -> bytes:

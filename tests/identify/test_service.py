@@ -109,3 +109,37 @@ def test_truncated_query_is_rejected(sqlite_svc: Consentune, original: np.ndarra
     with pytest.raises(AudioRejected) as info:
         sqlite_svc.identify.identify(data[: len(data) // 2], actor=ACTOR)
     assert info.value.reason in {"corrupt", "unsupported_format"}
+
+
+def test_an_upload_is_decoded_once_and_fingerprinted_from_exactly_what_a_second_decode_gives(
+    sqlite_svc: Consentune, original: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import consentune.identify.service as identify_service
+    from consentune.gate import decode as gate_decode
+
+    calls: list[str] = []
+    fingerprinted: list[np.ndarray] = []
+    real_decode, real_one_pass, real_postings = (
+        gate_decode.decode, gate_decode.validate_and_decode, identify_service.track_postings
+    )  # fmt: skip
+    monkeypatch.setattr(gate_decode, "decode", lambda *a, **k: calls.append("decode") or real_decode(*a, **k))
+    monkeypatch.setattr(
+        gate_decode, "validate_and_decode", lambda *a, **k: calls.append("one pass") or real_one_pass(*a, **k)
+    )
+    monkeypatch.setattr(
+        identify_service, "track_postings", lambda t, s: fingerprinted.append(s.copy()) or real_postings(t, s)
+    )
+    data = encode(original, SAMPLE_RATE, format="flac")
+    ada = sqlite_svc.catalog.add_artist("Ada", actor=ACTOR)
+    track = sqlite_svc.catalog.ingest(data, filename="a.flac", artist=ada, title=None, actor=ACTOR).track
+    assert calls == ["one pass"]  # validated and fingerprinted from one decode
+    assert sqlite_svc.identify.index.contains(track.id) and ("index", "record") in ledger_actions(sqlite_svc, track.id)
+    again, _ = real_decode(data, mono=True, target_sr=identify_service.SAMPLE_RATE)
+    assert len(fingerprinted) == 1
+    np.testing.assert_array_equal(fingerprinted[0], again)
+
+    # the same bytes again (no new track, no hook) and a later read of the track decode from the stored original
+    sqlite_svc.catalog.ingest(data, filename="a.flac", artist=ada, title=None, actor=ACTOR)
+    calls.clear()
+    assert sqlite_svc.identify.index_tracks([track.id], actor=ACTOR).indexed == [track.id]
+    assert calls == ["decode"]

@@ -204,9 +204,12 @@ class Catalog:
         except BaseException:
             self._gate.discard_upload(admitted)  # a failed registration leaves no orphan original behind
             raise
-        if created:
-            for hook in self._ingest_hooks:
-                hook(stored, actor)
+        try:
+            if created:
+                for hook in self._ingest_hooks:
+                    hook(stored, actor)
+        finally:
+            self._gate.settle_upload(admitted)
         return IngestResult(stored, created)
 
 

@@ -30,6 +30,7 @@ from consentune.gate import decode as _decode
 from consentune.gate.blobs import open_blob_store
 from consentune.gate.combine import GroupCommit
 from consentune.gate.dedup import MemoryUseDedup, UseDedup, use_key
+from consentune.gate.fresh import FreshDecodes
 from consentune.gate.grants import GrantItem, GrantSigner, GrantVerifier, WorkGrant
 from consentune.gate.handles import ACTIONS, HandleMinter, TrackHandle
 from consentune.ledger.log import LedgerTicket, UsageLedger, UsageRecord
@@ -163,6 +164,8 @@ class PurposeGate:
         self._grouped: GroupCommit[_Ask, Grant] | None = (
             GroupCommit(self._request_group, max_batch=group_commit) if group_commit > 1 else None
         )
+        self._upload_shape: tuple[bool, int | None] | None = None
+        self._fresh = FreshDecodes()
 
     @property
     def grant_verify_key(self) -> bytes:
@@ -452,7 +455,12 @@ class PurposeGate:
         self, handle: TrackHandle, *, mono: bool = False, target_sr: int | None = None
     ) -> tuple[npt.NDArray[np.float32], int]:
         """Decoded float32 samples (frames[, channels]) and their sample rate in Hz."""
-        return _decode.decode(self.read_audio(handle), mono=mono, target_sr=target_sr, limits=self._limits)
+        self._check_live(handle, action="read-audio")
+        sha256 = self._track(handle.track).content_sha256
+        fresh = self._fresh.take((sha256, mono, target_sr))  # decoded as it was admitted a moment ago
+        if fresh is not None:
+            return fresh
+        return _decode.decode(self._blobs.get(sha256), mono=mono, target_sr=target_sr, limits=self._limits)
 
     def read_feature(self, handle: TrackHandle, kind: str) -> bytes | None:
         """A stored feature, or None; one derived under a purpose no longer allowed is withheld."""
@@ -556,10 +564,26 @@ class PurposeGate:
         self._observer.gate_decided(purpose, allowed=granted, denied=len(records) - granted)
 
     # -- uploads and purges ------------------------------------------------
+    def keep_upload_decode(self, *, mono: bool, target_sr: int | None) -> None:
+        """Decode uploads to this shape while validating them, for the first :meth:`decode_audio` after ingest.
+
+        Set by the composition root when a capability reads every upload at
+        ingest (identification), so the upload is decoded once, not twice.
+        """
+        self._upload_shape = (mono, target_sr)
+
     def admit_upload(self, data: bytes, *, filename: str | None = None) -> AdmittedUpload:
         """Validate an upload by decoding all of it, then store it content-addressed."""
-        info = _decode.probe_and_validate(data, limits=self._limits, filename=filename)
+        if self._upload_shape is None:
+            info = _decode.probe_and_validate(data, limits=self._limits, filename=filename)
+            digest, created = self._blobs.put_new(data)
+            return AdmittedUpload(digest, info, len(data), new_blob=created)
+        mono, target_sr = self._upload_shape
+        info, samples, rate = _decode.validate_and_decode(
+            data, mono=mono, target_sr=target_sr, limits=self._limits, filename=filename
+        )
         digest, created = self._blobs.put_new(data)
+        self._fresh.put((digest, mono, target_sr), samples, rate)
         return AdmittedUpload(digest, info, len(data), new_blob=created)
 
     def discard_upload(self, admitted: AdmittedUpload) -> bool:
@@ -568,10 +592,15 @@ class PurposeGate:
         Only a blob this upload wrote and no track references is removed, so
         an identical upload that did register keeps its original.
         """
+        self._fresh.forget(admitted.sha256)
         if not admitted.new_blob or self._catalog.tracks_with_content(admitted.sha256):
             return False
         self._blobs.delete(admitted.sha256)
         return True
+
+    def settle_upload(self, admitted: AdmittedUpload) -> None:
+        """The upload is registered and its ingest hooks have run: drop its decode kept from admission."""
+        self._fresh.forget(admitted.sha256)
 
     def decode_upload(
         self, data: bytes, *, filename: str | None = None, mono: bool = True, target_sr: int | None = None

@@ -133,6 +133,31 @@ def probe_and_validate(data: bytes, *, limits: AudioLimits = AudioLimits(), file
     labels messages. Memory stays bounded (about 1 MB of samples per block)
     and decoding stops once the duration limit is passed.
     """
+    return _validate(data, limits, filename, None)[0]
+
+
+def validate_and_decode(
+    data: bytes,
+    *,
+    mono: bool = False,
+    target_sr: int | None = None,
+    limits: AudioLimits = AudioLimits(),
+    filename: str | None = None,
+) -> tuple[AudioInfo, np.ndarray, int]:
+    """:func:`probe_and_validate` and :func:`decode` in one pass, so an upload is decoded once, not twice.
+
+    Returns ``(info, samples, sample_rate)``; the samples equal what
+    :func:`decode` returns for the same arguments.
+    """
+    info, collector = _validate(data, limits, filename, (mono, target_sr))
+    assert collector is not None
+    samples, rate = collector.result()
+    return info, samples, rate
+
+
+def _validate(
+    data: bytes, limits: AudioLimits, filename: str | None, keep: tuple[bool, int | None] | None
+) -> tuple[AudioInfo, _Collector | None]:
     label = repr(filename) if filename else "upload"
     _check_size(data, limits, label)
     with _open(data, label) as sound:
@@ -141,12 +166,13 @@ def probe_and_validate(data: bytes, *, limits: AudioLimits = AudioLimits(), file
         _check_declared(sound, limits, label)
         _check_container(data, fmt, label)
         cap = _frame_cap(sound, limits)
-        levels = _scan(sound, cap, label)
+        collector = _Collector(sound, cap, mono=keep[0], target_sr=keep[1]) if keep else None
+        levels = _scan(sound, cap, label, collector)
         _check_cap(sound, levels.frames, cap, limits, label)
         _check_length(sound, fmt, levels.frames, data, label)
         info = _info(sound, fmt, levels)
     _check_limits(info, limits, label)
-    return info
+    return info, collector
 
 
 def decode(
@@ -159,25 +185,44 @@ def decode(
     with a polyphase filter. Each block is mixed down and resampled as it is
     decoded, so memory is the returned array plus about one block, never the
     file at its native rate and channel count. Call :func:`probe_and_validate`
-    first; this raises ``AudioRejected`` (``not_audio``, ``corrupt`` or
-    ``too_long`` past ``limits.max_samples``) only as a safety net.
+    first (or use :func:`validate_and_decode`); this raises ``AudioRejected``
+    (``not_audio``, ``corrupt`` or ``too_long`` past ``limits.max_samples``)
+    only as a safety net.
     """
     with _open(data, "audio") as sound:
         _check_declared(sound, limits, "audio")
-        rate, channels, declared = int(sound.samplerate), int(sound.channels), int(sound.frames)
-        resampler = _Resampler(rate, target_sr) if target_sr is not None and target_sr != rate else None
         cap = _frame_cap(sound, limits)
-        out = _Output(_expected_frames(declared, resampler, cap), 1 if mono else channels)
+        collector = _Collector(sound, cap, mono=mono, target_sr=target_sr)
         decoded = 0
         for block in _blocks(sound, cap, "audio"):
             decoded += len(block)
             _check_cap(sound, decoded, cap, limits, "audio")
-            part = block.mean(axis=1, keepdims=True, dtype=np.float32) if mono else block
-            out.add(resampler.push(part) if resampler else part)
-        if resampler:
-            out.add(resampler.flush())
-    samples = out.result()
-    return (samples[:, 0] if mono else samples), (resampler.target_sr if resampler else rate)
+            collector.add(block)
+    return collector.result()
+
+
+class _Collector:
+    """Mixes down and resamples decoded blocks as they arrive, into one array reserved up front."""
+
+    def __init__(self, sound: sf.SoundFile, cap: int, *, mono: bool, target_sr: int | None) -> None:
+        self._rate, channels, declared = int(sound.samplerate), int(sound.channels), int(sound.frames)
+        self._mono = mono
+        self._resampler = (
+            _Resampler(self._rate, target_sr) if target_sr is not None and target_sr != self._rate else None
+        )
+        self._out = _Output(_expected_frames(declared, self._resampler, cap), 1 if mono else channels)
+
+    def add(self, block: np.ndarray) -> None:
+        part = block.mean(axis=1, keepdims=True, dtype=np.float32) if self._mono else block
+        self._out.add(self._resampler.push(part) if self._resampler else part)
+
+    def result(self) -> tuple[np.ndarray, int]:
+        if self._resampler:
+            self._out.add(self._resampler.flush())
+        samples = self._out.result()
+        return (samples[:, 0] if self._mono else samples), (
+            self._resampler.target_sr if self._resampler else self._rate
+        )
 
 
 def _expected_frames(declared: int, resampler: _Resampler | None, cap: int) -> int:
@@ -421,12 +466,14 @@ def _blocks(sound: sf.SoundFile, cap: int | None, label: str) -> Iterator[np.nda
         yield block
 
 
-def _scan(sound: sf.SoundFile, cap: int, label: str) -> _Levels:
+def _scan(sound: sf.SoundFile, cap: int, label: str, collector: _Collector | None) -> _Levels:
     levels = _Levels()
     for block in _blocks(sound, cap, label):
         if not np.all(np.isfinite(block)):
             raise _corrupt(label, f"non-finite samples after {levels.frames} frames")
         levels.add(block)
+        if collector is not None and levels.frames <= cap:  # past the cap the upload is refused anyway
+            collector.add(block)
     return levels
 
 
@@ -654,4 +701,4 @@ def _mp3_declares_length(data: bytes) -> bool:
     return any(tag in frame for tag in (b"Xing", b"Info", b"VBRI"))
 
 
-__all__ = ["ACCEPTED_FORMATS", "AudioInfo", "AudioLimits", "decode", "probe_and_validate"]
+__all__ = ["ACCEPTED_FORMATS", "AudioInfo", "AudioLimits", "decode", "probe_and_validate", "validate_and_decode"]

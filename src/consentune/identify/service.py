@@ -273,6 +273,10 @@ class IdentifyService:
         samples, _ = self._gate.decode_audio(handle, mono=True, target_sr=SAMPLE_RATE)
         return samples
 
+    def keep_upload_decodes(self) -> None:
+        """Have the gate decode uploads to this service's shape as it validates them (one decode per upload)."""
+        self._gate.keep_upload_decode(mono=True, target_sr=SAMPLE_RATE)
+
     def _allowed(self, found: list[Match]) -> list[Match]:
         """Drop matches to tracks whose consent lapsed since they were indexed (purge may still be running)."""
         if not found:
