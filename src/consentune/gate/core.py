@@ -609,8 +609,10 @@ class PurposeGate:
 
         Raises :class:`~consentune.errors.AudioRejected` exactly as an upload would.
         """
-        _decode.probe_and_validate(data, limits=self._limits, filename=filename)
-        return _decode.decode(data, mono=mono, target_sr=target_sr, limits=self._limits)
+        _info, samples, rate = _decode.validate_and_decode(
+            data, mono=mono, target_sr=target_sr, limits=self._limits, filename=filename
+        )
+        return samples, rate
 
     def sweep(self, *, actor: str) -> int:
         """Purge features whose purpose is no longer allowed (e.g. a time-bounded opt-in ran out)."""
