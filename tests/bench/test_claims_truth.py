@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from consentune.bench.claims_truth import SharedAudioCheck
+from consentune.bench.claims_truth import RECORDING_MIN, SharedAudioCheck
 from consentune.demo.synth import STYLES, SongSpec, encode, synthesize
 
 
@@ -49,3 +49,18 @@ def test_ranges_of_different_songs_are_not_shared(songs: list[Path]) -> None:
     for a, b in ((0, 1), (1, 2), (3, 0)):
         result = check.check(songs[a], (2.0, 10.0), songs[b], (6.0, 14.0))
         assert not result.shared, (a, b, result)
+        assert result.recording < RECORDING_MIN, (a, b, result)
+
+
+def test_a_recording_mixed_under_new_layers_is_shared_audio(songs: list[Path], tmp_path: Path) -> None:
+    """A remix over the original's recording (another song on top, louder): the waveforms still line up."""
+    remix = tmp_path / "remix.mp3"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(songs[0]), "-i", str(songs[1]), "-filter_complex",
+         "[1:a]volume=1.5[new];[0:a][new]amix=inputs=2:normalize=0", "-c:a", "libmp3lame", "-b:a", "96k", str(remix)],
+        check=True,
+    )  # fmt: skip
+    check = SharedAudioCheck(songs[2:], seed=5, null_pairs=6)
+    result = check.check(remix, (2.0, 12.0), songs[0], (2.0, 12.0))
+    assert result.shared, result
+    assert result.recording >= RECORDING_MIN and result.recording > result.recording_null_max + 0.2, result

@@ -6,9 +6,9 @@ excerpts of 30 s, 60 s and 3 min (where the original is long enough) — and
 uploads them from other accounts.  A "hoarder" account first uploads 14
 copies of one original (every variant, then four more): the crowding attack.  Unrelated corpus
 tracks are uploaded by a third account and must never be claimed.  The corpus has no truth about
-audio shared between its files, so every claim touching an "unrelated" track is re-examined by an
-independent spectrogram comparison (:mod:`consentune.bench.claims_truth`): it is counted false unless
-the two claimed ranges really hold the same audio, and reported either way.
+audio shared between its files, so every claim touching an "unrelated" track or naming a wrong original
+is re-examined by an independent audio comparison (:mod:`consentune.bench.claims_truth`): it is counted
+false unless the two claimed ranges really hold the same audio, and reported either way.
 
 Scored: share of copies with a claim on their true original; claims on
 unrelated uploads or on the wrong original; near-duplicate pairs (copy ↔
@@ -147,6 +147,7 @@ def run_claims(
                     continue
                 track = upload(made, artist, f"{number} {kind} {i}")
                 copies[track] = (number, kind, artist.name)
+                path_of[track] = made
                 origin_of[track] = number
                 if (i + 1) % 20 == 0:
                     progress(f"  uploaded {i + 1} copies")
@@ -165,14 +166,15 @@ def run_claims(
                 and c.original_track_id != originals_by_number[copies[c.copy_track_id][0]]
             ]  # fmt: skip
             audio_check = SharedAudioCheck([path for path, _ in others], seed=seed)
+            suspect = [*on_unrelated, *wrong_original]
             checks = {
-                c.id: audio_check.check(path_of[c.copy_track_id], (c.copy_start_s, c.copy_end_s),
-                                  path_of[c.original_track_id], (c.original_start_s, c.original_end_s))
-                for c in on_unrelated
-                if c.copy_track_id in path_of and c.original_track_id in path_of
+                c.id: audio_check.check(copy_path, (c.copy_start_s, c.copy_end_s),
+                                        original_path, (c.original_start_s, c.original_end_s))
+                for c in suspect
+                if (copy_path := path_of.get(c.copy_track_id)) and (original_path := path_of.get(c.original_track_id))
             }  # fmt: skip
-            shared = [c for c in on_unrelated if c.id in checks and checks[c.id].shared]
-            wrong = [c for c in on_unrelated if c not in shared] + wrong_original
+            shared = [c for c in suspect if c.id in checks and checks[c.id].shared]
+            wrong = [c for c in suspect if c not in shared]
             direct = [
                 (t, m.track) for t in [*origin_of, *unrelated_ids] for m in svc.organize.duplicates(t, actor=ACTOR)
             ]
@@ -188,8 +190,10 @@ def run_claims(
             def detail(c: Any) -> dict[str, Any]:
                 row = _detail(c, svc.catalog.track(c.copy_track_id).title, svc.catalog.track(c.original_track_id).title)
                 if c.id in checks:
-                    row["audio_check"] = {"score": round(checks[c.id].score, 3),
-                                          "null_max": round(checks[c.id].null_max, 3)}  # fmt: skip
+                    check = checks[c.id]
+                    row["audio_check"] = {"score": round(check.score, 3), "null_max": round(check.null_max, 3),
+                                          "recording": round(check.recording, 3),
+                                          "recording_null_max": round(check.recording_null_max, 3)}  # fmt: skip
                 return row
 
             wrong_detail = [detail(c) for c in wrong]
