@@ -207,6 +207,15 @@ def test_validating_and_decoding_in_one_pass_gives_what_each_gives_alone(
     np.testing.assert_array_equal(samples, alone)
 
 
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+def test_mono_is_the_float32_channel_mean_bit_for_bit(song: np.ndarray, channels: int) -> None:
+    wide = np.column_stack([song[:, i % 2] * (0.5 + 0.1 * i) for i in range(channels)]).astype(np.float32)
+    data = _wav(wide, subtype="FLOAT")
+    mono, _ = decode(data, mono=True)
+    full, _ = decode(data)
+    np.testing.assert_array_equal(mono, full.mean(axis=1, dtype=np.float32))
+
+
 def test_one_pass_decoding_refuses_what_validation_refuses(song: np.ndarray, encoded: dict[str, bytes]) -> None:
     with pytest.raises(AudioRejected) as caught:
         validate_and_decode(encoded["wav"], mono=True, target_sr=8000, limits=AudioLimits(max_duration_s=1.0))
