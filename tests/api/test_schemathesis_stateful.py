@@ -23,7 +23,7 @@ from consentune.types import ArtistId, Role
 from tests.api.conftest import World
 from tests.api.test_schemathesis import _CREDENTIALS, CHECKS, ROLES, _report, _tone_wav, load_schema
 
-EXAMPLES = int(os.environ.get("CONSENTUNE_SCHEMATHESIS_STATEFUL_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("CONSENTUNE_SCHEMATHESIS_STATEFUL_EXAMPLES", "40"))
 STEPS = int(os.environ.get("CONSENTUNE_SCHEMATHESIS_STATEFUL_STEPS", "10"))
 
 

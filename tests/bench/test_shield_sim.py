@@ -60,8 +60,8 @@ def test_a_fully_fetched_track_counts_its_size_once(catalogue: tuple[Path, Catal
 def test_tiny_simulation_reports_every_measure(catalogue: tuple[Path, Catalogue], tmp_path: Path) -> None:
     template, cat = catalogue
     shutil.copytree(template, tmp_path / "home")
-    config = ShieldBenchConfig(tracks=60, sessions=10, visitor_sessions=4, days=2 / 24, seeds=1,
-                               strategies=("naive", "browser_like"), restart_after_h=1.0)  # fmt: skip
+    config = ShieldBenchConfig(tracks=60, sessions=10, visitor_sessions=4, days=1 / 24, seeds=1,
+                               strategies=("naive", "browser_like"), restart_after_h=0.5)  # fmt: skip
     seed = run_seed(config, cat, home=tmp_path / "home", seed=3, wall_s=300.0)  # a cap: a loaded machine is slow
     results = summarize(config, cat, [seed])
 
